@@ -1,0 +1,261 @@
+import Foundation
+
+/// The error of one failed attempt, kept in a job's history.
+public struct JobAttemptError: Sendable, Codable, Hashable {
+    /// The attempt that failed (1 for the first run).
+    public var attempt: Int
+    /// When the failure was recorded.
+    public var at: Date
+    /// What went wrong, as the handler's error described itself.
+    public var message: String
+    /// A short classification: `error`, `timeout`, `permanent`, `unknown_kind`,
+    /// `undecodable_payload`, `lease_expired`, `poison`.
+    public var reason: String
+
+    public init(attempt: Int, at: Date, message: String, reason: String = "error") {
+        self.attempt = attempt
+        self.at = at
+        self.message = message
+        self.reason = reason
+    }
+
+    /// How many errors a job keeps; older ones are dropped first.
+    public static let historyLimit = 20
+}
+
+/// A job's progress as last reported by its handler.
+public struct JobProgress: Sendable, Codable, Hashable {
+    /// From 0 to 1.
+    public var fraction: Double
+    /// An optional note ("resized 3 of 8 images").
+    public var message: String?
+
+    public init(fraction: Double, message: String? = nil) {
+        self.fraction = min(1, max(0, fraction))
+        self.message = message
+    }
+}
+
+/// Everything stored about one job, as the inspection API returns it.
+public struct JobRecord: Sendable {
+    public var id: JobID
+    public var queue: String
+    /// The registered job name that picks the handler.
+    public var kind: String
+    public var payload: JobPayload
+    /// Higher runs first within a queue.
+    public var priority: Int
+    public var state: JobState
+    /// How many times the job has been claimed (1 while its first run is under way).
+    public var attempt: Int
+    public var maxAttempts: Int
+    /// When the job may run (its creation time, a delay, or a retry's backoff).
+    public var runAt: Date
+    public var createdAt: Date
+    /// When the last attempt started.
+    public var attemptedAt: Date?
+    /// When the job reached a final state.
+    public var finishedAt: Date?
+    /// The worker holding the lease while `running`.
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    /// The error of each failed attempt, oldest first, at most ``JobAttemptError/historyLimit``.
+    public var errors: [JobAttemptError]
+    public var uniqueKey: String?
+    /// The per-attempt time limit, when set for this job.
+    public var timeout: Duration?
+    /// The handler's result (JSON), when it returned one.
+    public var result: [UInt8]?
+    public var progress: JobProgress?
+    /// How many times in a row the job's lease expired (reset when an attempt ends normally).
+    public var expiredLeases: Int
+    /// Trace context and tags.
+    public var metadata: [String: String]
+
+    public init(
+        id: JobID, queue: String, kind: String, payload: JobPayload, priority: Int, state: JobState,
+        attempt: Int, maxAttempts: Int, runAt: Date, createdAt: Date, attemptedAt: Date? = nil,
+        finishedAt: Date? = nil, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil,
+        errors: [JobAttemptError] = [], uniqueKey: String? = nil, timeout: Duration? = nil,
+        result: [UInt8]? = nil, progress: JobProgress? = nil, expiredLeases: Int = 0,
+        metadata: [String: String] = [:]
+    ) {
+        self.id = id
+        self.queue = queue
+        self.kind = kind
+        self.payload = payload
+        self.priority = priority
+        self.state = state
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.runAt = runAt
+        self.createdAt = createdAt
+        self.attemptedAt = attemptedAt
+        self.finishedAt = finishedAt
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.errors = errors
+        self.uniqueKey = uniqueKey
+        self.timeout = timeout
+        self.result = result
+        self.progress = progress
+        self.expiredLeases = expiredLeases
+        self.metadata = metadata
+    }
+
+    /// The last recorded error, if any.
+    public var lastError: JobAttemptError? { errors.last }
+}
+
+/// A job to be stored: what ``JobStorage/enqueue(_:whenFull:)`` takes.
+public struct NewJob: Sendable {
+    public var id: JobID
+    public var queue: String
+    public var kind: String
+    public var payload: JobPayload
+    public var priority: Int
+    public var maxAttempts: Int
+    /// When it may first run; at or before `createdAt` means at once.
+    public var runAt: Date
+    public var createdAt: Date
+    public var uniqueKey: String?
+    public var timeout: Duration?
+    public var metadata: [String: String]
+
+    public init(
+        id: JobID = JobID(), queue: String = "default", kind: String, payload: JobPayload,
+        priority: Int = 0, maxAttempts: Int = 20, runAt: Date, createdAt: Date,
+        uniqueKey: String? = nil, timeout: Duration? = nil, metadata: [String: String] = [:]
+    ) {
+        self.id = id
+        self.queue = queue
+        self.kind = kind
+        self.payload = payload
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.runAt = runAt
+        self.createdAt = createdAt
+        self.uniqueKey = uniqueKey
+        self.timeout = timeout
+        self.metadata = metadata
+    }
+
+    /// The state the job starts in: `scheduled` when its run-at time is in the future.
+    public func initialState(now: Date) -> JobState {
+        runAt > now ? .scheduled : .available
+    }
+
+    /// Checks what a driver must refuse: empty names, attempts below one.
+    public func validate() throws {
+        guard !queue.isEmpty else { throw SpoolError.invalid("a job's queue name must not be empty") }
+        guard !kind.isEmpty else { throw SpoolError.invalid("a job's kind must not be empty") }
+        guard maxAttempts >= 1 else {
+            throw SpoolError.invalid("max attempts must be at least 1 (got \(maxAttempts)) for kind '\(kind)'")
+        }
+        if let timeout, timeout <= .zero {
+            throw SpoolError.invalid("a job's timeout must be positive (got \(timeout)) for kind '\(kind)'")
+        }
+    }
+}
+
+/// What an enqueue did with one job.
+public struct EnqueueResult: Sendable, Hashable {
+    /// The id of the stored job: the new one, or the live job that already holds the unique key.
+    public var id: JobID
+    /// The state of that job right after the enqueue.
+    public var state: JobState
+    /// True when no job was stored because a live job already held the unique key.
+    public var existing: Bool
+
+    public init(id: JobID, state: JobState, existing: Bool) {
+        self.id = id
+        self.state = state
+        self.existing = existing
+    }
+}
+
+/// A job a worker has claimed: the parts a handler run needs.
+public struct ClaimedJob: Sendable {
+    public var id: JobID
+    public var queue: String
+    public var kind: String
+    public var payload: JobPayload
+    public var priority: Int
+    /// This run's attempt number (1 for the first run).
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var createdAt: Date
+    /// When the job became due (its run-at time), for queue-latency measurement.
+    public var runAt: Date
+    public var timeout: Duration?
+    public var metadata: [String: String]
+
+    public init(
+        id: JobID, queue: String, kind: String, payload: JobPayload, priority: Int, attempt: Int,
+        maxAttempts: Int, createdAt: Date, runAt: Date, timeout: Duration?, metadata: [String: String]
+    ) {
+        self.id = id
+        self.queue = queue
+        self.kind = kind
+        self.payload = payload
+        self.priority = priority
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.createdAt = createdAt
+        self.runAt = runAt
+        self.timeout = timeout
+        self.metadata = metadata
+    }
+}
+
+/// How one run of a job ended, as a worker reports it to storage.
+public struct JobCompletion: Sendable {
+    public enum Outcome: Sendable {
+        /// The handler returned (with an optional JSON result).
+        case succeeded(result: [UInt8]?)
+        /// The attempt failed; run again at the given time.
+        case retry(at: Date, error: JobAttemptError)
+        /// Run again at the given time without spending an attempt.
+        case snooze(until: Date)
+        /// Failed for good.
+        case dead(error: JobAttemptError)
+        /// Cancelled while running.
+        case cancelled(reason: String)
+        /// Not finished: the worker gives the lease back (shutdown); no attempt is spent.
+        case handBack
+    }
+
+    public var id: JobID
+    public var outcome: Outcome
+    /// When the outcome was decided.
+    public var at: Date
+
+    public init(id: JobID, outcome: Outcome, at: Date) {
+        self.id = id
+        self.outcome = outcome
+        self.at = at
+    }
+
+    /// The event this outcome is in the job state machine.
+    public var event: JobEvent {
+        switch outcome {
+        case .succeeded: return .succeed
+        case .retry: return .retry
+        case .snooze: return .snooze
+        case .dead: return .die
+        case .cancelled: return .cancel
+        case .handBack: return .handBack
+        }
+    }
+}
+
+/// A heartbeat for one running job: extends its lease and carries its latest progress.
+public struct JobHeartbeat: Sendable {
+    public var id: JobID
+    public var progress: JobProgress?
+
+    public init(id: JobID, progress: JobProgress? = nil) {
+        self.id = id
+        self.progress = progress
+    }
+}

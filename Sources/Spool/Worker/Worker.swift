@@ -1,0 +1,413 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs jobs: a swift-service-lifecycle `Service` that claims jobs from storage, runs their
+/// handlers with bounded concurrency, and stores their outcomes.
+///
+/// - Claims come in batches of up to the free slots, per queue within each queue's concurrency.
+/// - Each job runs under its kind's timeout (through cancellation); a handler that ignores
+///   cancellation is reported as timed out at its deadline and keeps its slot until it returns.
+/// - Failures retry with the kind's ``RetryStrategy`` until max attempts, then go to `dead`;
+///   ``PermanentFailure`` goes to `dead` at once; ``Snooze`` runs again later without spending
+///   an attempt; an unknown kind or an undecodable payload is `dead` with the reason.
+/// - Outcomes are stored in batches; leases are renewed by heartbeats.
+/// - Graceful shutdown stops claiming, lets running jobs finish for ``WorkerConfiguration/drainTimeout``,
+///   then cancels the rest and hands their leases back (no attempt spent). Cancelling the task
+///   that runs the worker does the same without the wait.
+///
+/// Every failure is logged (by ``LoggingMiddleware``) and recorded in the job's history;
+/// failures to store outcomes are retried and logged, never dropped silently.
+public final class Worker: Service, Sendable {
+    public let configuration: WorkerConfiguration
+    let storage: any JobStorage
+    let registry: JobRegistry
+    let clock: any JobClock
+    let middleware: [any JobMiddleware]
+    let logger: Logger
+    let core = WorkerCore()
+
+    /// A worker for the kinds in `registry`.
+    /// - Parameters:
+    ///   - middleware: run around each job, outermost first. Default: metrics and logging.
+    ///   - clock: the clock for run-at times, backoff, leases and timeouts.
+    public init(
+        storage: any JobStorage, registry: JobRegistry, configuration: WorkerConfiguration = WorkerConfiguration(),
+        middleware: [any JobMiddleware]? = nil, clock: any JobClock = SystemClock(),
+        logger: Logger = Logger(label: "spool.worker")
+    ) {
+        self.storage = storage
+        self.registry = registry
+        self.configuration = configuration
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "spool.worker"] = "\(configuration.workerID)"
+        self.logger = logger
+        self.middleware = middleware ?? [MetricsMiddleware(), LoggingMiddleware(logger: logger)]
+    }
+
+    /// What this worker has done since it started.
+    public var stats: WorkerStats { core.stats }
+
+    /// Starts a graceful shutdown, as a shutdown signal to the service group would.
+    public func beginShutdown() {
+        core.beginDrain()
+    }
+
+    public func run() async throws {
+        let handlers = registry.all
+        logger.info("worker started", metadata: [
+            "spool.queues": "\(configuration.queues.map(\.name).joined(separator: ","))",
+            "spool.concurrency": "\(configuration.concurrency)",
+        ])
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.flushOutcomes() }
+                    await withTaskGroup(of: Void.self) { maintenance in
+                        maintenance.addTask { await self.heartbeatLoop() }
+                        if let interval = self.configuration.rescueInterval {
+                            maintenance.addTask { await self.rescueLoop(every: interval) }
+                        }
+                        await self.runJobs(handlers)
+                        maintenance.cancelAll()
+                    }
+                    self.core.closeOutcomes()
+                }
+            } onGracefulShutdown: {
+                self.core.beginDrain()
+            }
+        } onCancel: {
+            self.core.forceStop(at: self.clock.now)
+        }
+        logger.info("worker stopped", metadata: ["spool.stats": "\(stats)"])
+    }
+
+    // MARK: Claiming and running
+
+    private enum Child: Sendable {
+        case runner
+        case claimer
+        case drainTimer(fired: Bool)
+    }
+
+    private func runJobs(_ handlers: [String: RegisteredJob]) async {
+        await withTaskGroup(of: Child.self) { group in
+            group.addTask {
+                await self.claimLoop()
+                return .claimer
+            }
+            for _ in 0..<configuration.concurrency {
+                group.addTask {
+                    await self.runnerLoop(handlers)
+                    return .runner
+                }
+            }
+            group.addTask {
+                await self.core.waitUntilNotRunning()
+                guard !Task.isCancelled else { return .drainTimer(fired: false) }
+                do {
+                    try await self.clock.sleep(for: self.configuration.drainTimeout)
+                    return .drainTimer(fired: true)
+                } catch {
+                    return .drainTimer(fired: false)
+                }
+            }
+            var runners = configuration.concurrency
+            while let child = await group.next() {
+                switch child {
+                case .runner:
+                    runners -= 1
+                    if runners == 0 { group.cancelAll() }
+                case .drainTimer(let fired):
+                    if fired {
+                        logger.warning("drain timeout reached: cancelling running jobs and handing their leases back")
+                        core.forceStop(at: clock.now)
+                        group.cancelAll()
+                    }
+                case .claimer:
+                    break
+                }
+            }
+        }
+    }
+
+    private func claimLoop() async {
+        let names = configuration.queues.map(\.name)
+        var failureDelay = 0.05
+        while true {
+            let ticket = core.slotsSignal.ticket()
+            switch core.claimDecision(queues: configuration.queues, concurrency: configuration.concurrency) {
+            case .stop:
+                return
+            case .wait:
+                await core.slotsSignal.wait(ticket)
+            case .claim(let limit, let demands):
+                let request = ClaimRequest(demands: demands, worker: configuration.workerID, lease: configuration.lease, limit: limit)
+                do {
+                    let jobs = try await storage.claim(request, now: clock.now)
+                    failureDelay = 0.05
+                    core.push(jobs, at: clock.now)
+                    if jobs.isEmpty {
+                        await untilStopping {
+                            await self.storage.waitForWork(
+                                queues: names, deadline: self.clock.now.adding(self.configuration.idleWait), clock: self.clock
+                            )
+                        }
+                    }
+                } catch {
+                    logger.error("claim failed; retrying", metadata: [
+                        "spool.error": "\(error)", "spool.retry_in_s": "\(failureDelay)",
+                    ])
+                    let delay = failureDelay
+                    await untilStopping { try? await self.clock.sleep(for: .seconds(delay)) }
+                    failureDelay = min(5, failureDelay * 2)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` until it returns or the worker stops running, whichever is first.
+    private func untilStopping(_ body: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await body() }
+            group.addTask { await self.core.waitUntilNotRunning() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func runnerLoop(_ handlers: [String: RegisteredJob]) async {
+        var finished: ClaimedJob?
+        while true {
+            let ticket = core.jobsSignal.ticket()
+            switch core.nextStep(releasing: finished) {
+            case .run(let job):
+                await execute(job, handler: handlers[job.kind])
+                finished = job
+            case .wait:
+                finished = nil
+                await core.jobsSignal.wait(ticket)
+            case .exit:
+                return
+            }
+        }
+    }
+
+    private enum RunResult: Sendable {
+        case returned([UInt8]?)
+        case threw(any Error)
+    }
+
+    /// Runs one job and records its outcome.
+    private func execute(_ job: ClaimedJob, handler: RegisteredJob?) async {
+        guard let handler else {
+            let error = JobAttemptError(
+                attempt: job.attempt, at: clock.now,
+                message: "no handler is registered for kind '\(job.kind)' on worker \(configuration.workerID)",
+                reason: "unknown_kind"
+            )
+            conclude(job, outcome: .dead(error: error), duration: nil, timedOut: false)
+            return
+        }
+        let context = JobContext(job: job, logger: logger, progressSink: core)
+        let started = ContinuousClock.now
+        if let timeout = job.timeout ?? handler.options.timeout {
+            await runWithTimeout(job, handler: handler, context: context, timeout: timeout, started: started)
+        } else {
+            let result: RunResult
+            do {
+                result = .returned(try await runMiddleware(0, job, context, handler))
+            } catch {
+                result = .threw(error)
+            }
+            let duration = started.duration(to: .now)
+            conclude(job, outcome: decide(job, handler: handler, result: result, timeout: nil), duration: duration, timedOut: false)
+        }
+    }
+
+    private func runWithTimeout(
+        _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: ContinuousClock.Instant
+    ) async {
+        enum Race: Sendable {
+            case finished(RunResult)
+            case deadline
+            case timerCancelled
+        }
+        await withTaskGroup(of: Race.self) { group in
+            group.addTask {
+                do {
+                    return .finished(.returned(try await self.runMiddleware(0, job, context, handler)))
+                } catch {
+                    return .finished(.threw(error))
+                }
+            }
+            group.addTask {
+                do {
+                    try await self.clock.sleep(for: timeout)
+                    return .deadline
+                } catch {
+                    return .timerCancelled
+                }
+            }
+            var timedOut = false
+            while let race = await group.next() {
+                switch race {
+                case .finished(let result):
+                    group.cancelAll()
+                    if !timedOut {
+                        let outcome = decide(job, handler: handler, result: result, timeout: nil)
+                        conclude(job, outcome: outcome, duration: started.duration(to: .now), timedOut: false)
+                    } else {
+                        logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
+                            "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
+                            "spool.overran_by": "\(started.duration(to: .now) - timeout)",
+                        ])
+                    }
+                case .deadline:
+                    // Report the timeout now; the slot stays taken until the handler returns.
+                    timedOut = true
+                    let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout)
+                    conclude(job, outcome: outcome, duration: started.duration(to: .now), timedOut: true)
+                    group.cancelAll()
+                case .timerCancelled:
+                    break
+                }
+            }
+        }
+    }
+
+    private func runMiddleware(_ index: Int, _ job: ClaimedJob, _ context: JobContext, _ handler: RegisteredJob) async throws -> [UInt8]? {
+        if index == middleware.count {
+            return try await handler.run(job.payload, context)
+        }
+        return try await middleware[index].run(job, context: context) { job, context in
+            try await self.runMiddleware(index + 1, job, context, handler)
+        }
+    }
+
+    /// Turns how a handler ended into an outcome.
+    private func decide(_ job: ClaimedJob, handler: RegisteredJob, result: RunResult, timeout: Duration?) -> JobCompletion.Outcome {
+        let now = clock.now
+        let error: any Error
+        switch result {
+        case .returned(let value):
+            return .succeeded(result: value)
+        case .threw(let thrown):
+            error = thrown
+        }
+        if timeout == nil && Task.isCancelled && core.phase != .running {
+            // Cancelled by shutdown, not by its own failure: give the job back.
+            return .handBack
+        }
+        if let snooze = error as? Snooze {
+            return .snooze(until: now.adding(snooze.delay))
+        }
+        if let permanent = error as? PermanentFailure {
+            return .dead(error: JobAttemptError(attempt: job.attempt, at: now, message: permanent.reason, reason: "permanent"))
+        }
+        if let spoolError = error as? SpoolError, spoolError.code == .undecodablePayload || spoolError.code == .unknownKind {
+            let reason = spoolError.code == .undecodablePayload ? "undecodable_payload" : "unknown_kind"
+            return .dead(error: JobAttemptError(attempt: job.attempt, at: now, message: spoolError.message, reason: reason))
+        }
+        let failure: JobAttemptError
+        if let timeout {
+            failure = JobAttemptError(attempt: job.attempt, at: now, message: "timed out after \(timeout)", reason: "timeout")
+        } else {
+            failure = JobAttemptError(attempt: job.attempt, at: now, message: String(describing: error), reason: "error")
+        }
+        if job.attempt < job.maxAttempts, let delay = handler.options.retry.delay(afterAttempt: job.attempt) {
+            return .retry(at: now.adding(delay), error: failure)
+        }
+        return .dead(error: failure)
+    }
+
+    /// Counts, tells middleware, and hands the outcome to the flusher.
+    private func conclude(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
+        guard core.record(JobCompletion(id: job.id, outcome: outcome, at: clock.now)) else { return }
+        core.count(outcome, timedOut: timedOut)
+        for layer in middleware {
+            layer.didRun(job, outcome: outcome, duration: duration, timedOut: timedOut)
+        }
+    }
+
+    // MARK: Outcomes, heartbeats, rescue
+
+    private func flushOutcomes() async {
+        var failures = 0
+        while true {
+            let ticket = core.outcomesSignal.ticket()
+            let (batch, closed) = core.takeOutcomes()
+            if batch.isEmpty {
+                if closed { return }
+                await core.outcomesSignal.wait(ticket)
+                continue
+            }
+            do {
+                let lost = try await storage.finish(batch, worker: configuration.workerID)
+                failures = 0
+                for id in lost {
+                    logger.warning("outcome not stored: the worker no longer holds the job's lease (expired, cancelled or deleted)", metadata: [
+                        "spool.job.id": "\(id)",
+                    ])
+                }
+            } catch {
+                failures += 1
+                if closed && failures > 5 {
+                    for completion in batch {
+                        logger.error("outcome could not be stored before shutdown; the job runs again once its lease expires", metadata: [
+                            "spool.job.id": "\(completion.id)", "spool.outcome": "\(completion.outcome.label)", "spool.error": "\(error)",
+                        ])
+                    }
+                    return
+                }
+                logger.error("storing outcomes failed; retrying", metadata: ["spool.error": "\(error)", "spool.count": "\(batch.count)"])
+                core.requeue(batch)
+                try? await clock.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+            }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        let interval = configuration.effectiveHeartbeatInterval
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(for: interval)
+            } catch {
+                return
+            }
+            let beats = core.heartbeats()
+            guard !beats.isEmpty else { continue }
+            do {
+                let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now)
+                for id in lost {
+                    logger.warning("lease lost: the job was rescued, cancelled or deleted; its outcome will not be stored", metadata: [
+                        "spool.job.id": "\(id)",
+                    ])
+                }
+            } catch {
+                logger.error("heartbeat failed; leases may expire", metadata: ["spool.error": "\(error)"])
+            }
+        }
+    }
+
+    private func rescueLoop(every interval: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                let report = try await storage.rescueExpired(now: clock.now, poisonAfter: configuration.poisonAfter)
+                if !report.rescued.isEmpty || !report.poisoned.isEmpty {
+                    logger.warning("rescued jobs whose lease expired", metadata: [
+                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
+                    ])
+                }
+            } catch {
+                logger.error("rescue of expired leases failed", metadata: ["spool.error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// One queue a worker serves.
+public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
+    /// The queue's name.
+    public var name: String
+    /// The most jobs of this queue the worker runs at once; nil for the worker's concurrency.
+    public var concurrency: Int?
+
+    public init(_ name: String, concurrency: Int? = nil) {
+        self.name = name
+        self.concurrency = concurrency
+    }
+
+    public init(stringLiteral name: String) {
+        self.init(name)
+    }
+}
+
+/// Settings of a ``Worker``. Every field has a working default.
+public struct WorkerConfiguration: Sendable {
+    /// The queues served, in order of preference. Default `["default"]`.
+    public var queues: [WorkerQueue]
+    /// The most jobs this worker runs at once. Default 10.
+    public var concurrency: Int
+    /// How long a claimed job's lease lasts without a heartbeat. Default 30 s.
+    public var lease: Duration
+    /// How often leases are renewed. Default a third of `lease`.
+    public var heartbeatInterval: Duration?
+    /// How long graceful shutdown lets running jobs finish before cancelling them and handing
+    /// their leases back. Default 25 s.
+    public var drainTimeout: Duration
+    /// How often this worker returns expired leases (of crashed workers) to the queue; nil
+    /// turns it off (when a leader does it for the cluster). Default 5 s.
+    public var rescueInterval: Duration?
+    /// A job whose lease expired more than this many times in a row is a poison job: `dead`.
+    /// Default 3.
+    public var poisonAfter: Int
+    /// The longest an idle worker waits before claiming again even without a wake-up (a safety
+    /// net; drivers wake workers when jobs arrive). Default 1 s.
+    public var idleWait: Duration
+    /// This worker's name, the owner of its leases. Default host, process id and a random tag.
+    public var workerID: String
+
+    public init(
+        queues: [WorkerQueue] = ["default"], concurrency: Int = 10, lease: Duration = .seconds(30),
+        heartbeatInterval: Duration? = nil, drainTimeout: Duration = .seconds(25),
+        rescueInterval: Duration? = .seconds(5), poisonAfter: Int = 3, idleWait: Duration = .seconds(1),
+        workerID: String = WorkerConfiguration.defaultWorkerID()
+    ) {
+        self.queues = queues
+        self.concurrency = max(1, concurrency)
+        self.lease = lease
+        self.heartbeatInterval = heartbeatInterval
+        self.drainTimeout = drainTimeout
+        self.rescueInterval = rescueInterval
+        self.poisonAfter = max(0, poisonAfter)
+        self.idleWait = idleWait
+        self.workerID = workerID
+    }
+
+    /// `HOST:PID:TAG`, unique per worker.
+    public static func defaultWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return "\(host):\(getpid()):\(tag)"
+    }
+
+    var effectiveHeartbeatInterval: Duration {
+        heartbeatInterval ?? lease / 3
+    }
+}
+
+/// Counters of what a worker has done since it started.
+public struct WorkerStats: Sendable, Hashable, Codable {
+    public var succeeded: Int
+    /// Runs that threw (retried or dead, timeouts included).
+    public var failed: Int
+    public var retried: Int
+    public var dead: Int
+    public var timedOut: Int
+    public var snoozed: Int
+    public var cancelled: Int
+    public var handedBack: Int
+    /// Jobs claimed and not yet finished (running or about to run).
+    public var inFlight: Int
+}

@@ -1,0 +1,247 @@
+import DequeModule
+import Foundation
+import Synchronization
+
+/// The shared state of one worker's tasks (claimer, runners, flusher, heartbeat): claimed jobs
+/// waiting for a runner, the leases held, slot accounting, and outcomes waiting to be stored.
+///
+/// One lock, taken about once per job by a runner (finish the last job and take the next in
+/// one go) and once per batch by the claimer and the flusher.
+final class WorkerCore: JobProgressSink, Sendable {
+    enum Phase: Sendable, Equatable {
+        /// Claiming and running.
+        case running
+        /// Graceful shutdown: no more claims; running and already claimed jobs finish.
+        case draining
+        /// The drain timed out or the worker was cancelled: what remains is handed back.
+        case stopping
+    }
+
+    struct Lease {
+        var progress: JobProgress?
+    }
+
+    struct State {
+        var phase = Phase.running
+        var buffer = Deque<ClaimedJob>()
+        /// Jobs claimed whose outcome is not yet decided (they need heartbeats).
+        var leases: [JobID: Lease] = [:]
+        /// Slots in use: claimed jobs waiting for a runner plus handlers still running (a
+        /// timed-out handler that ignores cancellation keeps its slot until it returns).
+        var busy = 0
+        var busyByQueue: [String: Int] = [:]
+        var outcomes: [JobCompletion] = []
+        var outcomesClosed = false
+    }
+
+    let state = Mutex(State())
+    /// Runners: jobs arrived or the phase changed.
+    let jobsSignal = WakeSignal()
+    /// The claimer: slots freed or the phase changed.
+    let slotsSignal = WakeSignal()
+    /// The flusher: outcomes arrived or were closed.
+    let outcomesSignal = WakeSignal()
+    /// Anyone waiting for the phase to leave `running`.
+    let phaseSignal = WakeSignal()
+
+    let succeeded = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let retried = Atomic<Int>(0)
+    let dead = Atomic<Int>(0)
+    let timedOut = Atomic<Int>(0)
+    let snoozed = Atomic<Int>(0)
+    let cancelled = Atomic<Int>(0)
+    let handedBack = Atomic<Int>(0)
+
+    var phase: Phase { state.withLock { $0.phase } }
+
+    /// What the claimer should do next.
+    enum ClaimDecision {
+        case claim(limit: Int, demands: [QueueDemand])
+        case wait
+        case stop
+    }
+
+    func claimDecision(queues: [WorkerQueue], concurrency: Int) -> ClaimDecision {
+        state.withLock { state in
+            guard state.phase == .running else { return .stop }
+            let free = concurrency - state.busy
+            // Let runners work through most of what is claimed before claiming again, so claims
+            // come in batches; claim at once when nothing is waiting for a runner.
+            guard free > 0, state.buffer.count <= concurrency / 4 else { return .wait }
+            var demands: [QueueDemand] = []
+            for queue in queues {
+                let cap = queue.concurrency ?? concurrency
+                let limit = min(free, cap - state.busyByQueue[queue.name, default: 0])
+                if limit > 0 { demands.append(QueueDemand(queue: queue.name, limit: limit)) }
+            }
+            return demands.isEmpty ? .wait : .claim(limit: free, demands: demands)
+        }
+    }
+
+    /// Adds claimed jobs for the runners. In a phase other than `running` (shutdown began during
+    /// the claim) they are handed back at once instead.
+    func push(_ jobs: [ClaimedJob], at now: Date) {
+        guard !jobs.isEmpty else { return }
+        let accepted: Bool = state.withLock { state in
+            guard state.phase == .running else {
+                for job in jobs {
+                    state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
+                }
+                return false
+            }
+            state.buffer.append(contentsOf: jobs)
+            state.busy += jobs.count
+            for job in jobs {
+                state.leases[job.id] = Lease()
+                state.busyByQueue[job.queue, default: 0] += 1
+            }
+            return true
+        }
+        if accepted {
+            jobsSignal.signal()
+        } else {
+            handedBack.wrappingAdd(jobs.count, ordering: .relaxed)
+            outcomesSignal.signal()
+        }
+    }
+
+    enum RunnerStep {
+        case run(ClaimedJob)
+        case wait
+        case exit
+    }
+
+    /// Releases the slot of `finished` (if any) and takes the next job.
+    func nextStep(releasing finished: ClaimedJob?) -> RunnerStep {
+        let step: RunnerStep = state.withLock { state in
+            if let finished {
+                state.busy -= 1
+                state.busyByQueue[finished.queue, default: 1] -= 1
+            }
+            if state.phase != .stopping, let job = state.buffer.popFirst() { return .run(job) }
+            return state.phase == .running ? .wait : .exit
+        }
+        if finished != nil { slotsSignal.signal() }
+        return step
+    }
+
+    /// Records the outcome of a run for the flusher. Returns false when an outcome for this job
+    /// was already recorded (a timed-out job whose handler came back late).
+    @discardableResult
+    func record(_ completion: JobCompletion) -> Bool {
+        let recorded: Bool = state.withLock { state in
+            guard state.leases.removeValue(forKey: completion.id) != nil else { return false }
+            state.outcomes.append(completion)
+            return true
+        }
+        if recorded { outcomesSignal.signal() }
+        return recorded
+    }
+
+    /// Takes every outcome waiting to be stored, and whether no more will come.
+    func takeOutcomes() -> ([JobCompletion], closed: Bool) {
+        state.withLock { state in
+            let taken = state.outcomes
+            state.outcomes.removeAll(keepingCapacity: true)
+            return (taken, state.outcomesClosed)
+        }
+    }
+
+    /// Puts outcomes that could not be stored back in front of the line.
+    func requeue(_ outcomes: [JobCompletion]) {
+        state.withLock { state in
+            state.outcomes.insert(contentsOf: outcomes, at: 0)
+        }
+    }
+
+    func closeOutcomes() {
+        state.withLock { $0.outcomesClosed = true }
+        outcomesSignal.signal()
+    }
+
+    /// Graceful shutdown: stop claiming; runners finish what is claimed, then exit.
+    func beginDrain() {
+        let changed: Bool = state.withLock { state in
+            guard state.phase == .running else { return false }
+            state.phase = .draining
+            return true
+        }
+        if changed { signalAll() }
+    }
+
+    /// The drain is over: hand back every claimed job no runner has started.
+    func forceStop(at now: Date) {
+        let handed: Int = state.withLock { state in
+            guard state.phase != .stopping else { return 0 }
+            state.phase = .stopping
+            let waiting = state.buffer
+            state.buffer.removeAll()
+            for job in waiting {
+                state.busy -= 1
+                state.busyByQueue[job.queue, default: 1] -= 1
+                if state.leases.removeValue(forKey: job.id) != nil {
+                    state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
+                }
+            }
+            return waiting.count
+        }
+        handedBack.wrappingAdd(handed, ordering: .relaxed)
+        signalAll()
+    }
+
+    private func signalAll() {
+        jobsSignal.signal()
+        slotsSignal.signal()
+        phaseSignal.signal()
+        outcomesSignal.signal()
+    }
+
+    /// Suspends until the phase leaves `running` (or the task is cancelled).
+    func waitUntilNotRunning() async {
+        while !Task.isCancelled {
+            let ticket = phaseSignal.ticket()
+            if phase != .running { return }
+            await phaseSignal.wait(ticket)
+        }
+    }
+
+    /// The heartbeats to send: every lease held, with its latest progress.
+    func heartbeats() -> [JobHeartbeat] {
+        state.withLock { state in
+            state.leases.map { JobHeartbeat(id: $0.key, progress: $0.value.progress) }
+        }
+    }
+
+    func report(_ progress: JobProgress, for id: JobID) {
+        state.withLock { state in
+            state.leases[id]?.progress = progress
+        }
+    }
+
+    var stats: WorkerStats {
+        WorkerStats(
+            succeeded: succeeded.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
+            retried: retried.load(ordering: .relaxed), dead: dead.load(ordering: .relaxed),
+            timedOut: timedOut.load(ordering: .relaxed), snoozed: snoozed.load(ordering: .relaxed),
+            cancelled: cancelled.load(ordering: .relaxed), handedBack: handedBack.load(ordering: .relaxed),
+            inFlight: state.withLock { $0.busy }
+        )
+    }
+
+    func count(_ outcome: JobCompletion.Outcome, timedOut wasTimedOut: Bool) {
+        switch outcome {
+        case .succeeded: succeeded.wrappingAdd(1, ordering: .relaxed)
+        case .retry:
+            failed.wrappingAdd(1, ordering: .relaxed)
+            retried.wrappingAdd(1, ordering: .relaxed)
+        case .dead:
+            failed.wrappingAdd(1, ordering: .relaxed)
+            dead.wrappingAdd(1, ordering: .relaxed)
+        case .snooze: snoozed.wrappingAdd(1, ordering: .relaxed)
+        case .cancelled: cancelled.wrappingAdd(1, ordering: .relaxed)
+        case .handBack: handedBack.wrappingAdd(1, ordering: .relaxed)
+        }
+        if wasTimedOut { timedOut.wrappingAdd(1, ordering: .relaxed) }
+    }
+}
