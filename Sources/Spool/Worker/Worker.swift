@@ -261,7 +261,7 @@ public final class Worker: Service, Sendable {
                     } else {
                         logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
                             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
-                            "spool.overran_by": "\(started.duration(to: .now) - timeout)",
+                            "spool.ran_for": "\(started.duration(to: .now))",
                         ])
                     }
                 case .deadline:

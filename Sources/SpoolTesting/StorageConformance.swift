@@ -1,0 +1,300 @@
+import Foundation
+import Spool
+
+/// Makes a fresh, empty storage for one conformance case.
+public typealias StorageFactory = @Sendable () async throws -> any JobStorage
+
+/// One behaviour every driver must show.
+public struct ConformanceCase: Sendable, CustomStringConvertible {
+    public let name: String
+    let body: @Sendable (any JobStorage) async throws -> Void
+
+    public var description: String { name }
+
+    /// Runs the case against a fresh storage from `factory`.
+    public func run(_ factory: StorageFactory) async throws {
+        try await body(try await factory())
+    }
+}
+
+/// The driver conformance suite: the behaviours of ``JobStorage`` that every driver must show,
+/// run against a real storage (and, for the worker cases, a real ``Worker``).
+///
+/// A driver's test target runs every case, for example with swift-testing:
+/// ```swift
+/// @Test(arguments: StorageConformance.cases)
+/// func conformance(_ test: ConformanceCase) async throws {
+///     try await test.run { MyStorage(...) }
+/// }
+/// ```
+/// Cases use a ``ManualClock`` for every time they pass, so none sleeps.
+public enum StorageConformance {
+    public static var cases: [ConformanceCase] {
+        storageCases + workerCases
+    }
+
+    static let t0 = Date(timeIntervalSince1970: 1_893_456_000)
+
+    static func job(
+        _ kind: String = "noop", queue: String = "default", priority: Int = 0, runAt: Date = t0,
+        uniqueKey: String? = nil, maxAttempts: Int = 5, payload: String = "{}"
+    ) -> NewJob {
+        NewJob(
+            id: JobID(date: t0), queue: queue, kind: kind, payload: JobPayload(bytes: Array(payload.utf8)),
+            priority: priority, maxAttempts: maxAttempts, runAt: runAt, createdAt: t0, uniqueKey: uniqueKey
+        )
+    }
+
+    static func claim(
+        _ storage: any JobStorage, _ limit: Int, queue: String = "default", worker: String = "w1",
+        lease: Duration = .seconds(30), at now: Date = t0
+    ) async throws -> [ClaimedJob] {
+        try await storage.claim(
+            ClaimRequest(demands: [QueueDemand(queue: queue, limit: limit)], worker: worker, lease: lease), now: now
+        )
+    }
+
+    static func state(_ storage: any JobStorage, _ id: JobID) async throws -> JobState? {
+        try await storage.job(id)?.state
+    }
+
+    static func error(_ attempt: Int, _ message: String = "boom") -> JobAttemptError {
+        JobAttemptError(attempt: attempt, at: t0, message: message)
+    }
+
+    // MARK: Storage cases
+
+    static let storageCases: [ConformanceCase] = [
+        ConformanceCase(name: "enqueue, claim and finish") { storage in
+            let results = try await storage.enqueue([job(), job(), job()], whenFull: .wait, now: t0)
+            try check(results.count == 3 && results.allSatisfy { !$0.existing && $0.state == .available }, "three new available jobs")
+            let first = try await claim(storage, 2)
+            try check(first.count == 2, "claim of 2 returns 2 jobs, got \(first.count)")
+            try check(first.map(\.id) == Array(results.map(\.id).prefix(2)), "claims in id order")
+            try check(first.allSatisfy { $0.attempt == 1 }, "first claim is attempt 1")
+            let running = try await storage.job(first[0].id)
+            try check(running?.state == .running && running?.leaseOwner == "w1", "claimed job is running with its lease owner")
+            try check(running?.attemptedAt != nil, "claim records the attempt time")
+            let lost = try await storage.finish(
+                first.map { JobCompletion(id: $0.id, outcome: .succeeded(result: Array("42".utf8)), at: t0) }, worker: "w1"
+            )
+            try check(lost.isEmpty, "finish with the lease held writes everything")
+            let done = try await storage.job(first[0].id)
+            try check(done?.state == .succeeded, "finished job is succeeded")
+            try check(done?.result == Array("42".utf8), "the result is stored")
+            try check(done?.finishedAt != nil, "finish time is stored")
+            let second = try await claim(storage, 10)
+            try check(second.map(\.id) == [results[2].id], "the third job is left, got \(second.map(\.id))")
+            try check(try await claim(storage, 10).isEmpty, "nothing left to claim")
+            let stats = try await storage.stats()
+            try check(stats.count(.succeeded) == 2 && stats.count(.running) == 1, "stats: 2 succeeded, 1 running; got \(stats)")
+        },
+        ConformanceCase(name: "retry waits out its backoff") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1)
+            let retryAt = t0.addingTimeInterval(10)
+            _ = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: retryAt, error: error(1)), at: t0)], worker: "w1")
+            let record = try await storage.job(id)
+            try check(record?.state == .scheduled, "a retried job is scheduled")
+            try check(record?.errors.map(\.message) == ["boom"], "the error is in the history")
+            try check(try await claim(storage, 1, at: t0.addingTimeInterval(9)).isEmpty, "not claimable before its retry time")
+            let again = try await claim(storage, 1, at: retryAt)
+            try check(again.map(\.id) == [id] && again[0].attempt == 2, "claimable at its retry time, attempt 2")
+        },
+        ConformanceCase(name: "dead after a final failure") { storage in
+            let id = try await storage.enqueue([job(maxAttempts: 1)], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1)
+            _ = try await storage.finish([JobCompletion(id: id, outcome: .dead(error: error(1, "fatal")), at: t0)], worker: "w1")
+            let record = try await storage.job(id)
+            try check(record?.state == .dead && record?.lastError?.message == "fatal", "dead with its error")
+            try check(try await storage.stats().count(.dead) == 1, "stats count the dead job")
+            try check(try await claim(storage, 1, at: t0.addingTimeInterval(3600)).isEmpty, "a dead job is never claimed")
+        },
+        ConformanceCase(name: "snooze spends no attempt") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1)
+            _ = try await storage.finish([JobCompletion(id: id, outcome: .snooze(until: t0.addingTimeInterval(5)), at: t0)], worker: "w1")
+            let record = try await storage.job(id)
+            try check(record?.state == .scheduled && record?.attempt == 0, "snoozed: scheduled, attempt back to 0")
+            let again = try await claim(storage, 1, at: t0.addingTimeInterval(5))
+            try check(again.first?.attempt == 1, "the next run is attempt 1 again")
+        },
+        ConformanceCase(name: "unique keys name the live job") { storage in
+            let first = try await storage.enqueue([job(uniqueKey: "k"), job(uniqueKey: "k")], whenFull: .wait, now: t0)
+            try check(!first[0].existing && first[1].existing && first[1].id == first[0].id, "a duplicate in one batch names the first")
+            let again = try await storage.enqueue([job(uniqueKey: "k")], whenFull: .wait, now: t0)[0]
+            try check(again.existing && again.id == first[0].id, "a later duplicate names the live job")
+            try check(try await storage.stats().count(.available) == 1, "only one job stored")
+            _ = try await claim(storage, 1)
+            _ = try await storage.finish([JobCompletion(id: first[0].id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            let fresh = try await storage.enqueue([job(uniqueKey: "k")], whenFull: .wait, now: t0)[0]
+            try check(!fresh.existing && fresh.id != first[0].id, "once finished, the key is free again")
+        },
+        ConformanceCase(name: "delayed jobs wait for their time") { storage in
+            let later = t0.addingTimeInterval(60)
+            let result = try await storage.enqueue([job(runAt: later)], whenFull: .wait, now: t0)[0]
+            try check(result.state == .scheduled, "a job with a future run-at is scheduled")
+            try check(try await storage.stats().count(.scheduled) == 1, "stats count it as scheduled")
+            try check(try await claim(storage, 1, at: t0.addingTimeInterval(59)).isEmpty, "not claimable early")
+            try check(try await claim(storage, 1, at: later).map(\.id) == [result.id], "claimable when due")
+        },
+        ConformanceCase(name: "priority order, then id order") { storage in
+            let ids = try await storage.enqueue(
+                [job(priority: 0), job(priority: 10), job(priority: 5), job(priority: 10)], whenFull: .wait, now: t0
+            ).map(\.id)
+            let claimed = try await claim(storage, 4).map(\.id)
+            try check(claimed == [ids[1], ids[3], ids[2], ids[0]], "highest priority first, FIFO within a priority")
+        },
+        ConformanceCase(name: "expired leases are rescued") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1, lease: .seconds(10))
+            let early = try await storage.rescueExpired(now: t0.addingTimeInterval(5), poisonAfter: 3)
+            try check(early.rescued.isEmpty, "a live lease is not rescued")
+            let report = try await storage.rescueExpired(now: t0.addingTimeInterval(11), poisonAfter: 3)
+            try check(report.rescued == [id], "the expired lease is rescued")
+            let record = try await storage.job(id)
+            try check(record?.state == .available && record?.attempt == 1, "rescued: available, the crashed attempt counted")
+            try check(record?.lastError?.reason == "lease_expired", "the expiry is in the history")
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            try check(lost == [id], "the old worker's outcome is refused")
+            let again = try await claim(storage, 1, worker: "w2", at: t0.addingTimeInterval(12))
+            try check(again.first?.attempt == 2, "the next claim is attempt 2")
+        },
+        ConformanceCase(name: "a poison job goes to dead") { storage in
+            let id = try await storage.enqueue([job(maxAttempts: 100)], whenFull: .wait, now: t0)[0].id
+            var now = t0
+            for round in 1...3 {
+                _ = try await claim(storage, 1, lease: .seconds(1), at: now)
+                now = now.addingTimeInterval(2)
+                let report = try await storage.rescueExpired(now: now, poisonAfter: 2)
+                if round < 3 {
+                    try check(report.rescued == [id], "round \(round): rescued")
+                } else {
+                    try check(report.poisoned == [id], "round 3: poisoned")
+                }
+            }
+            let record = try await storage.job(id)
+            try check(record?.state == .dead && record?.lastError?.reason == "poison", "a poison job is dead with the reason")
+        },
+        ConformanceCase(name: "heartbeats extend leases and carry progress") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1, lease: .seconds(10))
+            let lost = try await storage.heartbeat(
+                [JobHeartbeat(id: id, progress: JobProgress(fraction: 0.5, message: "half"))], worker: "w1",
+                lease: .seconds(10), now: t0.addingTimeInterval(8)
+            )
+            try check(lost.isEmpty, "the lease holder's heartbeat is accepted")
+            let report = try await storage.rescueExpired(now: t0.addingTimeInterval(12), poisonAfter: 3)
+            try check(report.rescued.isEmpty, "an extended lease is not rescued")
+            let record = try await storage.job(id)
+            try check(record?.progress == JobProgress(fraction: 0.5, message: "half"), "progress is stored")
+            let stranger = try await storage.heartbeat([JobHeartbeat(id: id)], worker: "w2", lease: .seconds(10), now: t0)
+            try check(stranger == [id], "another worker's heartbeat is refused")
+        },
+        ConformanceCase(name: "hand-back returns the job without spending an attempt") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1)
+            _ = try await storage.finish([JobCompletion(id: id, outcome: .handBack, at: t0)], worker: "w1")
+            let record = try await storage.job(id)
+            try check(record?.state == .available && record?.attempt == 0, "handed back: available, attempt 0")
+            try check(try await claim(storage, 1, worker: "w2").first?.attempt == 1, "another worker gets it at once")
+        },
+        ConformanceCase(name: "outcomes need the lease") { storage in
+            let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
+            _ = try await claim(storage, 1)
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "intruder")
+            try check(lost == [id], "a non-holder's outcome is refused")
+            try check(try await state(storage, id) == .running, "the job is still running")
+        },
+        ConformanceCase(name: "listing pages newest first with filters") { storage in
+            var jobs: [NewJob] = []
+            for index in 0..<25 {
+                jobs.append(job(index % 2 == 0 ? "even" : "odd", queue: index < 20 ? "a" : "b"))
+            }
+            let ids = try await storage.enqueue(jobs, whenFull: .wait, now: t0).map(\.id)
+            var seen: [JobID] = []
+            var cursor: JobID?
+            var pages = 0
+            repeat {
+                let page = try await storage.jobs(JobFilter(queue: "a"), after: cursor, limit: 7)
+                seen += page.jobs.map(\.id)
+                cursor = page.nextCursor
+                pages += 1
+            } while cursor != nil && pages < 10
+            try check(seen == Array(ids.prefix(20).reversed()), "queue a's 20 jobs, newest first, each once")
+            try check(pages == 3, "20 jobs in pages of 7 take 3 pages, took \(pages)")
+            let odd = try await storage.jobs(JobFilter(kind: "odd"), after: nil, limit: 100)
+            try check(odd.jobs.count == 12 && odd.nextCursor == nil, "12 odd jobs on one page")
+            _ = try await claim(storage, 3, queue: "b")
+            let running = try await storage.jobs(JobFilter(states: [.running]), after: nil, limit: 100)
+            try check(running.jobs.count == 3, "3 running jobs listed by state")
+        },
+        ConformanceCase(name: "cancel, retry, delete and prune") { storage in
+            let ids = try await storage.enqueue([job(), job(), job()], whenFull: .wait, now: t0).map(\.id)
+            try check(try await storage.cancel([ids[0]], now: t0) == [ids[0]], "an available job can be cancelled")
+            try check(try await state(storage, ids[0]) == .cancelled, "it is cancelled")
+            let claimed = try await claim(storage, 3).map(\.id)
+            try check(claimed == [ids[1], ids[2]], "a cancelled job is not claimed")
+            try check(try await storage.cancel([ids[1]], now: t0) == [ids[1]], "a running job can be cancelled")
+            let lost = try await storage.finish([JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            let stillCancelled = try await state(storage, ids[1]) == .cancelled
+            try check(lost == [ids[1]] && stillCancelled, "its worker's outcome is refused")
+            try check(try await storage.retry([ids[0], ids[2]], now: t0) == [ids[0]], "only cancelled/dead jobs can be retried")
+            let retried = try await storage.job(ids[0])
+            try check(retried?.state == .available && retried?.attempt == 0, "retried: available with a fresh budget")
+            try check(try await storage.delete([ids[0]]) == [ids[0]], "delete reports the deleted id")
+            try check(try await storage.job(ids[0]) == nil, "a deleted job is gone")
+            try check(try await claim(storage, 3).isEmpty, "a deleted job is not claimed")
+            try check(try await storage.prune(finishedBefore: t0.addingTimeInterval(-1), limit: 100) == 0, "nothing finished before t0 - 1")
+            try check(try await storage.prune(finishedBefore: t0.addingTimeInterval(1), limit: 100) == 1, "the cancelled job is pruned")
+            try check(try await storage.job(ids[1]) == nil, "the pruned job is gone")
+            try check(try await state(storage, ids[2]) == .running, "a running job is never pruned")
+        },
+        ConformanceCase(name: "paused queues hand out nothing") { storage in
+            _ = try await storage.enqueue([job()], whenFull: .wait, now: t0)
+            try await storage.setPaused(true, queue: "default")
+            try check(try await storage.pausedQueues() == ["default"], "the pause is recorded")
+            try check(try await claim(storage, 1).isEmpty, "a paused queue hands out nothing")
+            try await storage.setPaused(false, queue: "default")
+            try check(try await claim(storage, 1).count == 1, "a resumed queue hands out again")
+        },
+        ConformanceCase(name: "an enqueue wakes a waiting worker") { storage in
+            let clock = ManualClock(start: t0)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let woke = EventRecorder<Bool>()
+                group.addTask {
+                    // A far deadline on a clock nobody advances: only the enqueue can end the wait.
+                    await storage.waitForWork(queues: ["default"], deadline: t0.addingTimeInterval(3600), clock: clock)
+                    woke.record(true)
+                }
+                try await clock.waitForSleepers(atLeast: 1)
+                _ = try await storage.enqueue([job()], whenFull: .wait, now: t0)
+                try await woke.waitForCount(1, timeout: .seconds(5))
+                group.cancelAll()
+            }
+        },
+        ConformanceCase(name: "concurrent claimers never share a job") { storage in
+            let total = 2000
+            var jobs: [NewJob] = []
+            for _ in 0..<total { jobs.append(job()) }
+            _ = try await storage.enqueue(jobs, whenFull: .wait, now: t0)
+            let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        var mine: [JobID] = []
+                        while true {
+                            let batch = try await claim(storage, 10, worker: "w\(worker)")
+                            if batch.isEmpty { return mine }
+                            mine += batch.map(\.id)
+                        }
+                    }
+                }
+                var all: [JobID] = []
+                for try await ids in group { all += ids }
+                return all
+            }
+            try check(claimed.count == total, "every job claimed once in all: \(claimed.count) of \(total)")
+            try check(Set(claimed).count == total, "no job claimed twice")
+        },
+    ]
+}

@@ -1,0 +1,11 @@
+import Spool
+import SpoolTesting
+import Testing
+
+@Suite("Memory driver conformance")
+struct MemoryConformanceTests {
+    @Test(arguments: StorageConformance.cases)
+    func conformance(_ test: ConformanceCase) async throws {
+        try await test.run { MemoryStorage(capacity: 100_000) }
+    }
+}
