@@ -78,7 +78,13 @@ public final class EventRecorder<Event: Sendable>: Sendable {
     /// Waits until at least `count` events arrived; returns all of them.
     @discardableResult
     public func waitForCount(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [Event] {
-        try await waitUntil(timeout: timeout, "\(count) events") { $0.count >= count }
+        try await Expectation.eventually(timeout: timeout, "\(count) events") {
+            let ticket = self.signal.ticket()
+            if self.count >= count { return true }
+            await self.signal.wait(ticket)
+            return false
+        }
+        return all
     }
 
     /// Waits until `predicate` holds for the events; returns them.

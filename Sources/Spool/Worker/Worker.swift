@@ -179,9 +179,10 @@ public final class Worker: Service, Sendable {
 
     private func runnerLoop(_ handlers: [String: RegisteredJob]) async {
         var finished: ClaimedJob?
+        let lowWater = WorkerCore.lowWater(configuration.concurrency)
         while true {
             let ticket = core.jobsSignal.ticket()
-            switch core.nextStep(releasing: finished) {
+            switch core.nextStep(releasing: finished, lowWater: lowWater) {
             case .run(let job):
                 await execute(job, handler: handlers[job.kind])
                 finished = job

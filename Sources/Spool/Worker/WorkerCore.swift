@@ -68,7 +68,7 @@ final class WorkerCore: JobProgressSink, Sendable {
             let free = concurrency - state.busy
             // Let runners work through most of what is claimed before claiming again, so claims
             // come in batches; claim at once when nothing is waiting for a runner.
-            guard free > 0, state.buffer.count <= concurrency / 4 else { return .wait }
+            guard free > 0, state.buffer.count <= Self.lowWater(concurrency) else { return .wait }
             var demands: [QueueDemand] = []
             for queue in queues {
                 let cap = queue.concurrency ?? concurrency
@@ -106,6 +106,9 @@ final class WorkerCore: JobProgressSink, Sendable {
         }
     }
 
+    /// The claimer claims again once at most this many claimed jobs wait for a runner.
+    static func lowWater(_ concurrency: Int) -> Int { concurrency / 4 }
+
     enum RunnerStep {
         case run(ClaimedJob)
         case wait
@@ -113,16 +116,21 @@ final class WorkerCore: JobProgressSink, Sendable {
     }
 
     /// Releases the slot of `finished` (if any) and takes the next job.
-    func nextStep(releasing finished: ClaimedJob?) -> RunnerStep {
+    func nextStep(releasing finished: ClaimedJob?, lowWater: Int) -> RunnerStep {
+        var wakeClaimer = finished != nil
         let step: RunnerStep = state.withLock { state in
             if let finished {
                 state.busy -= 1
                 state.busyByQueue[finished.queue, default: 1] -= 1
             }
-            if state.phase != .stopping, let job = state.buffer.popFirst() { return .run(job) }
+            if state.phase != .stopping, let job = state.buffer.popFirst() {
+                // The claimer waits for the buffer to run low as well as for free slots.
+                if state.buffer.count == lowWater { wakeClaimer = true }
+                return .run(job)
+            }
             return state.phase == .running ? .wait : .exit
         }
-        if finished != nil { slotsSignal.signal() }
+        if wakeClaimer { slotsSignal.signal() }
         return step
     }
 

@@ -1,0 +1,112 @@
+import DequeModule
+import Foundation
+import ServiceLifecycle
+
+/// Threads of its own for blocking or CPU-heavy code, so it never holds up Swift's shared
+/// cooperative pool (which has only one thread per core).
+///
+/// ```swift
+/// let pool = BlockingPool(threads: 4)
+/// registry.register(ResizeImage.self) { job, _ in
+///     try await pool.run { try resize(job.path) }   // blocking work, off the cooperative pool
+/// }
+/// ```
+/// The pool is also a `TaskExecutor`: `withTaskExecutorPreference(pool) { ... }` runs a whole
+/// async body on its threads.
+///
+/// Threads start with the pool and stop at ``shutdown()`` (or when the pool, run as a
+/// `Service`, sees graceful shutdown) after finishing what is queued; until then they keep the
+/// pool alive, so call one of them. Cost: one lock and a
+/// condition signal per job handed over; a blocked pool thread blocks only its own work.
+public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
+    // @unchecked: `queue` and `stopped` are guarded by `condition`; `threads` is written only
+    // in init.
+    private let condition = NSCondition()
+    private var queue = Deque<UnownedJob>()
+    private var stopped = false
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+    private let name: String
+    /// The number of threads.
+    public let threadCount: Int
+
+    /// Starts `threads` threads (at least 1) named `name-N`.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, name: String = "spool.blocking") {
+        threadCount = max(1, threads)
+        self.name = name
+        for index in 0..<threadCount {
+            finished.enter()
+            // The threads keep the pool alive until `shutdown()` lets them end.
+            let thread = Thread {
+                self.work()
+                self.finished.leave()
+            }
+            thread.name = "\(name)-\(index)"
+            self.threads.append(thread)
+        }
+        for thread in self.threads { thread.start() }
+    }
+
+    /// Runs `body` on one of the pool's threads and returns its result; the calling task waits
+    /// without holding a cooperative thread.
+    public func run<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) {
+            try await Self.runHere(body)
+        }
+    }
+
+    /// A `@concurrent` hop: the body runs on the task's preferred executor (a pool thread), not
+    /// on the caller's.
+    @concurrent
+    private static func runHere<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+        try body()
+    }
+
+    /// True when the calling code runs on one of this pool's threads.
+    public var isCurrentThread: Bool {
+        let current = Thread.current
+        return threads.contains { $0 === current }
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        queue.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops the threads once the queued work is done, and waits for them.
+    public func shutdown() {
+        condition.lock()
+        let alreadyStopped = stopped
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+        // A pool thread shutting its own pool down must not wait for itself.
+        if !alreadyStopped && !isCurrentThread {
+            finished.wait()
+        }
+    }
+
+    /// Runs until graceful shutdown, then stops the threads.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopped {
+                condition.wait()
+            }
+            guard let job = queue.popFirst() else {
+                condition.unlock()
+                return
+            }
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}

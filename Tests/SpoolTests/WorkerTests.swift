@@ -1,0 +1,244 @@
+import Foundation
+import Spool
+import SpoolTesting
+import Synchronization
+import Testing
+
+struct Count: JobParameters {
+    static let kind = "test.count"
+    var index: Int
+}
+
+@Suite("Memory backpressure")
+struct BackpressureTests {
+    @Test func nonWaitingEnqueueFailsWithTheCapacity() async throws {
+        let client = SpoolClient(storage: MemoryStorage(capacity: 2), middleware: [])
+        _ = try await client.enqueue([Count(index: 0), Count(index: 1)])
+        let error = await #expect(throws: SpoolError.self) {
+            _ = try await client.enqueue(Count(index: 2), options: EnqueueOptions(whenFull: .fail))
+        }
+        #expect(error?.code == .queueFull)
+        #expect(error?.message == "queue 'default' is full: it holds its capacity of 2 waiting jobs")
+        #expect(try await client.storage.stats().count(.available) == 2, "the refused job was not stored")
+    }
+
+    @Test func suspendedProducerResumesWhenSpaceFrees() async throws {
+        let storage = MemoryStorage(capacity: 2)
+        let client = SpoolClient(storage: storage, middleware: [])
+        _ = try await client.enqueue([Count(index: 0), Count(index: 1)])
+        let produced = EventRecorder<JobID>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { produced.record(try await client.enqueue(Count(index: 2)).id) }
+            // The producer cannot finish while the queue is full.
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(produced.count == 0)
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: Date()
+            )
+            #expect(claimed.count == 1)
+            let ids = try await produced.waitForCount(1)
+            #expect(try await storage.job(ids[0])?.state == .available)
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func cancellingAWaitingProducerStoresNothing() async throws {
+        let storage = MemoryStorage(capacity: 1)
+        let client = SpoolClient(storage: storage, middleware: [])
+        _ = try await client.enqueue(Count(index: 0))
+        let producer = Task { try await client.enqueue(Count(index: 1)) }
+        try await Task.sleep(for: .milliseconds(20))
+        producer.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await producer.value }
+        #expect(try await storage.stats().count(.available) == 1)
+    }
+}
+
+@Suite("Worker")
+struct WorkerTests {
+    @Test func hundredThousandJobsThroughEightWorkersRunExactlyOnce() async throws {
+        let total = 100_000
+        let storage = MemoryStorage(capacity: total)
+        let registry = JobRegistry()
+        let runs = Mutex([UInt8](repeating: 0, count: total))
+        let done = EventRecorder<Void>()
+        let finished = Atomic<Int>(0)
+        registry.register(Count.self) { job, _ in
+            runs.withLock { $0[job.index] &+= 1 }
+            if finished.wrappingAdd(1, ordering: .relaxed).newValue == total { done.record(()) }
+        }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        for start in stride(from: 0, to: total, by: 10_000) {
+            _ = try await client.enqueue((start..<start + 10_000).map { Count(index: $0) })
+        }
+        let workers = (0..<8).map { index in
+            Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: 16, workerID: "w\(index)"), middleware: [])
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { try await worker.run() } }
+            try await done.waitForCount(1, timeout: .seconds(120))
+            for worker in workers { worker.beginShutdown() }
+            try await group.waitForAll()
+        }
+        let counts = runs.withLock { $0 }
+        #expect(counts.allSatisfy { $0 == 1 }, "every job ran exactly once")
+        #expect(workers.reduce(0) { $0 + $1.stats.succeeded } == total)
+        #expect(workers.allSatisfy { $0.stats.succeeded > 0 }, "every worker took part")
+        let stats = try await storage.stats()
+        #expect(stats.count(.available) == 0 && stats.count(.running) == 0)
+    }
+
+    @Test func perQueueConcurrencyIsABound() async throws {
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        let running = Atomic<Int>(0)
+        let peak = Atomic<Int>(0)
+        let clock = ManualClock()
+        registry.register(Count.self, options: JobOptions(queue: "narrow")) { _, _ in
+            let now = running.wrappingAdd(1, ordering: .relaxed).newValue
+            peak.max(now, ordering: .relaxed)
+            await Task.yield()
+            try await Task.sleep(for: .milliseconds(1))
+            running.wrappingSubtract(1, ordering: .relaxed)
+        }
+        let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry,
+            configuration: WorkerConfiguration(queues: [WorkerQueue("narrow", concurrency: 2)], concurrency: 10, rescueInterval: nil),
+            middleware: [], clock: clock
+        )
+        let outcomes = try await withRunningWorker(worker) {
+            try await JobHandle.values(try await client.enqueue((0..<40).map { Count(index: $0) }))
+        }
+        #expect(outcomes.allSatisfy { $0.succeeded })
+        #expect(peak.load(ordering: .relaxed) <= 2)
+        #expect(peak.load(ordering: .relaxed) >= 1)
+    }
+
+    @Test func progressIsStoredWithTheNextHeartbeat() async throws {
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        let clock = ManualClock()
+        let reported = EventRecorder<Void>()
+        let release = EventRecorder<Void>()
+        registry.register(Count.self) { _, context in
+            context.reportProgress(0.25, message: "a quarter")
+            reported.record(())
+            try await release.waitForCount(1)
+        }
+        let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry,
+            configuration: WorkerConfiguration(lease: .seconds(30), heartbeatInterval: .seconds(10), rescueInterval: nil),
+            middleware: [], clock: clock
+        )
+        try await withRunningWorker(worker) {
+            let handle = try await client.enqueue(Count(index: 0))
+            try await reported.waitForCount(1)
+            try await clock.waitForSleepers(atLeast: 1)
+            clock.advance(by: .seconds(10))
+            let record = try await waitForJob(storage, handle.id, "progress stored") { $0.progress != nil }
+            #expect(record.progress == JobProgress(fraction: 0.25, message: "a quarter"))
+            #expect(record.leaseExpiresAt == clock.now.addingTimeInterval(30), "the heartbeat renewed the lease")
+            release.record(())
+            #expect(try await handle.value.succeeded)
+        }
+    }
+
+    @Test func middlewareWrapsEnqueueAndRun() async throws {
+        struct Tagging: JobMiddleware {
+            let seen: EventRecorder<String>
+            func willEnqueue(_ jobs: inout [NewJob]) async throws {
+                for index in jobs.indices { jobs[index].metadata["tenant"] = "acme" }
+            }
+            func run(_ job: ClaimedJob, context: JobContext, next: (ClaimedJob, JobContext) async throws -> [UInt8]?) async throws -> [UInt8]? {
+                seen.record("before \(job.kind)")
+                defer { seen.record("after \(job.kind)") }
+                return try await next(job, context)
+            }
+            func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
+                seen.record("outcome \(outcome.label)")
+            }
+        }
+        let seen = EventRecorder<String>()
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        registry.register(Count.self) { _, context in
+            seen.record("handler tenant=\(context.metadata["tenant"] ?? "-")")
+        }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [Tagging(seen: seen)])
+        let worker = Worker(storage: storage, registry: registry, middleware: [Tagging(seen: seen)])
+        let outcome = try await withRunningWorker(worker) {
+            try await client.enqueue(Count(index: 1)).value
+        }
+        #expect(outcome.succeeded)
+        #expect(seen.all == ["before test.count", "handler tenant=acme", "after test.count", "outcome succeeded"])
+    }
+}
+
+@Suite("Blocking work")
+struct BlockingPoolTests {
+    /// A gate blocking jobs wait on with a real, thread-blocking wait.
+    final class Gate: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var open = false
+
+        func wait() {
+            condition.lock()
+            while !open { condition.wait() }
+            condition.unlock()
+        }
+
+        func release() {
+            condition.lock()
+            open = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    struct Block: JobParameters {
+        static let kind = "test.block"
+    }
+
+    @Test func otherJobsKeepFlowingWhileBlockingJobsHoldThePool() async throws {
+        // More blocking jobs than the cooperative pool has threads: on the shared pool they would
+        // starve everything; on their own pool they cannot.
+        let blockers = ProcessInfo.processInfo.activeProcessorCount + 2
+        let pool = BlockingPool(threads: blockers)
+        defer { pool.shutdown() }
+        let gate = Gate()
+        let blocked = EventRecorder<Void>()
+        let light = EventRecorder<Int>()
+        let registry = JobRegistry()
+        registry.register(Block.self) { _, _ in
+            try await pool.run {
+                blocked.record(())
+                gate.wait()  // a truly blocking wait
+            }
+        }
+        registry.register(Count.self) { job, _ in light.record(job.index) }
+        let storage = MemoryStorage()
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        let worker = Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: blockers + 4), middleware: [])
+        try await withRunningWorker(worker) {
+            let blocking = try await client.enqueue(Array(repeating: Block(), count: blockers))
+            try await blocked.waitForCount(blockers)
+            _ = try await client.enqueue((0..<200).map { Count(index: $0) })
+            try await light.waitForCount(200, timeout: .seconds(20))
+            for handle in blocking { #expect(try await handle.record()?.state == .running, "still blocked") }
+            gate.release()
+            #expect(try await JobHandle.values(blocking).allSatisfy(\.succeeded))
+        }
+    }
+}
+
+extension BlockingPoolTests {
+    @Test func runExecutesOnAPoolThread() async throws {
+        let pool = BlockingPool(threads: 2)
+        defer { pool.shutdown() }
+        let onPool = try await pool.run { pool.isCurrentThread }
+        #expect(onPool)
+        #expect(!pool.isCurrentThread)
+    }
+}
