@@ -43,13 +43,19 @@ let package = Package(
             dependencies: [
                 "Spool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolTesting"],
+            dependencies: [
+                "Spool", "SpoolTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("README.md")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

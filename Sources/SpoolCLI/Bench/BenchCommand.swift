@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `spool bench`: runs the standard workloads of BENCHMARKS.md against one driver and prints
+/// one line of figures per workload as it finishes, then a closing table (or, with `--json`,
+/// one JSON object on standard output and nothing else there).
+///
+/// Each figure is the median of `--runs` runs, each on a fresh store. Progress shows on
+/// standard error only when it is a terminal.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run the standard workloads and print their figures.",
+        discussion: """
+            Workloads (BENCHMARKS.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
+            through the bulk API; W3 enqueue N first (memory: 1,000,000; others: 10,000), then \
+            time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
+            at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \
+            jobs of a 50 ms async sleep at concurrency 100, makespan. W6 and W7 need a durable \
+            driver. Each figure is the median of --runs runs (the exactly-once counts of W3 \
+            are the worst run's).
+            """
+    )
+
+    @Option(help: "The storage driver: memory, sqlite, postgres or redis.")
+    var driver: BenchDriver = .memory
+
+    @Option(help: ArgumentHelp("The storage URL for the durable drivers (unused by memory).", valueName: "url"))
+    var database: String?
+
+    @Option(
+        name: .customLong("workload"),
+        help: ArgumentHelp("Comma-separated workloads to run, e.g. W1,W3. Default: all that apply to the driver.", valueName: "list"),
+        transform: BenchCommand.parseWorkloads
+    )
+    var workloads: [Workload]?
+
+    @Option(help: ArgumentHelp("Jobs per run instead of the workload's N (for W4: jobs at 200/s, so N/200 seconds).", valueName: "n"))
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Worker concurrency instead of the workload's default (W3 32, W4 10, W5 100).", valueName: "c"))
+    var concurrency: Int?
+
+    @Option(help: ArgumentHelp("Runs per workload; the median is reported.", valueName: "r"))
+    var runs: Int = 3
+
+    @Flag(help: "Print one JSON object on standard output instead of lines and a table.")
+    var json = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+    }
+
+    @Sendable static func parseWorkloads(_ text: String) throws -> [Workload] {
+        var result: [Workload] = []
+        for part in text.split(separator: ",") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let workload = Workload(id: part) else {
+                throw ValidationError("unknown workload '\(part)': expected W1 to W7, comma-separated")
+            }
+            if !result.contains(workload) { result.append(workload) }
+        }
+        guard !result.isEmpty else { throw ValidationError("--workload needs at least one of W1 to W7") }
+        return result
+    }
+
+    mutating func run() async throws {
+        guard driver.isAvailable else {
+            Terminal.printError("driver '\(driver.rawValue)' is not available in this build yet")
+            throw ExitCode.failure
+        }
+        let durable = driver != .memory
+        var selected: [Workload] = []
+        for workload in workloads ?? Workload.allCases.filter({ durable || !$0.needsDurableDriver }) {
+            if workload.needsDurableDriver && !durable {
+                Terminal.printError("\(workload.rawValue) (\(workload.summary)) does not apply to the \(driver.rawValue) driver; skipped")
+            } else {
+                selected.append(workload)
+            }
+        }
+
+        var logger = Logger(label: "spool.bench")
+        logger.logLevel = .warning
+        let runner = WorkloadRunner(driver: driver, progress: ProgressLine(), logger: logger)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput
+
+        var results: [WorkloadResult] = []
+        for workload in selected {
+            let jobs = self.jobs ?? runner.defaultJobs(workload)
+            let concurrency = runner.defaultConcurrency(workload).map { self.concurrency ?? $0 }
+            var figures: [Figures] = []
+            for run in 1...runs {
+                let label = "\(workload.rawValue) run \(run)/\(runs)"
+                figures.append(try await runner.run(workload, jobs: jobs, concurrency: concurrency, label: label))
+            }
+            let result = WorkloadResult(workload: workload, figures: .combine(figures), concurrency: concurrency, runs: runs)
+            printLine(result.line)
+            results.append(result)
+        }
+
+        if json {
+            let report = JSONReport(driver: driver.rawValue, cores: cores, results: results.map(\.row))
+            Terminal.printOutput(try report.encoded())
+        } else if !results.isEmpty {
+            Terminal.printOutput("")
+            Terminal.printOutput(closingTable(results, driver: driver.rawValue, cores: cores, runs: runs))
+        }
+    }
+}
+
+extension BenchDriver: ExpressibleByArgument {}
