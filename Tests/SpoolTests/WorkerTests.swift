@@ -146,7 +146,7 @@ struct WorkerTests {
     }
 
     @Test func middlewareWrapsEnqueueAndRun() async throws {
-        struct Tagging: JobMiddleware {
+        struct Tagging: JobRunMiddleware {
             let seen: EventRecorder<String>
             func willEnqueue(_ jobs: inout [NewJob]) async throws {
                 for index in jobs.indices { jobs[index].metadata["tenant"] = "acme" }
@@ -156,8 +156,8 @@ struct WorkerTests {
                 defer { seen.record("after \(job.kind)") }
                 return try await next(job, context)
             }
-            func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
-                seen.record("outcome \(outcome.label)")
+            func didRun(_ report: JobRunReport) {
+                seen.record("outcome \(report.outcome.label)")
             }
         }
         let seen = EventRecorder<String>()

@@ -57,10 +57,16 @@ public struct JobContext: Sendable {
     public let enqueuedAt: Date
     /// Trace context and tags given at enqueue.
     public let metadata: [String: String]
+    /// When this attempt started (on the worker's clock).
+    public let startedAt: Date
+    /// When the job became due; `startedAt - dueAt` is its queue latency.
+    public let dueAt: Date
     let baseLogger: Logger
     let progressSink: (any JobProgressSink)?
 
-    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?) {
+    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?, startedAt: Date) {
+        self.startedAt = startedAt
+        dueAt = job.runAt
         id = job.id
         kind = job.kind
         queue = job.queue

@@ -37,6 +37,12 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible, Co
         Date(timeIntervalSince1970: Double(high >> 16) / 1000)
     }
 
+    /// Hashes one word: the low half is already unique within a process, the high half adds the
+    /// time and process tag.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(low ^ (high &* 0x9E37_79B9_7F4A_7C15))
+    }
+
     public static func < (lhs: JobID, rhs: JobID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }

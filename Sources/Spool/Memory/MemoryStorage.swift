@@ -136,7 +136,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     public func waitUntilFinished(_ id: JobID) async throws -> JobRecord? {
         while true {
             let ticket = finishSignal.ticket()
-            let record = state.withLock { $0.index[id]?.record(running: $0.running[id]) }
+            let record = state.withLock { $0.lookup(id)?.record(running: $0.running[id]) }
             guard let record else { return nil }
             if record.state.isFinished { return record }
             await finishSignal.wait(ticket)
@@ -147,7 +147,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     // MARK: Inspection
 
     public func job(_ id: JobID) async throws -> JobRecord? {
-        state.withLock { $0.index[id]?.record(running: $0.running[id]) }
+        state.withLock { $0.lookup(id)?.record(running: $0.running[id]) }
     }
 
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
@@ -229,23 +229,29 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
 // MARK: - The store behind the lock
 
-/// One job as the memory driver keeps it: the hot fields inline, the rest in `extra`, allocated
-/// only for jobs that need it.
+/// A kind name shared by every job of the kind (one reference instead of a string per job).
+final class MemoryKind: @unchecked Sendable {
+    let name: String
+    init(_ name: String) { self.name = name }
+}
+
+/// One job as the memory driver keeps it: the hot fields packed inline (128 bytes with its
+/// header), the rest in `extra`, allocated only for jobs that need it. The creation time is the
+/// id's (to the millisecond); attempt and finish times are centiseconds after it.
 final class MemoryJob: @unchecked Sendable {
-    // Only touched under the store's lock.
+    // Only touched under the store's lock. The order packs the small fields together.
     let id: JobID
-    let queue: String
-    let kind: String
+    let home: MemoryQueue
+    let kindRef: MemoryKind
     let payload: JobPayload
-    var priority: Int
     var state: JobState
-    var attempt: Int32
-    var maxAttempts: Int32
+    var attempt: UInt16
+    var maxAttempts: UInt16
+    var priority: Int16
+    /// Centiseconds after creation when the last attempt started / the job finished; 0 = never.
+    var attemptedStamp: UInt32 = 0
+    var finishedStamp: UInt32 = 0
     var runAt: Date
-    let createdAt: Date
-    /// When the last attempt started / the job finished; NaN when not (yet).
-    var attemptedAt: Double = .nan
-    var finishedAt: Double = .nan
     var extra: Extra?
 
     final class Extra {
@@ -258,17 +264,16 @@ final class MemoryJob: @unchecked Sendable {
         var metadata: [String: String] = [:]
     }
 
-    init(_ new: NewJob, state: JobState) {
+    init(_ new: NewJob, home: MemoryQueue, kind: MemoryKind, state: JobState) {
         id = new.id
-        queue = new.queue
-        kind = new.kind
+        self.home = home
+        kindRef = kind
         payload = new.payload
-        priority = new.priority
+        priority = Int16(clamping: new.priority)
         self.state = state
         attempt = 0
-        maxAttempts = Int32(clamping: new.maxAttempts)
+        maxAttempts = UInt16(clamping: new.maxAttempts)
         runAt = new.runAt
-        createdAt = new.createdAt
         if new.uniqueKey != nil || new.timeout != nil || !new.metadata.isEmpty {
             let extra = Extra()
             extra.uniqueKey = new.uniqueKey
@@ -276,6 +281,19 @@ final class MemoryJob: @unchecked Sendable {
             extra.metadata = new.metadata
             self.extra = extra
         }
+    }
+
+    var queue: String { home.name }
+    var kind: String { kindRef.name }
+    var createdAt: Date { id.date }
+
+    func stamp(_ date: Date) -> UInt32 {
+        let centiseconds = (date.timeIntervalSince(createdAt) * 100).rounded(.up)
+        return UInt32(clamping: max(1, Int64(centiseconds)))
+    }
+
+    func date(ofStamp stamp: UInt32) -> Date? {
+        stamp == 0 ? nil : createdAt.addingTimeInterval(Double(stamp) / 100)
     }
 
     func extras() -> Extra {
@@ -287,10 +305,9 @@ final class MemoryJob: @unchecked Sendable {
 
     func record(running: RunningLease?) -> JobRecord {
         JobRecord(
-            id: id, queue: queue, kind: kind, payload: payload, priority: priority, state: state,
+            id: id, queue: queue, kind: kind, payload: payload, priority: Int(priority), state: state,
             attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt, createdAt: createdAt,
-            attemptedAt: attemptedAt.isNaN ? nil : Date(timeIntervalSince1970: attemptedAt),
-            finishedAt: finishedAt.isNaN ? nil : Date(timeIntervalSince1970: finishedAt),
+            attemptedAt: date(ofStamp: attemptedStamp), finishedAt: date(ofStamp: finishedStamp),
             leaseOwner: running?.owner, leaseExpiresAt: running?.expiresAt, errors: extra?.errors ?? [],
             uniqueKey: extra?.uniqueKey, timeout: extra?.timeout, result: extra?.result,
             progress: extra?.progress, expiredLeases: extra?.expiredLeases ?? 0, metadata: extra?.metadata ?? [:]
@@ -299,7 +316,7 @@ final class MemoryJob: @unchecked Sendable {
 
     func claimed() -> ClaimedJob {
         ClaimedJob(
-            id: id, queue: queue, kind: kind, payload: payload, priority: priority, attempt: Int(attempt),
+            id: id, queue: queue, kind: kind, payload: payload, priority: Int(priority), attempt: Int(attempt),
             maxAttempts: Int(maxAttempts), createdAt: createdAt, runAt: runAt, timeout: extra?.timeout,
             metadata: extra?.metadata ?? [:]
         )
@@ -321,17 +338,21 @@ struct RunningLease {
     var expiresAt: Date
 }
 
-/// A queue's waiting jobs, by priority (highest first), each priority in arrival order.
-struct MemoryQueue {
+/// A queue's waiting jobs, by priority (highest first), each priority in arrival order, and its
+/// counts by state. A class so jobs can point at their queue without a name lookup.
+final class MemoryQueue: @unchecked Sendable {
+    let name: String
     /// Priorities in descending order, and their lanes.
-    var priorities: [Int] = []
-    var lanes: [Int: Deque<MemoryJob>] = [:]
+    var priorities: [Int16] = []
+    var lanes: [Int16: Deque<MemoryJob>] = [:]
     /// Jobs of this queue in each state (indexed by `JobState.ordinal`).
     var counts = [Int](repeating: 0, count: JobState.allCases.count)
 
+    init(_ name: String) { self.name = name }
+
     var waiting: Int { counts[JobState.available.ordinal] + counts[JobState.scheduled.ordinal] }
 
-    mutating func push(_ job: MemoryJob) {
+    func push(_ job: MemoryJob) {
         if lanes[job.priority] == nil {
             lanes[job.priority] = Deque()
             priorities.append(job.priority)
@@ -340,7 +361,18 @@ struct MemoryQueue {
         lanes[job.priority]!.append(job)
     }
 
-    mutating func move(from old: JobState?, to new: JobState?) {
+    /// The next waiting job: highest priority, then arrival order. Skips stale entries (jobs
+    /// cancelled or deleted while waiting, which are left in place and dropped here).
+    func popAvailable() -> MemoryJob? {
+        for priority in priorities {
+            while let job = lanes[priority]?.popFirst() {
+                if job.state == .available { return job }
+            }
+        }
+        return nil
+    }
+
+    func move(from old: JobState?, to new: JobState?) {
         if let old { counts[old.ordinal] -= 1 }
         if let new { counts[new.ordinal] += 1 }
     }
@@ -350,23 +382,27 @@ struct MemoryQueue {
 struct ScheduledEntry: Comparable {
     let runAt: Date
     let job: MemoryJob
-    /// The job's run-at when it was pushed: an entry whose job has since moved on is stale.
     static func < (lhs: ScheduledEntry, rhs: ScheduledEntry) -> Bool {
         (lhs.runAt, lhs.job.id) < (rhs.runAt, rhs.job.id)
     }
     static func == (lhs: ScheduledEntry, rhs: ScheduledEntry) -> Bool {
         lhs.runAt == rhs.runAt && lhs.job === rhs.job
     }
+    /// An entry whose job has since moved on (cancelled, deleted, rescheduled) is stale.
+    var isCurrent: Bool { job.state == .scheduled && job.runAt == runAt }
 }
 
 struct Store {
     var queues: [String: MemoryQueue] = [:]
-    /// Every job the store knows, by id.
-    var index: [JobID: MemoryJob] = [:]
+    var kinds: [String: MemoryKind] = [:]
+    /// Every job the store knows, by the low half of its id (unique within a process; the full
+    /// id is compared on every lookup).
+    var index: [UInt64: MemoryJob] = [:]
     var running: [JobID: RunningLease] = [:]
     var scheduled = Heap<ScheduledEntry>()
-    /// Finished jobs in the order they finished, for the retention bound.
-    var finishedOrder = Deque<JobID>()
+    /// Finished jobs in the order they finished, for the retention bound (entries of jobs
+    /// since retried, deleted or pruned are stale and skipped).
+    var finishedOrder = Deque<MemoryJob>()
     let finishedLimit: Int
     /// Unique keys held by live jobs.
     var uniqueKeys: [String: MemoryJob] = [:]
@@ -376,10 +412,29 @@ struct Store {
         self.finishedLimit = finishedLimit
     }
 
+    func lookup(_ id: JobID) -> MemoryJob? {
+        guard let job = index[id.low], job.id == id else { return nil }
+        return job
+    }
+
+    mutating func queue(_ name: String) -> MemoryQueue {
+        if let queue = queues[name] { return queue }
+        let queue = MemoryQueue(name)
+        queues[name] = queue
+        return queue
+    }
+
+    mutating func kind(_ name: String) -> MemoryKind {
+        if let kind = kinds[name] { return kind }
+        let kind = MemoryKind(name)
+        kinds[name] = kind
+        return kind
+    }
+
     /// The earliest run-at of a scheduled job (dropping stale heap entries on the way).
     mutating func earliestScheduled() -> Date? {
         while let top = scheduled.min {
-            if top.job.state == .scheduled && top.job.runAt == top.runAt && index[top.job.id] === top.job { return top.runAt }
+            if top.isCurrent { return top.runAt }
             _ = scheduled.removeMin()
         }
         return nil
@@ -388,6 +443,8 @@ struct Store {
     /// Inserts jobs from `start` until one finds its queue full; returns where it stopped.
     mutating func insert(_ jobs: [NewJob], from start: Int, into results: inout [EnqueueResult], capacity: Int, now: Date) -> Result<Int, SpoolError> {
         var index = start
+        var home: MemoryQueue?
+        var kind: MemoryKind?
         while index < jobs.count {
             let new = jobs[index]
             if let key = new.uniqueKey, let holder = uniqueKeys[key], holder.state.isLive {
@@ -395,18 +452,22 @@ struct Store {
                 index += 1
                 continue
             }
-            if self.index[new.id] != nil {
+            if self.index[new.id.low] != nil {
                 return .failure(SpoolError(code: .invalidArgument, message: "a job with id \(new.id) already exists", job: new.id))
             }
-            if queues[new.queue, default: MemoryQueue()].waiting >= capacity { break }
+            // Batches are usually of one queue and kind: reuse the last lookups.
+            if home?.name != new.queue { home = queue(new.queue) }
+            if kind?.name != new.kind { kind = self.kind(new.kind) }
+            guard let home, let kind else { break }
+            if home.waiting >= capacity { break }
             let state = new.initialState(now: now)
-            let job = MemoryJob(new, state: state)
-            self.index[job.id] = job
-            queues[new.queue, default: MemoryQueue()].move(from: nil, to: state)
+            let job = MemoryJob(new, home: home, kind: kind, state: state)
+            self.index[job.id.low] = job
+            home.move(from: nil, to: state)
             if state == .scheduled {
                 scheduled.insert(ScheduledEntry(runAt: job.runAt, job: job))
             } else {
-                queues[new.queue]!.push(job)
+                home.push(job)
             }
             if let key = new.uniqueKey { uniqueKeys[key] = job }
             results.append(EnqueueResult(id: job.id, state: state, existing: false))
@@ -419,12 +480,11 @@ struct Store {
     mutating func promoteDue(now: Date) {
         while let top = scheduled.min, top.runAt <= now {
             _ = scheduled.removeMin()
+            guard top.isCurrent else { continue }
             let job = top.job
-            // Skip stale entries (the job was cancelled, deleted or rescheduled since).
-            guard job.state == .scheduled, job.runAt == top.runAt, index[job.id] === job else { continue }
             job.state = .available
-            queues[job.queue]!.move(from: .scheduled, to: .available)
-            queues[job.queue]!.push(job)
+            job.home.move(from: .scheduled, to: .available)
+            job.home.push(job)
         }
     }
 
@@ -441,29 +501,19 @@ struct Store {
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(request.limit)
         let expiry = now.adding(request.lease)
-        for demand in request.demands where demand.limit > 0 && !paused.contains(demand.queue) && claimed.count < request.limit {
-            guard var queue = queues[demand.queue], queue.counts[JobState.available.ordinal] > 0 else { continue }
-            queues[demand.queue] = nil  // take it out so the lanes are uniquely referenced
+        for demand in request.demands where demand.limit > 0 && claimed.count < request.limit {
+            guard !paused.contains(demand.queue), let queue = queues[demand.queue] else { continue }
             var taken = 0
-            var priorityIndex = 0
             let allowed = min(demand.limit, request.limit - claimed.count)
-            while taken < allowed && priorityIndex < queue.priorities.count {
-                let priority = queue.priorities[priorityIndex]
-                guard let job = queue.lanes[priority]?.popFirst() else {
-                    priorityIndex += 1
-                    continue
-                }
-                // Lanes may hold stale entries of cancelled or deleted jobs.
-                guard job.state == .available, index[job.id] === job else { continue }
+            while taken < allowed, queue.counts[JobState.available.ordinal] > 0, let job = queue.popAvailable() {
                 job.state = .running
-                job.attempt += 1
-                job.attemptedAt = now.timeIntervalSince1970
+                job.attempt &+= 1
+                job.attemptedStamp = job.stamp(now)
                 queue.move(from: .available, to: .running)
                 running[job.id] = RunningLease(job: job, owner: request.worker, expiresAt: expiry)
                 claimed.append(job.claimed())
                 taken += 1
             }
-            queues[demand.queue] = queue
         }
         return claimed
     }
@@ -477,12 +527,15 @@ struct Store {
         var lost: [JobID] = []
         var changes = FinishChanges()
         for completion in completions {
-            guard let lease = running[completion.id], lease.owner == worker,
-                  let next = JobStateMachine.next(from: .running, on: completion.event) else {
+            guard let lease = running.removeValue(forKey: completion.id) else {
                 lost.append(completion.id)
                 continue
             }
-            running[completion.id] = nil
+            guard lease.owner == worker, let next = JobStateMachine.next(from: .running, on: completion.event) else {
+                running[completion.id] = lease
+                lost.append(completion.id)
+                continue
+            }
             let job = lease.job
             job.extra?.expiredLeases = 0
             switch completion.outcome {
@@ -492,14 +545,14 @@ struct Store {
                 job.recordError(error)
                 job.runAt = at
             case .snooze(let until):
-                job.attempt -= 1
+                job.attempt &-= 1
                 job.runAt = until
             case .dead(let error):
                 job.recordError(error)
             case .cancelled(let reason):
                 job.recordError(JobAttemptError(attempt: Int(job.attempt), at: completion.at, message: reason, reason: "cancelled"))
             case .handBack:
-                job.attempt -= 1
+                job.attempt &-= 1
             }
             move(job, to: next, at: completion.at)
             if next == .available { changes.madeAvailable = true }
@@ -511,18 +564,17 @@ struct Store {
     /// Moves `job` to `next`, keeping counts, lanes, the scheduled heap, unique keys and the
     /// finished window in step.
     mutating func move(_ job: MemoryJob, to next: JobState, at now: Date) {
-        let previous = job.state
+        job.home.move(from: job.state, to: next)
         job.state = next
-        queues[job.queue, default: MemoryQueue()].move(from: previous, to: next)
         switch next {
         case .available:
-            queues[job.queue]!.push(job)
+            job.home.push(job)
         case .scheduled:
             scheduled.insert(ScheduledEntry(runAt: job.runAt, job: job))
         case .succeeded, .dead, .cancelled:
-            job.finishedAt = now.timeIntervalSince1970
+            job.finishedStamp = job.stamp(now)
             if let key = job.extra?.uniqueKey, uniqueKeys[key] === job { uniqueKeys[key] = nil }
-            finishedOrder.append(job.id)
+            finishedOrder.append(job)
             trimFinished()
         case .running:
             break
@@ -532,13 +584,18 @@ struct Store {
     /// Forgets the oldest finished jobs beyond the retention bound.
     mutating func trimFinished() {
         while finishedOrder.count > finishedLimit, let oldest = finishedOrder.popFirst() {
-            if let job = index[oldest], job.state.isFinished { forget(job) }
+            if oldest.state.isFinished { forget(oldest) }
         }
     }
 
     mutating func forget(_ job: MemoryJob) {
-        index[job.id] = nil
-        queues[job.queue]?.move(from: job.state, to: nil)
+        // One hash in the common case; put back a different job that shares the key.
+        guard let removed = index.removeValue(forKey: job.id.low) else { return }
+        guard removed === job else {
+            index[job.id.low] = removed
+            return
+        }
+        job.home.move(from: job.state, to: nil)
         if let key = job.extra?.uniqueKey, uniqueKeys[key] === job { uniqueKeys[key] = nil }
     }
 
@@ -570,7 +627,7 @@ struct Store {
     }
 
     mutating func manualRetry(_ id: JobID, now: Date) -> Bool {
-        guard let job = index[id], JobStateMachine.next(from: job.state, on: .manualRetry) != nil else { return false }
+        guard let job = lookup(id), JobStateMachine.next(from: job.state, on: .manualRetry) != nil else { return false }
         if let key = job.extra?.uniqueKey {
             if let holder = uniqueKeys[key], holder !== job, holder.state.isLive { return false }
             uniqueKeys[key] = job
@@ -578,13 +635,13 @@ struct Store {
         job.attempt = 0
         job.runAt = now
         job.extra?.expiredLeases = 0
-        job.finishedAt = .nan
+        job.finishedStamp = 0
         move(job, to: .available, at: now)
         return true
     }
 
     mutating func cancel(_ id: JobID, now: Date) -> Bool {
-        guard let job = index[id], JobStateMachine.next(from: job.state, on: .cancel) != nil else { return false }
+        guard let job = lookup(id), JobStateMachine.next(from: job.state, on: .cancel) != nil else { return false }
         running[id] = nil
         job.recordError(JobAttemptError(attempt: Int(job.attempt), at: now, message: "cancelled by request", reason: "cancelled"))
         move(job, to: .cancelled, at: now)
@@ -592,7 +649,7 @@ struct Store {
     }
 
     mutating func delete(_ id: JobID) -> Bool {
-        guard let job = index[id] else { return false }
+        guard let job = lookup(id) else { return false }
         running[id] = nil
         forget(job)
         // Lanes and the heap drop the stale entry when they reach it.
@@ -602,14 +659,15 @@ struct Store {
 
     mutating func prune(before: Date, limit: Int) -> Int {
         var pruned = 0
-        var kept = Deque<JobID>()
-        while let id = finishedOrder.popFirst() {
-            guard let job = index[id], job.state.isFinished else { continue }
-            if pruned < limit && job.finishedAt < before.timeIntervalSince1970 {
+        var kept = Deque<MemoryJob>()
+        while let job = finishedOrder.popFirst() {
+            guard lookup(job.id) === job, job.state.isFinished else { continue }
+            let finishedAt = job.date(ofStamp: job.finishedStamp) ?? job.runAt
+            if pruned < limit && finishedAt < before {
                 forget(job)
                 pruned += 1
             } else {
-                kept.append(id)
+                kept.append(job)
             }
         }
         finishedOrder = kept

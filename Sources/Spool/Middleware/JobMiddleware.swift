@@ -6,36 +6,46 @@ import Synchronization
 /// Hooks around enqueue and run. Logging and metrics are middleware; add your own for tracing,
 /// auditing or tenancy checks.
 ///
-/// Every hook has a default that does nothing, so a middleware implements only what it needs.
-/// Hooks run on the hot path of every job: keep them cheap.
+/// A `JobMiddleware` observes: it may change jobs before they are stored and hears how each run
+/// ended. To wrap the handler itself (spans, task-locals, a check before running), conform to
+/// ``JobRunMiddleware`` as well. Hooks run on the hot path of every job: keep them cheap.
 public protocol JobMiddleware: Sendable {
     /// Called before jobs are stored; may change them (add metadata) or throw to refuse the
     /// whole batch (nothing is stored).
     func willEnqueue(_ jobs: inout [NewJob]) async throws
 
-    /// Wraps one run of a handler. Call `next` to run it (or the next middleware); what it
-    /// returns or throws decides the outcome.
+    /// Called once the worker has decided how a run ended, before the outcome is stored.
+    func didRun(_ report: JobRunReport)
+}
+
+/// A middleware that wraps each run of a handler.
+public protocol JobRunMiddleware: JobMiddleware {
+    /// Wraps one run. Call `next` to run the handler (or the next middleware); what it returns
+    /// or throws decides the outcome.
     func run(
         _ job: ClaimedJob, context: JobContext,
         next: (ClaimedJob, JobContext) async throws -> [UInt8]?
     ) async throws -> [UInt8]?
-
-    /// Called once the worker has decided how a run ended (before the outcome is stored).
-    /// `duration` is the handler's run time; nil when the handler never ran (an unknown kind).
-    func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool)
 }
 
 extension JobMiddleware {
     public func willEnqueue(_ jobs: inout [NewJob]) async throws {}
+    public func didRun(_ report: JobRunReport) {}
+}
 
-    public func run(
-        _ job: ClaimedJob, context: JobContext,
-        next: (ClaimedJob, JobContext) async throws -> [UInt8]?
-    ) async throws -> [UInt8]? {
-        try await next(job, context)
-    }
+/// How one run ended, as middleware hears it.
+public struct JobRunReport: Sendable {
+    public let job: ClaimedJob
+    public let outcome: JobCompletion.Outcome
+    /// When the handler started, on the worker's clock.
+    public let startedAt: Date
+    /// The handler's run time; nil when it never ran (an unknown kind).
+    public let duration: Duration?
+    /// True when the attempt hit its timeout.
+    public let timedOut: Bool
 
-    public func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {}
+    /// From due to start: how long the job waited for a worker.
+    public var queueLatency: TimeInterval { max(0, startedAt.timeIntervalSince(job.runAt)) }
 }
 
 extension JobCompletion.Outcome {
@@ -61,7 +71,16 @@ public struct LoggingMiddleware: JobMiddleware {
         self.logger = logger
     }
 
-    public func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
+    public func didRun(_ report: JobRunReport) {
+        let job = report.job
+        let outcome = report.outcome
+        // Successes and snoozes log at debug: skip building metadata when that is off.
+        switch outcome {
+        case .succeeded, .snooze:
+            guard logger.logLevel <= .debug else { return }
+        case .retry, .dead, .cancelled, .handBack:
+            break
+        }
         let metadata: Logger.Metadata = [
             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)", "spool.queue": "\(job.queue)",
             "spool.attempt": "\(job.attempt)", "spool.outcome": "\(outcome.label)",
@@ -92,8 +111,11 @@ public struct LoggingMiddleware: JobMiddleware {
 /// start), `spool_jobs_enqueued_total{queue,kind}` and `spool_job_timeouts_total{queue,kind}`.
 ///
 /// Metric handles are made once per label set and cached, so the per-job cost is one lock and a
-/// dictionary lookup.
+/// dictionary lookup. When no metrics backend is bootstrapped (`MetricsSystem.bootstrap`) at the
+/// time the middleware is made, it does nothing at all: bootstrap first.
 public final class MetricsMiddleware: JobMiddleware {
+    /// False when the metrics system is the no-op default.
+    private let enabled: Bool
     private struct Key: Hashable {
         let queue: String
         let kind: String
@@ -106,9 +128,12 @@ public final class MetricsMiddleware: JobMiddleware {
     private let enqueued = Mutex<[Key: Counter]>([:])
     private let timeouts = Mutex<[Key: Counter]>([:])
 
-    public init() {}
+    public init() {
+        enabled = !(MetricsSystem.factory is NOOPMetricsHandler)
+    }
 
     public func willEnqueue(_ jobs: inout [NewJob]) async throws {
+        guard enabled else { return }
         for job in jobs {
             cached(enqueued, Key(queue: job.queue, kind: job.kind, outcome: "")) {
                 Counter(label: "spool_jobs_enqueued_total", dimensions: [("queue", job.queue), ("kind", job.kind)])
@@ -116,28 +141,24 @@ public final class MetricsMiddleware: JobMiddleware {
         }
     }
 
-    public func run(
-        _ job: ClaimedJob, context: JobContext,
-        next: (ClaimedJob, JobContext) async throws -> [UInt8]?
-    ) async throws -> [UInt8]? {
-        let latency = Date().timeIntervalSince(job.runAt)
-        cached(latencies, job.queue) {
-            Timer(label: "spool_queue_latency_seconds", dimensions: [("queue", job.queue)], preferredDisplayUnit: .seconds)
-        }.recordNanoseconds(Int64(max(0, latency) * 1e9))
-        return try await next(job, context)
-    }
-
-    public func didRun(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
-        let label = outcome.label
+    public func didRun(_ report: JobRunReport) {
+        guard enabled else { return }
+        let job = report.job
+        let label = report.outcome.label
+        if report.duration != nil {
+            cached(latencies, job.queue) {
+                Timer(label: "spool_queue_latency_seconds", dimensions: [("queue", job.queue)], preferredDisplayUnit: .seconds)
+            }.recordNanoseconds(Int64(report.queueLatency * 1e9))
+        }
         cached(outcomes, Key(queue: job.queue, kind: job.kind, outcome: label)) {
             Counter(label: "spool_jobs_total", dimensions: [("queue", job.queue), ("kind", job.kind), ("outcome", label)])
         }.increment()
-        if let duration {
+        if let duration = report.duration {
             cached(durations, Key(queue: job.queue, kind: job.kind, outcome: "")) {
                 Timer(label: "spool_job_duration_seconds", dimensions: [("queue", job.queue), ("kind", job.kind)], preferredDisplayUnit: .seconds)
             }.record(duration: duration)
         }
-        if timedOut {
+        if report.timedOut {
             cached(timeouts, Key(queue: job.queue, kind: job.kind, outcome: "")) {
                 Counter(label: "spool_job_timeouts_total", dimensions: [("queue", job.queue), ("kind", job.kind)])
             }.increment()

@@ -34,13 +34,24 @@ public final class WakeSignal: Sendable {
     /// Wakes every waiter and every ticket taken before now. Costs two atomic operations when
     /// nobody waits.
     public func signal() {
+        signal(waking: .max)
+    }
+
+    /// Like ``signal()`` but resumes at most `limit` parked waiters (for example one per job
+    /// handed out, so a few jobs do not wake a hundred idle runners). Waiters left parked stay
+    /// parked until a later signal; tickets taken before now still return at once.
+    public func signal(waking limit: Int) {
         epoch.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        guard parked.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        guard limit > 0, parked.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
             guard !state.waiters.isEmpty else { return [] }
-            let waiting = Array(state.waiters.values)
-            state.waiters.removeAll(keepingCapacity: true)
-            return waiting
+            if limit >= state.waiters.count {
+                let waiting = Array(state.waiters.values)
+                state.waiters.removeAll(keepingCapacity: true)
+                return waiting
+            }
+            let tokens = state.waiters.keys.prefix(limit)
+            return tokens.compactMap { state.waiters.removeValue(forKey: $0) }
         }
         for waiter in waiters { waiter.resume() }
     }

@@ -24,8 +24,10 @@ public final class Worker: Service, Sendable {
     let registry: JobRegistry
     let clock: any JobClock
     let middleware: [any JobMiddleware]
+    /// The middleware that wrap runs, outermost first (only these cost anything per run).
+    let runMiddleware: [any JobRunMiddleware]
     let logger: Logger
-    let core = WorkerCore()
+    let core: WorkerCore
 
     /// A worker for the kinds in `registry`.
     /// - Parameters:
@@ -39,11 +41,14 @@ public final class Worker: Service, Sendable {
         self.storage = storage
         self.registry = registry
         self.configuration = configuration
+        self.core = WorkerCore(concurrency: configuration.concurrency, queues: configuration.queues)
         self.clock = clock
         var logger = logger
         logger[metadataKey: "spool.worker"] = "\(configuration.workerID)"
         self.logger = logger
-        self.middleware = middleware ?? [MetricsMiddleware(), LoggingMiddleware(logger: logger)]
+        let middleware = middleware ?? [MetricsMiddleware(), LoggingMiddleware(logger: logger)]
+        self.middleware = middleware
+        self.runMiddleware = middleware.compactMap { $0 as? any JobRunMiddleware }
     }
 
     /// What this worker has done since it started.
@@ -137,7 +142,7 @@ public final class Worker: Service, Sendable {
         var failureDelay = 0.05
         while true {
             let ticket = core.slotsSignal.ticket()
-            switch core.claimDecision(queues: configuration.queues, concurrency: configuration.concurrency) {
+            switch core.claimDecision(queues: configuration.queues) {
             case .stop:
                 return
             case .wait:
@@ -179,15 +184,27 @@ public final class Worker: Service, Sendable {
 
     private func runnerLoop(_ handlers: [String: RegisteredJob]) async {
         var finished: ClaimedJob?
-        let lowWater = WorkerCore.lowWater(configuration.concurrency)
+        var outcome: JobCompletion?
+        // Most runs are of the kind just run: skip the dictionary lookup then.
+        var lastHandler: RegisteredJob?
+        var runsSinceYield = 0
         while true {
             let ticket = core.jobsSignal.ticket()
-            switch core.nextStep(releasing: finished, lowWater: lowWater) {
+            switch core.nextStep(releasing: finished, outcome: outcome) {
             case .run(let job):
-                await execute(job, handler: handlers[job.kind])
+                if lastHandler?.kind != job.kind { lastHandler = handlers[job.kind] }
+                outcome = await execute(job, handler: lastHandler)
                 finished = job
+                // Handlers that never suspend would keep this thread to themselves: let the
+                // claimer and the flusher in now and then, so the pipeline stays full.
+                runsSinceYield += 1
+                if runsSinceYield == 16 {
+                    runsSinceYield = 0
+                    await Task.yield()
+                }
             case .wait:
                 finished = nil
+                outcome = nil
                 await core.jobsSignal.wait(ticket)
             case .exit:
                 return
@@ -200,35 +217,36 @@ public final class Worker: Service, Sendable {
         case threw(any Error)
     }
 
-    /// Runs one job and records its outcome.
-    private func execute(_ job: ClaimedJob, handler: RegisteredJob?) async {
+    /// Runs one job. Returns its outcome for the runner to store, or nil when it was stored
+    /// already (a timeout reports at its deadline).
+    private func execute(_ job: ClaimedJob, handler: RegisteredJob?) async -> JobCompletion? {
         guard let handler else {
             let error = JobAttemptError(
                 attempt: job.attempt, at: clock.now,
                 message: "no handler is registered for kind '\(job.kind)' on worker \(configuration.workerID)",
                 reason: "unknown_kind"
             )
-            conclude(job, outcome: .dead(error: error), duration: nil, timedOut: false)
-            return
+            return conclude(job, outcome: .dead(error: error), startedAt: error.at, duration: nil, timedOut: false, now: error.at)
         }
-        let context = JobContext(job: job, logger: logger, progressSink: core)
-        let started = ContinuousClock.now
+        let started = clock.now
+        let context = JobContext(job: job, logger: logger, progressSink: core, startedAt: started)
         if let timeout = job.timeout ?? handler.options.timeout {
             await runWithTimeout(job, handler: handler, context: context, timeout: timeout, started: started)
-        } else {
-            let result: RunResult
-            do {
-                result = .returned(try await runMiddleware(0, job, context, handler))
-            } catch {
-                result = .threw(error)
-            }
-            let duration = started.duration(to: .now)
-            conclude(job, outcome: decide(job, handler: handler, result: result, timeout: nil), duration: duration, timedOut: false)
+            return nil
         }
+        let result: RunResult
+        do {
+            result = .returned(try await runThrough(0, job, context, handler))
+        } catch {
+            result = .threw(error)
+        }
+        let now = clock.now
+        let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
+        return conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now)
     }
 
     private func runWithTimeout(
-        _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: ContinuousClock.Instant
+        _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: Date
     ) async {
         enum Race: Sendable {
             case finished(RunResult)
@@ -238,7 +256,7 @@ public final class Worker: Service, Sendable {
         await withTaskGroup(of: Race.self) { group in
             group.addTask {
                 do {
-                    return .finished(.returned(try await self.runMiddleware(0, job, context, handler)))
+                    return .finished(.returned(try await self.runThrough(0, job, context, handler)))
                 } catch {
                     return .finished(.threw(error))
                 }
@@ -256,20 +274,22 @@ public final class Worker: Service, Sendable {
                 switch race {
                 case .finished(let result):
                     group.cancelAll()
+                    let now = clock.now
                     if !timedOut {
-                        let outcome = decide(job, handler: handler, result: result, timeout: nil)
-                        conclude(job, outcome: outcome, duration: started.duration(to: .now), timedOut: false)
+                        let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
+                        core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now))
                     } else {
                         logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
                             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
-                            "spool.ran_for": "\(started.duration(to: .now))",
+                            "spool.ran_for_s": "\(now.timeIntervalSince(started))",
                         ])
                     }
                 case .deadline:
                     // Report the timeout now; the slot stays taken until the handler returns.
                     timedOut = true
-                    let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout)
-                    conclude(job, outcome: outcome, duration: started.duration(to: .now), timedOut: true)
+                    let now = clock.now
+                    let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout, now: now)
+                    core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: true, now: now))
                     group.cancelAll()
                 case .timerCancelled:
                     break
@@ -278,18 +298,17 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func runMiddleware(_ index: Int, _ job: ClaimedJob, _ context: JobContext, _ handler: RegisteredJob) async throws -> [UInt8]? {
-        if index == middleware.count {
+    private func runThrough(_ index: Int, _ job: ClaimedJob, _ context: JobContext, _ handler: RegisteredJob) async throws -> [UInt8]? {
+        if index == runMiddleware.count {
             return try await handler.run(job.payload, context)
         }
-        return try await middleware[index].run(job, context: context) { job, context in
-            try await self.runMiddleware(index + 1, job, context, handler)
+        return try await runMiddleware[index].run(job, context: context) { job, context in
+            try await self.runThrough(index + 1, job, context, handler)
         }
     }
 
     /// Turns how a handler ended into an outcome.
-    private func decide(_ job: ClaimedJob, handler: RegisteredJob, result: RunResult, timeout: Duration?) -> JobCompletion.Outcome {
-        let now = clock.now
+    private func decide(_ job: ClaimedJob, handler: RegisteredJob, result: RunResult, timeout: Duration?, now: Date) -> JobCompletion.Outcome {
         let error: any Error
         switch result {
         case .returned(let value):
@@ -323,13 +342,16 @@ public final class Worker: Service, Sendable {
         return .dead(error: failure)
     }
 
-    /// Counts, tells middleware, and hands the outcome to the flusher.
-    private func conclude(_ job: ClaimedJob, outcome: JobCompletion.Outcome, duration: Duration?, timedOut: Bool) {
-        guard core.record(JobCompletion(id: job.id, outcome: outcome, at: clock.now)) else { return }
+    /// Counts and tells middleware; returns the completion to store.
+    private func conclude(
+        _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, duration: Duration?, timedOut: Bool, now: Date
+    ) -> JobCompletion {
         core.count(outcome, timedOut: timedOut)
-        for layer in middleware {
-            layer.didRun(job, outcome: outcome, duration: duration, timedOut: timedOut)
+        if !middleware.isEmpty {
+            let report = JobRunReport(job: job, outcome: outcome, startedAt: startedAt, duration: duration, timedOut: timedOut)
+            for layer in middleware { layer.didRun(report) }
         }
+        return JobCompletion(id: job.id, outcome: outcome, at: now)
     }
 
     // MARK: Outcomes, heartbeats, rescue

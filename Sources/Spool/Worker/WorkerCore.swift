@@ -35,6 +35,18 @@ final class WorkerCore: JobProgressSink, Sendable {
     }
 
     let state = Mutex(State())
+    /// The worker's concurrency.
+    let concurrency: Int
+    /// The claimer claims again once at most this many claimed jobs wait for a runner.
+    let lowWater: Int
+    /// Whether any queue has its own concurrency bound (else per-queue counts are not kept).
+    let tracksQueues: Bool
+
+    init(concurrency: Int, queues: [WorkerQueue]) {
+        self.concurrency = concurrency
+        lowWater = concurrency / 4
+        tracksQueues = queues.contains { $0.concurrency != nil }
+    }
     /// Runners: jobs arrived or the phase changed.
     let jobsSignal = WakeSignal()
     /// The claimer: slots freed or the phase changed.
@@ -62,13 +74,13 @@ final class WorkerCore: JobProgressSink, Sendable {
         case stop
     }
 
-    func claimDecision(queues: [WorkerQueue], concurrency: Int) -> ClaimDecision {
+    func claimDecision(queues: [WorkerQueue]) -> ClaimDecision {
         state.withLock { state in
             guard state.phase == .running else { return .stop }
             let free = concurrency - state.busy
             // Let runners work through most of what is claimed before claiming again, so claims
             // come in batches; claim at once when nothing is waiting for a runner.
-            guard free > 0, state.buffer.count <= Self.lowWater(concurrency) else { return .wait }
+            guard free > 0, state.buffer.count <= lowWater else { return .wait }
             var demands: [QueueDemand] = []
             for queue in queues {
                 let cap = queue.concurrency ?? concurrency
@@ -94,20 +106,17 @@ final class WorkerCore: JobProgressSink, Sendable {
             state.busy += jobs.count
             for job in jobs {
                 state.leases[job.id] = Lease()
-                state.busyByQueue[job.queue, default: 0] += 1
+                if tracksQueues { state.busyByQueue[job.queue, default: 0] += 1 }
             }
             return true
         }
         if accepted {
-            jobsSignal.signal()
+            jobsSignal.signal(waking: jobs.count)
         } else {
             handedBack.wrappingAdd(jobs.count, ordering: .relaxed)
             outcomesSignal.signal()
         }
     }
-
-    /// The claimer claims again once at most this many claimed jobs wait for a runner.
-    static func lowWater(_ concurrency: Int) -> Int { concurrency / 4 }
 
     enum RunnerStep {
         case run(ClaimedJob)
@@ -115,35 +124,48 @@ final class WorkerCore: JobProgressSink, Sendable {
         case exit
     }
 
-    /// Releases the slot of `finished` (if any) and takes the next job.
-    func nextStep(releasing finished: ClaimedJob?, lowWater: Int) -> RunnerStep {
-        var wakeClaimer = finished != nil
+    /// In one go: stores the outcome of the job a runner just ran (if not already recorded),
+    /// releases its slot, and takes the next job.
+    ///
+    /// Wakes the flusher only when outcomes start to pile up (the first of a batch), and the
+    /// claimer only when it may be waiting: the worker was full, or the claimed jobs ran low.
+    func nextStep(releasing finished: ClaimedJob?, outcome: JobCompletion?) -> RunnerStep {
+        var wakeClaimer = false
+        var wakeFlusher = false
         let step: RunnerStep = state.withLock { state in
+            if let outcome, state.leases.removeValue(forKey: outcome.id) != nil {
+                wakeFlusher = state.outcomes.isEmpty
+                state.outcomes.append(outcome)
+            }
             if let finished {
+                wakeClaimer = state.busy == concurrency
                 state.busy -= 1
-                state.busyByQueue[finished.queue, default: 1] -= 1
+                if tracksQueues { state.busyByQueue[finished.queue, default: 1] -= 1 }
             }
             if state.phase != .stopping, let job = state.buffer.popFirst() {
-                // The claimer waits for the buffer to run low as well as for free slots.
                 if state.buffer.count == lowWater { wakeClaimer = true }
                 return .run(job)
             }
+            if state.buffer.isEmpty { wakeClaimer = true }
             return state.phase == .running ? .wait : .exit
         }
+        if wakeFlusher { outcomesSignal.signal() }
         if wakeClaimer { slotsSignal.signal() }
         return step
     }
 
-    /// Records the outcome of a run for the flusher. Returns false when an outcome for this job
-    /// was already recorded (a timed-out job whose handler came back late).
+    /// Records the outcome of a run for the flusher (outside the runner's step: timeouts).
+    /// Returns false when an outcome for this job was already recorded.
     @discardableResult
     func record(_ completion: JobCompletion) -> Bool {
+        var wakeFlusher = false
         let recorded: Bool = state.withLock { state in
             guard state.leases.removeValue(forKey: completion.id) != nil else { return false }
+            wakeFlusher = state.outcomes.isEmpty
             state.outcomes.append(completion)
             return true
         }
-        if recorded { outcomesSignal.signal() }
+        if wakeFlusher { outcomesSignal.signal() }
         return recorded
     }
 
@@ -187,7 +209,7 @@ final class WorkerCore: JobProgressSink, Sendable {
             state.buffer.removeAll()
             for job in waiting {
                 state.busy -= 1
-                state.busyByQueue[job.queue, default: 1] -= 1
+                if tracksQueues { state.busyByQueue[job.queue, default: 1] -= 1 }
                 if state.leases.removeValue(forKey: job.id) != nil {
                     state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
                 }

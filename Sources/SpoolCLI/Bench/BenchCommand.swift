@@ -39,8 +39,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Jobs per run instead of the workload's N (for W4: jobs at 200/s, so N/200 seconds).", valueName: "n"))
     var jobs: Int?
 
-    @Option(help: ArgumentHelp("Worker concurrency instead of the workload's default (W3 32, W4 10, W5 100).", valueName: "c"))
+    @Option(help: ArgumentHelp("Worker concurrency instead of the workload's default (W3 100, W4 10, W5 100).", valueName: "c"))
     var concurrency: Int?
+
+    @Option(help: ArgumentHelp("Worker services sharing the store, each with the given concurrency.", valueName: "n"))
+    var workers: Int = 1
 
     @Option(help: ArgumentHelp("Runs per workload; the median is reported.", valueName: "r"))
     var runs: Int = 3
@@ -52,6 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if workers < 1 { throw ValidationError("--workers must be at least 1") }
     }
 
     @Sendable static func parseWorkloads(_ text: String) throws -> [Workload] {
@@ -83,7 +87,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "spool.bench")
         logger.logLevel = .warning
-        let runner = WorkloadRunner(driver: driver, progress: ProgressLine(), logger: logger)
+        let runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput
 
