@@ -53,6 +53,7 @@ let package = Package(
             name: "SpoolCLI",
             dependencies: [
                 "Spool",
+                "SpoolSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -71,6 +72,11 @@ let package = Package(
         .testTarget(
             name: "SpoolSQLiteTests",
             dependencies: ["Spool", "SpoolSQLite", "SpoolTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolCLITests",
+            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -150,7 +150,7 @@ public struct JobHandle: Sendable, Hashable {
     ///   cancelled (the job itself is unaffected).
     public var value: JobOutcome {
         get async throws {
-            guard let record = try await storage.waitForFinish(id, clock: clock) else {
+            guard let record = try await storage.waitForFinish(id) else {
                 throw SpoolError.notFound(id)
             }
             return JobOutcome(record: record)

@@ -51,6 +51,14 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         for job in jobs { try job.validate() }
+        // Refuse a batch with a duplicate or already-stored id before storing any of it.
+        var ids = Set<JobID>(minimumCapacity: jobs.count)
+        for job in jobs where !ids.insert(job.id).inserted {
+            throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
+        }
+        if let taken = state.withLock({ store in jobs.first { store.lookup($0.id) != nil } }) {
+            throw SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id)
+        }
         var results: [EnqueueResult] = []
         results.reserveCapacity(jobs.count)
         var index = 0
@@ -151,7 +159,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
-        let limit = max(1, limit)
+        let limit = min(max(1, limit), 1_000_000)
         return state.withLock { store in
             var matches: [MemoryJob] = []
             for job in store.index.values where filter.matches(state: job.state, queue: job.queue, kind: job.kind) {

@@ -39,7 +39,7 @@ public struct ClaimRequest: Sendable {
         self.demands = demands
         self.worker = worker
         self.lease = lease
-        self.limit = limit ?? demands.reduce(0) { $0 + max(0, $1.limit) }
+        self.limit = limit ?? demands.reduce(0) { $0.addingReportingOverflow(max(0, $1.limit)).overflow ? .max : $0 + max(0, $1.limit) }
     }
 }
 
@@ -204,17 +204,18 @@ public protocol JobFinishObserving: JobStorage {
 
 extension JobStorage {
     /// Waits for a job to finish: pushed by drivers that observe finishes, otherwise by reading
-    /// the job on a backoff that starts at 10 ms and grows to 1 s.
-    public func waitForFinish(_ id: JobID, clock: any JobClock) async throws -> JobRecord? {
+    /// the job on a backoff that starts at 10 ms and grows to 1 s of real time (not the injected
+    /// clock: a manual clock in a test must not stall the wait).
+    public func waitForFinish(_ id: JobID) async throws -> JobRecord? {
         if let observing = self as? any JobFinishObserving {
             return try await observing.waitUntilFinished(id)
         }
-        var delay = 0.01
+        var delay = Duration.milliseconds(10)
         while true {
             guard let record = try await job(id) else { return nil }
             if record.state.isFinished { return record }
-            try await clock.sleep(until: clock.now.addingTimeInterval(delay))
-            delay = min(1, delay * 2)
+            try await Task.sleep(for: delay)
+            delay = min(.seconds(1), delay * 2)
         }
     }
 }

@@ -44,7 +44,7 @@ final class WorkerCore: JobProgressSink, Sendable {
 
     init(concurrency: Int, queues: [WorkerQueue]) {
         self.concurrency = concurrency
-        lowWater = concurrency / 4
+        lowWater = concurrency / 2
         tracksQueues = queues.contains { $0.concurrency != nil }
     }
     /// Runners: jobs arrived or the phase changed.

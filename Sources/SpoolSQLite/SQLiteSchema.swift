@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+import Spool
+
+/// What a migration run did.
+public struct SQLiteMigrationReport: Sendable, Hashable, CustomStringConvertible {
+    /// The file's schema version before the run (0 for a file without Spool's tables).
+    public var from: Int
+    /// The file's schema version after the run: ``SQLiteStorage/schemaVersion``.
+    public var to: Int
+    /// The names of the migrations applied, oldest first (empty when the file was up to date).
+    public var applied: [String]
+
+    public var description: String {
+        applied.isEmpty
+            ? "schema version \(to), up to date"
+            : "schema version \(from) → \(to): applied \(applied.joined(separator: ", "))"
+    }
+}
+
+/// The driver's schema and its versioned migrations.
+///
+/// The version a file is at is the highest `version` in `spool_migrations` (a table of its own,
+/// so Spool's tables can share a file with an application's without touching its
+/// `user_version`). Migrations only ever append: a shipped migration's SQL never changes.
+enum SQLiteSchema {
+    struct Migration {
+        let version: Int
+        let name: String
+        let sql: String
+    }
+
+    // The hot queries name their index (`INDEXED BY`): without ANALYZE statistics SQLite's
+    // planner prefers `spool_jobs_state` and would scan every job in a state. Renaming an index
+    // means changing those queries too (a query whose index is gone fails to prepare, loudly).
+    //
+    // The state lists below appear in partial index definitions: they are part of the file
+    // format, written out literally, and the queries use the same text so SQLite's planner can
+    // match them to the indexes. A test checks them against the state machine.
+
+    /// States that hold a unique key (`JobState.isLive`).
+    static let liveStates = "'scheduled', 'available', 'running'"
+    /// Final states (`JobState.isFinished`).
+    static let finishedStates = "'succeeded', 'dead', 'cancelled'"
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "create spool_jobs and spool_queues", sql: """
+            CREATE TABLE spool_jobs (
+                id               BLOB    NOT NULL PRIMARY KEY, -- 16 bytes, big-endian: sorts like JobID
+                queue            TEXT    NOT NULL,
+                kind             TEXT    NOT NULL,
+                payload          BLOB,                         -- the encoded parameters; NULL for empty
+                priority         INTEGER NOT NULL,
+                state            TEXT    NOT NULL CHECK (state IN ('scheduled', 'available', 'running', 'succeeded', 'dead', 'cancelled')),
+                attempt          INTEGER NOT NULL DEFAULT 0,
+                max_attempts     INTEGER NOT NULL,
+                run_at           INTEGER NOT NULL,             -- times: microseconds since the Unix epoch
+                created_at       INTEGER NOT NULL,
+                attempted_at     INTEGER,
+                finished_at      INTEGER,
+                lease_owner      TEXT,
+                lease_expires_at INTEGER,
+                errors           TEXT    NOT NULL DEFAULT '[]', -- JSON [{attempt, at, message, reason}], oldest first
+                unique_key       TEXT,
+                timeout_us       INTEGER,                      -- per-attempt time limit, microseconds
+                result           BLOB,
+                progress         TEXT,                         -- JSON {fraction, message}
+                expired_leases   INTEGER NOT NULL DEFAULT 0,
+                metadata         TEXT                          -- JSON object of strings; NULL when empty
+            );
+            -- The claim: due jobs of one queue, highest priority first, then oldest run-at, then id.
+            CREATE INDEX spool_jobs_claim ON spool_jobs (queue, priority DESC, run_at, id) WHERE state = 'available';
+            -- Scheduled jobs by due time: promotion to available, and the next wake-up.
+            CREATE INDEX spool_jobs_due ON spool_jobs (run_at) WHERE state = 'scheduled';
+            -- Running jobs by lease expiry: the rescue of crashed workers.
+            CREATE INDEX spool_jobs_lease ON spool_jobs (lease_expires_at) WHERE state = 'running';
+            -- Finished jobs by finish time: pruning.
+            CREATE INDEX spool_jobs_finished ON spool_jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');
+            -- Inspection: listing by state (and queue) newest first, and stats without reading rows.
+            CREATE INDEX spool_jobs_state ON spool_jobs (state, queue, id);
+            -- A unique key is held by at most one live job; the database enforces it.
+            CREATE UNIQUE INDEX spool_jobs_unique_key ON spool_jobs (unique_key)
+                WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running');
+            CREATE TABLE spool_queues (
+                name   TEXT    NOT NULL PRIMARY KEY,
+                paused INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID;
+            """),
+    ]
+
+    /// The newest schema version this build knows.
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// The schema version of the file, 0 when it has no Spool tables.
+    static func version(_ db: Database) throws -> Int {
+        guard try db.tableExists("spool_migrations") else { return 0 }
+        return try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations") ?? 0
+    }
+
+    static func tooNew(path: String, version: Int) -> SpoolError {
+        SpoolError(
+            code: .storageUnavailable,
+            message: "SQLite job store '\(path)' has schema version \(version), newer than the newest this build of Spool knows (\(latestVersion)); upgrade Spool to use it (nothing was changed)"
+        )
+    }
+
+    static func tooOld(path: String, version: Int) -> SpoolError {
+        SpoolError(
+            code: .storageUnavailable,
+            message: "SQLite job store '\(path)' has schema version \(version) but this build of Spool needs \(latestVersion); run `spool migrate` (or open it with migrateOnOpen) first"
+        )
+    }
+
+    /// Brings the file to ``latestVersion``, inside the caller's transaction (which must be
+    /// IMMEDIATE, so concurrent processes migrate one after the other).
+    /// - Throws: ``SpoolError`` when the file is newer than this build.
+    static func migrate(_ db: Database, path: String, now: Date) throws -> SQLiteMigrationReport {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS spool_migrations (
+                version    INTEGER NOT NULL PRIMARY KEY,
+                name       TEXT    NOT NULL,
+                applied_at INTEGER NOT NULL
+            )
+            """)
+        let current = try version(db)
+        if current > latestVersion { throw tooNew(path: path, version: current) }
+        var applied: [String] = []
+        for migration in migrations where migration.version > current {
+            try db.execute(sql: migration.sql)
+            try db.execute(
+                sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                arguments: [migration.version, migration.name, SQLiteCoding.micros(now)]
+            )
+            applied.append("\(migration.version): \(migration.name)")
+        }
+        return SQLiteMigrationReport(from: current, to: max(current, latestVersion), applied: applied)
+    }
+}

@@ -1,0 +1,14 @@
+import Spool
+import SpoolSQLite
+import SpoolTesting
+import Testing
+
+@Suite("SQLite driver conformance")
+struct SQLiteConformanceTests {
+    /// Every case of the shared suite, each against a fresh temporary file with the default
+    /// (durable) configuration.
+    @Test(arguments: StorageConformance.cases)
+    func conformance(_ test: ConformanceCase) async throws {
+        try await test.run { try SQLiteStorage.temporary() }
+    }
+}

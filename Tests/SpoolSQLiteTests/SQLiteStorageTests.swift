@@ -1,0 +1,467 @@
+import Foundation
+import GRDB
+import Spool
+@testable import SpoolSQLite
+import SpoolTesting
+import Testing
+
+/// A folder in the temporary directory, removed (with everything in it) after `body`.
+func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    return try await body(folder)
+}
+
+let t0 = Date(timeIntervalSince1970: 1_893_456_000)
+
+func newJob(
+    _ kind: String = "noop", queue: String = "default", priority: Int = 0, runAt: Date = t0, uniqueKey: String? = nil,
+    maxAttempts: Int = 5, payload: String = "{}", timeout: Duration? = nil, metadata: [String: String] = [:]
+) -> NewJob {
+    NewJob(
+        id: JobID(date: t0), queue: queue, kind: kind, payload: JobPayload(bytes: Array(payload.utf8)), priority: priority,
+        maxAttempts: maxAttempts, runAt: runAt, createdAt: t0, uniqueKey: uniqueKey, timeout: timeout, metadata: metadata
+    )
+}
+
+func claim(_ storage: any JobStorage, _ limit: Int, queue: String = "default", worker: String = "w1", at now: Date = t0) async throws -> [ClaimedJob] {
+    try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: queue, limit: limit)], worker: worker, lease: .seconds(30)), now: now)
+}
+
+/// The SpoolError an expression threw, or a failure.
+func spoolError(_ body: () async throws -> Void) async -> SpoolError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as SpoolError {
+        return error
+    } catch {
+        Issue.record("expected a SpoolError, got \(error)")
+        return nil
+    }
+}
+
+@Suite("SQLite driver")
+struct SQLiteStorageTests {
+    // MARK: Schema and migrations
+
+    @Test("a fresh file is migrated on open, in WAL mode, with durable commits")
+    func freshFileIsMigrated() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/fresh.sqlite"
+            let storage = try SQLiteStorage(path: path)
+            #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
+            #expect(SQLiteStorage.schemaVersion >= 1)
+            #expect(try storage.writerSynchronous() == 2, "synchronous = FULL by default")
+            try storage.close()
+            let again = try SQLiteStorage.migrate(path: path)
+            #expect(again.applied.isEmpty && again.from == SQLiteStorage.schemaVersion && again.to == SQLiteStorage.schemaVersion)
+            #expect(again.description == "schema version \(SQLiteStorage.schemaVersion), up to date")
+
+            let queue = try DatabaseQueue(path: path)
+            let (tables, indexes, journal, migrations) = try await queue.read { db in
+                (
+                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
+                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'spool_%' ORDER BY name"),
+                    try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                    try Int.fetchAll(db, sql: "SELECT version FROM spool_migrations ORDER BY version")
+                )
+            }
+            #expect(tables == ["spool_jobs", "spool_migrations", "spool_queues"])
+            #expect(indexes == [
+                "spool_jobs_claim", "spool_jobs_due", "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state",
+                "spool_jobs_unique_key",
+            ])
+            #expect(journal == "wal")
+            #expect(migrations == Array(1...SQLiteStorage.schemaVersion))
+        }
+    }
+
+    @Test("durability is configurable")
+    func durabilityIsConfigurable() async throws {
+        let storage = try SQLiteStorage.temporary(configuration: .init(durability: .normal))
+        #expect(try storage.writerSynchronous() == 1)
+    }
+
+    @Test("without migrate-on-open, an unmigrated file is refused until `migrate(path:)` runs")
+    func explicitMigration() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/explicit.sqlite"
+            // A file created by another program: no Spool tables.
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in try db.execute(sql: "CREATE TABLE app_things (id INTEGER PRIMARY KEY)") }
+            try queue.close()
+
+            let refused = await spoolError { _ = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false)) }
+            #expect(refused?.code == .storageUnavailable)
+            #expect(refused?.message.contains("schema version 0") == true)
+            #expect(refused?.message.contains("spool migrate") == true)
+            #expect(refused?.message.contains(path) == true)
+
+            let report = try SQLiteStorage.migrate(path: path)
+            #expect(report.from == 0 && report.to == SQLiteStorage.schemaVersion && report.applied.count == SQLiteStorage.schemaVersion)
+            #expect(report.description.hasPrefix("schema version 0 → \(SQLiteStorage.schemaVersion): applied 1: "))
+            let storage = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
+            #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
+            _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)
+            try storage.close()
+            let reopened = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
+            #expect(try await reopened.stats().count(.available) == 1)
+            let tables = try await DatabaseQueue(path: path).read { db in try db.tableExists("app_things") }
+            #expect(tables, "the application's own table is left alone")
+        }
+    }
+
+    @Test("a file with a newer schema is refused, naming both versions, and left unchanged")
+    func newerSchemaIsRefused() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/newer.sqlite"
+            let storage = try SQLiteStorage(path: path)
+            let id = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)[0].id
+            try storage.close()
+            let future = SQLiteStorage.schemaVersion + 41
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { db in
+                try db.execute(sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)", arguments: [future])
+            }
+            try queue.close()
+
+            let attempts: [@Sendable () async throws -> Void] = [
+                { _ = try SQLiteStorage(path: path) },
+                { _ = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false)) },
+                { _ = try SQLiteStorage.migrate(path: path) },
+            ]
+            for attempt in attempts {
+                let error = await spoolError(attempt)
+                #expect(error?.code == .storageUnavailable)
+                #expect(error?.message.contains("schema version \(future)") == true, "\(String(describing: error))")
+                #expect(error?.message.contains("(\(SQLiteStorage.schemaVersion))") == true, "\(String(describing: error))")
+                #expect(error?.message.contains(path) == true)
+            }
+            let (version, jobs) = try await DatabaseQueue(path: path).read { db in
+                (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spool_jobs"))
+            }
+            #expect(version == future && jobs == 1, "nothing was changed")
+            _ = id
+        }
+    }
+
+    @Test("the state lists in the schema agree with the state machine")
+    func stateListsMatchTheModel() {
+        func list(_ states: [JobState]) -> String { states.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
+        #expect(SQLiteSchema.liveStates == list(JobState.allCases.filter(\.isLive)))
+        #expect(SQLiteSchema.finishedStates == list(JobState.allCases.filter(\.isFinished)))
+        #expect(JobStateMachine.next(from: .available, on: .claim) == .running)
+        #expect(JobStateMachine.next(from: .scheduled, on: .becomeDue) == .available)
+    }
+
+    // MARK: Files
+
+    @Test("everything survives close and reopen")
+    func dataSurvivesReopen() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/durable.sqlite"
+            var storage: SQLiteStorage? = try SQLiteStorage(path: path)
+            let jobs = [
+                newJob("a", priority: 3, uniqueKey: "key-1", payload: #"{"n":1}"#, timeout: .milliseconds(1500), metadata: ["traceparent": "00-abc", "tag": "x"]),
+                newJob("b", runAt: t0.addingTimeInterval(90)),
+                newJob("c", queue: "other"),
+                newJob("d", payload: ""),
+            ]
+            let ids = try await storage!.enqueue(jobs, whenFull: .fail, now: t0).map(\.id)
+            let claimed = try await claim(storage!, 1)
+            #expect(claimed.map(\.id) == [ids[0]])
+            let lost = try await storage!.heartbeat(
+                [JobHeartbeat(id: ids[0], progress: JobProgress(fraction: 0.25, message: "a quarter"))], worker: "w1",
+                lease: .seconds(60), now: t0.addingTimeInterval(1)
+            )
+            #expect(lost.isEmpty)
+            _ = try await storage!.finish(
+                [JobCompletion(id: ids[0], outcome: .retry(at: t0.addingTimeInterval(5), error: JobAttemptError(attempt: 1, at: t0, message: "flaky", reason: "error")), at: t0.addingTimeInterval(2))],
+                worker: "w1"
+            )
+            try await storage!.setPaused(true, queue: "other")
+            let before = try await allRecords(storage!)
+            try storage!.close()
+            storage = nil
+
+            let reopened = try SQLiteStorage(path: path)
+            let after = try await allRecords(reopened)
+            #expect(after.count == 4)
+            for (old, new) in zip(before, after) {
+                #expect(describe(old) == describe(new))
+            }
+            let first = try #require(after.first { $0.id == ids[0] })
+            #expect(first.state == .scheduled && first.attempt == 1 && first.runAt == t0.addingTimeInterval(5))
+            #expect(first.errors == [JobAttemptError(attempt: 1, at: t0, message: "flaky", reason: "error")])
+            #expect(first.progress == JobProgress(fraction: 0.25, message: "a quarter"))
+            #expect(first.metadata == ["traceparent": "00-abc", "tag": "x"] && first.timeout == .milliseconds(1500))
+            #expect(first.payload.text == #"{"n":1}"# && first.uniqueKey == "key-1" && first.priority == 3)
+            #expect(first.attemptedAt == t0 && first.createdAt == t0)
+            #expect(try await reopened.pausedQueues() == ["other"])
+            let duplicate = try await reopened.enqueue([newJob(uniqueKey: "key-1")], whenFull: .fail, now: t0)
+            #expect(duplicate[0].existing && duplicate[0].id == ids[0], "the unique key is still held")
+            let next = try await claim(reopened, 10, at: t0.addingTimeInterval(100)).map(\.id)
+            #expect(next == [ids[0], ids[3], ids[1]], "priority first, then run-at; got \(next)")
+            #expect(try await claim(reopened, 10, queue: "other", at: t0.addingTimeInterval(100)).isEmpty, "still paused")
+        }
+    }
+
+    private func allRecords(_ storage: SQLiteStorage) async throws -> [JobRecord] {
+        try await storage.jobs(JobFilter(), after: nil, limit: 100).jobs
+    }
+
+    private func describe(_ record: JobRecord) -> String {
+        "\(record.id) \(record.queue) \(record.kind) \(record.payload.text) \(record.priority) \(record.state) \(record.attempt) "
+            + "\(record.maxAttempts) \(record.runAt) \(record.createdAt) \(String(describing: record.attemptedAt)) "
+            + "\(String(describing: record.finishedAt)) \(String(describing: record.leaseOwner)) \(String(describing: record.leaseExpiresAt)) "
+            + "\(record.errors) \(String(describing: record.uniqueKey)) \(String(describing: record.timeout)) "
+            + "\(String(describing: record.result)) \(String(describing: record.progress)) \(record.expiredLeases) \(record.metadata.sorted { $0.key < $1.key })"
+    }
+
+    @Test("a file that is not a database gives a clear error and is left untouched")
+    func notADatabase() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/notes.sqlite"
+            let content = Data(String(repeating: "these are my notes, not a database\n", count: 200).utf8)
+            try content.write(to: URL(fileURLWithPath: path))
+            let error = await spoolError { _ = try SQLiteStorage(path: path) }
+            #expect(error?.code == .storageUnavailable)
+            #expect(error?.message.contains("not an SQLite database") == true, "\(String(describing: error))")
+            #expect(error?.message.contains(path) == true)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == content, "the file is unchanged")
+        }
+    }
+
+    @Test("a file in a missing folder gives a clear error")
+    func missingFolder() async throws {
+        let path = "/nonexistent-\(UUID().uuidString)/spool.sqlite"
+        let error = await spoolError { _ = try SQLiteStorage(path: path) }
+        #expect(error?.code == .storageUnavailable)
+        #expect(error?.message.contains(path) == true && error?.message.contains("cannot be opened") == true, "\(String(describing: error))")
+    }
+
+    @Test("a write lock held too long by another connection gives a clear error, and nothing is lost")
+    func lockedFile() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/locked.sqlite"
+            let storage = try SQLiteStorage(path: path, configuration: .init(busyTimeout: .milliseconds(200)))
+            var configuration = GRDB.Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let other = try DatabaseQueue(path: path, configuration: configuration)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let error = await spoolError { _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0) }
+            #expect(error?.code == .storageUnavailable)
+            #expect(error?.message.contains("locked") == true && error?.message.contains(path) == true, "\(String(describing: error))")
+            #expect(try await storage.stats().count(.available) == 0, "the failed enqueue stored nothing")
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+            _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)
+            #expect(try await storage.stats().count(.available) == 1)
+        }
+    }
+
+    @Test("a closed storage refuses operations with a clear error")
+    func closedStorage() async throws {
+        let storage = try SQLiteStorage.temporary()
+        try storage.close()
+        let error = await spoolError { _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0) }
+        #expect(error?.code == .storageUnavailable && error?.message.contains("closed") == true, "\(String(describing: error))")
+        let readError = await spoolError { _ = try await storage.stats() }
+        #expect(readError?.code == .storageUnavailable && readError?.message.contains("closed") == true)
+    }
+
+    @Test("a temporary store deletes its files when released")
+    func temporaryFilesAreRemoved() async throws {
+        var storage: SQLiteStorage? = try SQLiteStorage.temporary()
+        let path = storage!.path
+        _ = try await storage!.enqueue([newJob()], whenFull: .fail, now: t0)
+        #expect(FileManager.default.fileExists(atPath: path))
+        storage = nil
+        #expect(!FileManager.default.fileExists(atPath: path) && !FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+
+    // MARK: Semantics beyond the shared suite
+
+    @Test("a duplicate id fails the whole batch")
+    func duplicateIDFailsTheBatch() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let existing = newJob()
+        _ = try await storage.enqueue([existing], whenFull: .fail, now: t0)
+        var copy = newJob()
+        copy.id = existing.id
+        let error = await spoolError { _ = try await storage.enqueue([newJob(), copy], whenFull: .fail, now: t0) }
+        #expect(error?.code == .invalidArgument && error?.job == existing.id)
+        #expect(try await storage.stats().count(.available) == 1, "nothing of the failed batch is stored")
+        let invalid = await spoolError { _ = try await storage.enqueue([newJob(maxAttempts: 0)], whenFull: .fail, now: t0) }
+        #expect(invalid?.code == .invalidArgument)
+    }
+
+    @Test("the error history keeps the newest entries up to the limit")
+    func errorHistoryIsCapped() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let id = try await storage.enqueue([newJob(maxAttempts: 100)], whenFull: .fail, now: t0)[0].id
+        var now = t0
+        let rounds = JobAttemptError.historyLimit + 5
+        for round in 1...rounds {
+            let claimed = try await claim(storage, 1, at: now)
+            #expect(claimed.first?.attempt == round)
+            let error = JobAttemptError(attempt: round, at: now, message: "failure \(round)")
+            now = now.addingTimeInterval(1)
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: now, error: error), at: now)], worker: "w1")
+            #expect(lost.isEmpty)
+        }
+        let record = try #require(try await storage.job(id))
+        #expect(record.errors.count == JobAttemptError.historyLimit)
+        #expect(record.errors.first?.message == "failure 6" && record.errors.last?.message == "failure \(rounds)")
+    }
+
+    @Test("a claim serves demands in order within the overall limit, skipping paused queues")
+    func claimServesDemandsInOrder() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let a = try await storage.enqueue((0..<3).map { _ in newJob(queue: "a") }, whenFull: .fail, now: t0).map(\.id)
+        let b = try await storage.enqueue((0..<3).map { _ in newJob(queue: "b") }, whenFull: .fail, now: t0).map(\.id)
+        let c = try await storage.enqueue((0..<3).map { _ in newJob(queue: "c") }, whenFull: .fail, now: t0).map(\.id)
+        try await storage.setPaused(true, queue: "b")
+        let request = ClaimRequest(
+            demands: [QueueDemand(queue: "a", limit: 2), QueueDemand(queue: "b", limit: 5), QueueDemand(queue: "c", limit: 5)],
+            worker: "w1", lease: .seconds(30), limit: 3
+        )
+        let claimed = try await storage.claim(request, now: t0).map(\.id)
+        #expect(claimed == [a[0], a[1], c[0]])
+        #expect(try await storage.job(b[0])?.state == .available)
+    }
+
+    @Test("a job cancelled by its handler records the reason with its attempt")
+    func cancelledOutcome() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let id = try await storage.enqueue([newJob(uniqueKey: "once")], whenFull: .fail, now: t0)[0].id
+        _ = try await claim(storage, 1)
+        _ = try await storage.finish([JobCompletion(id: id, outcome: .cancelled(reason: "user gave up"), at: t0)], worker: "w1")
+        let record = try #require(try await storage.job(id))
+        #expect(record.state == .cancelled && record.finishedAt == t0 && record.leaseOwner == nil)
+        #expect(record.errors == [JobAttemptError(attempt: 1, at: t0, message: "user gave up", reason: "cancelled")])
+        // The key is free again, and then a manual retry of the old job is refused.
+        let fresh = try await storage.enqueue([newJob(uniqueKey: "once")], whenFull: .fail, now: t0)[0]
+        #expect(!fresh.existing)
+        #expect(try await storage.retry([id], now: t0).isEmpty, "another live job holds the key")
+        _ = try await storage.delete([fresh.id])
+        #expect(try await storage.retry([id], now: t0) == [id])
+    }
+
+    @Test("rescue resets with a normal end, and counts expiries in a row")
+    func expiredLeasesResetOnNormalEnd() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let id = try await storage.enqueue([newJob(maxAttempts: 100)], whenFull: .fail, now: t0)[0].id
+        var now = t0
+        for _ in 0..<2 {
+            _ = try await claim(storage, 1, at: now)
+            now = now.addingTimeInterval(31)
+            #expect(try await storage.rescueExpired(now: now, poisonAfter: 2).rescued == [id])
+        }
+        #expect(try await storage.job(id)?.expiredLeases == 2)
+        _ = try await claim(storage, 1, at: now)
+        _ = try await storage.finish([JobCompletion(id: id, outcome: .handBack, at: now)], worker: "w1")
+        let handedBack = try #require(try await storage.job(id))
+        #expect(handedBack.expiredLeases == 0 && handedBack.attempt == 2 && handedBack.state == .available)
+    }
+
+    // MARK: Several connections to one file
+
+    @Test("two stores on one file share unique keys and never claim the same job")
+    func twoConnectionsShareOneFile() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/shared.sqlite"
+            let one = try SQLiteStorage(path: path)
+            let two = try SQLiteStorage(path: path)
+            let first = try await one.enqueue([newJob(uniqueKey: "k")], whenFull: .fail, now: t0)[0]
+            let second = try await two.enqueue([newJob(uniqueKey: "k")], whenFull: .fail, now: t0)[0]
+            #expect(second.existing && second.id == first.id)
+            _ = try await one.enqueue((0..<1000).map { _ in newJob() }, whenFull: .fail, now: t0)
+            let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
+                for (index, storage) in [one, two, one, two].enumerated() {
+                    group.addTask {
+                        var mine: [JobID] = []
+                        while true {
+                            let batch = try await claim(storage, 7, worker: "w\(index)")
+                            if batch.isEmpty { return mine }
+                            mine += batch.map(\.id)
+                        }
+                    }
+                }
+                var all: [JobID] = []
+                for try await ids in group { all += ids }
+                return all
+            }
+            #expect(claimed.count == 1001 && Set(claimed).count == 1001)
+        }
+    }
+
+    @Test("an idle waiter notices jobs enqueued through another connection by polling")
+    func waiterNoticesOtherConnections() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/poll.sqlite"
+            let waiting = try SQLiteStorage(path: path, configuration: .init(pollInterval: .milliseconds(20)))
+            let other = try SQLiteStorage(path: path)
+            let idle = EventRecorder<Bool>()
+            let got = try await withThrowingTaskGroup(of: [JobID].self) { group in
+                group.addTask {
+                    // A worker's claim loop with an hour-long idle wait: `other` has its own wake
+                    // signal, so only the poll can bring this loop back to claim.
+                    while true {
+                        let batch = try await claim(waiting, 10, at: Date())
+                        if !batch.isEmpty { return batch.map(\.id) }
+                        idle.record(true)
+                        await waiting.waitForWork(queues: ["default"], deadline: Date().addingTimeInterval(3600), clock: SystemClock())
+                    }
+                }
+                try await idle.waitForCount(1)
+                let id = try await other.enqueue([newJob(runAt: Date())], whenFull: .fail, now: Date())[0].id
+                let claimed = try await group.next() ?? []
+                return claimed == [id] ? claimed : []
+            }
+            #expect(got.count == 1)
+        }
+    }
+
+    @Test("waiting for a finish: woken by this process, noticed from another, nil when deleted")
+    func waitingForFinish() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/finish.sqlite"
+            let here = try SQLiteStorage(path: path, configuration: .init(pollInterval: .milliseconds(20)))
+            let elsewhere = try SQLiteStorage(path: path)
+            let ids = try await here.enqueue([newJob(), newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
+            _ = try await claim(here, 3)
+            let finished = EventRecorder<(JobID, JobState?)>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in ids {
+                    group.addTask { finished.record((id, try await here.waitUntilFinished(id)?.state)) }
+                }
+                _ = try await here.finish([JobCompletion(id: ids[0], outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+                try await finished.waitForCount(1)
+                #expect(finished.all.first?.0 == ids[0] && finished.all.first?.1 == .succeeded)
+                // Another connection (as another process would) finishes the second: seen by polling.
+                _ = try await elsewhere.finish([JobCompletion(id: ids[1], outcome: .dead(error: JobAttemptError(attempt: 1, at: t0, message: "no")), at: t0)], worker: "w1")
+                try await finished.waitForCount(2)
+                _ = try await here.delete([ids[2]])
+                try await finished.waitForCount(3)
+                try await group.waitForAll()
+            }
+            let states = Dictionary(uniqueKeysWithValues: finished.all.map { ($0.0, $0.1) })
+            #expect(states[ids[1]] == .dead && states[ids[2]] == .some(nil))
+        }
+    }
+
+    @Test("an empty result is kept as empty, not as no result")
+    func emptyResult() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let ids = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
+        _ = try await claim(storage, 2)
+        _ = try await storage.finish([
+            JobCompletion(id: ids[0], outcome: .succeeded(result: []), at: t0),
+            JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0),
+        ], worker: "w1")
+        #expect(try await storage.job(ids[0])?.result == [])
+        #expect(try await storage.job(ids[1])?.result == nil)
+    }
+}
