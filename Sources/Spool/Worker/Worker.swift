@@ -236,7 +236,12 @@ public final class Worker: Service, Sendable {
         }
         let result: RunResult
         do {
-            result = .returned(try await runThrough(0, job, context, handler))
+            // Without wrapping middleware, call the handler directly (one async frame less).
+            if runMiddleware.isEmpty {
+                result = .returned(try await handler.run(job.payload, context))
+            } else {
+                result = .returned(try await runThrough(0, job, context, handler))
+            }
         } catch {
             result = .threw(error)
         }
