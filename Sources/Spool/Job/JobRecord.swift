@@ -175,20 +175,23 @@ public struct EnqueueResult: Sendable, Hashable {
 }
 
 /// A job a worker has claimed: the parts a handler run needs.
-public struct ClaimedJob: Sendable {
-    public var id: JobID
-    public var queue: String
-    public var kind: String
-    public var payload: JobPayload
-    public var priority: Int
+///
+/// Immutable and shared by reference: the worker's buffer, the handler's context and the
+/// middleware's report all point at one copy.
+public final class ClaimedJob: Sendable {
+    public let id: JobID
+    public let queue: String
+    public let kind: String
+    public let payload: JobPayload
+    public let priority: Int
     /// This run's attempt number (1 for the first run).
-    public var attempt: Int
-    public var maxAttempts: Int
-    public var createdAt: Date
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let createdAt: Date
     /// When the job became due (its run-at time), for queue-latency measurement.
-    public var runAt: Date
-    public var timeout: Duration?
-    public var metadata: [String: String]
+    public let runAt: Date
+    public let timeout: Duration?
+    public let metadata: [String: String]
 
     public init(
         id: JobID, queue: String, kind: String, payload: JobPayload, priority: Int, attempt: Int,

@@ -350,9 +350,8 @@ struct RunningLease {
 /// counts by state. A class so jobs can point at their queue without a name lookup.
 final class MemoryQueue: @unchecked Sendable {
     let name: String
-    /// Priorities in descending order, and their lanes.
-    var priorities: [Int16] = []
-    var lanes: [Int16: Deque<MemoryJob>] = [:]
+    /// One lane per priority, highest priority first; each lane in arrival order.
+    var lanes: [(priority: Int16, jobs: Deque<MemoryJob>)] = []
     /// Jobs of this queue in each state (indexed by `JobState.ordinal`).
     var counts = [Int](repeating: 0, count: JobState.allCases.count)
 
@@ -361,19 +360,20 @@ final class MemoryQueue: @unchecked Sendable {
     var waiting: Int { counts[JobState.available.ordinal] + counts[JobState.scheduled.ordinal] }
 
     func push(_ job: MemoryJob) {
-        if lanes[job.priority] == nil {
-            lanes[job.priority] = Deque()
-            priorities.append(job.priority)
-            priorities.sort(by: >)
+        // Few priorities are in use: a short scan beats hashing.
+        var index = 0
+        while index < lanes.count && lanes[index].priority > job.priority { index += 1 }
+        if index == lanes.count || lanes[index].priority != job.priority {
+            lanes.insert((job.priority, Deque()), at: index)
         }
-        lanes[job.priority]!.append(job)
+        lanes[index].jobs.append(job)
     }
 
     /// The next waiting job: highest priority, then arrival order. Skips stale entries (jobs
     /// cancelled or deleted while waiting, which are left in place and dropped here).
     func popAvailable() -> MemoryJob? {
-        for priority in priorities {
-            while let job = lanes[priority]?.popFirst() {
+        for index in lanes.indices {
+            while let job = lanes[index].jobs.popFirst() {
                 if job.state == .available { return job }
             }
         }
