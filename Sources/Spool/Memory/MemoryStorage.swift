@@ -51,13 +51,13 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         for job in jobs { try job.validate() }
-        // Refuse a batch with a duplicate or already-stored id before storing any of it.
-        var ids = Set<JobID>(minimumCapacity: jobs.count)
-        for job in jobs where !ids.insert(job.id).inserted {
-            throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
-        }
-        if let taken = state.withLock({ store in jobs.first { store.lookup($0.id) != nil } }) {
-            throw SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id)
+        // Refuse a batch with a duplicate id before storing any of it (ids already stored are
+        // checked under the lock, before the first insert).
+        if jobs.count > 1 {
+            var ids = Set<JobID>(minimumCapacity: jobs.count)
+            for job in jobs where !ids.insert(job.id).inserted {
+                throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
+            }
         }
         var results: [EnqueueResult] = []
         results.reserveCapacity(jobs.count)
@@ -450,6 +450,9 @@ struct Store {
 
     /// Inserts jobs from `start` until one finds its queue full; returns where it stopped.
     mutating func insert(_ jobs: [NewJob], from start: Int, into results: inout [EnqueueResult], capacity: Int, now: Date) -> Result<Int, SpoolError> {
+        if start == 0, let taken = jobs.first(where: { lookup($0.id) != nil }) {
+            return .failure(SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id))
+        }
         var index = start
         var home: MemoryQueue?
         var kind: MemoryKind?
@@ -460,9 +463,6 @@ struct Store {
                 index += 1
                 continue
             }
-            if self.index[new.id.low] != nil {
-                return .failure(SpoolError(code: .invalidArgument, message: "a job with id \(new.id) already exists", job: new.id))
-            }
             // Batches are usually of one queue and kind: reuse the last lookups.
             if home?.name != new.queue { home = queue(new.queue) }
             if kind?.name != new.kind { kind = self.kind(new.kind) }
@@ -470,7 +470,11 @@ struct Store {
             if home.waiting >= capacity { break }
             let state = new.initialState(now: now)
             let job = MemoryJob(new, home: home, kind: kind, state: state)
-            self.index[job.id.low] = job
+            if let previous = self.index.updateValue(job, forKey: job.id.low) {
+                // Two ids sharing their low half (one chance in 2^64): keep the stored job.
+                self.index[job.id.low] = previous
+                return .failure(SpoolError(code: .invalidArgument, message: "job id \(job.id) collides with stored job \(previous.id)", job: job.id))
+            }
             home.move(from: nil, to: state)
             if state == .scheduled {
                 scheduled.insert(ScheduledEntry(runAt: job.runAt, job: job))
