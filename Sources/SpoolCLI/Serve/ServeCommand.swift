@@ -1,0 +1,118 @@
+// Compiled once Package.swift gives SpoolCLI the "SpoolServer" dependency; until then the guard
+// keeps the CLI building. To wire it: add "SpoolServer" to the SpoolCLI target's dependencies,
+// delete this `#if` and the `#endif` at the end, and add `ServeCommand.self` to the subcommands
+// of `SpoolCommand`.
+#if SPOOL_SERVE_WIRED
+import ArgumentParser
+import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Spool
+import SpoolServer
+
+/// `spool serve`: the HTTP API (`/v1`, `/openapi.json`), `/metrics`, `/healthz` and a worker
+/// for the built-in job kinds, in one process, until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the HTTP API and run a worker for the built-in job kinds.",
+        discussion: """
+            Serves the job API under /v1 (described at /openapi.json), Prometheus metrics at \
+            /metrics and a health check at /healthz, and runs a worker for the built-in kinds \
+            (spool.noop, spool.sleep, spool.echo, spool.fail) on the given queues.
+
+            Tokens come from the environment: SPOOL_ADMIN_TOKEN may do everything, \
+            SPOOL_READ_TOKEN may only read (GET); clients send `Authorization: Bearer TOKEN`. \
+            With no token set every request is allowed, so the server then listens on \
+            127.0.0.1 only, whatever --host says, and says so.
+
+            SIGTERM or SIGINT (Ctrl-C) shuts down gracefully: the server stops accepting \
+            connections and finishes the requests under way; the worker stops claiming, lets \
+            running jobs finish for --drain-timeout and hands the rest back.
+
+            Examples:
+              spool serve
+              SPOOL_ADMIN_TOKEN=secret spool serve --host 0.0.0.0 --port 9000
+              curl -X POST localhost:8080/v1/jobs -d '{"kind": "spool.echo", "payload": {"hi": 1}}'
+            """
+    )
+
+    @Option(help: ArgumentHelp("The address to listen on (127.0.0.1 when no token is set).", valueName: "address"))
+    var host = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("The port to listen on (0: any free port).", valueName: "port"))
+    var port = 8080
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("Comma-separated queues the built-in worker serves.", valueName: "names"))
+    var queues = "default"
+
+    @Option(help: ArgumentHelp("The most jobs the built-in worker runs at once.", valueName: "n"))
+    var concurrency = 10
+
+    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
+    var bodyLimit = 1 << 20
+
+    @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds.", valueName: "seconds"))
+    var drainTimeout = 25.0
+
+    @Option(help: ArgumentHelp("The lowest log level shown: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    @Flag(help: "Write log lines as JSON objects.")
+    var json = false
+
+    func run() async throws {
+        LogSetup.bootstrap(level: logLevel, json: json)
+        try await reportingErrors {
+            let names = ArgumentValues.list(queues)
+            guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
+            guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
+            guard (0...65_535).contains(port) else { throw CLIError("--port must be from 0 to 65535 (got \(port))") }
+            guard bodyLimit >= 1 else { throw CLIError("--body-limit must be at least 1 byte (got \(bodyLimit))") }
+            let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
+            let environment = ProcessInfo.processInfo.environment
+            let metrics = PrometheusCollectorRegistry()
+            SpoolServer.bootstrapMetrics(registry: metrics)
+            let logger = Logger(label: "spool.serve")
+
+            var server = SpoolServer.Configuration(
+                host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"], readToken: environment["SPOOL_READ_TOKEN"],
+                bodyLimit: bodyLimit, metricsRegistry: metrics,
+                validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload) },
+                logger: Logger(label: "spool.server")
+            )
+            if !server.requiresToken {
+                let note = server.effectiveHost == host
+                    ? "no token set (SPOOL_ADMIN_TOKEN, SPOOL_READ_TOKEN): every request is allowed, on 127.0.0.1 only"
+                    : "no token set (SPOOL_ADMIN_TOKEN, SPOOL_READ_TOKEN): listening on 127.0.0.1 only, not \(host)"
+                Terminal.printError("note: \(note)")
+            }
+            let shownHost = server.effectiveHost.contains(":") ? "[\(server.effectiveHost)]" : server.effectiveHost
+            server.onServerRunning = { port in
+                Terminal.printOutput("Spool serving http://\(shownHost):\(port) (API /v1, OpenAPI /openapi.json, metrics /metrics)")
+            }
+            try await database.withStorage(.create) { opened in
+                logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
+                let registry = BuiltinJobs.registry()
+                let worker = Worker(
+                    storage: opened.storage, registry: registry,
+                    configuration: WorkerConfiguration(queues: names.map { WorkerQueue($0) }, concurrency: concurrency, drainTimeout: drain)
+                )
+                let http = SpoolServer(storage: opened.storage, registry: registry, configuration: server)
+                var group = ServiceGroupConfiguration(
+                    services: [
+                        .init(service: http, serviceName: "spool.server"),
+                        .init(service: worker, serviceName: "spool.worker"),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                )
+                group.maximumGracefulShutdownDuration = drain + .seconds(10)
+                try await ServiceGroup(configuration: group).run()
+            }
+        }
+    }
+}
+#endif

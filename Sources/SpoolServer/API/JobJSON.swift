@@ -1,0 +1,84 @@
+import Foundation
+import Spool
+
+/// How jobs, queues and counts look in the API (snake_case names, RFC 3339 UTC times).
+enum APIJSON {
+    /// A job in full, for `GET /v1/jobs/{id}` and the answers of retry and cancel.
+    static func job(_ record: JobRecord) -> JSONValue {
+        .object([
+            ("id", .string(record.id.description)),
+            ("queue", .string(record.queue)),
+            ("kind", .string(record.kind)),
+            ("state", .string(record.state.rawValue)),
+            ("priority", .int(record.priority)),
+            ("attempt", .int(record.attempt)),
+            ("max_attempts", .int(record.maxAttempts)),
+            ("payload", payload(record.payload)),
+            ("run_at", .time(record.runAt)),
+            ("created_at", .time(record.createdAt)),
+            ("attempted_at", .time(record.attemptedAt)),
+            ("finished_at", .time(record.finishedAt)),
+            ("lease_owner", .string(record.leaseOwner)),
+            ("lease_expires_at", .time(record.leaseExpiresAt)),
+            ("errors", .array(record.errors.map(error))),
+            ("unique_key", .string(record.uniqueKey)),
+            ("timeout_s", record.timeout.map { .double($0.seconds) } ?? .null),
+            ("result", .embedding(record.result)),
+            ("progress", record.progress.map(progress) ?? .null),
+            ("metadata", .object(record.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+        ])
+    }
+
+    /// A job in a listing: no payload, result or full error history (fetch the job for those).
+    static func jobSummary(_ record: JobRecord) -> JSONValue {
+        .object([
+            ("id", .string(record.id.description)),
+            ("queue", .string(record.queue)),
+            ("kind", .string(record.kind)),
+            ("state", .string(record.state.rawValue)),
+            ("priority", .int(record.priority)),
+            ("attempt", .int(record.attempt)),
+            ("max_attempts", .int(record.maxAttempts)),
+            ("run_at", .time(record.runAt)),
+            ("created_at", .time(record.createdAt)),
+            ("attempted_at", .time(record.attemptedAt)),
+            ("finished_at", .time(record.finishedAt)),
+            ("unique_key", .string(record.uniqueKey)),
+            ("last_error", record.lastError.map(error) ?? .null),
+        ])
+    }
+
+    static func error(_ error: JobAttemptError) -> JSONValue {
+        .object([
+            ("attempt", .int(error.attempt)),
+            ("at", .time(error.at)),
+            ("message", .string(error.message)),
+            ("reason", .string(error.reason)),
+        ])
+    }
+
+    static func progress(_ progress: JobProgress) -> JSONValue {
+        .object([("fraction", .double(progress.fraction)), ("message", .string(progress.message))])
+    }
+
+    /// The payload as JSON when it is JSON (it always is for jobs enqueued over HTTP or from
+    /// `Codable` parameters), else its text as a string.
+    static func payload(_ payload: JobPayload) -> JSONValue {
+        guard let bytes = try? payload.encoded() else { return .null }
+        return .embedding(bytes)
+    }
+
+    /// Counts of every state (zero included), in the states' order.
+    static func counts(_ counts: [JobState: Int]) -> JSONValue {
+        .object(JobState.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })
+    }
+
+    /// The answer for one stored (or matched) job of an enqueue.
+    static func enqueued(_ result: EnqueueResult) -> JSONValue {
+        .object([
+            ("id", .string(result.id.description)),
+            ("state", .string(result.state.rawValue)),
+            ("existing", .bool(result.existing)),
+        ])
+    }
+}

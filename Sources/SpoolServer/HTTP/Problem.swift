@@ -1,0 +1,189 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Spool
+
+/// An error answered as RFC 9457 problem details (`application/problem+json`):
+/// `{"type", "title", "status", "detail", ...extra members}`.
+///
+/// Every failure of the API ends up as one of these, so a client always gets the same shape.
+struct Problem: Error, Sendable, CustomStringConvertible {
+    /// The HTTP status.
+    var status: HTTPResponse.Status
+    /// The short, stable slug of the problem type (`invalid-field`); the `type` member is
+    /// `urn:spool:problem:` followed by it.
+    var slug: String
+    /// A short summary that is the same for every occurrence of this type.
+    var title: String
+    /// What went wrong this time, with the values involved.
+    var detail: String
+    /// Further members (`field`, `id`, `retry_after_s`...).
+    var extra: [(String, JSONValue)] = []
+    /// Further response headers (`Retry-After`, `WWW-Authenticate`).
+    var headers: HTTPFields = [:]
+
+    var description: String { "\(status.code) \(slug): \(detail)" }
+
+    /// The prefix of every problem `type` URI.
+    static let typePrefix = "urn:spool:problem:"
+
+    /// The problem document.
+    var json: JSONValue {
+        .object([
+            ("type", .string(Self.typePrefix + slug)),
+            ("title", .string(title)),
+            ("status", .int(status.code)),
+            ("detail", .string(detail)),
+        ] + extra)
+    }
+
+    /// The response carrying this problem.
+    var response: Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: json.bytes)))
+    }
+
+    // MARK: The problems of the API
+
+    /// 400: the body is not JSON.
+    static func malformedJSON(_ error: JSONSyntaxError) -> Problem {
+        Problem(status: .badRequest, slug: "malformed-json", title: "The request body is not valid JSON", detail: "the request body is not valid JSON: \(error)")
+    }
+
+    /// 400: one field of the request is missing or wrong; `field` names it (`jobs[2].priority`).
+    static func invalidField(_ field: String, _ reason: String) -> Problem {
+        Problem(
+            status: .badRequest, slug: "invalid-field", title: "A field of the request is invalid",
+            detail: "field '\(field)' \(reason)", extra: [("field", .string(field))]
+        )
+    }
+
+    /// 400: a query parameter is wrong.
+    static func invalidParameter(_ name: String, _ reason: String) -> Problem {
+        Problem(
+            status: .badRequest, slug: "invalid-parameter", title: "A query parameter is invalid",
+            detail: "query parameter '\(name)' \(reason)", extra: [("parameter", .string(name))]
+        )
+    }
+
+    /// 400: the request is wrong as a whole.
+    static func badRequest(_ detail: String) -> Problem {
+        Problem(status: .badRequest, slug: "bad-request", title: "The request is invalid", detail: detail)
+    }
+
+    /// 413: the body exceeds the configured limit.
+    static func tooLarge(limit: Int) -> Problem {
+        Problem(
+            status: .contentTooLarge, slug: "body-too-large", title: "The request body is too large",
+            detail: "the request body exceeds the limit of \(limit) bytes", extra: [("limit_bytes", .int(limit))]
+        )
+    }
+
+    /// 401: no (valid) token.
+    static func unauthorized(_ detail: String) -> Problem {
+        var fields = HTTPFields()
+        fields[.wwwAuthenticate] = "Bearer realm=\"spool\""
+        return Problem(status: .unauthorized, slug: "unauthorized", title: "A valid token is required", detail: detail, headers: fields)
+    }
+
+    /// 403: the token may not do this.
+    static func forbidden(_ detail: String) -> Problem {
+        Problem(status: .forbidden, slug: "forbidden", title: "The token does not allow this", detail: detail)
+    }
+
+    /// 404: no job has this id.
+    static func jobNotFound(_ id: String) -> Problem {
+        Problem(
+            status: .notFound, slug: "job-not-found", title: "No such job", detail: "no job has id \(id)",
+            extra: [("id", .string(id))]
+        )
+    }
+
+    /// 404: no route for this method and path.
+    static func routeNotFound(method: HTTPRequest.Method, path: String) -> Problem {
+        Problem(status: .notFound, slug: "not-found", title: "No such resource", detail: "no route for \(method.rawValue) \(path)")
+    }
+
+    /// 409: a job cannot make this move in its current state.
+    static func conflict(_ detail: String, id: JobID, state: JobState) -> Problem {
+        Problem(
+            status: .conflict, slug: "state-conflict", title: "The job's state does not allow this", detail: detail,
+            extra: [("id", .string(id.description)), ("state", .string(state.rawValue))]
+        )
+    }
+
+    /// 503: a bounded queue is full; `Retry-After` says when to try again.
+    static func queueFull(_ detail: String, retryAfter: Int, extra: [(String, JSONValue)] = []) -> Problem {
+        var fields = HTTPFields()
+        fields[.retryAfter] = String(retryAfter)
+        return Problem(
+            status: .serviceUnavailable, slug: "queue-full", title: "The queue is full", detail: detail,
+            extra: [("retry_after_s", .int(retryAfter))] + extra, headers: fields
+        )
+    }
+
+    /// The problem for an error thrown by the core or storage.
+    static func from(_ error: SpoolError, retryAfter: Int) -> Problem {
+        switch error.code {
+        case .queueFull:
+            return .queueFull(error.message, retryAfter: retryAfter)
+        case .invalidArgument:
+            return Problem(status: .badRequest, slug: "invalid-argument", title: "The request is invalid", detail: error.message)
+        case .jobNotFound:
+            return .jobNotFound(error.job?.description ?? "?")
+        case .illegalTransition:
+            return Problem(status: .conflict, slug: "state-conflict", title: "The job's state does not allow this", detail: error.description)
+        case .storageUnavailable, .shutdown:
+            var fields = HTTPFields()
+            fields[.retryAfter] = String(retryAfter)
+            return Problem(
+                status: .serviceUnavailable, slug: "unavailable", title: "The job store is unavailable", detail: error.description,
+                headers: fields
+            )
+        default:
+            return Problem(status: .internalServerError, slug: "internal", title: "Internal error", detail: error.description)
+        }
+    }
+}
+
+/// Turns every error of the routes below it into a problem response, and every failure
+/// that is not an API problem into a logged 500.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let bodyLimit: Int
+    let retryAfter: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            return problem.response
+        } catch let error as SpoolError {
+            let problem = Problem.from(error, retryAfter: retryAfter)
+            if problem.status == .internalServerError {
+                context.logger.error("request failed", metadata: ["error": "\(error)"])
+            }
+            return problem.response
+        } catch is NIOTooManyBytesError {
+            return Problem.tooLarge(limit: bodyLimit).response
+        } catch let error as HTTPError {
+            if error.status == .notFound {
+                return Problem.routeNotFound(method: request.method, path: request.uri.path).response
+            }
+            return Problem(
+                status: error.status, slug: "http-\(error.status.code)", title: error.status.reasonPhrase,
+                detail: error.body ?? error.status.reasonPhrase
+            ).response
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return Problem(
+                status: .internalServerError, slug: "internal", title: "Internal error",
+                detail: "the server failed to handle the request (see its log)"
+            ).response
+        }
+    }
+}

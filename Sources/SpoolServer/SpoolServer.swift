@@ -1,0 +1,179 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Spool
+
+/// Spool's HTTP server: the `/v1` API, `/healthz`, `/metrics` and `/openapi.json`, on
+/// Hummingbird 2, as a swift-service-lifecycle `Service`.
+///
+/// ```swift
+/// let server = SpoolServer(storage: storage, configuration: .init(adminToken: "secret"))
+/// let worker = Worker(storage: storage, registry: registry)
+/// let group = ServiceGroup(configuration: .init(
+///     services: [.init(service: server), .init(service: worker)],
+///     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+///
+/// Graceful shutdown stops accepting connections and lets requests under way finish. The
+/// server knows storage only through ``JobStorage``: any driver works.
+///
+/// Every error is answered as `application/problem+json` (`type`, `title`, `status`, `detail`):
+/// 400 for malformed JSON or a bad field (naming it), 413 past ``Configuration/bodyLimit``,
+/// 401/403 for tokens, 404 for an unknown job or route, 409 for a unique-key or state conflict,
+/// 503 with `Retry-After` when a bounded queue is full (enqueues never wait for space).
+public struct SpoolServer: Service {
+    /// Settings of the server. Every field has a working default.
+    public struct Configuration: Sendable {
+        /// The address to bind. Default `127.0.0.1`. With no token configured, any other
+        /// address is refused in favour of `127.0.0.1` (see ``effectiveHost``).
+        public var host: String
+        /// The port to bind; 0 picks a free one (reported to ``onServerRunning``). Default 8080.
+        public var port: Int
+        /// The token that may do everything (`SPOOL_ADMIN_TOKEN`). Nil: none.
+        public var adminToken: String?
+        /// The token that may only read (`SPOOL_READ_TOKEN`): `GET` requests. Nil: none.
+        /// With neither token set, every request is allowed.
+        public var readToken: String?
+        /// The largest request body accepted, in bytes; larger ones get 413. Default 1 MiB.
+        public var bodyLimit: Int
+        /// The most jobs in one `POST /v1/jobs/batch`. Default 1,000.
+        public var maximumBatchSize: Int
+        /// The `Retry-After` of 503 answers, in seconds. Default 1.
+        public var retryAfterSeconds: Int
+        /// The registry `/metrics` exposes. Pass the one the process-wide `MetricsSystem` was
+        /// bootstrapped with (see ``SpoolServer/bootstrapMetrics(registry:)``) so the core's
+        /// job metrics show; nil: a registry of the server's own, with the queue gauges only.
+        public var metricsRegistry: PrometheusCollectorRegistry?
+        /// Checks a job's payload before it is stored (say, that it decodes as its kind's
+        /// parameters); what it throws is answered as 400 naming the `payload` field. Nil: any
+        /// JSON payload is accepted.
+        public var validatePayload: (@Sendable (_ kind: String, _ payload: [UInt8]) throws -> Void)?
+        /// Called once the server listens, with the port it bound (useful with port 0).
+        public var onServerRunning: (@Sendable (_ port: Int) async -> Void)?
+        /// The server's logger. Default label `spool.server`.
+        public var logger: Logger
+
+        /// Settings with the defaults above; empty tokens count as none, and sizes below 1 are
+        /// raised to 1.
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, adminToken: String? = nil, readToken: String? = nil,
+            bodyLimit: Int = 1 << 20, maximumBatchSize: Int = 1000, retryAfterSeconds: Int = 1,
+            metricsRegistry: PrometheusCollectorRegistry? = nil,
+            validatePayload: (@Sendable (_ kind: String, _ payload: [UInt8]) throws -> Void)? = nil,
+            onServerRunning: (@Sendable (_ port: Int) async -> Void)? = nil,
+            logger: Logger = Logger(label: "spool.server")
+        ) {
+            self.host = host
+            self.port = port
+            self.adminToken = adminToken.flatMap { $0.isEmpty ? nil : $0 }
+            self.readToken = readToken.flatMap { $0.isEmpty ? nil : $0 }
+            self.bodyLimit = max(1, bodyLimit)
+            self.maximumBatchSize = max(1, maximumBatchSize)
+            self.retryAfterSeconds = max(1, retryAfterSeconds)
+            self.metricsRegistry = metricsRegistry
+            self.validatePayload = validatePayload
+            self.onServerRunning = onServerRunning
+            self.logger = logger
+        }
+
+        /// True when a token is configured, so requests are checked.
+        public var requiresToken: Bool { adminToken != nil || readToken != nil }
+
+        /// The address actually bound: ``host``, unless no token is configured and ``host`` is
+        /// not a loopback address, in which case `127.0.0.1` (an open API stays on this machine).
+        public var effectiveHost: String {
+            if requiresToken || Self.isLoopback(host) { return host }
+            return "127.0.0.1"
+        }
+
+        /// True for `localhost`, `127.x.x.x` and `::1`.
+        public static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        }
+    }
+
+    /// The server's settings.
+    public let configuration: Configuration
+    let storage: any JobStorage
+    let registry: JobRegistry
+    let clock: any JobClock
+    let metricsRegistry: PrometheusCollectorRegistry
+
+    /// A server over `storage`.
+    /// - Parameters:
+    ///   - registry: the kinds' registered defaults (queue, priority, attempts, timeout) for
+    ///     jobs enqueued over HTTP; kinds not registered get the global defaults.
+    ///   - clock: the clock of run-at times and of enqueue, retry and cancel.
+    public init(
+        storage: any JobStorage, registry: JobRegistry = JobRegistry(), configuration: Configuration = Configuration(),
+        clock: any JobClock = SystemClock()
+    ) {
+        self.storage = storage
+        self.registry = registry
+        self.configuration = configuration
+        self.clock = clock
+        self.metricsRegistry = configuration.metricsRegistry ?? PrometheusCollectorRegistry()
+    }
+
+    /// Bootstraps the process-wide `MetricsSystem` with a Prometheus factory over `registry`,
+    /// so the core's metrics (jobs by outcome, durations, queue latency) appear at `/metrics`
+    /// when the same registry is passed as ``Configuration/metricsRegistry``.
+    ///
+    /// `MetricsSystem` can be bootstrapped once per process: call this once, at start-up.
+    public static func bootstrapMetrics(registry: PrometheusCollectorRegistry) {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    /// The router with every route and the problem and auth middleware, to run in a
+    /// Hummingbird application of one's own.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds))
+        router.add(middleware: AuthMiddleware(
+            adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"]
+        ))
+        let routes = APIRoutes(
+            storage: storage, client: SpoolClient(storage: storage, registry: registry, clock: clock), registry: registry,
+            clock: clock, bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds,
+            maximumBatchSize: configuration.maximumBatchSize, validatePayload: configuration.validatePayload,
+            metricsRegistry: metricsRegistry,
+            gauges: QueueDepthGauges(registry: metricsRegistry)
+        )
+        routes.register(on: router)
+        return router
+    }
+
+    /// The Hummingbird application serving ``makeRouter()`` on the configured address (tests
+    /// drive it with HummingbirdTesting).
+    public func makeApplication() -> Application<RouterResponder<BasicRequestContext>> {
+        let configuration = self.configuration
+        let onServerRunning = configuration.onServerRunning
+        return Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: nil
+            ),
+            onServerRunning: { channel in
+                await onServerRunning?(channel.localAddress?.port ?? configuration.port)
+            },
+            logger: configuration.logger
+        )
+    }
+
+    /// Serves until graceful shutdown (or cancellation) of the task that runs it.
+    /// - Throws: when the address cannot be bound.
+    public func run() async throws {
+        if configuration.effectiveHost != configuration.host {
+            configuration.logger.warning(
+                "no token is configured (SPOOL_ADMIN_TOKEN, SPOOL_READ_TOKEN): listening on 127.0.0.1 only, not \(configuration.host)"
+            )
+        } else if !configuration.requiresToken {
+            configuration.logger.notice("no token is configured: every request on \(configuration.host) is allowed")
+        }
+        try await makeApplication().run()
+    }
+}
