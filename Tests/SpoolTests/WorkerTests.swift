@@ -242,3 +242,16 @@ extension BlockingPoolTests {
         #expect(!pool.isCurrentThread)
     }
 }
+
+extension BackpressureTests {
+    @Test func aNonWaitingBatchIsStoredWholeOrNotAtAll() async throws {
+        let storage = MemoryStorage(capacity: 3)
+        let client = SpoolClient(storage: storage, middleware: [])
+        _ = try await client.enqueue([Count(index: 0), Count(index: 1)])
+        let error = await #expect(throws: SpoolError.self) {
+            _ = try await client.enqueue([Count(index: 2), Count(index: 3)], options: EnqueueOptions(whenFull: .fail))
+        }
+        #expect(error?.code == .queueFull)
+        #expect(try await storage.stats().count(.available) == 2, "no part of the refused batch was stored")
+    }
+}

@@ -65,7 +65,11 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         while index < jobs.count {
             let ticket = spaceSignal.ticket()
             let outcome: Result<Int, SpoolError> = state.withLock { store in
-                store.insert(jobs, from: index, into: &results, capacity: configuration.capacity, now: now)
+                // A batch that may not wait is stored whole or not at all.
+                if whenFull == .fail, let full = store.firstQueueWithoutRoom(for: jobs, capacity: configuration.capacity) {
+                    return .failure(SpoolError.queueFull(queue: full, capacity: configuration.capacity))
+                }
+                return store.insert(jobs, from: index, into: &results, capacity: configuration.capacity, now: now)
             }
             switch outcome {
             case .success(let next):
@@ -444,6 +448,16 @@ struct Store {
         while let top = scheduled.min {
             if top.isCurrent { return top.runAt }
             _ = scheduled.removeMin()
+        }
+        return nil
+    }
+
+    /// The first queue that cannot take its share of `jobs` (counting every job as new).
+    func firstQueueWithoutRoom(for jobs: [NewJob], capacity: Int) -> String? {
+        var needed: [String: Int] = [:]
+        for job in jobs { needed[job.queue, default: 0] += 1 }
+        for (name, count) in needed where (queues[name]?.waiting ?? 0) + count > capacity {
+            return name
         }
         return nil
     }

@@ -125,8 +125,9 @@ public protocol JobStorage: Sendable {
     /// Stores jobs. A job whose unique key is held by a live job (scheduled, available, running)
     /// is not stored; its result names the existing job (`existing == true`).
     ///
-    /// - Parameter whenFull: for bounded drivers, wait for space or fail with `queueFull`.
-    ///   Unbounded drivers ignore it.
+    /// - Parameter whenFull: for bounded drivers, wait for space (a batch larger than the free
+    ///   space is stored in parts as space frees) or fail with `queueFull` (then nothing of the
+    ///   batch is stored). Unbounded drivers ignore it.
     /// - Returns: one result per job, in order.
     /// - Throws: ``SpoolError`` for invalid jobs (nothing of the batch is stored), `queueFull`.
     func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult]
