@@ -18,16 +18,33 @@ struct BenchCommand: AsyncParsableCommand {
             time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
             at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \
             jobs of a 50 ms async sleep at concurrency 100, makespan. W6 and W7 need a durable \
-            driver. Each figure is the median of --runs runs (the exactly-once counts of W3 \
-            are the worst run's).
+            driver: W6 enqueues 1,000 spool.sleep jobs of 20 ms, runs a child `spool work` (this \
+            executable, lease 2 s, rescue every 1 s, concurrency 10), SIGKILLs it after ~300 \
+            succeeded, starts another and reports finished, lost and twice (claimed more than \
+            once); W7 is W3 with --backlog jobs (1,000,000) already waiting in the queue, \
+            enqueued in bulk first, and its ratio to W3 when both ran. Each figure is the median \
+            of --runs runs (the exactly-once counts are the worst run's).
+
+            Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \
+            after the run, or at --database sqlite:PATH (PATH must not exist; it is deleted after \
+            each run). SPOOL_DATABASE_URL is never used, so a benchmark cannot write into a real \
+            store.
+
+            Examples:
+              spool bench --driver memory
+              spool bench --driver sqlite --workload W3,W7 --runs 1
+              spool bench --driver sqlite --database sqlite:/mnt/ssd/bench.sqlite --json
             """
     )
 
     @Option(help: "The storage driver: memory, sqlite, postgres or redis.")
     var driver: BenchDriver = .memory
 
-    @Option(help: ArgumentHelp("The storage URL for the durable drivers (unused by memory).", valueName: "url"))
+    @Option(help: ArgumentHelp("Where the durable drivers' throwaway store goes, e.g. sqlite:PATH (unused by memory).", valueName: "url"))
     var database: String?
+
+    @Option(help: ArgumentHelp("W7's jobs already waiting in the queue.", valueName: "n"))
+    var backlog = 1_000_000
 
     @Option(
         name: .customLong("workload"),
@@ -56,6 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if backlog < 1 { throw ValidationError("--backlog must be at least 1") }
     }
 
     @Sendable static func parseWorkloads(_ text: String) throws -> [Workload] {
@@ -71,13 +89,30 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     mutating func run() async throws {
+        LogSetup.bootstrap(level: .warning)
         guard driver.isAvailable else {
-            Terminal.printError("driver '\(driver.rawValue)' is not available in this build yet")
+            Terminal.printError("error: the \(driver.rawValue) driver is not available in this build yet")
             throw ExitCode.failure
         }
-        let durable = driver != .memory
+        var sqlitePath: String?
+        if driver == .sqlite, let database {
+            do {
+                guard case .sqlite(let path) = try StorageURL(parsing: database) else {
+                    throw CLIError("--database must be an sqlite:PATH URL with --driver sqlite (got \(database))")
+                }
+                sqlitePath = path
+                if FileManager.default.fileExists(atPath: path) {
+                    throw CLIError("'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one")
+                }
+                try StorageURL.checkSQLitePath(path, mayCreate: true)
+            } catch {
+                Terminal.printError("error: \(oneLine(describe(error)))")
+                throw ExitCode.failure
+            }
+        }
+        let durable = driver.isDurable
         var selected: [Workload] = []
-        for workload in workloads ?? Workload.allCases.filter({ durable || !$0.needsDurableDriver }) {
+        for workload in workloads ?? Workload.allCases {
             if workload.needsDurableDriver && !durable {
                 Terminal.printError("\(workload.rawValue) (\(workload.summary)) does not apply to the \(driver.rawValue) driver; skipped")
             } else {
@@ -87,7 +122,9 @@ struct BenchCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "spool.bench")
         logger.logLevel = .warning
-        let runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
+        var runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
+        runner.sqlitePath = sqlitePath
+        runner.backlog = backlog
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput
 
@@ -98,9 +135,19 @@ struct BenchCommand: AsyncParsableCommand {
             var figures: [Figures] = []
             for run in 1...runs {
                 let label = "\(workload.rawValue) run \(run)/\(runs)"
-                figures.append(try await runner.run(workload, jobs: jobs, concurrency: concurrency, label: label))
+                do {
+                    figures.append(try await runner.run(workload, jobs: jobs, concurrency: concurrency, label: label))
+                } catch {
+                    Terminal.printError("error: \(oneLine(describe(error)))")
+                    throw ExitCode.failure
+                }
             }
-            let result = WorkloadResult(workload: workload, figures: .combine(figures), concurrency: concurrency, runs: runs)
+            var combined = Figures.combine(figures)
+            if workload == .w7, let w3 = results.first(where: { $0.workload == .w3 })?.figures.jobsPerSecond,
+               let w7 = combined.jobsPerSecond, w3 > 0 {
+                combined.ratioToW3 = w7 / w3
+            }
+            let result = WorkloadResult(workload: workload, figures: combined, concurrency: concurrency, runs: runs)
             printLine(result.line)
             results.append(result)
         }

@@ -14,6 +14,13 @@ struct NoopJob: JobParameters {
     var index: Int
 }
 
+/// One of W7's backlog: a million jobs waiting in the queue behind the measured ones. Its
+/// handler does nothing and is not counted.
+struct BacklogJob: JobParameters {
+    static let kind = "bench.backlog"
+    var index: Int
+}
+
 /// A job that sleeps 50 ms without blocking a thread (W5).
 struct SleepJob: JobParameters {
     static let kind = "bench.sleep"

@@ -14,6 +14,8 @@ struct Figures: Sendable {
     var finished: Int?
     var lost: Int?
     var twice: Int?
+    /// W7's jobs/s over W3's, when both ran in one invocation.
+    var ratioToW3: Double?
 
     init(jobs: Int) {
         self.jobs = jobs
@@ -67,6 +69,7 @@ struct WorkloadResult: Sendable {
         let f = figures
         var parts = ["\(workload.rawValue)", "\(Format.grouped(f.jobs)) jobs"]
         if let value = f.jobsPerSecond { parts.append("\(Format.grouped(Int(value.rounded()))) jobs/s") }
+        if let ratio = f.ratioToW3 { parts.append("\(Format.fixed(ratio, 2)) × W3") }
         if let p50 = f.p50Milliseconds, let p99 = f.p99Milliseconds, let max = f.maxMilliseconds {
             parts.append("p50 \(Format.fixed(p50, 3)) ms  p99 \(Format.fixed(p99, 3)) ms  max \(Format.fixed(max, 3)) ms")
         }
@@ -93,7 +96,8 @@ struct WorkloadResult: Sendable {
             makespanSeconds: f.makespanSeconds.map { round($0, 4) },
             peakRSSMegabytes: f.peakRSSMegabytes.map { round($0, 1) },
             bytesPerJob: f.bytesPerJob.map { Int($0.rounded()) },
-            finished: f.finished, lost: f.lost, twice: f.twice
+            finished: f.finished, lost: f.lost, twice: f.twice,
+            ratioToW3: f.ratioToW3.map { round($0, 3) }
         )
     }
 
@@ -116,6 +120,7 @@ struct JSONRow: Encodable {
     var finished: Int?
     var lost: Int?
     var twice: Int?
+    var ratioToW3: Double?
 
     enum CodingKeys: String, CodingKey {
         case id, jobs
@@ -127,6 +132,7 @@ struct JSONRow: Encodable {
         case peakRSSMegabytes = "peak_rss_mb"
         case bytesPerJob = "bytes_per_job"
         case finished, lost, twice
+        case ratioToW3 = "ratio_to_w3"
     }
 }
 
@@ -147,7 +153,7 @@ struct JSONReport: Encodable {
 
 /// The closing table: one aligned row per workload, `-` where a figure does not apply.
 func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs: Int) -> String {
-    let header = ["id", "jobs", "jobs/s", "p50 ms", "p99 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost", "twice"]
+    let header = ["id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost", "twice"]
     func cell<T>(_ value: T?, _ text: (T) -> String) -> String { value.map(text) ?? "-" }
     var rows = [header]
     for result in results {
@@ -155,6 +161,7 @@ func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs:
         rows.append([
             result.workload.rawValue, Format.grouped(f.jobs),
             cell(f.jobsPerSecond) { Format.grouped(Int($0.rounded())) },
+            cell(f.ratioToW3) { Format.fixed($0, 2) },
             cell(f.p50Milliseconds) { Format.fixed($0, 3) },
             cell(f.p99Milliseconds) { Format.fixed($0, 3) },
             cell(f.maxMilliseconds) { Format.fixed($0, 3) },

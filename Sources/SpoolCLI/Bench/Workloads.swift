@@ -1,7 +1,14 @@
 import Foundation
 import Logging
 import Spool
+import SpoolSQLite
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The standard workloads of BENCHMARKS.md.
 enum Workload: String, CaseIterable, Sendable {
@@ -35,26 +42,64 @@ enum BenchDriver: String, CaseIterable, Sendable {
     case memory, sqlite, postgres, redis
 
     /// Whether this build has the driver.
-    var isAvailable: Bool { self == .memory }
+    var isAvailable: Bool { self == .memory || self == .sqlite }
 
-    /// A fresh, empty store for one run, holding at least `capacity` waiting jobs.
-    func makeStorage(capacity: Int) throws -> any JobStorage {
-        switch self {
-        case .memory:
-            return MemoryStorage(capacity: max(capacity, MemoryStorage.Configuration().capacity))
-        case .sqlite, .postgres, .redis:
-            throw BenchError.driverUnavailable(self)
-        }
-    }
+    /// Whether jobs outlive the process (W6 and W7 apply).
+    var isDurable: Bool { self != .memory }
 
     /// W3's job count: a million for memory, ten thousand for the durable drivers.
     var drainJobs: Int { self == .memory ? 1_000_000 : 10_000 }
+}
+
+/// A fresh store for one run of a workload, removed by ``dispose()`` when the run ends.
+///
+/// SQLite runs use a new file: in the temporary folder by default, or the path given with
+/// `--database sqlite:PATH` (which must not exist: the bench never touches an existing store).
+final class BenchStore: Sendable {
+    let storage: any JobStorage
+    /// The SQLite file, for workloads that hand it to child processes (W6).
+    let path: String?
+    private let sqlite: SQLiteStorage?
+
+    /// A store of `driver` holding at least `capacity` waiting jobs; SQLite files go to
+    /// `sqlitePath`, or a new file in the temporary folder when it is nil.
+    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, logger: Logger) throws {
+        switch driver {
+        case .memory:
+            storage = MemoryStorage(capacity: max(capacity, MemoryStorage.Configuration().capacity))
+            path = nil
+            sqlite = nil
+        case .sqlite:
+            let path = sqlitePath ?? FileManager.default.temporaryDirectory
+                .appendingPathComponent("spool-bench-\(UUID().uuidString).sqlite").path
+            if FileManager.default.fileExists(atPath: path) {
+                throw CLIError("'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one")
+            }
+            let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(logger: logger))
+            storage = sqlite
+            self.sqlite = sqlite
+            self.path = path
+        case .postgres, .redis:
+            throw BenchError.driverUnavailable(driver)
+        }
+    }
+
+    /// Closes the store and deletes its file (with its `-wal` and `-shm` companions).
+    func dispose() {
+        try? sqlite?.close()
+        guard let path else { return }
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: path + suffix)
+        }
+    }
 }
 
 /// Why a benchmark could not run.
 enum BenchError: Error, CustomStringConvertible {
     case driverUnavailable(BenchDriver)
     case timedOut(Workload, finished: Int, of: Int, after: Duration)
+    case phaseTimedOut(Workload, phase: String, after: Duration)
+    case workerExited(Workload, status: Int32)
 
     var description: String {
         switch self {
@@ -62,6 +107,10 @@ enum BenchError: Error, CustomStringConvertible {
             return "driver '\(driver.rawValue)' is not available in this build yet"
         case .timedOut(let workload, let finished, let total, let after):
             return "\(workload.rawValue) timed out after \(after): \(finished) of \(total) jobs finished"
+        case .phaseTimedOut(let workload, let phase, let after):
+            return "\(workload.rawValue) timed out after \(after) while \(phase)"
+        case .workerExited(let workload, let status):
+            return "\(workload.rawValue): the `spool work` child process exited on its own (status \(status)) before it was killed"
         }
     }
 }
@@ -76,9 +125,15 @@ struct WorkloadRunner: Sendable {
     let progress: ProgressLine
     /// The workers' logger: warnings and errors only, on standard error.
     let logger: Logger
+    /// Where SQLite runs put their file (`--database sqlite:PATH`); nil for the temporary folder.
+    var sqlitePath: String? = nil
+    /// W7's jobs already waiting in the queue before W3 runs.
+    var backlog = 1_000_000
 
     /// Jobs per bulk enqueue call (W2, and the pre-enqueue of W3 and W5).
     static let batchSize = 1_000
+    /// Jobs per bulk enqueue call of W7's backlog.
+    static let backlogBatchSize = 10_000
     /// W4's producer rate: one job every 5 ms (200 jobs/s).
     static let latencyInterval = Duration.milliseconds(5)
 
@@ -102,7 +157,10 @@ struct WorkloadRunner: Sendable {
         // 100 → 0.37-0.50M, 200 → 0.45-0.57M, 500 → 0.56M.
         case .w3, .w7: return 100
         case .w4: return WorkerConfiguration().concurrency
-        case .w5, .w6: return 100
+        case .w5: return 100
+        // W6 kills its worker after ~300 of 1,000 20 ms jobs, watching every 100 ms: at 10
+        // jobs at a time that is ~0.6 s into a ~2 s run, so the kill lands mid-run.
+        case .w6: return 10
         }
     }
 
@@ -114,14 +172,22 @@ struct WorkloadRunner: Sendable {
         case .w3: return try await drain(jobs: jobs, concurrency: concurrency ?? 1, label: label)
         case .w4: return try await latency(jobs: jobs, concurrency: concurrency ?? 1, label: label)
         case .w5: return try await sleepers(jobs: jobs, concurrency: concurrency ?? 1, label: label)
-        case .w6, .w7: throw BenchError.driverUnavailable(driver)
+        case .w6: return try await killedWorker(jobs: jobs, concurrency: concurrency ?? 1, label: label)
+        case .w7: return try await drain(jobs: jobs, concurrency: concurrency ?? 1, label: label, backlog: backlog, workload: .w7)
         }
+    }
+
+    /// A fresh store for one run.
+    private func makeStore(capacity: Int) throws -> BenchStore {
+        try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, logger: logger)
     }
 
     // MARK: W1, W2: enqueue
 
     private func enqueueOneByOne(jobs: Int, label: String) async throws -> Figures {
-        let client = SpoolClient(storage: try driver.makeStorage(capacity: jobs))
+        let store = try makeStore(capacity: jobs)
+        defer { store.dispose() }
+        let client = SpoolClient(storage: store.storage)
         let enqueued = Counter()
         let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
             let start = ContinuousClock.now
@@ -137,7 +203,9 @@ struct WorkloadRunner: Sendable {
     }
 
     private func enqueueInBulk(jobs: Int, label: String) async throws -> Figures {
-        let client = SpoolClient(storage: try driver.makeStorage(capacity: jobs))
+        let store = try makeStore(capacity: jobs)
+        defer { store.dispose() }
+        let client = SpoolClient(storage: store.storage)
         let enqueued = Counter()
         let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
             let start = ContinuousClock.now
@@ -150,19 +218,26 @@ struct WorkloadRunner: Sendable {
     }
 
     /// Enqueues no-op jobs 0..<jobs through the bulk API, `batchSize` per call.
-    private func enqueueNoops(_ client: SpoolClient, jobs: Int, counter: Counter) async throws {
+    private func enqueueNoops(
+        _ client: SpoolClient, jobs: Int, counter: Counter, options: EnqueueOptions = EnqueueOptions()
+    ) async throws {
         var next = 0
         while next < jobs {
             let end = min(jobs, next + Self.batchSize)
-            _ = try await client.enqueue((next..<end).map { NoopJob(index: $0) })
+            _ = try await client.enqueue((next..<end).map { NoopJob(index: $0) }, options: options)
             counter.add(end - next)
             next = end
         }
     }
 
-    // MARK: W3: drain a full queue
+    // MARK: W3, W7: drain a full queue
 
-    private func drain(jobs: Int, concurrency: Int, label: String) async throws -> Figures {
+    /// W3: enqueue `jobs` no-ops, then time a worker draining them. W7 (`backlog` > 0): the
+    /// same, with `backlog` jobs already waiting in the same queue, enqueued in bulk first. The
+    /// backlog has priority 0 and the measured jobs priority 1, so the worker drains the
+    /// measured jobs first while every claim still works through an index of a million more;
+    /// backlog jobs the worker reaches before it stops are run by an uncounted handler.
+    private func drain(jobs: Int, concurrency: Int, label: String, backlog: Int = 0, workload: Workload = .w3) async throws -> Figures {
         let runs = RunCounts(jobs: jobs)
         let tracker = CompletionTracker(target: jobs)
         let registry = JobRegistry()
@@ -170,22 +245,40 @@ struct WorkloadRunner: Sendable {
             runs.ran(job.index)
             tracker.jobFinished()
         }
-        let storage = try driver.makeStorage(capacity: jobs)
-        let client = SpoolClient(storage: storage, registry: registry)
+        registry.register(BacklogJob.self) { _, _ in }
+        let store = try makeStore(capacity: jobs + backlog)
+        defer { store.dispose() }
+        let client = SpoolClient(storage: store.storage, registry: registry)
+
+        if backlog > 0 {
+            let enqueued = Counter()
+            let limit = Duration.seconds(120) + .microseconds(500) * backlog
+            try await progress.track("\(label) backlog", total: backlog, count: enqueued.read) {
+                try await withTimeLimit(limit, BenchError.phaseTimedOut(workload, phase: "enqueueing the backlog of \(backlog) jobs", after: limit)) {
+                    var next = 0
+                    while next < backlog {
+                        let end = min(backlog, next + Self.backlogBatchSize)
+                        _ = try await client.enqueue((next..<end).map { BacklogJob(index: $0) }, options: EnqueueOptions(priority: 0))
+                        enqueued.add(end - next)
+                        next = end
+                    }
+                }
+            }
+        }
 
         ProcessMemory.trimHeap()
         let before = ProcessMemory.residentBytes()
         ProcessMemory.resetPeak()
         let enqueued = Counter()
         try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
-            try await enqueueNoops(client, jobs: jobs, counter: enqueued)
+            try await enqueueNoops(client, jobs: jobs, counter: enqueued, options: EnqueueOptions(priority: backlog > 0 ? 1 : nil))
         }
         let after = ProcessMemory.residentBytes()
 
         let (started, done) = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
             try await withWorker(
-                storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                timeout: .seconds(60) + .microseconds(100) * jobs, workload: .w3
+                storage: store.storage, registry: registry, concurrency: concurrency, tracker: tracker,
+                timeout: .seconds(60) + .microseconds(100) * jobs, workload: workload
             )
         }
         let peak = ProcessMemory.peakResidentBytes()
@@ -194,7 +287,9 @@ struct WorkloadRunner: Sendable {
         var figures = Figures(jobs: jobs)
         figures.jobsPerSecond = Double(jobs) / started.duration(to: done).seconds
         figures.peakRSSMegabytes = peak.map { Double($0) / 1_048_576 }
-        if let before, let after {
+        // Resident bytes per queued job measure the memory driver's records; for a durable
+        // driver they would measure the page cache, so they are left out.
+        if driver == .memory, let before, let after {
             figures.bytesPerJob = Double(after - before) / Double(jobs)
         }
         figures.finished = tally.finished
@@ -214,7 +309,9 @@ struct WorkloadRunner: Sendable {
             latencies.record(job.index, nanoseconds: started &- job.enqueuedNanos)
             tracker.jobFinished()
         }
-        let storage = try driver.makeStorage(capacity: jobs)
+        let store = try makeStore(capacity: jobs)
+        defer { store.dispose() }
+        let storage = store.storage
         let client = SpoolClient(storage: storage, registry: registry)
         let interval = Self.latencyInterval
 
@@ -249,7 +346,9 @@ struct WorkloadRunner: Sendable {
             try await Task.sleep(for: .milliseconds(50))
             tracker.jobFinished()
         }
-        let storage = try driver.makeStorage(capacity: jobs)
+        let store = try makeStore(capacity: jobs)
+        defer { store.dispose() }
+        let storage = store.storage
         let client = SpoolClient(storage: storage, registry: registry)
         var next = 0
         while next < jobs {
@@ -267,6 +366,114 @@ struct WorkloadRunner: Sendable {
         var figures = Figures(jobs: jobs)
         figures.makespanSeconds = started.duration(to: done).seconds
         return figures
+    }
+
+    // MARK: W6: a worker process killed mid-run
+
+    /// W6: `jobs` `spool.sleep` jobs of 20 ms in a file; a child `spool work` (this executable)
+    /// with a 2 s lease and a 1 s rescue interval runs them; the bench reads the counts from the
+    /// file every 100 ms and SIGKILLs the child once about 30 % have succeeded, starts a second
+    /// child, and waits (bounded) until every job is finished.
+    ///
+    /// Figures, read from the file: finished (succeeded), lost (jobs − finished), twice (jobs
+    /// claimed more than once: attempt ≥ 2; this counts the killed worker's claimed-but-unstarted
+    /// jobs too, so it bounds the jobs that really ran twice from above).
+    private func killedWorker(jobs: Int, concurrency: Int, label: String) async throws -> Figures {
+        let store = try makeStore(capacity: jobs)
+        defer { store.dispose() }
+        guard let path = store.path else { throw BenchError.driverUnavailable(driver) }
+        let storage = store.storage
+        let client = SpoolClient(storage: storage, registry: BuiltinJobs.registry())
+        var next = 0
+        while next < jobs {
+            let end = min(jobs, next + Self.batchSize)
+            _ = try await client.enqueue(Array(repeating: BuiltinJobs.Sleep(ms: 20), count: end - next))
+            next = end
+        }
+
+        let executable = try ChildProcess.currentExecutable()
+        let arguments = [
+            "work", "--database", "sqlite:\(path)", "--concurrency", "\(concurrency)", "--lease", "2",
+            "--rescue-interval", "1", "--drain-timeout", "5", "--log-level", "error",
+        ]
+        let killAt = max(1, jobs * 3 / 10)
+        let succeeded = Counter()
+        let watchLimit = Duration.seconds(60)
+        let finishLimit = Duration.seconds(60) + .milliseconds(20) * jobs
+
+        /// Reads the succeeded and finished counts from the file.
+        @Sendable func readCounts() async throws -> (succeeded: Int, finished: Int) {
+            let stats = try await storage.stats()
+            let done = stats.count(.succeeded)
+            succeeded.set(done)
+            return (done, done + stats.count(.dead) + stats.count(.cancelled))
+        }
+
+        try await progress.track("\(label) run", total: jobs, count: succeeded.read) {
+            let first = try ChildProcess(executable: executable, arguments: arguments)
+            do {
+                let deadline = ContinuousClock.now + watchLimit
+                while try await readCounts().succeeded < killAt {
+                    if let status = first.exitStatus { throw BenchError.workerExited(.w6, status: status) }
+                    guard ContinuousClock.now < deadline else {
+                        throw BenchError.phaseTimedOut(.w6, phase: "waiting for \(killAt) jobs to succeed before the kill", after: watchLimit)
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                first.send(SIGKILL)
+                _ = await first.waitForExit()
+            } catch {
+                await first.stop(grace: .seconds(1))
+                throw error
+            }
+
+            let second = try ChildProcess(executable: executable, arguments: arguments)
+            do {
+                let deadline = ContinuousClock.now + finishLimit
+                while try await readCounts().finished < jobs && ContinuousClock.now < deadline {
+                    if let status = second.exitStatus { throw BenchError.workerExited(.w6, status: status) }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            } catch {
+                await second.stop(grace: .seconds(1))
+                throw error
+            }
+            let status = await second.stop(grace: .seconds(10))
+            if status != 0 {
+                Terminal.printError("W6: the second `spool work` exited with status \(status) after SIGTERM (expected 0)")
+            }
+        }
+
+        let finished = try await readCounts().succeeded
+        var twice = 0
+        var cursor: JobID?
+        repeat {
+            let page = try await storage.jobs(JobFilter(kind: BuiltinJobs.Sleep.kind), after: cursor, limit: 1_000)
+            twice += page.jobs.count { $0.attempt >= 2 }
+            cursor = page.nextCursor
+        } while cursor != nil
+
+        var figures = Figures(jobs: jobs)
+        figures.finished = finished
+        figures.lost = jobs - finished
+        figures.twice = twice
+        return figures
+    }
+
+    /// Runs `body`, throwing `error` if it takes longer than `limit` (the body is cancelled).
+    private func withTimeLimit<T: Sendable>(
+        _ limit: Duration, _ error: BenchError, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let value = try await group.next(), let value else { throw error }
+            return value
+        }
     }
 
     // MARK: Running a worker
@@ -336,6 +543,10 @@ final class Counter: Sendable {
 
     func add(_ amount: Int) {
         value.wrappingAdd(amount, ordering: .relaxed)
+    }
+
+    func set(_ amount: Int) {
+        value.store(amount, ordering: .relaxed)
     }
 
     @Sendable func read() -> Int {

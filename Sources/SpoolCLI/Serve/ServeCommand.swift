@@ -1,8 +1,3 @@
-// Compiled once Package.swift gives SpoolCLI the "SpoolServer" dependency; until then the guard
-// keeps the CLI building. To wire it: add "SpoolServer" to the SpoolCLI target's dependencies,
-// delete this `#if` and the `#endif` at the end, and add `ServeCommand.self` to the subcommands
-// of `SpoolCommand`.
-#if SPOOL_SERVE_WIRED
 import ArgumentParser
 import Foundation
 import Logging
@@ -115,4 +110,3 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 }
-#endif

@@ -9,6 +9,14 @@ enum Terminal {
     /// True when standard error is a terminal (progress is shown only then).
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
+    /// True when standard output is a terminal (tables are redrawn in place only then).
+    static var stdoutIsTerminal: Bool { isatty(1) == 1 }
+
+    /// Writes `text` to standard output as it is (no newline added).
+    static func writeOutput(_ text: String) {
+        emit(fd: 1, text)
+    }
+
     /// Writes `text` to standard error as it is (no newline added).
     static func writeError(_ text: String) {
         emit(fd: 2, text)

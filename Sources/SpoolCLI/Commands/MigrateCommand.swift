@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import SpoolSQLite
+
+/// `spool migrate`: brings the store's schema to the version this build knows.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Create the store or bring its schema up to date, and print what was done.",
+        discussion: """
+            Creates the SQLite file if it is missing. Running it again is harmless (it reports \
+            the file up to date); several processes may run it at once. A file whose schema is \
+            newer than this build is refused and left as it is. `spool work` and `spool enqueue` \
+            also migrate on open; run this as a separate deployment step if you prefer.
+
+            Examples:
+              spool migrate
+              spool migrate --database sqlite:/var/lib/spool/jobs.sqlite --json
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let url = try StorageURL.resolve(flag: database.url)
+            let from: Int, to: Int, applied: [String], summary: String
+            switch url {
+            case .memory:
+                (from, to, applied, summary) = (0, 0, [], "has no schema to migrate")
+            case .postgres, .redis:
+                _ = try url.open(.create)  // throws: the driver is not in this build
+                return
+            case .sqlite(let path):
+                try StorageURL.checkSQLitePath(path, mayCreate: true)
+                let report = try SQLiteStorage.migrate(path: path)
+                (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)
+            }
+            if output.json {
+                Terminal.printOutput(JSONOut.object([
+                    ("database", .string(url.description)), ("from", .int(from)), ("to", .int(to)),
+                    ("applied", .array(applied.map { .string($0) })),
+                ]).rendered)
+            } else {
+                Terminal.printOutput("\(url): \(summary)")
+            }
+        }
+    }
+}

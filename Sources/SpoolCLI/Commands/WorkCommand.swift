@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
+
+/// `spool work`: runs a worker for the built-in job kinds until SIGTERM or SIGINT, then shuts
+/// down gracefully (stops claiming, lets running jobs finish for the drain timeout, hands the
+/// rest back).
+struct WorkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "work",
+        abstract: "Run a worker for the built-in job kinds until stopped.",
+        discussion: """
+            The worker claims jobs from the given queues, runs them with bounded concurrency and \
+            stores their outcomes; several `spool work` processes (and Swift programs) may share \
+            one SQLite file. Built-in kinds: spool.noop (does nothing), spool.sleep {"ms": 20}, \
+            spool.echo (returns its payload as its result), spool.fail {"message": "...", \
+            "permanent": false}. Jobs of other kinds claimed from these queues go to dead as \
+            unknown kinds, so give other programs' kinds queues of their own.
+
+            SIGTERM or SIGINT (Ctrl-C) shuts down gracefully: no more claims, running jobs get \
+            --drain-timeout to finish, the rest are handed back at once (no attempt spent). A \
+            worker killed outright (SIGKILL, a crash) loses nothing: its jobs run again once \
+            their lease expires and a worker's rescue finds them (within --lease plus \
+            --rescue-interval).
+
+            Logs go to standard error (--json: one JSON object per line).
+
+            Examples:
+              spool work
+              spool work --queues default,mail --concurrency 50
+              spool work --database sqlite:/srv/jobs.sqlite --lease 10 --rescue-interval 2
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("Comma-separated queues to serve, in order of preference.", valueName: "names"))
+    var queues = "default"
+
+    @Option(help: ArgumentHelp("The most jobs run at once.", valueName: "n"))
+    var concurrency = 10
+
+    @Option(help: ArgumentHelp("How long a claimed job's lease lasts without a heartbeat, in seconds.", valueName: "seconds"))
+    var lease = 30.0
+
+    @Option(help: ArgumentHelp("How often to return jobs of crashed workers to their queue, in seconds (0: never).", valueName: "seconds"))
+    var rescueInterval = 5.0
+
+    @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds.", valueName: "seconds"))
+    var drainTimeout = 25.0
+
+    @Option(help: ArgumentHelp("The lowest log level shown: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    @Flag(help: "Write log lines as JSON objects.")
+    var json = false
+
+    func run() async throws {
+        LogSetup.bootstrap(level: logLevel, json: json)
+        try await reportingErrors {
+            let names = ArgumentValues.list(queues)
+            guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
+            guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
+            let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)
+            let rescue = try ArgumentValues.seconds(rescueInterval, "--rescue-interval")
+            let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
+            let configuration = WorkerConfiguration(
+                queues: names.map { WorkerQueue($0) }, concurrency: concurrency, lease: lease,
+                drainTimeout: drain, rescueInterval: rescue == .zero ? nil : rescue
+            )
+            let logger = Logger(label: "spool.work")
+            try await database.withStorage(.create) { opened in
+                logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
+                let worker = Worker(storage: opened.storage, registry: BuiltinJobs.registry(), configuration: configuration)
+                var group = ServiceGroupConfiguration(
+                    services: [.init(service: worker, serviceName: "spool.worker")],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                )
+                // Past the drain timeout the worker cancels its jobs itself; this is the backstop.
+                group.maximumGracefulShutdownDuration = drain + .seconds(10)
+                try await ServiceGroup(configuration: group).run()
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import Spool
+import SpoolSQLite
+
+/// Where jobs are stored, as one URL (the fixed names of ARCHITECTURE.md):
+/// `sqlite:PATH` (the default, `sqlite:spool.sqlite`), `memory:`, `postgres://USER:PASS@HOST:PORT/DB`,
+/// `redis://[:PASS@]HOST:PORT[/DB]`.
+///
+/// The one place the CLI turns a `--database` flag or `SPOOL_DATABASE_URL` into a store: parsing
+/// here, resolution in ``resolve(flag:environment:)``, opening in ``open(_:)``.
+enum StorageURL: Equatable, Sendable, CustomStringConvertible {
+    /// An SQLite file. `sqlite:PATH`; `sqlite://PATH` and `sqlite:///ABSOLUTE` are read the same
+    /// way, and a leading `~/` is the home folder.
+    case sqlite(path: String)
+    /// A store inside this process, gone when it exits.
+    case memory
+    /// A PostgreSQL server (no driver in this build yet).
+    case postgres(String)
+    /// A Redis server (no driver in this build yet).
+    case redis(String)
+
+    /// Used when neither the flag nor the environment names a store.
+    static let defaultURL = "sqlite:spool.sqlite"
+    /// The environment variable read when `--database` is absent.
+    static let environmentKey = "SPOOL_DATABASE_URL"
+
+    /// Parses one storage URL.
+    /// - Throws: ``CLIError`` naming what is wrong (never echoing a password).
+    init(parsing text: String) throws {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let colon = text.firstIndex(of: ":") else {
+            if text.isEmpty { throw CLIError("the storage URL is empty: expected sqlite:PATH, memory:, postgres://… or redis://…") }
+            throw CLIError("'\(text)' is not a storage URL: for an SQLite file write sqlite:\(text)")
+        }
+        let scheme = text[..<colon].lowercased()
+        let rest = String(text[text.index(after: colon)...])
+        switch scheme {
+        case "sqlite":
+            var path = rest.hasPrefix("//") ? String(rest.dropFirst(2)) : rest
+            if path == "~" || path.hasPrefix("~/") {
+                path = FileManager.default.homeDirectoryForCurrentUser.path + path.dropFirst()
+            }
+            guard !path.isEmpty else { throw CLIError("the storage URL 'sqlite:' names no file: write sqlite:PATH, e.g. sqlite:spool.sqlite") }
+            self = .sqlite(path: path)
+        case "memory":
+            guard rest.isEmpty || rest == "//" else { throw CLIError("the storage URL 'memory:' takes nothing after the colon (got '\(text)')") }
+            self = .memory
+        case "postgres", "postgresql":
+            guard rest.hasPrefix("//") else { throw CLIError("a PostgreSQL storage URL looks like postgres://USER:PASS@HOST:PORT/DB") }
+            self = .postgres(text)
+        case "redis", "rediss":
+            guard rest.hasPrefix("//") else { throw CLIError("a Redis storage URL looks like redis://[:PASS@]HOST:PORT[/DB]") }
+            self = .redis(text)
+        default:
+            if scheme.count == 1, rest.hasPrefix("\\") || rest.hasPrefix("/") {
+                throw CLIError("'\(text)' is not a storage URL: for an SQLite file write sqlite:\(text)")
+            }
+            throw CLIError("unknown storage URL scheme '\(scheme):': expected sqlite:PATH, memory:, postgres://USER:PASS@HOST:PORT/DB or redis://HOST:PORT")
+        }
+    }
+
+    /// The store to use: `flag` when given, else `SPOOL_DATABASE_URL` when set and not empty,
+    /// else ``defaultURL``.
+    /// - Throws: ``CLIError`` when the chosen URL is malformed, saying where it came from.
+    static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StorageURL {
+        if let flag {
+            do { return try StorageURL(parsing: flag) } catch let error as CLIError { throw CLIError("--database: \(error.message)") }
+        }
+        if let value = environment[environmentKey], !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            do { return try StorageURL(parsing: value) } catch let error as CLIError { throw CLIError("\(environmentKey): \(error.message)") }
+        }
+        return try StorageURL(parsing: defaultURL)
+    }
+
+    /// The URL as it can be shown: passwords of server URLs are masked.
+    var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .memory: return "memory:"
+        case .postgres(let url), .redis(let url): return Self.maskingPassword(url)
+        }
+    }
+
+    /// The driver's name: `sqlite`, `memory`, `postgres` or `redis`.
+    var driverName: String {
+        switch self {
+        case .sqlite: return "sqlite"
+        case .memory: return "memory"
+        case .postgres: return "postgres"
+        case .redis: return "redis"
+        }
+    }
+
+    /// `scheme://user:secret@host` → `scheme://user:***@host`.
+    private static func maskingPassword(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
+        let userInfo = url[schemeEnd.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
+    }
+
+    // MARK: Opening
+
+    /// What a command may do to an SQLite file it opens.
+    enum Access: Sendable {
+        /// Create the file if it is missing and migrate it to the current schema (`work`,
+        /// `enqueue`).
+        case create
+        /// The file must exist and be at the current schema; it is never created or migrated
+        /// (inspection and operator actions: a mistyped path is an error, not a new empty store).
+        case existing
+    }
+
+    /// Opens the store.
+    ///
+    /// SQLite: refuses, with one sentence and without changing anything, a directory, a file
+    /// that is not an SQLite database, a missing folder, a missing file (with `.existing`), and a
+    /// file whose schema is newer than this build (or older, with `.existing`).
+    /// - Throws: ``CLIError`` or the driver's ``SpoolError``.
+    func open(_ access: Access, logger: Logger = Logger(label: "spool.sqlite")) throws -> OpenedStorage {
+        switch self {
+        case .memory:
+            return OpenedStorage(url: self, storage: MemoryStorage(), sqlite: nil)
+        case .postgres, .redis:
+            throw CLIError("the \(driverName) driver is not available in this build yet")
+        case .sqlite(let path):
+            try Self.checkSQLitePath(path, mayCreate: access == .create)
+            let configuration = SQLiteStorage.Configuration(readers: 2, migrateOnOpen: access == .create, logger: logger)
+            let storage = try SQLiteStorage(path: path, configuration: configuration)
+            return OpenedStorage(url: self, storage: storage, sqlite: storage)
+        }
+    }
+
+    /// The first 16 bytes of every SQLite 3 database file.
+    private static let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+    /// Checks an SQLite path before the driver opens it, for the mistakes that deserve their own
+    /// sentence: a folder, a missing file or folder, a file of another format.
+    static func checkSQLitePath(_ path: String, mayCreate: Bool) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue {
+                throw CLIError("SQLite job store '\(path)' is a directory, not a database file")
+            }
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw CLIError("SQLite job store '\(path)' cannot be read (check its permissions)")
+            }
+            defer { try? handle.close() }
+            let head = (try? handle.read(upToCount: 16)).map { Array($0) } ?? []
+            // An empty file is an empty database to SQLite; anything else must carry the header.
+            if !head.isEmpty && head != sqliteHeader {
+                throw CLIError("'\(path)' is not an SQLite database (nothing was changed)")
+            }
+            return
+        }
+        guard mayCreate else {
+            throw CLIError("no SQLite job store at '\(path)' (`spool migrate`, `spool enqueue` or `spool work` creates one)")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            var folderIsDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &folderIsDirectory) else {
+                throw CLIError("cannot create SQLite job store '\(path)': folder '\(folder)' does not exist")
+            }
+            guard folderIsDirectory.boolValue else {
+                throw CLIError("cannot create SQLite job store '\(path)': '\(folder)' is not a folder")
+            }
+        }
+    }
+}
+
+/// An open store and how to close it.
+struct OpenedStorage: Sendable {
+    let url: StorageURL
+    let storage: any JobStorage
+    /// The SQLite driver, when that is the store (for `close()` and its schema version).
+    let sqlite: SQLiteStorage?
+
+    /// Closes the store's file, if it has one. Failures are ignored: the process is ending.
+    func close() {
+        try? sqlite?.close()
+    }
+}
+
+extension StorageURL {
+    /// Resolves the URL from `flag` / the environment, opens it, runs `body`, and closes it.
+    static func withStorage<T>(
+        flag: String?, access: Access, _ body: (OpenedStorage) async throws -> T
+    ) async throws -> T {
+        let opened = try resolve(flag: flag).open(access)
+        defer { opened.close() }
+        return try await body(opened)
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import Spool
+import SpoolSQLite
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The built `spool` executable these tests run as a subprocess.
+///
+/// It sits in the build products folder beside the test bundle (`swift build --build-tests`
+/// builds it): on Linux the test process is `<products>/SpoolPackageTests.xctest`, so
+/// `/proc/self/exe`'s folder; `SPOOL_CLI_BINARY` overrides.
+enum SpoolExecutable {
+    static let path: String? = {
+        let fileManager = FileManager.default
+        if let override = ProcessInfo.processInfo.environment["SPOOL_CLI_BINARY"] { return override }
+        var folders: [URL] = []
+        if let exe = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            folders.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+        }
+        folders.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        folders.append(Bundle.main.bundleURL)
+        if let first = CommandLine.arguments.first {
+            folders.append(URL(fileURLWithPath: first).deletingLastPathComponent())
+        }
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            folders.append(bundle.bundleURL.deletingLastPathComponent())
+        }
+        for folder in folders {
+            let candidate = folder.appendingPathComponent("spool").path
+            if fileManager.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+
+    /// The path, or a test failure explaining how to get one.
+    static func require() throws -> String {
+        try #require(path, "the spool executable was not found beside the test bundle: build it with `swift build --build-tests`, or set SPOOL_CLI_BINARY")
+    }
+}
+
+/// How one `spool` invocation ended.
+struct SpoolRun: CustomStringConvertible {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    /// The non-empty lines of standard error.
+    var errorLines: [String] { stderr.split(separator: "\n").map(String.init) }
+
+    /// Standard output parsed as one JSON object.
+    func jsonObject() throws -> [String: Any] {
+        let value = try JSONSerialization.jsonObject(with: Data(stdout.utf8), options: [.fragmentsAllowed])
+        return try #require(value as? [String: Any], "standard output is not a JSON object: \(stdout)")
+    }
+
+    var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// A `spool` child process: standard output and error go to files in `folder`, the exit is
+/// awaited through the termination handler (an event, not a poll).
+final class SpoolChild: Sendable {
+    private let process: Process
+    private let exited = AsyncStream<Int32>.makeStream()
+    private let exitStatus = ExitStatus()
+
+    /// The exit status, set by the termination handler.
+    private final class ExitStatus: Sendable {
+        let value = Mutex<Int32?>(nil)
+    }
+    let stdoutPath: String
+    let stderrPath: String
+
+    /// Starts `spool arguments…` in `folder` with the test process's environment minus
+    /// `SPOOL_DATABASE_URL`, plus `environment`.
+    init(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws {
+        let executable = try SpoolExecutable.require()
+        // Outside `folder`, so tests can check what the command itself created there.
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("spool-cli-run-\(UUID().uuidString)").path
+        stdoutPath = logs + ".out"
+        stderrPath = logs + ".err"
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        var env = ProcessInfo.processInfo.environment
+        env["SPOOL_DATABASE_URL"] = nil
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        let continuation = exited.continuation
+        let exitStatus = self.exitStatus
+        process.terminationHandler = { process in
+            exitStatus.value.withLock { $0 = process.terminationStatus }
+            continuation.yield(process.terminationStatus)
+            continuation.finish()
+        }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// True once the child has exited.
+    var hasExited: Bool { exitStatus.value.withLock { $0 != nil } }
+
+    /// Sends a signal (SIGKILL, SIGTERM) to the child.
+    func send(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Waits for the child to exit, SIGKILLing it (and failing) after `timeout`. Call once.
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        let stream = exited.stream
+        let status = await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                for await status in stream { return status }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let status { return status }
+        send(SIGKILL)
+        throw TimedOut(what: "spool \(process.arguments?.joined(separator: " ") ?? "") to exit", after: timeout)
+    }
+
+    /// Deletes the files holding the child's output.
+    func removeOutput() {
+        try? FileManager.default.removeItem(atPath: stdoutPath)
+        try? FileManager.default.removeItem(atPath: stderrPath)
+    }
+
+    /// What the child wrote so far.
+    var output: (stdout: String, stderr: String) {
+        ((try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    let after: Duration
+    var description: String { "timed out after \(after) waiting for \(what)" }
+}
+
+/// Runs `spool arguments…` to completion in `folder` (bounded by `timeout`).
+func spool(
+    _ arguments: [String], in folder: String, environment: [String: String] = [:], timeout: Duration = .seconds(60)
+) async throws -> SpoolRun {
+    let child = try SpoolChild(arguments, in: folder, environment: environment)
+    defer { child.removeOutput() }
+    let status = try await child.waitForExit(timeout: timeout)
+    let (stdout, stderr) = child.output
+    return SpoolRun(status: status, stdout: stdout, stderr: stderr)
+}
+
+/// Runs `body` with a new empty folder, removed afterwards.
+func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-cli-test-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    return try await body(folder)
+}
+
+/// Reads the job counts of the SQLite file at `path` every 50 ms (the file is shared with a
+/// child process, so there is no in-process event to wait on) until `condition` holds.
+/// - Returns: the counts that satisfied `condition`.
+/// - Throws: ``TimedOut`` after `timeout`, or at once if `child` exits first (with its output).
+@discardableResult
+func watchStore(
+    at path: String, while child: SpoolChild? = nil, timeout: Duration, _ what: String,
+    until condition: (StorageStats) -> Bool
+) async throws -> StorageStats {
+    let storage = try SQLiteStorage(path: path, configuration: .init(readers: 1, migrateOnOpen: false))
+    defer { try? storage.close() }
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let stats = try await storage.stats()
+        if condition(stats) { return stats }
+        if let child, child.hasExited {
+            throw ChildExited(what: what, output: child.output.stderr)
+        }
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: "\(what) (counts: \(stats.queues))", after: timeout) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+struct ChildExited: Error, CustomStringConvertible {
+    let what: String
+    let output: String
+    var description: String { "the spool child exited before \(what); its standard error: \(output)" }
+}
