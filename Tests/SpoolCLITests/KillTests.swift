@@ -20,19 +20,22 @@ struct KillTests {
             let path = "\(folder)/jobs.sqlite"
             let database = ["--database", "sqlite:\(path)"]
 
-            // 300 jobs of 20 ms, enqueued through the CLI's storage (one batch) to keep the test quick.
+            // 300 jobs of 100 ms, enqueued through the CLI's storage (one batch). Three seconds of
+            // work at concurrency 10 leave a wide margin for the kill to land mid-run even when
+            // the machine is busy (with 20 ms jobs a loaded CI machine finished them all
+            // between the last reading and the kill).
             let storage = try SQLiteStorage(path: path)
             let now = Date()
             let ids = try await storage.enqueue(
                 (0..<Self.jobs).map { _ in
-                    NewJob(kind: "spool.sleep", payload: JobPayload(bytes: Array(#"{"ms": 20}"#.utf8)), runAt: now, createdAt: now)
+                    NewJob(kind: "spool.sleep", payload: JobPayload(bytes: Array(#"{"ms": 100}"#.utf8)), runAt: now, createdAt: now)
                 },
                 whenFull: .fail, now: now
             ).map(\.id)
             try storage.close()
             #expect(Set(ids).count == Self.jobs)
 
-            // Ten at a time, 20 ms each: about 0.6 s of work. Short leases so the killed
+            // Ten at a time, 100 ms each: about 3 s of work. Short leases so the killed
             // worker's jobs come back within seconds.
             let work = ["work", "--concurrency", "10", "--lease", "2", "--rescue-interval", "1"] + database
             let first = try SpoolChild(work, in: folder)
