@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Spool",
                 "SpoolSQLite",
+                "SpoolPostgres",
                 "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolCLITests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite"],
+            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

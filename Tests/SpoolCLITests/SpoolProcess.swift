@@ -186,6 +186,16 @@ func watchStore(
 ) async throws -> StorageStats {
     let storage = try SQLiteStorage(path: path, configuration: .init(readers: 1, migrateOnOpen: false))
     defer { try? storage.close() }
+    return try await watchStorage(storage, while: child, timeout: timeout, what, until: condition)
+}
+
+/// Reads the job counts of `storage` every 50 ms (it is shared with child processes) until
+/// `condition` holds; see ``watchStore(at:while:timeout:_:until:)``.
+@discardableResult
+func watchStorage(
+    _ storage: any JobStorage, while child: SpoolChild? = nil, timeout: Duration, _ what: String,
+    until condition: (StorageStats) -> Bool
+) async throws -> StorageStats {
     let deadline = ContinuousClock.now + timeout
     while true {
         let stats = try await storage.stats()

@@ -18,12 +18,10 @@ struct StorageURLTests {
         #expect(run.stdout.isEmpty, "\(run)", sourceLocation: sourceLocation)
     }
 
-    @Test("server URLs name the missing driver in one line, without echoing a password", arguments: [
-        ("postgres://spool:s3cret@db.example:5432/jobs", "the postgres driver is not available in this build yet"),
-        ("postgresql://spool:s3cret@localhost/jobs", "the postgres driver is not available in this build yet"),
-        ("redis://:s3cret@localhost:6379/0", "the redis driver is not available in this build yet"),
-    ])
-    func serverDriversAreNotAvailable(url: String, message: String) async throws {
+    @Test("a Redis URL names the missing driver in one line, without echoing a password")
+    func redisIsNotAvailable() async throws {
+        let url = "redis://:s3cret@localhost:6379/0"
+        let message = "the redis driver is not available in this build yet"
         try await withTemporaryFolder { folder in
             for arguments in [["stats"], ["work"], ["enqueue", "spool.noop"], ["jobs", "list"], ["migrate"], ["queues", "pause", "q"]] {
                 let run = try await spool(arguments + ["--database", url], in: folder)
@@ -34,6 +32,35 @@ struct StorageURLTests {
             let run = try await spool(["stats"], in: folder, environment: ["SPOOL_DATABASE_URL": url])
             expectOneLineError(run, containing: message)
             #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sqlite") }.isEmpty)
+        }
+    }
+
+    @Test("an unreachable PostgreSQL server is one error line after the start timeout, without the password")
+    func unreachablePostgres() async throws {
+        // Port 1 on loopback refuses at once; the driver keeps retrying until its start timeout.
+        let url = "postgres://spool:s3cret@127.0.0.1:1/jobs"
+        try await withTemporaryFolder { folder in
+            for arguments in [["stats"], ["enqueue", "spool.noop"]] {
+                let run = try await spool(arguments + ["--database", url], in: folder)
+                expectOneLineError(run, containing: "PostgreSQL job store 'spool@127.0.0.1:1/jobs' (schema spool) is not ready after")
+                #expect(!run.stderr.contains("s3cret"))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        }
+    }
+
+    @Test("bad PostgreSQL URL options are refused before connecting")
+    func badPostgresOptions() async throws {
+        try await withTemporaryFolder { folder in
+            for (url, message) in [
+                ("postgres://spool:s3cret@127.0.0.1:1/jobs?schema=Bad-Name", "schema"),
+                ("postgres://spool:s3cret@127.0.0.1:1/jobs?colour=blue", "unknown option 'colour'"),
+                ("postgres://spool:s3cret@127.0.0.1:1/jobs?notifications=maybe", "notifications must be on or off"),
+            ] {
+                let run = try await spool(["stats", "--database", url], in: folder)
+                expectOneLineError(run, containing: message)
+                #expect(!run.stderr.contains("s3cret"))
+            }
         }
     }
 

@@ -79,12 +79,19 @@ public struct SpoolClient: Sendable {
 
     /// Enqueues many jobs of one kind in one storage call (one transaction, for durable drivers).
     public func enqueue<P: JobParameters>(_ parameters: [P], options: EnqueueOptions = EnqueueOptions()) async throws -> [JobHandle] {
+        try await enqueue(prepare(parameters, options: options), whenFull: options.whenFull)
+    }
+
+    /// The jobs ``enqueue(_:options:)-([P],_)`` would store, without storing them: for a driver's
+    /// own way in, such as `PostgresStorage.enqueue(_:on:now:)` inside the caller's transaction.
+    /// The handler's registered defaults and `options` apply as in an enqueue; the enqueue
+    /// middleware does not run. Cheap: payloads stay typed values until the driver encodes them.
+    public func prepare<P: JobParameters>(_ parameters: [P], options: EnqueueOptions = EnqueueOptions()) -> [NewJob] {
         let now = clock.now
         let defaults = registry.job(kind: P.kind)?.options
-        let jobs = parameters.map { parameters in
+        return parameters.map { parameters in
             makeJob(kind: P.kind, payload: JobPayload(value: parameters), options: options, defaults: defaults, now: now)
         }
-        return try await enqueue(jobs, whenFull: options.whenFull)
     }
 
     /// Enqueues a job of `kind` with a raw payload (JSON bytes), for kinds without a Swift type.

@@ -91,6 +91,27 @@ public final class WakeSignal: Sendable {
         }
     }
 
+    /// Suspends until a signal after `ticket`, even in a cancelled task. For a loop that must
+    /// outlive its task's cancellation until another part tells it to stop: ``wait(_:)`` returns
+    /// at once in a cancelled task, so such a loop would spin without ever suspending.
+    public func waitIgnoringCancellation(_ ticket: UInt64) async {
+        if epoch.load(ordering: .sequentiallyConsistent) != ticket { return }
+        let token: UInt64 = state.withLock { state in
+            state.nextToken &+= 1
+            return state.nextToken
+        }
+        parked.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { parked.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow: Bool = state.withLock { state in
+                if epoch.load(ordering: .sequentiallyConsistent) != ticket { return true }
+                state.waiters[token] = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
     /// Suspends until a signal after `ticket`, `deadline` on `clock`, or cancellation.
     public func wait(_ ticket: UInt64, until deadline: Date, clock: any JobClock) async {
         if deadline <= clock.now { return }

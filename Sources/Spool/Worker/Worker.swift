@@ -361,6 +361,12 @@ public final class Worker: Service, Sendable {
 
     // MARK: Outcomes, heartbeats, rescue
 
+    /// Stores outcomes in batches until the runners are done (``WorkerCore/closeOutcomes()``).
+    ///
+    /// It outlives cancellation of the worker: runners still conclude their jobs after a forced
+    /// stop, so it waits for them without spinning (a cancelled wait would return at once), and
+    /// gives up on a batch after a few failed attempts (a cancelled store usually fails at once;
+    /// those jobs run again when their leases expire).
     private func flushOutcomes() async {
         var failures = 0
         while true {
@@ -368,7 +374,7 @@ public final class Worker: Service, Sendable {
             let (batch, closed) = core.takeOutcomes()
             if batch.isEmpty {
                 if closed { return }
-                await core.outcomesSignal.wait(ticket)
+                await core.outcomesSignal.waitIgnoringCancellation(ticket)
                 continue
             }
             do {
@@ -381,17 +387,24 @@ public final class Worker: Service, Sendable {
                 }
             } catch {
                 failures += 1
-                if closed && failures > 5 {
+                let stopping = closed || Task.isCancelled
+                if stopping && failures > 5 {
                     for completion in batch {
                         logger.error("outcome could not be stored before shutdown; the job runs again once its lease expires", metadata: [
                             "spool.job.id": "\(completion.id)", "spool.outcome": "\(completion.outcome.label)", "spool.error": "\(error)",
                         ])
                     }
-                    return
+                    if closed { return }
+                    failures = 0
+                    continue
                 }
                 logger.error("storing outcomes failed; retrying", metadata: ["spool.error": "\(error)", "spool.count": "\(batch.count)"])
                 core.requeue(batch)
-                try? await clock.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                if Task.isCancelled {
+                    await Task.yield()  // the backoff sleep would return at once
+                } else {
+                    try? await clock.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                }
             }
         }
     }

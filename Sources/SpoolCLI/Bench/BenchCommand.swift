@@ -14,7 +14,8 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Run the standard workloads and print their figures.",
         discussion: """
             Workloads (BENCHMARKS.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
-            through the bulk API; W3 enqueue N first (memory: 1,000,000; others: 10,000), then \
+            through the bulk API; W3 enqueue N first (memory: 1,000,000; postgres: 50,000; \
+            others: 10,000), then \
             time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
             at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \
             jobs of a 50 ms async sleep at concurrency 100, makespan. W6 and W7 need a durable \
@@ -27,13 +28,15 @@ struct BenchCommand: AsyncParsableCommand {
 
             Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \
             after the run, or at --database sqlite:PATH (PATH must not exist; it is deleted after \
-            each run). SPOOL_DATABASE_URL is never used, so a benchmark cannot write into a real \
-            store.
+            each run); for postgres a new schema spool_bench_… in the --database postgres://… \
+            database (required), dropped after the run. SPOOL_DATABASE_URL is never used, so a \
+            benchmark cannot write into a real store.
 
             Examples:
               spool bench --driver memory
               spool bench --driver sqlite --workload W3,W7 --runs 1
               spool bench --driver sqlite --database sqlite:/mnt/ssd/bench.sqlite --json
+              spool bench --driver postgres --database postgres://spool:secret@127.0.0.1:5432/bench
             """
     )
 
@@ -95,6 +98,19 @@ struct BenchCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         var sqlitePath: String?
+        var postgresURL: String?
+        if driver == .postgres {
+            // The database to create throwaway schemas in (never SPOOL_DATABASE_URL).
+            do {
+                guard let database, case .postgres(let url) = try StorageURL(parsing: database) else {
+                    throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB (each run uses a new schema there and drops it)")
+                }
+                postgresURL = url
+            } catch {
+                Terminal.printError("error: \(oneLine(describe(error)))")
+                throw ExitCode.failure
+            }
+        }
         if driver == .sqlite, let database {
             do {
                 guard case .sqlite(let path) = try StorageURL(parsing: database) else {
@@ -124,6 +140,7 @@ struct BenchCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         var runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
         runner.sqlitePath = sqlitePath
+        runner.postgresURL = postgresURL
         runner.backlog = backlog
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput

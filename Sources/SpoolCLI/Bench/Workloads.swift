@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Spool
+import SpoolPostgres
 import SpoolSQLite
 import Synchronization
 
@@ -42,33 +43,45 @@ enum BenchDriver: String, CaseIterable, Sendable {
     case memory, sqlite, postgres, redis
 
     /// Whether this build has the driver.
-    var isAvailable: Bool { self == .memory || self == .sqlite }
+    var isAvailable: Bool { self != .redis }
 
     /// Whether jobs outlive the process (W6 and W7 apply).
     var isDurable: Bool { self != .memory }
 
-    /// W3's job count: a million for memory, ten thousand for the durable drivers.
-    var drainJobs: Int { self == .memory ? 1_000_000 : 10_000 }
+    /// W3's job count: a million for memory, fifty thousand for PostgreSQL, ten thousand for
+    /// the other durable drivers.
+    var drainJobs: Int {
+        switch self {
+        case .memory: return 1_000_000
+        case .postgres: return 50_000
+        case .sqlite, .redis: return 10_000
+        }
+    }
 }
 
-/// A fresh store for one run of a workload, removed by ``dispose()`` when the run ends.
+/// A fresh store for one run of a workload, removed when the run ends (``use(_:)``).
 ///
 /// SQLite runs use a new file: in the temporary folder by default, or the path given with
 /// `--database sqlite:PATH` (which must not exist: the bench never touches an existing store).
+/// PostgreSQL runs use a new schema `spool_bench_…` in the `--database postgres://…` database,
+/// dropped after the run.
 final class BenchStore: Sendable {
     let storage: any JobStorage
-    /// The SQLite file, for workloads that hand it to child processes (W6).
+    /// The store as a `--database` URL, for workloads that hand it to child processes (W6).
+    let url: String?
+    /// The SQLite file, when that is the store.
     let path: String?
     private let sqlite: SQLiteStorage?
+    private let postgres: PostgresStorage?
 
     /// A store of `driver` holding at least `capacity` waiting jobs; SQLite files go to
-    /// `sqlitePath`, or a new file in the temporary folder when it is nil.
-    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, logger: Logger) throws {
+    /// `sqlitePath`, or a new file in the temporary folder when it is nil; PostgreSQL schemas go
+    /// to the database at `postgresURL` (required for postgres).
+    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, postgresURL: String?, logger: Logger) throws {
         switch driver {
         case .memory:
             storage = MemoryStorage(capacity: max(capacity, MemoryStorage.Configuration().capacity))
-            path = nil
-            sqlite = nil
+            (url, path, sqlite, postgres) = (nil, nil, nil, nil)
         case .sqlite:
             let path = sqlitePath ?? FileManager.default.temporaryDirectory
                 .appendingPathComponent("spool-bench-\(UUID().uuidString).sqlite").path
@@ -77,15 +90,52 @@ final class BenchStore: Sendable {
             }
             let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(logger: logger))
             storage = sqlite
-            self.sqlite = sqlite
-            self.path = path
-        case .postgres, .redis:
+            (url, self.path, self.sqlite, postgres) = ("sqlite:\(path)", path, sqlite, nil)
+        case .postgres:
+            guard let postgresURL else { throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB") }
+            let schema = "spool_bench_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+            let url = postgresURL + (postgresURL.contains("?") ? "&" : "?") + "schema=\(schema)"
+            let configuration = PostgresStorage.Configuration(poolSize: 8, maintenance: nil, startTimeout: .seconds(30), logger: logger)
+            let postgres: PostgresStorage
+            do {
+                postgres = try PostgresStorage(url: url, configuration: configuration)
+            } catch let error as SpoolError {
+                throw CLIError(error.message)
+            }
+            storage = postgres
+            (self.url, path, sqlite, self.postgres) = (url, nil, nil, postgres)
+        case .redis:
             throw BenchError.driverUnavailable(driver)
         }
     }
 
-    /// Closes the store and deletes its file (with its `-wal` and `-shm` companions).
-    func dispose() {
+    /// Runs `body` with the store ready (PostgreSQL's service running beside it), then closes
+    /// the store and deletes it: the file, or the schema.
+    func use<T>(_ body: (BenchStore) async throws -> T) async throws -> T {
+        guard let postgres else {
+            defer { dispose() }
+            return try await body(self)
+        }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await postgres.run() }
+            do {
+                try await postgres.waitUntilReady()
+                let value = try await body(self)
+                try? await postgres.dropSchema()
+                group.cancelAll()
+                try? await group.waitForAll()
+                return value
+            } catch {
+                try? await postgres.dropSchema()
+                group.cancelAll()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    /// Closes the SQLite store and deletes its file (with its `-wal` and `-shm` companions).
+    private func dispose() {
         try? sqlite?.close()
         guard let path else { return }
         for suffix in ["", "-wal", "-shm"] {
@@ -127,6 +177,9 @@ struct WorkloadRunner: Sendable {
     let logger: Logger
     /// Where SQLite runs put their file (`--database sqlite:PATH`); nil for the temporary folder.
     var sqlitePath: String? = nil
+    /// The PostgreSQL database of postgres runs (`--database postgres://…`); each run uses a
+    /// new schema in it and drops it afterwards.
+    var postgresURL: String? = nil
     /// W7's jobs already waiting in the queue before W3 runs.
     var backlog = 1_000_000
 
@@ -177,44 +230,46 @@ struct WorkloadRunner: Sendable {
         }
     }
 
-    /// A fresh store for one run.
-    private func makeStore(capacity: Int) throws -> BenchStore {
-        try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, logger: logger)
+    /// Runs `body` with a fresh store for one run, running (PostgreSQL's pool), then disposes
+    /// of it.
+    private func withStore<T>(capacity: Int, _ body: (BenchStore) async throws -> T) async throws -> T {
+        let store = try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, postgresURL: postgresURL, logger: logger)
+        return try await store.use(body)
     }
 
     // MARK: W1, W2: enqueue
 
     private func enqueueOneByOne(jobs: Int, label: String) async throws -> Figures {
-        let store = try makeStore(capacity: jobs)
-        defer { store.dispose() }
-        let client = SpoolClient(storage: store.storage)
-        let enqueued = Counter()
-        let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
-            let start = ContinuousClock.now
-            for index in 0..<jobs {
-                _ = try await client.enqueue(NoopJob(index: index))
-                enqueued.add(1)
+        return try await withStore(capacity: jobs) { store -> Figures in
+            let client = SpoolClient(storage: store.storage)
+            let enqueued = Counter()
+            let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
+                let start = ContinuousClock.now
+                for index in 0..<jobs {
+                    _ = try await client.enqueue(NoopJob(index: index))
+                    enqueued.add(1)
+                }
+                return start.duration(to: .now)
             }
-            return start.duration(to: .now)
+            var figures = Figures(jobs: jobs)
+            figures.jobsPerSecond = Double(jobs) / elapsed.seconds
+            return figures
         }
-        var figures = Figures(jobs: jobs)
-        figures.jobsPerSecond = Double(jobs) / elapsed.seconds
-        return figures
     }
 
     private func enqueueInBulk(jobs: Int, label: String) async throws -> Figures {
-        let store = try makeStore(capacity: jobs)
-        defer { store.dispose() }
-        let client = SpoolClient(storage: store.storage)
-        let enqueued = Counter()
-        let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
-            let start = ContinuousClock.now
-            try await enqueueNoops(client, jobs: jobs, counter: enqueued)
-            return start.duration(to: .now)
+        return try await withStore(capacity: jobs) { store -> Figures in
+            let client = SpoolClient(storage: store.storage)
+            let enqueued = Counter()
+            let elapsed = try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
+                let start = ContinuousClock.now
+                try await enqueueNoops(client, jobs: jobs, counter: enqueued)
+                return start.duration(to: .now)
+            }
+            var figures = Figures(jobs: jobs)
+            figures.jobsPerSecond = Double(jobs) / elapsed.seconds
+            return figures
         }
-        var figures = Figures(jobs: jobs)
-        figures.jobsPerSecond = Double(jobs) / elapsed.seconds
-        return figures
     }
 
     /// Enqueues no-op jobs 0..<jobs through the bulk API, `batchSize` per call.
@@ -246,56 +301,56 @@ struct WorkloadRunner: Sendable {
             tracker.jobFinished()
         }
         registry.register(BacklogJob.self) { _, _ in }
-        let store = try makeStore(capacity: jobs + backlog)
-        defer { store.dispose() }
-        let client = SpoolClient(storage: store.storage, registry: registry)
+        return try await withStore(capacity: jobs + backlog) { store -> Figures in
+            let client = SpoolClient(storage: store.storage, registry: registry)
 
-        if backlog > 0 {
-            let enqueued = Counter()
-            let limit = Duration.seconds(120) + .microseconds(500) * backlog
-            try await progress.track("\(label) backlog", total: backlog, count: enqueued.read) {
-                try await withTimeLimit(limit, BenchError.phaseTimedOut(workload, phase: "enqueueing the backlog of \(backlog) jobs", after: limit)) {
-                    var next = 0
-                    while next < backlog {
-                        let end = min(backlog, next + Self.backlogBatchSize)
-                        _ = try await client.enqueue((next..<end).map { BacklogJob(index: $0) }, options: EnqueueOptions(priority: 0))
-                        enqueued.add(end - next)
-                        next = end
+            if backlog > 0 {
+                let enqueued = Counter()
+                let limit = Duration.seconds(120) + .microseconds(500) * backlog
+                try await progress.track("\(label) backlog", total: backlog, count: enqueued.read) {
+                    try await withTimeLimit(limit, BenchError.phaseTimedOut(workload, phase: "enqueueing the backlog of \(backlog) jobs", after: limit)) {
+                        var next = 0
+                        while next < backlog {
+                            let end = min(backlog, next + Self.backlogBatchSize)
+                            _ = try await client.enqueue((next..<end).map { BacklogJob(index: $0) }, options: EnqueueOptions(priority: 0))
+                            enqueued.add(end - next)
+                            next = end
+                        }
                     }
                 }
             }
-        }
 
-        ProcessMemory.trimHeap()
-        let before = ProcessMemory.residentBytes()
-        ProcessMemory.resetPeak()
-        let enqueued = Counter()
-        try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
-            try await enqueueNoops(client, jobs: jobs, counter: enqueued, options: EnqueueOptions(priority: backlog > 0 ? 1 : nil))
-        }
-        let after = ProcessMemory.residentBytes()
+            ProcessMemory.trimHeap()
+            let before = ProcessMemory.residentBytes()
+            ProcessMemory.resetPeak()
+            let enqueued = Counter()
+            try await progress.track("\(label) enqueue", total: jobs, count: enqueued.read) {
+                try await enqueueNoops(client, jobs: jobs, counter: enqueued, options: EnqueueOptions(priority: backlog > 0 ? 1 : nil))
+            }
+            let after = ProcessMemory.residentBytes()
 
-        let (started, done) = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
-            try await withWorker(
-                storage: store.storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                timeout: .seconds(60) + .microseconds(100) * jobs, workload: workload
-            )
-        }
-        let peak = ProcessMemory.peakResidentBytes()
-        let tally = runs.tally()
+            let (started, done) = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
+                try await withWorker(
+                    storage: store.storage, registry: registry, concurrency: concurrency, tracker: tracker,
+                    timeout: .seconds(60) + .microseconds(100) * jobs, workload: workload
+                )
+            }
+            let peak = ProcessMemory.peakResidentBytes()
+            let tally = runs.tally()
 
-        var figures = Figures(jobs: jobs)
-        figures.jobsPerSecond = Double(jobs) / started.duration(to: done).seconds
-        figures.peakRSSMegabytes = peak.map { Double($0) / 1_048_576 }
-        // Resident bytes per queued job measure the memory driver's records; for a durable
-        // driver they would measure the page cache, so they are left out.
-        if driver == .memory, let before, let after {
-            figures.bytesPerJob = Double(after - before) / Double(jobs)
+            var figures = Figures(jobs: jobs)
+            figures.jobsPerSecond = Double(jobs) / started.duration(to: done).seconds
+            figures.peakRSSMegabytes = peak.map { Double($0) / 1_048_576 }
+            // Resident bytes per queued job measure the memory driver's records; for a durable
+            // driver they would measure the page cache, so they are left out.
+            if driver == .memory, let before, let after {
+                figures.bytesPerJob = Double(after - before) / Double(jobs)
+            }
+            figures.finished = tally.finished
+            figures.lost = tally.lost
+            figures.twice = tally.twice
+            return figures
         }
-        figures.finished = tally.finished
-        figures.lost = tally.lost
-        figures.twice = tally.twice
-        return figures
     }
 
     // MARK: W4: queue latency under a steady rate
@@ -309,32 +364,32 @@ struct WorkloadRunner: Sendable {
             latencies.record(job.index, nanoseconds: started &- job.enqueuedNanos)
             tracker.jobFinished()
         }
-        let store = try makeStore(capacity: jobs)
-        defer { store.dispose() }
-        let storage = store.storage
-        let client = SpoolClient(storage: storage, registry: registry)
-        let interval = Self.latencyInterval
+        return try await withStore(capacity: jobs) { store -> Figures in
+            let storage = store.storage
+            let client = SpoolClient(storage: storage, registry: registry)
+            let interval = Self.latencyInterval
 
-        _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
-            try await withWorker(
-                storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                timeout: .seconds(60) + interval * jobs, workload: .w4
-            ) {
-                // Deadline-based: job k is due at start + k × interval, however late the
-                // previous enqueue returned, so the rate does not drift.
-                let start = ContinuousClock.now
-                for index in 0..<jobs {
-                    try await Task.sleep(until: start + interval * index, tolerance: .zero, clock: .continuous)
-                    _ = try await client.enqueue(LatencyJob(index: index, enqueuedNanos: monotonicNanos()))
+            _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
+                try await withWorker(
+                    storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
+                    timeout: .seconds(60) + interval * jobs, workload: .w4
+                ) {
+                    // Deadline-based: job k is due at start + k × interval, however late the
+                    // previous enqueue returned, so the rate does not drift.
+                    let start = ContinuousClock.now
+                    for index in 0..<jobs {
+                        try await Task.sleep(until: start + interval * index, tolerance: .zero, clock: .continuous)
+                        _ = try await client.enqueue(LatencyJob(index: index, enqueuedNanos: monotonicNanos()))
+                    }
                 }
             }
+            let sorted = latencies.sortedMilliseconds()
+            var figures = Figures(jobs: jobs)
+            figures.p50Milliseconds = Figures.percentile(50, ofSorted: sorted)
+            figures.p99Milliseconds = Figures.percentile(99, ofSorted: sorted)
+            figures.maxMilliseconds = sorted.last
+            return figures
         }
-        let sorted = latencies.sortedMilliseconds()
-        var figures = Figures(jobs: jobs)
-        figures.p50Milliseconds = Figures.percentile(50, ofSorted: sorted)
-        figures.p99Milliseconds = Figures.percentile(99, ofSorted: sorted)
-        figures.maxMilliseconds = sorted.last
-        return figures
     }
 
     // MARK: W5: many short async jobs
@@ -346,26 +401,26 @@ struct WorkloadRunner: Sendable {
             try await Task.sleep(for: .milliseconds(50))
             tracker.jobFinished()
         }
-        let store = try makeStore(capacity: jobs)
-        defer { store.dispose() }
-        let storage = store.storage
-        let client = SpoolClient(storage: storage, registry: registry)
-        var next = 0
-        while next < jobs {
-            let end = min(jobs, next + Self.batchSize)
-            _ = try await client.enqueue((next..<end).map { SleepJob(index: $0) })
-            next = end
+        return try await withStore(capacity: jobs) { store -> Figures in
+            let storage = store.storage
+            let client = SpoolClient(storage: storage, registry: registry)
+            var next = 0
+            while next < jobs {
+                let end = min(jobs, next + Self.batchSize)
+                _ = try await client.enqueue((next..<end).map { SleepJob(index: $0) })
+                next = end
+            }
+            let perRound = Duration.milliseconds(50) * ((jobs + concurrency - 1) / concurrency)
+            let (started, done) = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
+                try await withWorker(
+                    storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
+                    timeout: .seconds(60) + perRound * 4, workload: .w5
+                )
+            }
+            var figures = Figures(jobs: jobs)
+            figures.makespanSeconds = started.duration(to: done).seconds
+            return figures
         }
-        let perRound = Duration.milliseconds(50) * ((jobs + concurrency - 1) / concurrency)
-        let (started, done) = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
-            try await withWorker(
-                storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                timeout: .seconds(60) + perRound * 4, workload: .w5
-            )
-        }
-        var figures = Figures(jobs: jobs)
-        figures.makespanSeconds = started.duration(to: done).seconds
-        return figures
     }
 
     // MARK: W6: a worker process killed mid-run
@@ -379,85 +434,85 @@ struct WorkloadRunner: Sendable {
     /// claimed more than once: attempt ≥ 2; this counts the killed worker's claimed-but-unstarted
     /// jobs too, so it bounds the jobs that really ran twice from above).
     private func killedWorker(jobs: Int, concurrency: Int, label: String) async throws -> Figures {
-        let store = try makeStore(capacity: jobs)
-        defer { store.dispose() }
-        guard let path = store.path else { throw BenchError.driverUnavailable(driver) }
-        let storage = store.storage
-        let client = SpoolClient(storage: storage, registry: BuiltinJobs.registry())
-        var next = 0
-        while next < jobs {
-            let end = min(jobs, next + Self.batchSize)
-            _ = try await client.enqueue(Array(repeating: BuiltinJobs.Sleep(ms: 20), count: end - next))
-            next = end
-        }
+        return try await withStore(capacity: jobs) { store -> Figures in
+            guard let url = store.url else { throw BenchError.driverUnavailable(driver) }
+            let storage = store.storage
+            let client = SpoolClient(storage: storage, registry: BuiltinJobs.registry())
+            var next = 0
+            while next < jobs {
+                let end = min(jobs, next + Self.batchSize)
+                _ = try await client.enqueue(Array(repeating: BuiltinJobs.Sleep(ms: 20), count: end - next))
+                next = end
+            }
 
-        let executable = try ChildProcess.currentExecutable()
-        let arguments = [
-            "work", "--database", "sqlite:\(path)", "--concurrency", "\(concurrency)", "--lease", "2",
-            "--rescue-interval", "1", "--drain-timeout", "5", "--log-level", "error",
-        ]
-        let killAt = max(1, jobs * 3 / 10)
-        let succeeded = Counter()
-        let watchLimit = Duration.seconds(60)
-        let finishLimit = Duration.seconds(60) + .milliseconds(20) * jobs
+            let executable = try ChildProcess.currentExecutable()
+            let arguments = [
+                "work", "--database", url, "--concurrency", "\(concurrency)", "--lease", "2",
+                "--rescue-interval", "1", "--drain-timeout", "5", "--log-level", "error",
+            ]
+            let killAt = max(1, jobs * 3 / 10)
+            let succeeded = Counter()
+            let watchLimit = Duration.seconds(60)
+            let finishLimit = Duration.seconds(60) + .milliseconds(20) * jobs
 
-        /// Reads the succeeded and finished counts from the file.
-        @Sendable func readCounts() async throws -> (succeeded: Int, finished: Int) {
-            let stats = try await storage.stats()
-            let done = stats.count(.succeeded)
-            succeeded.set(done)
-            return (done, done + stats.count(.dead) + stats.count(.cancelled))
-        }
+            /// Reads the succeeded and finished counts from the file.
+            @Sendable func readCounts() async throws -> (succeeded: Int, finished: Int) {
+                let stats = try await storage.stats()
+                let done = stats.count(.succeeded)
+                succeeded.set(done)
+                return (done, done + stats.count(.dead) + stats.count(.cancelled))
+            }
 
-        try await progress.track("\(label) run", total: jobs, count: succeeded.read) {
-            let first = try ChildProcess(executable: executable, arguments: arguments)
-            do {
-                let deadline = ContinuousClock.now + watchLimit
-                while try await readCounts().succeeded < killAt {
-                    if let status = first.exitStatus { throw BenchError.workerExited(.w6, status: status) }
-                    guard ContinuousClock.now < deadline else {
-                        throw BenchError.phaseTimedOut(.w6, phase: "waiting for \(killAt) jobs to succeed before the kill", after: watchLimit)
+            try await progress.track("\(label) run", total: jobs, count: succeeded.read) {
+                let first = try ChildProcess(executable: executable, arguments: arguments)
+                do {
+                    let deadline = ContinuousClock.now + watchLimit
+                    while try await readCounts().succeeded < killAt {
+                        if let status = first.exitStatus { throw BenchError.workerExited(.w6, status: status) }
+                        guard ContinuousClock.now < deadline else {
+                            throw BenchError.phaseTimedOut(.w6, phase: "waiting for \(killAt) jobs to succeed before the kill", after: watchLimit)
+                        }
+                        try await Task.sleep(for: .milliseconds(100))
                     }
-                    try await Task.sleep(for: .milliseconds(100))
+                    first.send(SIGKILL)
+                    _ = await first.waitForExit()
+                } catch {
+                    await first.stop(grace: .seconds(1))
+                    throw error
                 }
-                first.send(SIGKILL)
-                _ = await first.waitForExit()
-            } catch {
-                await first.stop(grace: .seconds(1))
-                throw error
+
+                let second = try ChildProcess(executable: executable, arguments: arguments)
+                do {
+                    let deadline = ContinuousClock.now + finishLimit
+                    while try await readCounts().finished < jobs && ContinuousClock.now < deadline {
+                        if let status = second.exitStatus { throw BenchError.workerExited(.w6, status: status) }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                } catch {
+                    await second.stop(grace: .seconds(1))
+                    throw error
+                }
+                let status = await second.stop(grace: .seconds(10))
+                if status != 0 {
+                    Terminal.printError("W6: the second `spool work` exited with status \(status) after SIGTERM (expected 0)")
+                }
             }
 
-            let second = try ChildProcess(executable: executable, arguments: arguments)
-            do {
-                let deadline = ContinuousClock.now + finishLimit
-                while try await readCounts().finished < jobs && ContinuousClock.now < deadline {
-                    if let status = second.exitStatus { throw BenchError.workerExited(.w6, status: status) }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            } catch {
-                await second.stop(grace: .seconds(1))
-                throw error
-            }
-            let status = await second.stop(grace: .seconds(10))
-            if status != 0 {
-                Terminal.printError("W6: the second `spool work` exited with status \(status) after SIGTERM (expected 0)")
-            }
+            let finished = try await readCounts().succeeded
+            var twice = 0
+            var cursor: JobID?
+            repeat {
+                let page = try await storage.jobs(JobFilter(kind: BuiltinJobs.Sleep.kind), after: cursor, limit: 1_000)
+                twice += page.jobs.count { $0.attempt >= 2 }
+                cursor = page.nextCursor
+            } while cursor != nil
+
+            var figures = Figures(jobs: jobs)
+            figures.finished = finished
+            figures.lost = jobs - finished
+            figures.twice = twice
+            return figures
         }
-
-        let finished = try await readCounts().succeeded
-        var twice = 0
-        var cursor: JobID?
-        repeat {
-            let page = try await storage.jobs(JobFilter(kind: BuiltinJobs.Sleep.kind), after: cursor, limit: 1_000)
-            twice += page.jobs.count { $0.attempt >= 2 }
-            cursor = page.nextCursor
-        } while cursor != nil
-
-        var figures = Figures(jobs: jobs)
-        figures.finished = finished
-        figures.lost = jobs - finished
-        figures.twice = twice
-        return figures
     }
 
     /// Runs `body`, throwing `error` if it takes longer than `limit` (the body is cancelled).

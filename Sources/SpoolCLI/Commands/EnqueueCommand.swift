@@ -75,21 +75,23 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
             let opened = try url.open(.create)
             defer { opened.close() }
-            let client = SpoolClient(storage: opened.storage, registry: BuiltinJobs.registry(), middleware: [])
-            let handle = try await client.enqueue(kind: kind, payload: bytes, options: options)
-            let record = try await handle.record()
-            if output.json {
-                Terminal.printOutput(JSONOut.object([
-                    ("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue)),
-                    ("existing", .bool(handle.existing)),
-                ]).rendered)
-            } else if handle.existing {
-                let state = record?.state ?? handle.initialState
-                Terminal.printOutput("unique key '\(uniqueKey ?? "")' is held by job \(handle.id) (\(state.rawValue)): nothing stored")
-            } else {
-                var line = "\(handle.id)  \(handle.initialState.rawValue)  \(kind) in queue '\(record?.queue ?? queue ?? "default")'"
-                if handle.initialState == .scheduled, let runAt = record?.runAt { line += ", runs at \(TimeText.short(runAt))" }
-                Terminal.printOutput(line)
+            try await opened.whileRunning { opened in
+                let client = SpoolClient(storage: opened.storage, registry: BuiltinJobs.registry(), middleware: [])
+                let handle = try await client.enqueue(kind: kind, payload: bytes, options: options)
+                let record = try await handle.record()
+                if output.json {
+                    Terminal.printOutput(JSONOut.object([
+                        ("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue)),
+                        ("existing", .bool(handle.existing)),
+                    ]).rendered)
+                } else if handle.existing {
+                    let state = record?.state ?? handle.initialState
+                    Terminal.printOutput("unique key '\(uniqueKey ?? "")' is held by job \(handle.id) (\(state.rawValue)): nothing stored")
+                } else {
+                    var line = "\(handle.id)  \(handle.initialState.rawValue)  \(kind) in queue '\(record?.queue ?? queue ?? "default")'"
+                    if handle.initialState == .scheduled, let runAt = record?.runAt { line += ", runs at \(TimeText.short(runAt))" }
+                    Terminal.printOutput(line)
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpoolPostgres
 import SpoolSQLite
 
 /// `spool migrate`: brings the store's schema to the version this build knows.
@@ -8,14 +9,16 @@ struct MigrateCommand: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Create the store or bring its schema up to date, and print what was done.",
         discussion: """
-            Creates the SQLite file if it is missing. Running it again is harmless (it reports \
-            the file up to date); several processes may run it at once. A file whose schema is \
-            newer than this build is refused and left as it is. `spool work` and `spool enqueue` \
-            also migrate on open; run this as a separate deployment step if you prefer.
+            Creates the SQLite file if it is missing, or the PostgreSQL schema (default `spool`, \
+            or ?schema=NAME in the URL). Running it again is harmless (it reports the store up \
+            to date); several processes may run it at once. A store whose schema is newer than \
+            this build is refused and left as it is. `spool work`, `spool serve` and `spool \
+            enqueue` also migrate on open; run this as a separate deployment step if you prefer.
 
             Examples:
               spool migrate
               spool migrate --database sqlite:/var/lib/spool/jobs.sqlite --json
+              spool migrate --database 'postgres://spool:secret@db:5432/app?schema=jobs'
             """
     )
 
@@ -29,9 +32,16 @@ struct MigrateCommand: AsyncParsableCommand {
             switch url {
             case .memory:
                 (from, to, applied, summary) = (0, 0, [], "has no schema to migrate")
-            case .postgres, .redis:
+            case .redis:
                 _ = try url.open(.create)  // throws: the driver is not in this build
                 return
+            case .postgres:
+                // Opening with `.create` migrates on start, under the driver's advisory lock.
+                let report = try await StorageURL.withStorage(flag: database.url, access: .create) { opened in
+                    opened.postgres?.migrationAtStart
+                }
+                guard let report else { throw CLIError("the PostgreSQL store started without reporting its migration") }
+                (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)
             case .sqlite(let path):
                 try StorageURL.checkSQLitePath(path, mayCreate: true)
                 let report = try SQLiteStorage.migrate(path: path)

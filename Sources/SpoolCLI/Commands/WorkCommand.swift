@@ -66,12 +66,14 @@ struct WorkCommand: AsyncParsableCommand {
             let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)
             let rescue = try ArgumentValues.seconds(rescueInterval, "--rescue-interval")
             let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
+            let url = try StorageURL.resolve(flag: database.url)
+            let duty = url.rescueDuty(every: rescue == .zero ? nil : rescue)
             let configuration = WorkerConfiguration(
                 queues: names.map { WorkerQueue($0) }, concurrency: concurrency, lease: lease,
-                drainTimeout: drain, rescueInterval: rescue == .zero ? nil : rescue
+                drainTimeout: drain, rescueInterval: duty.workerRescue
             )
             let logger = Logger(label: "spool.work")
-            try await database.withStorage(.create) { opened in
+            try await database.withStorage(.create, maintenance: duty.maintenance) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let worker = Worker(storage: opened.storage, registry: BuiltinJobs.registry(), configuration: configuration)
                 var group = ServiceGroupConfiguration(

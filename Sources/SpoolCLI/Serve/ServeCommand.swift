@@ -89,12 +89,15 @@ struct ServeCommand: AsyncParsableCommand {
             server.onServerRunning = { port in
                 Terminal.printOutput("Spool serving http://\(shownHost):\(port) (API /v1, OpenAPI /openapi.json, metrics /metrics)")
             }
-            try await database.withStorage(.create) { opened in
+            let duty = try StorageURL.resolve(flag: database.url).rescueDuty(every: WorkerConfiguration().rescueInterval)
+            try await database.withStorage(.create, maintenance: duty.maintenance) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let registry = BuiltinJobs.registry()
                 let worker = Worker(
                     storage: opened.storage, registry: registry,
-                    configuration: WorkerConfiguration(queues: names.map { WorkerQueue($0) }, concurrency: concurrency, drainTimeout: drain)
+                    configuration: WorkerConfiguration(
+                        queues: names.map { WorkerQueue($0) }, concurrency: concurrency, drainTimeout: drain, rescueInterval: duty.workerRescue
+                    )
                 )
                 let http = SpoolServer(storage: opened.storage, registry: registry, configuration: server)
                 var group = ServiceGroupConfiguration(

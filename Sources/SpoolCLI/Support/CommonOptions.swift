@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpoolPostgres
 
 /// `--database URL`, shared by every command that uses a store.
 struct DatabaseOptions: ParsableArguments {
@@ -12,9 +13,13 @@ struct DatabaseOptions: ParsableArguments {
     )
     var url: String?
 
-    /// Resolves the URL, opens the store for `access`, runs `body` and closes the store.
-    func withStorage<T>(_ access: StorageURL.Access, _ body: (OpenedStorage) async throws -> T) async throws -> T {
-        try await StorageURL.withStorage(flag: url, access: access, body)
+    /// Resolves the URL, opens the store for `access`, runs `body` while the store runs, and
+    /// closes the store. `maintenance`: see ``StorageURL/open(_:maintenance:logger:)``.
+    func withStorage<T>(
+        _ access: StorageURL.Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        _ body: (OpenedStorage) async throws -> T
+    ) async throws -> T {
+        try await StorageURL.withStorage(flag: url, access: access, maintenance: maintenance, body)
     }
 }
 

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Spool
+import SpoolPostgres
 import SpoolSQLite
 
 /// Where jobs are stored, as one URL (the fixed names of ARCHITECTURE.md):
@@ -15,7 +17,8 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     case sqlite(path: String)
     /// A store inside this process, gone when it exits.
     case memory
-    /// A PostgreSQL server (no driver in this build yet).
+    /// A PostgreSQL server: `postgres://USER:PASS@HOST:PORT/DB`, with the driver's query options
+    /// (`schema=`, `notifications=off`, `pool_size=`, `sslmode=`).
     case postgres(String)
     /// A Redis server (no driver in this build yet).
     case redis(String)
@@ -92,6 +95,16 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Who returns the jobs of crashed workers to their queue, every `rescueInterval` (nil:
+    /// nobody): on PostgreSQL one leader elected among every process sharing the schema (the
+    /// `maintenance` to open the store with, which also prunes), elsewhere each worker itself
+    /// (the worker's `rescueInterval`).
+    func rescueDuty(every rescueInterval: Duration?) -> (maintenance: PostgresStorage.Configuration.Maintenance?, workerRescue: Duration?) {
+        guard case .postgres = self else { return (nil, rescueInterval) }
+        guard let rescueInterval else { return (nil, nil) }
+        return (PostgresStorage.Configuration.Maintenance(rescueInterval: rescueInterval), nil)
+    }
+
     /// `scheme://user:secret@host` → `scheme://user:***@host`.
     private static func maskingPassword(_ url: String) -> String {
         guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return url }
@@ -118,17 +131,30 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     /// that is not an SQLite database, a missing folder, a missing file (with `.existing`), and a
     /// file whose schema is newer than this build (or older, with `.existing`).
     /// - Throws: ``CLIError`` or the driver's ``SpoolError``.
-    func open(_ access: Access, logger: Logger = Logger(label: "spool.sqlite")) throws -> OpenedStorage {
+    ///
+    /// PostgreSQL: `.create` migrates the schema on start, `.existing` refuses a schema at
+    /// another version. `maintenance` turns on the leader-elected rescue of expired leases and
+    /// pruning (for `spool work` and `spool serve`). The store's service must run while it is
+    /// used: ``withStorage(flag:access:maintenance:_:)`` does that.
+    func open(_ access: Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil, logger: Logger = Logger(label: "spool.storage")) throws -> OpenedStorage {
         switch self {
         case .memory:
-            return OpenedStorage(url: self, storage: MemoryStorage(), sqlite: nil)
-        case .postgres, .redis:
+            return OpenedStorage(url: self, storage: MemoryStorage(), sqlite: nil, postgres: nil)
+        case .redis:
             throw CLIError("the \(driverName) driver is not available in this build yet")
+        case .postgres(let url):
+            let configuration = PostgresStorage.Configuration(migrateOnStart: access == .create, maintenance: maintenance, logger: logger)
+            do {
+                let storage = try PostgresStorage(url: url, configuration: configuration)
+                return OpenedStorage(url: self, storage: storage, sqlite: nil, postgres: storage)
+            } catch let error as SpoolError {
+                throw CLIError(error.message)
+            }
         case .sqlite(let path):
             try Self.checkSQLitePath(path, mayCreate: access == .create)
             let configuration = SQLiteStorage.Configuration(readers: 2, migrateOnOpen: access == .create, logger: logger)
             let storage = try SQLiteStorage(path: path, configuration: configuration)
-            return OpenedStorage(url: self, storage: storage, sqlite: storage)
+            return OpenedStorage(url: self, storage: storage, sqlite: storage, postgres: nil)
         }
     }
 
@@ -176,20 +202,46 @@ struct OpenedStorage: Sendable {
     let storage: any JobStorage
     /// The SQLite driver, when that is the store (for `close()` and its schema version).
     let sqlite: SQLiteStorage?
+    /// The PostgreSQL driver, when that is the store: a service that must run while it is used.
+    let postgres: PostgresStorage?
 
     /// Closes the store's file, if it has one. Failures are ignored: the process is ending.
     func close() {
         try? sqlite?.close()
     }
+
+    /// Runs `body` while the store's own service (PostgreSQL's pool, LISTEN connection and
+    /// maintenance) runs beside it, once the store is ready; stops the service afterwards.
+    /// - Throws: what `body` throws, or the store's start failure (unreachable server, schema at
+    ///   another version) as one line.
+    func whileRunning<T>(_ body: (OpenedStorage) async throws -> T) async throws -> T {
+        guard let postgres else { return try await body(self) }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await postgres.run() }
+            do {
+                try await postgres.waitUntilReady()
+                let value = try await body(self)
+                group.cancelAll()
+                try? await group.waitForAll()
+                return value
+            } catch {
+                group.cancelAll()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
 }
 
 extension StorageURL {
-    /// Resolves the URL from `flag` / the environment, opens it, runs `body`, and closes it.
+    /// Resolves the URL from `flag` / the environment, opens it, runs `body` while the store
+    /// runs, and closes it.
     static func withStorage<T>(
-        flag: String?, access: Access, _ body: (OpenedStorage) async throws -> T
+        flag: String?, access: Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        _ body: (OpenedStorage) async throws -> T
     ) async throws -> T {
-        let opened = try resolve(flag: flag).open(access)
+        let opened = try resolve(flag: flag).open(access, maintenance: maintenance)
         defer { opened.close() }
-        return try await body(opened)
+        return try await opened.whileRunning(body)
     }
 }

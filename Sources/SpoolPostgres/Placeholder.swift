@@ -1,2 +1,0 @@
-import PostgresNIO
-import Spool

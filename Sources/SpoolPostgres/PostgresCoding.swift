@@ -1,0 +1,207 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import Spool
+
+// How the driver turns the job model into column values and back. The formats here are the
+// database format: changing one needs a migration.
+//
+// - ids: `uuid`, the 16 bytes of the two halves big-endian; PostgreSQL compares uuids byte by
+//   byte, so the order of `uuid` is the order of `JobID`.
+// - times: `bigint` microseconds since the Unix epoch (rounded), like the SQLite driver: the
+//   caller's clock decides every time, exactly; `to_timestamp(run_at / 1e6)` reads one.
+// - durations: `bigint` microseconds.
+// - errors: `jsonb` array of `{"attempt", "at" (µs), "message", "reason"}`, oldest first, capped
+//   at ``JobAttemptError/historyLimit`` by the statements that append to it.
+// - progress: `jsonb` `{"fraction", "message"?}`; metadata: a `jsonb` object of strings, NULL
+//   when empty.
+// - payload and result: `bytea`.
+
+enum PostgresCoding {
+    /// Microseconds since the Unix epoch.
+    static func micros(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    static func date(micros: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+    }
+
+    static func micros(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
+    }
+
+    static func uuid(_ id: JobID) -> UUID {
+        let h = id.high
+        let l = id.low
+        return UUID(uuid: (
+            UInt8(truncatingIfNeeded: h >> 56), UInt8(truncatingIfNeeded: h >> 48),
+            UInt8(truncatingIfNeeded: h >> 40), UInt8(truncatingIfNeeded: h >> 32),
+            UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16),
+            UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h),
+            UInt8(truncatingIfNeeded: l >> 56), UInt8(truncatingIfNeeded: l >> 48),
+            UInt8(truncatingIfNeeded: l >> 40), UInt8(truncatingIfNeeded: l >> 32),
+            UInt8(truncatingIfNeeded: l >> 24), UInt8(truncatingIfNeeded: l >> 16),
+            UInt8(truncatingIfNeeded: l >> 8), UInt8(truncatingIfNeeded: l)
+        ))
+    }
+
+    static func id(_ uuid: UUID) -> JobID {
+        let b = uuid.uuid
+        let high = [b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7].reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
+        let low = [b.8, b.9, b.10, b.11, b.12, b.13, b.14, b.15].reduce(UInt64(0)) { ($0 << 8) | UInt64($1) }
+        return JobID(high: high, low: low)
+    }
+
+    static func state(_ text: String) throws -> JobState {
+        guard let state = JobState(rawValue: text) else {
+            throw corrupt("unknown job state '\(text)'")
+        }
+        return state
+    }
+
+    static func bytes(_ buffer: ByteBuffer?) -> [UInt8]? {
+        guard var buffer else { return nil }
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    // MARK: JSON columns
+
+    struct StoredError: Codable {
+        var attempt: Int
+        var at: Int64
+        var message: String
+        var reason: String
+    }
+
+    struct StoredProgress: Codable {
+        var fraction: Double
+        var message: String?
+    }
+
+    static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
+        guard let text, !text.isEmpty else { return [] }
+        do {
+            return try JSONDecoder().decode([StoredError].self, from: Data(text.utf8)).map {
+                JobAttemptError(attempt: $0.attempt, at: date(micros: $0.at), message: $0.message, reason: $0.reason)
+            }
+        } catch {
+            throw corrupt("a job's error history is not valid JSON: \(error)")
+        }
+    }
+
+    static func encodeError(_ error: JobAttemptError) throws -> String {
+        let stored = StoredError(attempt: error.attempt, at: micros(error.at), message: error.message, reason: error.reason)
+        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+    }
+
+    static func encodeProgress(_ progress: JobProgress?) throws -> String? {
+        guard let progress else { return nil }
+        let stored = StoredProgress(fraction: progress.fraction, message: progress.message)
+        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+    }
+
+    static func decodeProgress(_ text: String?) throws -> JobProgress? {
+        guard let text else { return nil }
+        do {
+            let stored = try JSONDecoder().decode(StoredProgress.self, from: Data(text.utf8))
+            return JobProgress(fraction: stored.fraction, message: stored.message)
+        } catch {
+            throw corrupt("a job's progress is not valid JSON: \(error)")
+        }
+    }
+
+    static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
+        guard !metadata.isEmpty else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(metadata), as: UTF8.self)
+    }
+
+    static func decodeMetadata(_ text: String?) throws -> [String: String] {
+        guard let text, !text.isEmpty else { return [:] }
+        do {
+            return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+        } catch {
+            throw corrupt("a job's metadata is not a JSON object of strings: \(error)")
+        }
+    }
+
+    static func corrupt(_ what: String) -> SpoolError {
+        SpoolError(code: .storageUnavailable, message: "the PostgreSQL job store holds a malformed row: \(what)")
+    }
+
+    /// SQL for `errors` (a jsonb array expression) cut to its newest
+    /// ``JobAttemptError/historyLimit`` entries.
+    static func capped(_ errors: String) -> String {
+        let limit = JobAttemptError.historyLimit
+        return """
+            (CASE WHEN jsonb_array_length(\(errors)) > \(limit) \
+            THEN jsonb_path_query_array(\(errors), '$[last - \(limit - 1) to last]') ELSE \(errors) END)
+            """
+    }
+
+    // MARK: Rows
+
+    /// The columns of a full job record, in the order ``record(_:)`` reads them.
+    static let recordColumns = """
+        id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, created_at, \
+        attempted_at, finished_at, lease_owner, lease_expires_at, errors::text, unique_key, timeout_us, \
+        result, progress::text, expired_leases, metadata::text
+        """
+
+    static func record(_ row: PostgresRow) throws -> JobRecord {
+        let cells = row.makeRandomAccess()
+        let attemptedAt = try cells[10].decode(Int64?.self)
+        let finishedAt = try cells[11].decode(Int64?.self)
+        let leaseExpiresAt = try cells[13].decode(Int64?.self)
+        let timeout = try cells[16].decode(Int64?.self)
+        return JobRecord(
+            id: id(try cells[0].decode(UUID.self)),
+            queue: try cells[1].decode(String.self),
+            kind: try cells[2].decode(String.self),
+            payload: JobPayload(bytes: bytes(try cells[3].decode(ByteBuffer?.self)) ?? []),
+            priority: try cells[4].decode(Int.self),
+            state: try state(try cells[5].decode(String.self)),
+            attempt: try cells[6].decode(Int.self),
+            maxAttempts: try cells[7].decode(Int.self),
+            runAt: date(micros: try cells[8].decode(Int64.self)),
+            createdAt: date(micros: try cells[9].decode(Int64.self)),
+            attemptedAt: attemptedAt.map { date(micros: $0) },
+            finishedAt: finishedAt.map { date(micros: $0) },
+            leaseOwner: try cells[12].decode(String?.self),
+            leaseExpiresAt: leaseExpiresAt.map { date(micros: $0) },
+            errors: try decodeErrors(try cells[14].decode(String?.self)),
+            uniqueKey: try cells[15].decode(String?.self),
+            timeout: timeout.map { .microseconds($0) },
+            result: bytes(try cells[17].decode(ByteBuffer?.self)),
+            progress: try decodeProgress(try cells[18].decode(String?.self)),
+            expiredLeases: try cells[19].decode(Int.self),
+            metadata: try decodeMetadata(try cells[20].decode(String?.self))
+        )
+    }
+
+    /// The columns a claim returns, in the order ``claimed(_:)`` reads them.
+    static let claimedColumns = """
+        j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.created_at, j.run_at, \
+        j.timeout_us, j.metadata::text
+        """
+
+    static func claimed(_ cells: PostgresRandomAccessRow) throws -> ClaimedJob {
+        let timeout = try cells[9].decode(Int64?.self)
+        return ClaimedJob(
+            id: id(try cells[0].decode(UUID.self)),
+            queue: try cells[1].decode(String.self),
+            kind: try cells[2].decode(String.self),
+            payload: JobPayload(bytes: bytes(try cells[3].decode(ByteBuffer?.self)) ?? []),
+            priority: try cells[4].decode(Int.self),
+            attempt: try cells[5].decode(Int.self),
+            maxAttempts: try cells[6].decode(Int.self),
+            createdAt: date(micros: try cells[7].decode(Int64.self)),
+            runAt: date(micros: try cells[8].decode(Int64.self)),
+            timeout: timeout.map { .microseconds($0) },
+            metadata: try decodeMetadata(try cells[10].decode(String?.self))
+        )
+    }
+}

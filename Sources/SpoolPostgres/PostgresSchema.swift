@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Spool
+
+/// What a migration run did.
+public struct PostgresMigrationReport: Sendable, Hashable, CustomStringConvertible {
+    /// The schema's version before the run (0 for a schema without Spool's tables).
+    public var from: Int
+    /// The schema's version after the run: ``PostgresStorage/schemaVersion``.
+    public var to: Int
+    /// The names of the migrations applied, oldest first (empty when the schema was up to date).
+    public var applied: [String]
+
+    public var description: String {
+        applied.isEmpty
+            ? "schema version \(to), up to date"
+            : "schema version \(from) → \(to): applied \(applied.joined(separator: ", "))"
+    }
+}
+
+/// The driver's tables and their versioned migrations, all inside one PostgreSQL schema (default
+/// `spool`), so several Spool installations (or tests) can share a database.
+///
+/// The version a schema is at is the highest `version` in `<schema>.migrations`. Migrations only
+/// ever append: a shipped migration's SQL never changes. Every run takes a transaction-scoped
+/// advisory lock on the schema name, so concurrent migrators (several processes starting at
+/// once) run one after another.
+enum PostgresSchema {
+    struct Migration {
+        let version: Int
+        let name: String
+        /// The statements, with `{S}` standing for the quoted schema name.
+        let statements: [String]
+    }
+
+    /// States that hold a unique key (`JobState.isLive`), written literally: they are part of the
+    /// partial unique index, and statements must repeat the same predicate to use it.
+    static let liveStates = "'scheduled', 'available', 'running'"
+    /// Final states (`JobState.isFinished`).
+    static let finishedStates = "'succeeded', 'dead', 'cancelled'"
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "create jobs, queues and leaders", statements: [
+            """
+            CREATE TABLE {S}.jobs (
+                id               uuid    NOT NULL PRIMARY KEY, -- JobID, big-endian: sorts like JobID
+                queue            text    NOT NULL,
+                kind             text    NOT NULL,
+                payload          bytea   NOT NULL,
+                priority         bigint  NOT NULL,
+                state            text    NOT NULL CHECK (state IN ('scheduled', 'available', 'running', 'succeeded', 'dead', 'cancelled')),
+                attempt          integer NOT NULL DEFAULT 0,
+                max_attempts     integer NOT NULL,
+                run_at           bigint  NOT NULL,             -- times: microseconds since the Unix epoch
+                created_at       bigint  NOT NULL,
+                attempted_at     bigint,
+                finished_at      bigint,
+                lease_owner      text,
+                lease_expires_at bigint,
+                errors           jsonb   NOT NULL DEFAULT '[]', -- [{attempt, at, message, reason}], oldest first
+                unique_key       text,
+                timeout_us       bigint,                        -- per-attempt time limit, microseconds
+                result           bytea,
+                progress         jsonb,                         -- {fraction, message}
+                expired_leases   integer NOT NULL DEFAULT 0,
+                metadata         jsonb                          -- object of strings; NULL when empty
+            ) WITH (fillfactor = 80)
+            """,
+            // The claim: waiting jobs of one queue, highest priority first, then oldest run-at,
+            // then id. Scheduled jobs are in it too, so a due one is claimed without a promoter.
+            "CREATE INDEX jobs_claim ON {S}.jobs (queue, priority DESC, run_at, id) WHERE state IN ('available', 'scheduled')",
+            // Scheduled jobs by due time: the next wake-up.
+            "CREATE INDEX jobs_due ON {S}.jobs (run_at) WHERE state = 'scheduled'",
+            // Running jobs by lease expiry: the rescue of crashed workers.
+            "CREATE INDEX jobs_lease ON {S}.jobs (lease_expires_at) WHERE state = 'running'",
+            // Finished jobs by finish time: pruning.
+            "CREATE INDEX jobs_finished ON {S}.jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled')",
+            // Inspection: listing by state (and queue) newest first, and stats.
+            "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id)",
+            // A unique key is held by at most one live job; the database enforces it.
+            """
+            CREATE UNIQUE INDEX jobs_unique_key ON {S}.jobs (unique_key)
+                WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'available', 'running')
+            """,
+            "CREATE TABLE {S}.queues (name text NOT NULL PRIMARY KEY, paused boolean NOT NULL DEFAULT false)",
+            // Leader election: one row per duty, held by `holder` until `expires_at` (µs, the
+            // database's clock).
+            "CREATE TABLE {S}.leaders (name text NOT NULL PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL)",
+        ]),
+    ]
+
+    /// The newest schema version this build knows.
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// Checks that `name` is a plain lower-case identifier (so it needs no quoting rules beyond
+    /// double quotes, and the LISTEN channel built from it stays under 63 bytes).
+    static func validate(schema name: String) throws {
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || byte == UInt8(ascii: "_")
+        }
+        guard !name.isEmpty, name.utf8.count <= 48, allowed, let first = name.utf8.first,
+              !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "PostgreSQL schema name '\(name)' is not allowed: use 1 to 48 lower-case letters, digits and underscores, not starting with a digit"
+            )
+        }
+    }
+
+    static func tooNew(schema: String, version: Int) -> SpoolError {
+        SpoolError(
+            code: .storageUnavailable,
+            message: "PostgreSQL job store schema '\(schema)' has version \(version), newer than the newest this build of Spool knows (\(latestVersion)); upgrade Spool to use it (nothing was changed)"
+        )
+    }
+
+    static func tooOld(schema: String, version: Int) -> SpoolError {
+        SpoolError(
+            code: .storageUnavailable,
+            message: "PostgreSQL job store schema '\(schema)' has version \(version) but this build of Spool needs \(latestVersion); run `spool migrate` (or start the storage with migrateOnStart) first"
+        )
+    }
+
+    /// The schema's version, 0 when it has no migrations table.
+    static func version(_ connection: PostgresConnection, schema: String, logger: Logger) async throws -> Int {
+        let exists = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT to_regclass($1) IS NOT NULL", binds: binds { $0.append("\"\(schema)\".migrations") }),
+            logger: logger
+        )
+        var present = false
+        for try await row in exists { present = try row.decode(Bool.self) }
+        guard present else { return 0 }
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0)::bigint FROM \"\(schema)\".migrations"), logger: logger
+        )
+        var version = 0
+        for try await row in rows { version = try row.decode(Int.self) }
+        return version
+    }
+
+    /// Brings the schema to ``latestVersion`` in one transaction on `connection`, under an
+    /// advisory lock on the schema name. A failed migration leaves the schema as it was.
+    /// - Throws: ``SpoolError`` when the schema is newer than this build.
+    static func migrate(_ connection: PostgresConnection, schema: String, now: Date, logger: Logger) async throws -> PostgresMigrationReport {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: binds { $0.append("spool.migrate.\(schema)") }),
+                logger: logger
+            )
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE IF NOT EXISTS "\(schema)".migrations (
+                    version    integer NOT NULL PRIMARY KEY,
+                    name       text    NOT NULL,
+                    applied_at bigint  NOT NULL
+                )
+                """), logger: logger)
+            let current = try await version(connection, schema: schema, logger: logger)
+            if current > latestVersion { throw tooNew(schema: schema, version: current) }
+            var applied: [String] = []
+            for migration in migrations where migration.version > current {
+                for statement in migration.statements {
+                    let sql = statement.replacingOccurrences(of: "{S}", with: "\"\(schema)\"")
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                }
+                try await connection.query(PostgresQuery(
+                    unsafeSQL: "INSERT INTO \"\(schema)\".migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    binds: binds {
+                        $0.append(migration.version)
+                        $0.append(migration.name)
+                        $0.append(PostgresCoding.micros(now))
+                    }
+                ), logger: logger)
+                applied.append("\(migration.version): \(migration.name)")
+            }
+            return PostgresMigrationReport(from: current, to: max(current, latestVersion), applied: applied)
+        }
+    }
+}
+
+/// Builds bindings in a closure (`binds { $0.append(x) }`).
+func binds(_ build: (inout PostgresBindings) throws -> Void) rethrows -> PostgresBindings {
+    var bindings = PostgresBindings()
+    try build(&bindings)
+    return bindings
+}

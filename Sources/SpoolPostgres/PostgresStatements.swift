@@ -1,0 +1,374 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import Spool
+
+/// The driver's SQL, with the schema name filled in once per storage.
+struct PostgresStatements: Sendable {
+    let jobs: String
+    let enqueue: String
+    let holders: String
+    let claim: String
+    let finish: String
+    let heartbeat: String
+    let rescue: String
+    let ready: String
+    let job: String
+    let stats: String
+    let retry: String
+    let cancel: String
+    let delete: String
+    let prune: String
+    let setPaused: String
+    let paused: String
+    let notify: String
+    let acquireLeader: String
+    let releaseLeader: String
+
+    init(schema: String, notifications: Bool) {
+        let s = "\"\(schema)\""
+        let jobs = "\(s).jobs"
+        self.jobs = jobs
+        let live = PostgresSchema.liveStates
+        let notifyColumn = notifications
+            ? ", (SELECT count(pg_notify($16, q)) FROM (SELECT DISTINCT queue AS q FROM ins) AS queues)"
+            : ""
+        enqueue = """
+            WITH input AS (
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[], $7::int8[],
+                                     $8::int8[], $9::int8[], $10::text[], $11::bool[], $12::int8[], $13::bool[], $14::text[], $15::bool[])
+                    WITH ORDINALITY AS t(id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
+                                         unique_key, has_key, timeout_us, has_timeout, metadata, has_metadata, ord)
+            ), ins AS (
+                INSERT INTO \(jobs) (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, unique_key, timeout_us, metadata)
+                SELECT id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
+                       CASE WHEN has_key THEN unique_key END, CASE WHEN has_timeout THEN timeout_us END,
+                       CASE WHEN has_metadata THEN metadata::jsonb END
+                FROM input ORDER BY ord
+                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN (\(live)) DO NOTHING
+                RETURNING id, queue
+            )
+            SELECT id\(notifyColumn) FROM ins
+            """
+        holders = "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
+        claim = """
+            WITH demand AS (
+                SELECT d.queue, d.lim, d.ord FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
+                WHERE NOT EXISTS (SELECT 1 FROM \(s).queues p WHERE p.name = d.queue AND p.paused)
+            ), picked AS (
+                SELECT c.id, demand.ord FROM demand CROSS JOIN LATERAL (
+                    SELECT j.id, j.priority, j.run_at FROM \(jobs) j
+                    WHERE j.queue = demand.queue AND j.state IN ('available', 'scheduled')
+                      AND (j.state = 'available' OR j.run_at <= $3)
+                    ORDER BY j.priority DESC, j.run_at, j.id
+                    LIMIT demand.lim
+                    FOR UPDATE SKIP LOCKED
+                ) c
+                ORDER BY demand.ord, c.priority DESC, c.run_at, c.id
+                LIMIT $4
+            )
+            UPDATE \(jobs) j
+            SET state = 'running', attempt = j.attempt + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
+            FROM picked WHERE j.id = picked.id
+            RETURNING \(PostgresCoding.claimedColumns), picked.ord
+            """
+        let appendedError = """
+            j.errors || jsonb_build_array(CASE WHEN o.own_attempt THEN jsonb_set(o.error::jsonb, '{attempt}', to_jsonb(j.attempt)) ELSE o.error::jsonb END)
+            """
+        finish = """
+            UPDATE \(jobs) j SET
+                state = o.state,
+                attempt = j.attempt + o.delta,
+                run_at = CASE WHEN o.set_run_at THEN o.run_at ELSE j.run_at END,
+                finished_at = CASE WHEN o.finished THEN o.at END,
+                result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
+                errors = CASE WHEN o.has_error THEN \(PostgresCoding.capped(appendedError)) ELSE j.errors END,
+                lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+            FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int8[], $5::bool[], $6::bool[], $7::int8[], $8::bytea[],
+                        $9::bool[], $10::text[], $11::bool[], $12::bool[])
+                AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
+            WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
+            RETURNING j.id, j.state, j.queue
+            """
+        heartbeat = """
+            UPDATE \(jobs) j SET lease_expires_at = $1, progress = CASE WHEN b.has THEN b.progress::jsonb ELSE j.progress END
+            FROM unnest($2::uuid[], $3::text[], $4::bool[]) AS b(id, progress, has)
+            WHERE j.id = b.id AND j.state = 'running' AND j.lease_owner = $5
+            RETURNING j.id
+            """
+        let poisoned = "(j.expired_leases + 1 > $2)"
+        let rescueErrors = """
+            j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $1::bigint,
+                'message', 'the lease of worker ''' || COALESCE(j.lease_owner, '?') || ''' expired (worker crashed or hung)',
+                'reason', 'lease_expired'))
+            || CASE WHEN \(poisoned) THEN jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $1::bigint,
+                'message', 'poison job: its lease expired ' || (j.expired_leases + 1) || ' times in a row', 'reason', 'poison'))
+               ELSE '[]'::jsonb END
+            """
+        rescue = """
+            WITH expired AS (
+                SELECT id FROM \(jobs) WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id FOR UPDATE SKIP LOCKED
+            )
+            UPDATE \(jobs) j SET
+                expired_leases = j.expired_leases + 1,
+                state = CASE WHEN \(poisoned) THEN 'dead' ELSE 'available' END,
+                finished_at = CASE WHEN \(poisoned) THEN $1 END,
+                errors = \(PostgresCoding.capped("(\(rescueErrors))")),
+                lease_owner = NULL, lease_expires_at = NULL
+            FROM expired WHERE j.id = expired.id
+            RETURNING j.id, j.state, j.queue
+            """
+        ready = """
+            SELECT
+                EXISTS (
+                    SELECT 1 FROM \(jobs) j
+                    WHERE j.queue = ANY($1::text[]) AND j.state IN ('available', 'scheduled')
+                      AND (j.state = 'available' OR j.run_at <= $2)
+                      AND NOT EXISTS (SELECT 1 FROM \(s).queues p WHERE p.name = j.queue AND p.paused)
+                ),
+                (SELECT MIN(run_at) FROM \(jobs) WHERE state = 'scheduled' AND run_at > $2)
+            """
+        job = "SELECT \(PostgresCoding.recordColumns) FROM \(jobs) WHERE id = $1"
+        stats = "SELECT queue, state, COUNT(*) FROM \(jobs) GROUP BY state, queue"
+        retry = """
+            UPDATE \(jobs) j
+            SET state = 'available', attempt = 0, run_at = $2, expired_leases = 0, finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+            WHERE j.id = ANY($1::uuid[]) AND j.state IN ('dead', 'cancelled')
+              AND (j.unique_key IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM \(jobs) o WHERE o.unique_key = j.unique_key AND o.state IN (\(live))))
+            RETURNING j.id, j.queue
+            """
+        let cancelErrors = """
+            j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $2::bigint, 'message', 'cancelled by request', 'reason', 'cancelled'))
+            """
+        cancel = """
+            UPDATE \(jobs) j
+            SET state = 'cancelled', finished_at = $2, errors = \(PostgresCoding.capped("(\(cancelErrors))")), lease_owner = NULL, lease_expires_at = NULL
+            WHERE j.id = ANY($1::uuid[]) AND j.state IN (\(live))
+            RETURNING j.id
+            """
+        delete = "DELETE FROM \(jobs) WHERE id = ANY($1::uuid[]) RETURNING id"
+        prune = """
+            WITH gone AS (
+                DELETE FROM \(jobs) WHERE id IN (
+                    SELECT id FROM \(jobs) WHERE state IN (\(PostgresSchema.finishedStates)) AND finished_at < $1
+                    ORDER BY finished_at LIMIT $2
+                ) RETURNING 1
+            )
+            SELECT COUNT(*) FROM gone
+            """
+        setPaused = """
+            INSERT INTO \(s).queues (name, paused) VALUES ($1, $2)
+            ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+            """
+        paused = "SELECT name FROM \(s).queues WHERE paused"
+        notify = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q"
+        let dbNow = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
+        acquireLeader = """
+            INSERT INTO \(s).leaders AS l (name, holder, expires_at) VALUES ($1, $2, \(dbNow) + $3)
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+            WHERE l.holder = excluded.holder OR l.expires_at < \(dbNow)
+            RETURNING holder
+            """
+        releaseLeader = "DELETE FROM \(s).leaders WHERE name = $1 AND holder = $2"
+    }
+}
+
+/// An enqueue batch as column arrays, validated and encoded before any I/O.
+struct InsertBatch: Sendable {
+    let ids: [JobID]
+    let uuids: [UUID]
+    let queues: [String]
+    let kinds: [String]
+    let payloads: [ByteBuffer]
+    let priorities: [Int64]
+    let states: [JobState]
+    let maxAttempts: [Int64]
+    let runAts: [Int64]
+    let createdAts: [Int64]
+    let uniqueKeys: [String?]
+    let timeouts: [Int64?]
+    let metadata: [String?]
+
+    var count: Int { ids.count }
+    var hasUniqueKeys: Bool { uniqueKeys.contains { $0 != nil } }
+    var keys: [String] { uniqueKeys.compactMap { $0 } }
+
+    init(_ jobs: [NewJob], now: Date) throws {
+        let nowMicros = PostgresCoding.micros(now)
+        var ids: [JobID] = [], queues: [String] = [], kinds: [String] = [], payloads: [ByteBuffer] = []
+        var priorities: [Int64] = [], states: [JobState] = [], maxAttempts: [Int64] = [], runAts: [Int64] = []
+        var createdAts: [Int64] = [], uniqueKeys: [String?] = [], timeouts: [Int64?] = [], metadata: [String?] = []
+        for job in jobs {
+            try job.validate()
+            let runAt = PostgresCoding.micros(job.runAt)
+            ids.append(job.id)
+            queues.append(job.queue)
+            kinds.append(job.kind)
+            payloads.append(ByteBuffer(bytes: try job.payload.encoded()))
+            priorities.append(Int64(job.priority))
+            states.append(runAt > nowMicros ? .scheduled : .available)
+            maxAttempts.append(Int64(job.maxAttempts))
+            runAts.append(runAt)
+            createdAts.append(PostgresCoding.micros(job.createdAt))
+            uniqueKeys.append(job.uniqueKey)
+            timeouts.append(job.timeout.map(PostgresCoding.micros))
+            metadata.append(try PostgresCoding.encodeMetadata(job.metadata))
+        }
+        self.ids = ids
+        self.uuids = ids.map(PostgresCoding.uuid)
+        self.queues = queues
+        self.kinds = kinds
+        self.payloads = payloads
+        self.priorities = priorities
+        self.states = states
+        self.maxAttempts = maxAttempts
+        self.runAts = runAts
+        self.createdAts = createdAts
+        self.uniqueKeys = uniqueKeys
+        self.timeouts = timeouts
+        self.metadata = metadata
+    }
+
+    func query(_ sql: PostgresStatements, channel: String) -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: 16)
+        bindings.append(uuids)
+        bindings.append(queues)
+        bindings.append(kinds)
+        bindings.append(payloads)
+        bindings.append(priorities)
+        bindings.append(states.map(\.rawValue))
+        bindings.append(maxAttempts)
+        bindings.append(runAts)
+        bindings.append(createdAts)
+        bindings.append(uniqueKeys.map { $0 ?? "" })
+        bindings.append(uniqueKeys.map { $0 != nil })
+        bindings.append(timeouts.map { $0 ?? 0 })
+        bindings.append(timeouts.map { $0 != nil })
+        bindings.append(metadata.map { $0 ?? "" })
+        bindings.append(metadata.map { $0 != nil })
+        if sql.enqueue.contains("$16") { bindings.append(channel) }
+        return PostgresQuery(unsafeSQL: sql.enqueue, binds: bindings)
+    }
+
+    /// One result per job: stored, or naming the live holder of its unique key.
+    func results(inserted: [PostgresRow], holders: [PostgresRow]) throws -> [EnqueueResult] {
+        var stored = Set<JobID>(minimumCapacity: inserted.count)
+        for row in inserted {
+            stored.insert(PostgresCoding.id(try row.makeRandomAccess()[0].decode(UUID.self)))
+        }
+        var byKey: [String: (JobID, JobState)] = [:]
+        for row in holders {
+            let (key, uuid, state) = try row.decode((String, UUID, String).self)
+            byKey[key] = (PostgresCoding.id(uuid), try PostgresCoding.state(state))
+        }
+        var results: [EnqueueResult] = []
+        results.reserveCapacity(count)
+        for index in 0..<count {
+            let id = ids[index]
+            if stored.contains(id) {
+                results.append(EnqueueResult(id: id, state: states[index], existing: false))
+                continue
+            }
+            guard let key = uniqueKeys[index], let holder = byKey[key] else {
+                throw SpoolError(code: .storageUnavailable, message: "job \(id) was not stored and no live job holds its unique key", job: id)
+            }
+            results.append(EnqueueResult(id: holder.0, state: holder.1, existing: true))
+        }
+        return results
+    }
+
+    func mapError(_ error: any Error, target: String) -> any Error {
+        if PostgresFailure.sqlState(error) == "23505", PostgresFailure.constraint(error) == "jobs_pkey" {
+            let duplicate = duplicateID()
+            if let duplicate {
+                return SpoolError(code: .invalidArgument, message: "the batch holds job id \(duplicate) twice", job: duplicate)
+            }
+            return SpoolError(code: .invalidArgument, message: "a job with one of the batch's ids already exists (nothing of the batch was stored)", job: ids.count == 1 ? ids[0] : nil)
+        }
+        return SpoolError.postgres(error, target: target, operation: "enqueue of \(count) job(s)")
+    }
+
+    private func duplicateID() -> JobID? {
+        var seen = Set<JobID>(minimumCapacity: ids.count)
+        return ids.first { !seen.insert($0).inserted }
+    }
+}
+
+/// A finish batch as column arrays.
+struct FinishBatch: Sendable {
+    var ids: [UUID] = []
+    var states: [String] = []
+    var deltas: [Int32] = []
+    var runAts: [Int64] = []
+    var setRunAt: [Bool] = []
+    var finished: [Bool] = []
+    var ats: [Int64] = []
+    var results: [ByteBuffer] = []
+    var hasResult: [Bool] = []
+    var errors: [String] = []
+    var hasError: [Bool] = []
+    var ownAttempt: [Bool] = []
+    /// True when some outcome sets a new run-at (retry or snooze).
+    var reschedules = false
+
+    init(_ completions: [JobCompletion]) throws {
+        for completion in completions {
+            let next = try JobStateMachine.transition(.running, on: completion.event, job: completion.id)
+            let at = PostgresCoding.micros(completion.at)
+            var delta: Int32 = 0
+            var runAt: Int64?
+            var result: [UInt8]?
+            var error: JobAttemptError?
+            var own = false
+            switch completion.outcome {
+            case .succeeded(let value):
+                result = value
+            case .retry(let retryAt, let failure):
+                runAt = PostgresCoding.micros(retryAt)
+                error = failure
+            case .snooze(let until):
+                delta = -1
+                runAt = PostgresCoding.micros(until)
+            case .dead(let failure):
+                error = failure
+            case .cancelled(let reason):
+                error = JobAttemptError(attempt: 0, at: completion.at, message: reason, reason: "cancelled")
+                own = true
+            case .handBack:
+                delta = -1
+            }
+            ids.append(PostgresCoding.uuid(completion.id))
+            states.append(next.rawValue)
+            deltas.append(delta)
+            runAts.append(runAt ?? 0)
+            setRunAt.append(runAt != nil)
+            if runAt != nil { reschedules = true }
+            finished.append(next.isFinished)
+            ats.append(at)
+            results.append(ByteBuffer(bytes: result ?? []))
+            hasResult.append(result != nil)
+            errors.append(try error.map(PostgresCoding.encodeError) ?? "")
+            hasError.append(error != nil)
+            ownAttempt.append(own)
+        }
+    }
+
+    func bindings(worker: String) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 13)
+        bindings.append(ids)
+        bindings.append(states)
+        bindings.append(deltas)
+        bindings.append(runAts)
+        bindings.append(setRunAt)
+        bindings.append(finished)
+        bindings.append(ats)
+        bindings.append(results)
+        bindings.append(hasResult)
+        bindings.append(errors)
+        bindings.append(hasError)
+        bindings.append(ownAttempt)
+        bindings.append(worker)
+        return bindings
+    }
+}

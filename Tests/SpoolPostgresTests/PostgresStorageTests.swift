@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Spool
+import SpoolPostgres
+import SpoolTesting
+import Synchronization
+import Testing
+
+@Suite("PostgreSQL driver", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+struct PostgresStorageTests {
+    static let logger = Logger(label: "spool.test")
+
+    static func newJob(_ kind: String = "noop", queue: String = "default", uniqueKey: String? = nil, now: Date = Date()) -> NewJob {
+        NewJob(queue: queue, kind: kind, payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now, uniqueKey: uniqueKey)
+    }
+
+    @Test("a malformed URL or schema name is refused with invalidArgument")
+    func badConfiguration() throws {
+        #expect(throws: SpoolError.self) { try PostgresStorage(url: "mysql://x@y/z") }
+        let error = try #require(throws: SpoolError.self) {
+            try PostgresStorage(url: "postgres://u:p@localhost/db", configuration: .init(schema: "Bad-Name"))
+        }
+        #expect(error.code == .invalidArgument)
+    }
+
+    @Test("a duplicate id fails the whole batch with invalidArgument")
+    func duplicateID() async throws {
+        try await PostgresTestServer.withStorage { storage in
+            let first = Self.newJob()
+            var twin = Self.newJob()
+            twin.id = first.id
+            let error = try await #require(throws: SpoolError.self) {
+                try await storage.enqueue([Self.newJob(), first, twin], whenFull: .wait, now: Date())
+            }
+            #expect(error.code == .invalidArgument)
+            #expect(try await storage.stats().count(.available) == 0, "nothing of the batch is stored")
+            _ = try await storage.enqueue([first], whenFull: .wait, now: Date())
+            let again = try await #require(throws: SpoolError.self) {
+                try await storage.enqueue([first], whenFull: .wait, now: Date())
+            }
+            #expect(again.code == .invalidArgument)
+        }
+    }
+
+    @Test("the error history is capped and a retried job refuses a taken unique key")
+    func historyCapAndRetryUniqueKey() async throws {
+        try await PostgresTestServer.withStorage { storage in
+            let now = Date()
+            let id = try await storage.enqueue([Self.newJob(uniqueKey: "k", now: now)], whenFull: .wait, now: now)[0].id
+            for attempt in 1...(JobAttemptError.historyLimit + 5) {
+                let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: now)
+                #expect(claimed.map(\.id) == [id])
+                let error = JobAttemptError(attempt: attempt, at: now, message: "failure \(attempt)")
+                _ = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: now, error: error), at: now)], worker: "w")
+            }
+            let record = try #require(try await storage.job(id))
+            #expect(record.errors.count == JobAttemptError.historyLimit)
+            #expect(record.errors.last?.message == "failure \(JobAttemptError.historyLimit + 5)")
+            #expect(record.errors.first?.message == "failure 6")
+            #expect(try await storage.cancel([id], now: now) == [id])
+            let holder = try await storage.enqueue([Self.newJob(uniqueKey: "k", now: now)], whenFull: .wait, now: now)[0]
+            #expect(!holder.existing)
+            #expect(try await storage.retry([id], now: now).isEmpty, "the key is held by a live job")
+            #expect(try await storage.cancel([holder.id], now: now) == [holder.id])
+            #expect(try await storage.retry([id, holder.id], now: now) == [id], "with the key free, the first one wins")
+        }
+    }
+
+    @Test("a schema newer than the code is refused, and migrate() reports versions")
+    func migrationRefusesNewerSchema() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("mig")
+        let storage = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema, migrateOnStart: false))
+        // Not migrated: run() refuses to start, naming `spool migrate`.
+        let tooOld = try await #require(throws: SpoolError.self) { try await storage.run() }
+        #expect(tooOld.code == .storageUnavailable && tooOld.message.contains("spool migrate"), "\(tooOld)")
+
+        let migrator = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
+        try await PostgresTestServer.running(migrator) { migrator in
+            let report = try await migrator.migrate()
+            #expect(report.to == PostgresStorage.schemaVersion && report.applied.isEmpty, "run() migrated before body: \(report)")
+            #expect(try await migrator.databaseSchemaVersion() == PostgresStorage.schemaVersion)
+        }
+        // A newer build migrated the schema further: this build refuses it.
+        try await PostgresTestServer.withConnection(url: url) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \"\(schema)\".migrations VALUES (999, 'from the future', 0)"), logger: Self.logger)
+        }
+        for migrateOnStart in [true, false] {
+            let newer = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema, migrateOnStart: migrateOnStart))
+            let error = try await #require(throws: SpoolError.self) { try await newer.run() }
+            #expect(error.code == .storageUnavailable && error.message.contains("999") && error.message.contains("newer"), "\(error)")
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
+
+    @Test("transactional enqueue: the job exists if and only if the caller's transaction commits")
+    func transactionalEnqueue() async throws {
+        let url = try PostgresTestServer.requireURL()
+        try await PostgresTestServer.withStorage { storage in
+            let now = Date()
+            // The typed path of the README: the client prepares, the caller's transaction stores.
+            let committed = try #require(SpoolClient(storage: storage).prepare([ProbeJob(value: 1)]).first)
+            let rolledBack = Self.newJob("rollback", now: now)
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                try await connection.query("CREATE TEMP TABLE orders (id int)", logger: Self.logger)
+                try await connection.withTransaction(logger: Self.logger) { connection in
+                    try await connection.query("INSERT INTO orders VALUES (1)", logger: Self.logger)
+                    let results = try await storage.enqueue([committed], on: connection, now: now)
+                    #expect(results.map(\.id) == [committed.id])
+                }
+                struct Abort: Error {}
+                await #expect(throws: PostgresTransactionError.self) {
+                    try await connection.withTransaction(logger: Self.logger) { connection in
+                        try await connection.query("INSERT INTO orders VALUES (2)", logger: Self.logger)
+                        _ = try await storage.enqueue([rolledBack], on: connection, now: now)
+                        throw Abort()
+                    }
+                }
+                let orders = try await connection.query("SELECT id FROM orders ORDER BY id", logger: Self.logger).collect()
+                #expect(try orders.map { try $0.decode(Int.self) } == [1])
+            }
+            #expect(try await storage.job(committed.id)?.state == .available, "the committed job exists")
+            #expect(try await storage.job(rolledBack.id) == nil, "the rolled-back job does not")
+        }
+    }
+
+    @Test("an enqueue from another instance wakes a waiting worker through NOTIFY, not the poll")
+    func notifyWakesOtherInstance() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("notify")
+        // A poll interval far longer than the test's patience: only the notification can wake it.
+        var slow = PostgresTestServer.configuration(schema: schema)
+        slow.pollInterval = .seconds(600)
+        let waiter = try PostgresStorage(url: url, configuration: slow)
+        let producer = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
+        try await PostgresTestServer.running(waiter) { waiter in
+            try await PostgresTestServer.running(producer) { producer in
+                let woke = EventRecorder<Duration>()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    _ = try await waiter.stats()
+                    let start = EventRecorder<ContinuousClock.Instant>()
+                    group.addTask {
+                        await waiter.waitForWork(queues: ["default"], deadline: Date().addingTimeInterval(600), clock: SystemClock())
+                        woke.record(ContinuousClock.now - (start.all.first ?? ContinuousClock.now))
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(woke.count == 0, "nothing to do yet: the waiter is still waiting")
+                    start.record(ContinuousClock.now)
+                    _ = try await producer.enqueue([Self.newJob()], whenFull: .wait, now: Date())
+                    try await woke.waitForCount(1, timeout: .seconds(5))
+                    group.cancelAll()
+                }
+                #expect(try #require(woke.all.first) < .seconds(2), "woke \(woke.all) after the enqueue")
+            }
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
+
+    @Test("a killed leader is replaced within twice its TTL", .timeLimit(.minutes(1)))
+    func leaderFailover() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("leader")
+        let ttl = Duration.seconds(1)
+        let one = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
+        let two = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
+        try await PostgresTestServer.running(one) { one in
+            try await PostgresTestServer.running(two) { two in
+                let a = PostgresLeaderElection(storage: one, duty: "maintenance", holder: "a", ttl: ttl)
+                let b = PostgresLeaderElection(storage: two, duty: "maintenance", holder: "b", ttl: ttl)
+                try await withThrowingTaskGroup(of: Void.self) { outer in
+                    try await withThrowingTaskGroup(of: Void.self) { inner in
+                        inner.addTask { try await a.run() }
+                        try await a.waitForLeadership()
+                        outer.addTask { try await b.run() }
+                        try await Task.sleep(for: ttl)  // b campaigns meanwhile and loses
+                        #expect(a.isLeader && !b.isLeader, "one leader at a time")
+                        inner.cancelAll()  // "kill" a: it stops renewing and does not release
+                    }
+                    let killed = ContinuousClock.now
+                    try await b.waitForLeadership()
+                    let takeover = ContinuousClock.now - killed
+                    #expect(takeover <= ttl * 2, "b took over after \(takeover)")
+                    #expect(!a.isLeader)
+                    outer.cancelAll()
+                }
+            }
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
+}
