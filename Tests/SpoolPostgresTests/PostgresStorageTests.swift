@@ -98,9 +98,9 @@ struct PostgresStorageTests {
     func transactionalEnqueue() async throws {
         let url = try PostgresTestServer.requireURL()
         try await PostgresTestServer.withStorage { storage in
-            let now = Date()
             // The typed path of the README: the client prepares, the caller's transaction stores.
             let committed = try #require(SpoolClient(storage: storage).prepare([ProbeJob(value: 1)]).first)
+            let now = Date()
             let rolledBack = Self.newJob("rollback", now: now)
             try await PostgresTestServer.withConnection(url: url) { connection in
                 try await connection.query("CREATE TEMP TABLE orders (id int)", logger: Self.logger)
