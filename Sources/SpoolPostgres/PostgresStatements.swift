@@ -25,6 +25,14 @@ struct PostgresStatements: Sendable {
     let acquireLeader: String
     let releaseLeader: String
 
+    /// Run first in the claim's transaction: the claim then reads its index in order whatever
+    /// the table's statistics say, and commits without waiting for the WAL flush (see
+    /// `PostgresStorage.claimRows`).
+    static let claimSettings: PostgresQuery = """
+        SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
+               set_config('synchronous_commit', 'off', true)
+        """
+
     init(schema: String, notifications: Bool) {
         let s = "\"\(schema)\""
         let jobs = "\(s).jobs"

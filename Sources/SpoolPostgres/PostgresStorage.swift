@@ -380,6 +380,33 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
+    /// Runs the claim in a transaction that first sets, for that transaction only (`SET LOCAL`,
+    /// so the pooled connection is unchanged afterwards, and safe behind a transaction-mode
+    /// pooler):
+    /// - no bitmap and no sequential scans. A job table turns over completely between two runs
+    ///   of autovacuum's ANALYZE, so the planner's statistics are nearly always wrong. With a
+    ///   fresh or stale estimate of "one matching row" it picks a bitmap scan of every waiting
+    ///   job plus a sort (measured: 100 ms and a 4.7 MB on-disk sort per claim with 100,000 jobs
+    ///   waiting), instead of reading the claim index in order and stopping after `limit` rows
+    ///   (0.3 ms).
+    /// - `synchronous_commit = off`: the claim does not wait for its WAL flush. A claim lost in
+    ///   a database crash only puts the job back in line: the worker's outcome then fails the
+    ///   lease check and the job runs again, as after any lost lease (at least once, as always).
+    ///   Enqueues and outcomes keep waiting for the flush.
+    ///
+    /// Cost: two extra round trips, far less than the flush saved.
+    private func claimRows(_ bindings: PostgresBindings, worker: String) async throws -> [PostgresRow] {
+        try await readiness.wait(timeout: configuration.startTimeout, target: target)
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query(PostgresStatements.claimSettings, logger: logger)
+                return try await connection.query(PostgresQuery(unsafeSQL: sql.claim, binds: bindings), logger: logger).collect()
+            }
+        } catch {
+            throw SpoolError.postgres(error, target: target, operation: "claim for worker '\(worker)'")
+        }
+    }
+
     /// Wakes local waiters and, with notifications on, every other process's.
     private func announceWork(_ queues: some Sequence<String>) async {
         workSignal.signal()
@@ -497,7 +524,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             $0.append(request.worker)
             $0.append(nowMicros + PostgresCoding.micros(request.lease))
         }
-        let rows = try await rows(sql.claim, bindings, "claim for worker '\(request.worker)'")
+        let rows = try await claimRows(bindings, worker: request.worker)
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
         for row in rows {

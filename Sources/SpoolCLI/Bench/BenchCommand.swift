@@ -14,8 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Run the standard workloads and print their figures.",
         discussion: """
             Workloads (BENCHMARKS.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
-            through the bulk API; W3 enqueue N first (memory: 1,000,000; postgres: 50,000; \
-            others: 10,000), then \
+            through the bulk API; W3 enqueue N first (memory: 1,000,000; others: 10,000), then \
             time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
             at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \
             jobs of a 50 ms async sleep at concurrency 100, makespan. W6 and W7 need a durable \
