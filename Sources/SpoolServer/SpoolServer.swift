@@ -144,6 +144,7 @@ public struct SpoolServer: Service {
             gauges: QueueDepthGauges(registry: metricsRegistry)
         )
         routes.register(on: router)
+        WorkerRoutes(storage: storage, clock: clock, read: { try await routes.readJSON($0) }).register(on: router)
         return router
     }
 

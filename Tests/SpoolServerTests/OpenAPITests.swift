@@ -263,6 +263,25 @@ struct OpenAPITests {
             }
             try await run.send(.get, "/v1/queues", expect: .unauthorized)
 
+            // The worker protocol: claim the batch job of queue "other", heartbeat, finish.
+            let claimBody = #"{"worker": "w1", "queues": ["other"], "limit": 5, "lease_s": 30}"#
+            try await run.send(.post, "/v1/worker/claim", body: claimBody, expect: .unauthorized)
+            try await run.send(.post, "/v1/worker/claim", body: claimBody, token: reader, expect: .forbidden)
+            try await run.send(.post, "/v1/worker/claim", body: #"{"worker": "w1"}"#, token: admin, expect: .badRequest)
+            let claimed = try await run.send(.post, "/v1/worker/claim", body: claimBody, token: admin, expect: .ok)
+            let claimedID = claimed["jobs"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+            #expect(!claimedID.isEmpty, "\(claimed.text)")
+            let beat = #"{"worker": "w1", "ids": [""# + claimedID + #""]}"#
+            try await run.send(.post, "/v1/worker/heartbeat", body: beat, expect: .unauthorized)
+            try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: reader, expect: .forbidden)
+            try await run.send(.post, "/v1/worker/heartbeat", body: #"{"worker": "w1", "ids": ["nope"]}"#, token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: admin, expect: .ok)
+            let done = #"{"worker": "w1", "results": [{"id": ""# + claimedID + #"", "status": "succeeded", "result": {"ok": true}}]}"#
+            try await run.send(.post, "/v1/worker/finish", body: done, expect: .unauthorized)
+            try await run.send(.post, "/v1/worker/finish", body: done, token: reader, expect: .forbidden)
+            try await run.send(.post, "/v1/worker/finish", body: #"{"worker": "w1", "results": [{"status": "maybe"}]}"#, token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/worker/finish", body: done, token: admin, expect: .ok)
+
             // Stats, health, metrics, the document
             try await run.send(.get, "/v1/stats", token: reader, expect: .ok)
             try await run.send(.get, "/v1/stats", expect: .unauthorized)

@@ -9,9 +9,7 @@ import Spool
 struct EnqueueRequest: Sendable {
     static let fields = ["kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s"]
     /// The longest kind, queue name and unique key accepted.
-    static let maximumNameLength = 255
-    /// The longest delay or timeout accepted: a year.
-    static let maximumSeconds = 366.0 * 86_400
+    static let maximumNameLength = FieldReader.maximumNameLength
 
     var kind: String
     /// The payload as JSON bytes (`{}` when absent).
@@ -27,62 +25,15 @@ struct EnqueueRequest: Sendable {
     /// Reads one job from `json`; `path` prefixes the names of bad fields (`jobs[3].`).
     /// - Throws: ``Problem`` 400 naming the field and what is wrong with it.
     init(json: JSONValue, path: String = "") throws {
-        guard case .object(let members) = json else {
-            if path.isEmpty { throw Problem.badRequest("the request body must be a JSON object (got \(json.typeName))") }
-            throw Problem.invalidField(String(path.dropLast()), "must be an object (got \(json.typeName))")
-        }
-        var seen = Set<String>()
-        for (key, _) in members {
-            guard Self.fields.contains(key) else {
-                throw Problem.invalidField(path + key, "is not a known field (known: \(Self.fields.joined(separator: ", ")))")
-            }
-            guard seen.insert(key).inserted else { throw Problem.invalidField(path + key, "appears twice") }
-        }
-        func field(_ key: String) -> JSONValue? {
-            guard let value = json[key] else { return nil }
-            if case .null = value { return nil }
-            return value
-        }
-        func name(_ key: String, _ value: JSONValue?) throws -> String? {
-            guard let value else { return nil }
-            guard case .string(let text) = value else { throw Problem.invalidField(path + key, "must be a string (got \(value.typeName))") }
-            guard !text.isEmpty else { throw Problem.invalidField(path + key, "must not be empty") }
-            guard text.utf8.count <= Self.maximumNameLength else {
-                throw Problem.invalidField(path + key, "must be at most \(Self.maximumNameLength) bytes long (got \(text.utf8.count))")
-            }
-            return text
-        }
-        func integer(_ key: String) throws -> Int? {
-            guard let value = field(key) else { return nil }
-            guard case .number(let text) = value else { throw Problem.invalidField(path + key, "must be an integer (got \(value.typeName))") }
-            guard let number = Int(text) else {
-                let isWhole = !text.contains { $0 == "." || $0 == "e" || $0 == "E" }
-                throw Problem.invalidField(path + key, isWhole ? "must fit in 64 bits (got \(text))" : "must be an integer (got \(text))")
-            }
-            return number
-        }
-        func seconds(_ key: String, allowZero: Bool) throws -> Duration? {
-            guard let value = field(key) else { return nil }
-            guard case .number(let text) = value, let number = Double(text), number.isFinite else {
-                throw Problem.invalidField(path + key, "must be a number of seconds (got \(value.typeName))")
-            }
-            guard allowZero ? number >= 0 : number > 0 else {
-                throw Problem.invalidField(path + key, "must be \(allowZero ? "zero or more" : "more than zero") seconds (got \(text))")
-            }
-            guard number <= Self.maximumSeconds else {
-                throw Problem.invalidField(path + key, "must be at most a year, \(Int(Self.maximumSeconds)) seconds (got \(text))")
-            }
-            return .milliseconds(Int64((number * 1000).rounded()))
-        }
-
-        guard let kind = try name("kind", field("kind")) else {
+        let fields = try FieldReader(json, path: path, known: Self.fields)
+        guard let kind = try fields.name("kind") else {
             throw Problem.invalidField(path + "kind", "is required: the registered job name, a non-empty string")
         }
         self.kind = kind
         payload = json["payload"]?.bytes ?? Array("{}".utf8)
-        queue = try name("queue", field("queue"))
-        priority = try integer("priority")
-        if let value = field("run_at") {
+        queue = try fields.name("queue")
+        priority = try fields.integer("priority")
+        if let value = fields.field("run_at") {
             guard case .string(let text) = value else {
                 throw Problem.invalidField(path + "run_at", "must be an RFC 3339 time string (got \(value.typeName))")
             }
@@ -91,16 +42,16 @@ struct EnqueueRequest: Sendable {
             }
             runAt = date
         }
-        delay = try seconds("delay_s", allowZero: true)
+        delay = try fields.seconds("delay_s", allowZero: true)
         if runAt != nil && delay != nil {
             throw Problem.invalidField(path + "delay_s", "cannot be given with run_at: give one or the other")
         }
-        uniqueKey = try name("unique_key", field("unique_key"))
-        maxAttempts = try integer("max_attempts")
+        uniqueKey = try fields.name("unique_key")
+        maxAttempts = try fields.integer("max_attempts")
         if let maxAttempts, maxAttempts < 1 {
             throw Problem.invalidField(path + "max_attempts", "must be at least 1 (got \(maxAttempts))")
         }
-        timeout = try seconds("timeout_s", allowZero: false)
+        timeout = try fields.seconds("timeout_s", allowZero: false)
     }
 
     /// The job to store, with the kind's registered defaults for what the request leaves out.

@@ -157,6 +157,45 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/worker/claim": {
+      "post": {
+        "operationId": "workerClaim",
+        "summary": "Worker protocol: claim up to `limit` jobs of the given queues, leased to `worker`; long-polls up to `wait_s`",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerClaimRequest"}}}},
+        "responses": {
+          "200": {"description": "The claimed jobs (none after the wait)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerClaimResponse"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"}
+        }
+      }
+    },
+    "/v1/worker/heartbeat": {
+      "post": {
+        "operationId": "workerHeartbeat",
+        "summary": "Worker protocol: extend the leases of running jobs",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerHeartbeatRequest"}}}},
+        "responses": {
+          "200": {"description": "`extended` leases are held for `lease_s` more; `lost` jobs were rescued, cancelled or deleted (stop running them)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerHeartbeatResponse"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"}
+        }
+      }
+    },
+    "/v1/worker/finish": {
+      "post": {
+        "operationId": "workerFinish",
+        "summary": "Worker protocol: report how runs ended; stored only while the worker holds the lease",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerFinishRequest"}}}},
+        "responses": {
+          "200": {"description": "`stored` outcomes were recorded; `lost` ones were not (the lease had expired or the job was cancelled or deleted)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerFinishResponse"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"}
+        }
+      }
+    },
     "/healthz": {
       "get": {
         "operationId": "health",
@@ -227,6 +266,81 @@ enum OpenAPIDocument {
           "max_attempts": {"type": "integer", "minimum": 1},
           "timeout_s": {"type": "number", "exclusiveMinimum": 0, "description": "Per-attempt time limit in seconds"}
         }
+      },
+      "WorkerClaimRequest": {
+        "type": "object",
+        "required": ["worker", "queues"],
+        "additionalProperties": false,
+        "properties": {
+          "worker": {"type": "string", "minLength": 1, "maxLength": 255, "description": "The worker's name, unique among running workers (e.g. host:pid); leases are held in this name"},
+          "queues": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+          "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 1},
+          "lease_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 30, "description": "How long the lease lasts without a heartbeat"},
+          "wait_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0, "description": "Long-poll: answer as soon as a job is claimed, or empty after this many seconds"}
+        }
+      },
+      "ClaimedJob": {
+        "type": "object",
+        "required": ["id", "kind", "queue", "payload", "attempt", "max_attempts", "priority", "created_at", "lease_expires_at"],
+        "properties": {
+          "id": {"type": "string"},
+          "kind": {"type": "string"},
+          "queue": {"type": "string"},
+          "payload": {"description": "The job's JSON payload, as enqueued"},
+          "attempt": {"type": "integer", "description": "This run's attempt number, 1 for the first"},
+          "max_attempts": {"type": "integer"},
+          "priority": {"type": "integer"},
+          "created_at": {"type": "string", "format": "date-time"},
+          "lease_expires_at": {"type": "string", "format": "date-time"},
+          "timeout_s": {"type": ["number", "null"]}
+        }
+      },
+      "WorkerClaimResponse": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/ClaimedJob"}}}
+      },
+      "WorkerHeartbeatRequest": {
+        "type": "object",
+        "required": ["worker", "ids"],
+        "additionalProperties": false,
+        "properties": {
+          "worker": {"type": "string", "minLength": 1, "maxLength": 255},
+          "ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}},
+          "lease_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 30}
+        }
+      },
+      "WorkerHeartbeatResponse": {
+        "type": "object",
+        "required": ["extended", "lost"],
+        "properties": {"extended": {"type": "array", "items": {"type": "string"}}, "lost": {"type": "array", "items": {"type": "string"}}}
+      },
+      "WorkerResult": {
+        "type": "object",
+        "required": ["id", "status"],
+        "additionalProperties": false,
+        "properties": {
+          "id": {"type": "string"},
+          "status": {"type": "string", "enum": ["succeeded", "failed"]},
+          "result": {"description": "Any JSON value, stored as the job's result (succeeded)"},
+          "error": {"type": "string", "description": "What went wrong (failed)"},
+          "retry_in_s": {"type": "number", "minimum": 0, "description": "Retry after this many seconds (failed; default: exponential backoff)"},
+          "permanent": {"type": "boolean", "default": false, "description": "Do not retry: the job is dead at once (failed)"}
+        }
+      },
+      "WorkerFinishRequest": {
+        "type": "object",
+        "required": ["worker", "results"],
+        "additionalProperties": false,
+        "properties": {
+          "worker": {"type": "string", "minLength": 1, "maxLength": 255},
+          "results": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/WorkerResult"}}
+        }
+      },
+      "WorkerFinishResponse": {
+        "type": "object",
+        "required": ["stored", "lost"],
+        "properties": {"stored": {"type": "array", "items": {"type": "string"}}, "lost": {"type": "array", "items": {"type": "string"}}}
       },
       "Enqueued": {
         "type": "object",
