@@ -37,7 +37,8 @@ enum PostgresTestServer {
     ) -> PostgresStorage.Configuration {
         PostgresStorage.Configuration(
             schema: schema, poolSize: poolSize, pollInterval: pollInterval, notifications: notifications,
-            migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30)
+            migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30),
+            operationTimeout: .seconds(10)
         )
     }
 
@@ -128,9 +129,22 @@ enum PostgresTestServer {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // Nor our signal mask: the test process's threads block signals, and a server started
+        // with them blocked may not hear pg_ctl's stop signal. An empty mask and default
+        // handlers, as a shell would give it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, &argv, environ)
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, &attributes, &argv, environ)
         try #require(spawned == 0, "cannot run scripts/postgres: error \(spawned)")
         var status: Int32 = 0
         while true {
