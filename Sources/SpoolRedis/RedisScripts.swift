@@ -18,10 +18,11 @@
 /// - `P:ids` sorted set of every id (score 0: lexical order is id order), for listings.
 /// - `P:unique` hash unique key → id of the live job holding it.
 /// - `P:counts` hash `STATE:QUEUE` → number of jobs; `P:queues` and `P:paused` sets.
+/// - `P:leader:DUTY` string: the holder of a cluster-wide duty, with a time-to-live.
 /// - `P:listeners` sorted set of waiting processes by expiry (server time), and
 ///   `P:wake:LISTENER` marker lists they block on (BLPOP).
 enum RedisScript: String, CaseIterable, Sendable {
-    case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register
+    case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register, lead, resign
 
     /// The full source: the shared prelude, then the script's body.
     var source: String { Self.prelude + body }
@@ -424,6 +425,29 @@ enum RedisScript: String, CaseIterable, Sendable {
                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
                 redis.call('ZADD', LST, fmt(now + tonumber(ARGV[3])), ARGV[2])
                 return 1
+                """#
+        case .lead:
+            // ARGV: P, duty, holder, ttl ms → 1 when `holder` holds the duty for ttl from now.
+            return #"""
+                local k = P .. ':leader:' .. ARGV[2]
+                local current = redis.call('GET', k)
+                if current == ARGV[3] then
+                  redis.call('PEXPIRE', k, ARGV[4])
+                  return 1
+                end
+                if current then return 0 end
+                redis.call('SET', k, ARGV[3], 'PX', ARGV[4], 'NX')
+                return 1
+                """#
+        case .resign:
+            // ARGV: P, duty, holder → 1 when `holder` held the duty and gave it up.
+            return #"""
+                local k = P .. ':leader:' .. ARGV[2]
+                if redis.call('GET', k) == ARGV[3] then
+                  redis.call('DEL', k)
+                  return 1
+                end
+                return 0
                 """#
         }
     }

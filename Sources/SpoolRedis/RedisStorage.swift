@@ -17,6 +17,10 @@ import Synchronization
 /// let group = ServiceGroup(services: [storage, worker], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
+/// With ``Configuration/maintenance`` (the default) one process among those sharing the
+/// namespace, elected with ``RedisLeaderElection``, rescues expired leases and prunes old
+/// finished jobs.
+///
 /// Operations called before ``run()`` is ready wait for it up to
 /// ``Configuration/startTimeout``, then fail with `storageUnavailable`.
 ///
@@ -46,6 +50,34 @@ import Synchronization
 public final class RedisStorage: JobStorage, Service, Sendable {
     /// Settings of the Redis driver. Every field has a working default.
     public struct Configuration: Sendable {
+        /// Cluster-wide maintenance run by one elected leader among the processes sharing the
+        /// namespace: the rescue of expired leases and the pruning of finished jobs.
+        public struct Maintenance: Sendable {
+            /// How often the leader returns expired leases to the queue. Default 5 s.
+            public var rescueInterval: Duration
+            /// A job whose lease expired more than this many times in a row is a poison job:
+            /// `dead`. Default 3.
+            public var poisonAfter: Int
+            /// Finished jobs older than this are deleted; nil keeps them. Default 7 days.
+            public var retention: Duration?
+            /// How often the leader prunes. Default 60 s.
+            public var pruneInterval: Duration
+            /// How long a leader's lease lasts without renewal; a crashed leader is replaced
+            /// within about this. Default 10 s.
+            public var leaderTTL: Duration
+
+            public init(
+                rescueInterval: Duration = .seconds(5), poisonAfter: Int = 3, retention: Duration? = .seconds(7 * 24 * 3600),
+                pruneInterval: Duration = .seconds(60), leaderTTL: Duration = .seconds(10)
+            ) {
+                self.rescueInterval = rescueInterval
+                self.poisonAfter = max(0, poisonAfter)
+                self.retention = retention
+                self.pruneInterval = pruneInterval
+                self.leaderTTL = leaderTTL
+            }
+        }
+
         /// The prefix of every key (inside a hash tag: `{spool}:…`): 1 to 64 letters, digits,
         /// `-`, `_` or `.`. Processes sharing a namespace share jobs. Default `spool`.
         public var namespace: String
@@ -63,14 +95,23 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         /// How long operations wait for ``RedisStorage/run()`` to be ready before failing with
         /// `storageUnavailable`. Default 10 s.
         public var startTimeout: Duration
-        /// Where the driver reports what it cannot throw (a lost wake-up connection).
+        /// Leader-elected rescue and prune; nil turns it off (then let workers rescue, with
+        /// `WorkerConfiguration.rescueInterval`). Default on.
+        public var maintenance: Maintenance?
+        /// The clock for maintenance (rescue and prune times).
+        public var clock: any JobClock
+        /// Where the driver reports what it cannot throw (a lost wake-up connection, a failed
+        /// rescue).
         public var logger: Logger
 
         public init(
             namespace: String = "spool", poolSize: Int = 4, pollInterval: Duration = .seconds(1), wakeups: Bool = true,
             connectTimeout: Duration = .seconds(5), startTimeout: Duration = .seconds(10),
+            maintenance: Maintenance? = Maintenance(), clock: any JobClock = SystemClock(),
             logger: Logger = Logger(label: "spool.redis")
         ) {
+            self.maintenance = maintenance
+            self.clock = clock
             self.namespace = namespace
             self.poolSize = max(1, poolSize)
             self.pollInterval = pollInterval
@@ -146,7 +187,16 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             if configuration.wakeups {
                 group.addTask { await self.listenLoop() }
             }
+            var election: RedisLeaderElection?
+            if let maintenance = configuration.maintenance {
+                let candidate = RedisLeaderElection(storage: self, duty: "maintenance", ttl: maintenance.leaderTTL)
+                election = candidate
+                group.addTask { try await candidate.run() }
+                group.addTask { await self.maintenanceLoop(maintenance, election: candidate) }
+            }
             try? await gracefulShutdown()
+            // Hand the duty on at once rather than after its TTL (best effort).
+            if let election, election.isLeader, !Task.isCancelled { try? await election.resign() }
             readiness.stop()
             group.cancelAll()
         }
@@ -197,6 +247,35 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             } while cursor != "0" && steps < 1_000_000
         } catch {
             throw wrap(error, "dropping the namespace")
+        }
+    }
+
+    private func maintenanceLoop(_ maintenance: Configuration.Maintenance, election: RedisLeaderElection) async {
+        let clock = configuration.clock
+        var nextPrune = clock.now
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(for: maintenance.rescueInterval)
+            } catch {
+                return
+            }
+            guard election.isLeader else { continue }
+            do {
+                let report = try await rescueExpired(now: clock.now, poisonAfter: maintenance.poisonAfter)
+                if !report.rescued.isEmpty || !report.poisoned.isEmpty {
+                    logger.warning("rescued jobs whose lease expired", metadata: [
+                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
+                    ])
+                }
+                if let retention = maintenance.retention, clock.now >= nextPrune {
+                    nextPrune = clock.now.adding(maintenance.pruneInterval)
+                    let cutoff = clock.now.adding(.zero - retention)
+                    var rounds = 0
+                    while try await prune(finishedBefore: cutoff, limit: 10_000) == 10_000, !Task.isCancelled, rounds < 100 { rounds += 1 }
+                }
+            } catch {
+                logger.error("maintenance (rescue or prune) failed; retrying at the next interval", metadata: ["spool.error": "\(error)"])
+            }
         }
     }
 
