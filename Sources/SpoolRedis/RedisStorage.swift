@@ -92,6 +92,10 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         public var wakeups: Bool
         /// How long a connection attempt (and its login) may take. Default 5 s.
         public var connectTimeout: Duration
+        /// How long commands may wait for the server's next reply before their connection is
+        /// closed and they fail with `storageUnavailable` (a hung server, a half-open
+        /// connection). Long scripts on a huge batch must fit in it. Default 30 s.
+        public var commandTimeout: Duration
         /// How long operations wait for ``RedisStorage/run()`` to be ready before failing with
         /// `storageUnavailable`. Default 10 s.
         public var startTimeout: Duration
@@ -106,7 +110,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
 
         public init(
             namespace: String = "spool", poolSize: Int = 4, pollInterval: Duration = .seconds(1), wakeups: Bool = true,
-            connectTimeout: Duration = .seconds(5), startTimeout: Duration = .seconds(10),
+            connectTimeout: Duration = .seconds(5), commandTimeout: Duration = .seconds(30), startTimeout: Duration = .seconds(10),
             maintenance: Maintenance? = Maintenance(), clock: any JobClock = SystemClock(),
             logger: Logger = Logger(label: "spool.redis")
         ) {
@@ -117,6 +121,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             self.pollInterval = pollInterval
             self.wakeups = wakeups
             self.connectTimeout = connectTimeout
+            self.commandTimeout = commandTimeout
             self.startTimeout = startTimeout
             self.logger = logger
         }
@@ -162,7 +167,9 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         self.configuration = configuration
         self.endpoint = endpoint
         self.logger = configuration.logger
-        self.pool = RESPConnectionPool(endpoint: endpoint, size: configuration.poolSize, connectTimeout: configuration.connectTimeout)
+        self.pool = RESPConnectionPool(
+            endpoint: endpoint, size: configuration.poolSize, connectTimeout: configuration.connectTimeout, replyTimeout: configuration.commandTimeout
+        )
         self.prefix = "{\(configuration.namespace)}"
         self.target = "'redis://\(endpoint.description)' (namespace \(configuration.namespace))"
         self.listener = JobID().description
@@ -287,7 +294,10 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         let ttl = RedisCoding.arg(Int64(10_000))
         while !Task.isCancelled {
             do {
-                let connection = try await RESPConnection.connect(to: endpoint, timeout: configuration.connectTimeout)
+                // The reply timeout covers the 2 s BLPOP.
+                let connection = try await RESPConnection.connect(
+                    to: endpoint, timeout: configuration.connectTimeout, replyTimeout: configuration.commandTimeout + .seconds(2)
+                )
                 defer { connection.close() }
                 try await withTaskCancellationHandler {
                     workSignal.signal()

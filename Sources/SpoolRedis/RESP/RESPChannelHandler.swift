@@ -15,7 +15,8 @@ struct RESPConnectionClosed: Error, Sendable, CustomStringConvertible {
 /// Pipelines commands on one channel: writes each as it comes and completes the promises in
 /// order as replies arrive (Redis answers in order). Push messages are dropped (the driver
 /// subscribes to nothing). A malformed reply fails every pending command and closes the
-/// channel; so does the channel closing.
+/// channel; so does the channel closing, and so does a server that sends nothing for
+/// `replyTimeout` while commands wait (a hung server or a half-open connection).
 final class RESPChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RESPRequest
@@ -24,9 +25,29 @@ final class RESPChannelHandler: ChannelDuplexHandler {
     private var decoder: RESPDecoder
     private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
     private var failure: (any Error)?
+    private let replyTimeout: TimeAmount?
+    private var timer: Scheduled<Void>?
 
-    init(limits: RESPLimits = RESPLimits()) {
+    init(limits: RESPLimits = RESPLimits(), replyTimeout: TimeAmount? = nil) {
         decoder = RESPDecoder(limits: limits)
+        self.replyTimeout = replyTimeout
+    }
+
+    /// Restarts the reply timer while commands wait; stops it when none does.
+    private func armTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        guard let replyTimeout, !pending.isEmpty, failure == nil else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: replyTimeout) {
+            self.timer = nil
+            let seconds = Double(replyTimeout.nanoseconds) / 1e9
+            self.failAll(RESPConnectionClosed(reason: "no reply within \(seconds) s; closed it"), context: context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -39,6 +60,7 @@ final class RESPChannelHandler: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: 64 + request.arguments.reduce(0) { $0 + $1.count + 16 })
         RESPEncoder.writeCommand(request.arguments, into: &buffer)
         pending.append(request.promise)
+        if pending.count == 1 { armTimer(context: context) }
         context.write(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -53,6 +75,7 @@ final class RESPChannelHandler: ChannelDuplexHandler {
                 }
                 promise.succeed(value)
             }
+            armTimer(context: context)
         } catch {
             failAll(error, context: context)
         }
@@ -69,6 +92,8 @@ final class RESPChannelHandler: ChannelDuplexHandler {
 
     private func failAll(_ error: any Error, context: ChannelHandlerContext?) {
         if failure == nil { failure = error }
+        timer?.cancel()
+        timer = nil
         while let promise = pending.popFirst() { promise.fail(error) }
         context?.close(promise: nil)
     }

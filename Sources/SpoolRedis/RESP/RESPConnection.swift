@@ -42,21 +42,26 @@ final class RESPConnection: Sendable {
     }
 
     /// Connects, logs in (`HELLO 3 AUTH`, or `AUTH` on servers without RESP3) and selects the
-    /// database, all within `timeout`.
+    /// database, all within `timeout`. With `replyTimeout`, a connection on which commands wait
+    /// longer than that for the server's next reply is closed and they fail (set it above the
+    /// timeout of any blocking command sent on it).
     /// - Throws: a connect error, ``RedisReplyError`` (a refused login or SELECT), or
     ///   ``RESPConnectionClosed``.
     static func connect(
-        to endpoint: RedisEndpoint, timeout: Duration, limits: RESPLimits = RESPLimits(),
+        to endpoint: RedisEndpoint, timeout: Duration, replyTimeout: Duration? = nil, limits: RESPLimits = RESPLimits(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RESPConnection {
-        let (seconds, attoseconds) = timeout.components
-        let millis = max(1, seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000)
+        func millis(_ duration: Duration) -> Int64 {
+            let (seconds, attoseconds) = duration.components
+            return max(1, seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000)
+        }
+        let replyLimit = replyTimeout.map { TimeAmount.milliseconds(millis($0)) }
         let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(millis))
+            .connectTimeout(.milliseconds(millis(timeout)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(limits: limits))
+                    try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(limits: limits, replyTimeout: replyLimit))
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port).get()
@@ -149,12 +154,14 @@ final class RESPConnectionPool: Sendable {
     let endpoint: RedisEndpoint
     let size: Int
     let connectTimeout: Duration
+    let replyTimeout: Duration?
     private let slots: Mutex<[RESPConnection?]>
     private let nextSlot = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
 
-    init(endpoint: RedisEndpoint, size: Int, connectTimeout: Duration) {
+    init(endpoint: RedisEndpoint, size: Int, connectTimeout: Duration, replyTimeout: Duration? = nil) {
         self.endpoint = endpoint
+        self.replyTimeout = replyTimeout
         self.size = max(1, size)
         self.connectTimeout = connectTimeout
         self.slots = Mutex(Array(repeating: nil, count: max(1, size)))
@@ -166,7 +173,7 @@ final class RESPConnectionPool: Sendable {
         guard !closed.load(ordering: .acquiring) else { throw RESPConnectionClosed(reason: "the pool is closed") }
         let slot = nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % size
         if let connection = slots.withLock({ $0[slot] }), connection.isActive { return connection }
-        let fresh = try await RESPConnection.connect(to: endpoint, timeout: connectTimeout)
+        let fresh = try await RESPConnection.connect(to: endpoint, timeout: connectTimeout, replyTimeout: replyTimeout)
         let kept: RESPConnection = slots.withLock { slots in
             if let current = slots[slot], current.isActive { return current }
             slots[slot] = fresh
