@@ -119,6 +119,26 @@ struct RESPDecoderTests {
         }
     }
 
+    @Test("a large reply arriving in small reads is scanned once (linear, not quadratic)")
+    func largeReplyInChunks() throws {
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        let count = 100_000
+        RESPEncoder.write(.array((0..<count).map { .bulkString(Array("job-\($0)".utf8)) }), into: &buffer)
+        let bytes = Array(buffer.readableBytesView)
+        var decoder = RESPDecoder()
+        var got: RESPValue?
+        let started = ContinuousClock.now
+        for start in stride(from: 0, to: bytes.count, by: 512) {
+            decoder.feed(bytes[start..<min(bytes.count, start + 512)])
+            if let value = try decoder.next() { got = value }
+            #expect(decoder.bufferedBytes < 1024, "consumed bytes are not kept")
+        }
+        #expect(got?.elements?.count == count)
+        #expect(got?.elements?.last == .bulkString(Array("job-\(count - 1)".utf8)))
+        // Quadratic re-scanning of ~1.3 MB in 512-byte reads would take minutes in a debug build.
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
     @Test("random bytes never crash the decoder and never grow it without bound")
     func fuzz() throws {
         var random = SplitMix64(seed: 0x5EED_5EED)

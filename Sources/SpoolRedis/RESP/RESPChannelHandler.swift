@@ -82,7 +82,7 @@ final class RESPChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(RESPConnectionClosed(reason: "the server closed it"), context: nil)
+        failAll(failure ?? RESPConnectionClosed(reason: "the server closed it"), context: nil)
         context.fireChannelInactive()
     }
 
@@ -90,11 +90,15 @@ final class RESPChannelHandler: ChannelDuplexHandler {
         failAll(error, context: context)
     }
 
+    /// Records the first failure, closes the channel, then fails every waiting command (so a
+    /// caller that sees the error finds the connection already closed).
     private func failAll(_ error: any Error, context: ChannelHandlerContext?) {
         if failure == nil { failure = error }
         timer?.cancel()
         timer = nil
-        while let promise = pending.popFirst() { promise.fail(error) }
+        var waiting = pending
+        pending.removeAll()
         context?.close(promise: nil)
+        while let promise = waiting.popFirst() { promise.fail(error) }
     }
 }

@@ -22,22 +22,40 @@ struct RESPLimits: Sendable, Hashable {
 
 /// An incremental RESP2/RESP3 decoder: feed it bytes as they arrive, take whole replies out.
 ///
-/// Pure (no I/O) and deterministic. A reply that is not complete yet yields nil and is parsed
-/// again from its start when more bytes arrive (replies are small; the cost is a re-scan of
-/// the incomplete reply). Anything that is not RESP, or breaks a limit of ``RESPLimits``,
-/// throws ``RESPDecodingError``; after an error the decoder holds no usable state and must be
+/// Pure (no I/O) and deterministic. Aggregates are built up as their elements arrive (a stack
+/// of open aggregates), so a large reply arriving in many reads is scanned once: cost O(bytes).
+/// Only an incomplete scalar (a line or a bulk string not fully arrived) is read again when
+/// more bytes come. Anything that is not RESP, or breaks a limit of ``RESPLimits``, throws
+/// ``RESPDecodingError``; after an error the decoder holds no usable state and must be
 /// discarded. Streamed strings and aggregates (`$?`, `*?`) are refused. Attributes (`|`) are
 /// read and dropped, the value they annotate is returned.
 struct RESPDecoder {
     let limits: RESPLimits
     private var buffer: ByteBuffer
+    /// The aggregates opened and not yet complete, outermost first.
+    private var stack: [Frame] = []
+    /// Elements announced so far in the reply being decoded.
+    private var elements = 0
+
+    fileprivate enum Kind { case array, set, push, map, attribute }
+
+    private struct Frame {
+        var kind: Kind
+        var remaining: Int
+        var values: [RESPValue]
+    }
+
+    fileprivate enum Token {
+        case value(RESPValue)
+        case aggregate(Kind, count: Int)
+    }
 
     init(limits: RESPLimits = RESPLimits()) {
         self.limits = limits
         self.buffer = ByteBufferAllocator().buffer(capacity: 0)
     }
 
-    /// Bytes received and not yet returned as part of a reply.
+    /// Bytes received and not yet consumed.
     var bufferedBytes: Int { buffer.readableBytes }
 
     /// Adds received bytes.
@@ -54,24 +72,74 @@ struct RESPDecoder {
     /// The next complete reply, or nil when more bytes are needed.
     /// - Throws: ``RESPDecodingError`` for bytes that are not an acceptable reply.
     mutating func next() throws -> RESPValue? {
-        guard buffer.readableBytes > 0 else {
-            if buffer.readerIndex > 0 { buffer.clear() }
-            return nil
+        defer { compact() }
+        while buffer.readableBytes > 0 {
+            guard stack.count <= limits.maxDepth else {
+                throw RESPDecodingError(message: "replies nested deeper than \(limits.maxDepth) levels")
+            }
+            let limits = self.limits
+            let parsed: (Token, Int)? = try buffer.withUnsafeReadableBytes { bytes in
+                var parser = Parser(bytes: bytes, limits: limits)
+                guard let token = try parser.token() else { return nil }
+                return (token, parser.index)
+            }
+            guard let (token, consumed) = parsed else { return nil }
+            buffer.moveReaderIndex(forwardBy: consumed)
+            var value: RESPValue
+            switch token {
+            case .value(let scalar):
+                value = scalar
+            case .aggregate(let kind, let count):
+                let announced = kind == .map || kind == .attribute ? count * 2 : count
+                elements += announced
+                guard elements <= limits.maxElements else {
+                    throw RESPDecodingError(message: "a reply with more than \(limits.maxElements) elements")
+                }
+                if announced > 0 {
+                    var values: [RESPValue] = []
+                    values.reserveCapacity(min(announced, 1024))
+                    stack.append(Frame(kind: kind, remaining: announced, values: values))
+                    continue
+                }
+                if kind == .attribute { continue }
+                value = Self.build(kind, [])
+            }
+            // Hand the value to the innermost open aggregate, closing those it completes.
+            while true {
+                guard !stack.isEmpty else {
+                    elements = 0
+                    return value
+                }
+                stack[stack.count - 1].values.append(value)
+                stack[stack.count - 1].remaining -= 1
+                guard stack[stack.count - 1].remaining == 0 else { break }
+                let frame = stack.removeLast()
+                if frame.kind == .attribute { break }  // dropped: the annotated value comes next
+                value = Self.build(frame.kind, frame.values)
+            }
         }
-        let limits = self.limits
-        let result: (RESPValue, Int)? = try buffer.withUnsafeReadableBytes { bytes in
-            var parser = Parser(bytes: bytes, limits: limits)
-            guard let value = try parser.value(depth: 0) else { return nil }
-            return (value, parser.index)
+        return nil
+    }
+
+    private static func build(_ kind: Kind, _ values: [RESPValue]) -> RESPValue {
+        switch kind {
+        case .array: return .array(values)
+        case .set: return .set(values)
+        case .push: return .push(values)
+        case .map, .attribute:
+            var pairs: [RESPPair] = []
+            pairs.reserveCapacity(values.count / 2)
+            for pair in 0..<(values.count / 2) { pairs.append(RESPPair(key: values[2 * pair], value: values[2 * pair + 1])) }
+            return .map(pairs)
         }
-        guard let (value, consumed) = result else { return nil }
-        buffer.moveReaderIndex(forwardBy: consumed)
+    }
+
+    private mutating func compact() {
         if buffer.readableBytes == 0 {
             buffer.clear()
         } else if buffer.readerIndex > 1 << 16 {
             buffer.discardReadBytes()
         }
-        return value
     }
 
     /// A one-pass parser over the readable bytes; `nil` from any method means "incomplete".
@@ -79,7 +147,6 @@ struct RESPDecoder {
         let bytes: UnsafeRawBufferPointer
         let limits: RESPLimits
         var index = 0
-        var elements = 0
 
         init(bytes: UnsafeRawBufferPointer, limits: RESPLimits) {
             self.bytes = bytes
@@ -157,26 +224,8 @@ struct RESPDecoder {
             return blob
         }
 
-        mutating func count(elements added: Int) throws {
-            elements += added
-            guard elements <= limits.maxElements else {
-                throw RESPDecodingError(message: "a reply with more than \(limits.maxElements) elements")
-            }
-        }
-
-        mutating func aggregate(_ count: Int, depth: Int) throws -> [RESPValue]? {
-            try self.count(elements: count)
-            var values: [RESPValue] = []
-            values.reserveCapacity(Swift.min(count, 1024))
-            for _ in 0..<count {
-                guard let value = try value(depth: depth + 1) else { return nil }
-                values.append(value)
-            }
-            return values
-        }
-
-        mutating func value(depth: Int) throws -> RESPValue? {
-            guard depth <= limits.maxDepth else { throw RESPDecodingError(message: "replies nested deeper than \(limits.maxDepth) levels") }
+        /// One scalar value or aggregate header, or nil when it has not fully arrived.
+        mutating func token() throws -> Token? {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
             let typeOffset = index
@@ -184,30 +233,30 @@ struct RESPDecoder {
             guard let line = try line() else { return nil }
             switch type {
             case UInt8(ascii: "+"):
-                return .simpleString(Array(line))
+                return .value(.simpleString(Array(line)))
             case UInt8(ascii: "-"):
-                return .error(text(line))
+                return .value(.error(text(line)))
             case UInt8(ascii: ":"):
-                return .integer(try integer(line, what: "an integer reply"))
+                return .value(.integer(try integer(line, what: "an integer reply")))
             case UInt8(ascii: "_"):
                 guard line.isEmpty else { throw RESPDecodingError(message: "a null with content") }
-                return .null
+                return .value(.null)
             case UInt8(ascii: "#"):
                 guard line.count == 1, line[0] == UInt8(ascii: "t") || line[0] == UInt8(ascii: "f") else {
                     throw RESPDecodingError(message: "a boolean that is not t or f")
                 }
-                return .boolean(line[0] == UInt8(ascii: "t"))
+                return .value(.boolean(line[0] == UInt8(ascii: "t")))
             case UInt8(ascii: ","):
                 let literal = text(line)
                 switch literal {
-                case "inf", "+inf": return .double(.infinity)
-                case "-inf": return .double(-.infinity)
-                case "nan", "-nan": return .double(.nan)
+                case "inf", "+inf": return .value(.double(.infinity))
+                case "-inf": return .value(.double(-.infinity))
+                case "nan", "-nan": return .value(.double(.nan))
                 default:
                     guard !literal.isEmpty, literal.utf8.allSatisfy({ Self.isFloatByte($0) }), let value = Double(literal) else {
                         throw RESPDecodingError(message: "a double that is not a number: '\(literal.prefix(40))'")
                     }
-                    return .double(value)
+                    return .value(.double(value))
                 }
             case UInt8(ascii: "("):
                 var digits = line[...]
@@ -215,48 +264,39 @@ struct RESPDecoder {
                 guard !digits.isEmpty, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
                     throw RESPDecodingError(message: "a big number that is not digits")
                 }
-                return .bigNumber(text(line))
+                return .value(.bigNumber(text(line)))
             case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
                 if line.count == 1 && line[0] == UInt8(ascii: "?") { throw RESPDecodingError(message: "streamed strings are not supported") }
                 let length = try length(line, what: "a bulk length", max: limits.maxBulkLength)
                 if length == -1 {
                     guard type == UInt8(ascii: "$") else { throw RESPDecodingError(message: "a null blob error or verbatim string") }
-                    return .null
+                    return .value(.null)
                 }
                 guard let blob = try blob(length) else { return nil }
-                if type == UInt8(ascii: "!") { return .error(String(decoding: blob, as: UTF8.self)) }
+                if type == UInt8(ascii: "!") { return .value(.error(String(decoding: blob, as: UTF8.self))) }
                 if type == UInt8(ascii: "=") {
                     guard blob.count >= 4, blob[3] == UInt8(ascii: ":") else {
                         throw RESPDecodingError(message: "a verbatim string without its format prefix")
                     }
-                    return .verbatim(format: String(decoding: blob[0..<3], as: UTF8.self), text: Array(blob[4...]))
+                    return .value(.verbatim(format: String(decoding: blob[0..<3], as: UTF8.self), text: Array(blob[4...])))
                 }
-                return .bulkString(blob)
+                return .value(.bulkString(blob))
             case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
                 if line.count == 1 && line[0] == UInt8(ascii: "?") { throw RESPDecodingError(message: "streamed aggregates are not supported") }
                 let count = try length(line, what: "an aggregate count", max: limits.maxElements)
                 if count == -1 {
                     guard type == UInt8(ascii: "*") else { throw RESPDecodingError(message: "a null set or push") }
-                    return .null
+                    return .value(.null)
                 }
-                guard let values = try aggregate(count, depth: depth) else { return nil }
                 switch type {
-                case UInt8(ascii: "~"): return .set(values)
-                case UInt8(ascii: ">"): return .push(values)
-                default: return .array(values)
+                case UInt8(ascii: "~"): return .aggregate(.set, count: count)
+                case UInt8(ascii: ">"): return .aggregate(.push, count: count)
+                default: return .aggregate(.array, count: count)
                 }
             case UInt8(ascii: "%"), UInt8(ascii: "|"):
                 let count = try length(line, what: "a map size", max: limits.maxElements / 2)
                 guard count >= 0 else { throw RESPDecodingError(message: "a null map") }
-                guard let values = try aggregate(count * 2, depth: depth) else { return nil }
-                if type == UInt8(ascii: "|") {
-                    // An attribute annotates the value that follows: read that and return it.
-                    return try value(depth: depth)
-                }
-                var pairs: [RESPPair] = []
-                pairs.reserveCapacity(count)
-                for pair in 0..<count { pairs.append(RESPPair(key: values[2 * pair], value: values[2 * pair + 1])) }
-                return .map(pairs)
+                return .aggregate(type == UInt8(ascii: "|") ? .attribute : .map, count: count)
             default:
                 throw RESPDecodingError(message: "unknown type byte 0x\(String(type, radix: 16)) at offset \(typeOffset)")
             }
