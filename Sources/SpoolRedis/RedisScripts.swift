@@ -40,6 +40,13 @@ enum RedisScript: String, CaseIterable, Sendable {
           if t < 0 then t = 0 end
           return string.format('%015d', t) .. id
         end
+        -- The ready-set score of a priority: exact within ±10^15, clamped beyond (Lua numbers
+        -- are doubles, and a score is formatted as a 64-bit integer).
+        local function pscore(p)
+          local n = -(tonumber(p) or 0)
+          if n > 1e15 then n = 1e15 elseif n < -1e15 then n = -1e15 end
+          return fmt(n)
+        end
         local function count(q, s, d)
           local v = redis.call('HINCRBY', CNT, s .. ':' .. q, d)
           if v == 0 then redis.call('HDEL', CNT, s .. ':' .. q) end
@@ -119,7 +126,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                     end
                     if timeout ~= '' then redis.call('HSET', k, 'timeout', timeout) end
                     if st == 'scheduled' then redis.call('ZADD', schedk(q), runat, id)
-                    else redis.call('ZADD', readyk(q), fmt(-tonumber(prio)), rmember(runat, id)) end
+                    else redis.call('ZADD', readyk(q), pscore(prio), rmember(runat, id)) end
                     count(q, st, 1)
                     redis.call('SADD', QS, q)
                     redis.call('ZADD', IDS, '0', id)
@@ -146,7 +153,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                       local f = redis.call('HMGET', k, 'prio', 'runat')
                       redis.call('ZREM', schedk(q), id)
                       redis.call('HSET', k, 'state', 'available')
-                      redis.call('ZADD', readyk(q), fmt(-tonumber(f[1])), rmember(f[2], id))
+                      redis.call('ZADD', readyk(q), pscore(f[1]), rmember(f[2], id))
                       count(q, 'scheduled', -1); count(q, 'available', 1)
                     end
                     local ms = redis.call('ZRANGE', readyk(q), 0, lim - 1)
@@ -204,7 +211,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                       redis.call('ZADD', schedk(q), runat, id)
                       wakeup = true
                     elseif to == 'available' then
-                      redis.call('ZADD', readyk(q), fmt(-tonumber(f[4])), rmember(f[5], id))
+                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
                       wakeup = true
                     else
                       redis.call('HSET', k, 'finished', at)
@@ -265,7 +272,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                       table.insert(poisoned, id)
                     else
                       redis.call('HSET', k, 'state', 'available')
-                      redis.call('ZADD', readyk(q), fmt(-tonumber(f[4])), rmember(f[5], id))
+                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
                       count(q, 'available', 1)
                       table.insert(rescued, id)
                     end
@@ -348,7 +355,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                       redis.call('ZREM', FIN, id)
                       redis.call('HDEL', k, 'finished', 'owner', 'lease')
                       redis.call('HSET', k, 'state', 'available', 'attempt', '0', 'runat', now, 'expired', '0')
-                      redis.call('ZADD', readyk(q), fmt(-tonumber(f[3])), rmember(now, id))
+                      redis.call('ZADD', readyk(q), pscore(f[3]), rmember(now, id))
                       count(q, f[1], -1); count(q, 'available', 1)
                       if f[4] then redis.call('HSET', UNI, f[4], id) end
                       table.insert(out, id)

@@ -128,6 +128,20 @@ struct RedisStorageTests {
         }
     }
 
+    @Test("extreme priorities keep their order and their exact value; huge claim limits are capped")
+    func extremes() async throws {
+        try await RedisTestServer.withStorage { storage in
+            let now = Date()
+            let jobs = [Int.min, 0, Int.max, -5].map { NewJob(kind: "k", payload: JobPayload(bytes: []), priority: $0, runAt: now, createdAt: now) }
+            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: .max)], worker: "w", lease: .seconds(30)), now: now
+            )
+            #expect(claimed.map(\.priority) == [Int.max, 0, -5, Int.min])
+            #expect(try await storage.job(jobs[0].id)?.priority == Int.min)
+        }
+    }
+
     @Test("operations fail with storageUnavailable when the server cannot be reached")
     func unreachable() async throws {
         let storage = try RedisStorage(url: "redis://127.0.0.1:1/0", configuration: .init(connectTimeout: .milliseconds(200), startTimeout: .milliseconds(300)))
