@@ -179,8 +179,11 @@ public final class RedisStorage: JobStorage, Service, Sendable {
 
     /// Connects and loads the scripts (retrying with backoff while the server cannot be
     /// reached), then serves until graceful shutdown or cancellation: the wake-up listener on a
-    /// dedicated connection (reconnecting with backoff when lost). Closes every connection when
-    /// it returns.
+    /// dedicated connection (reconnecting with backoff when lost) and, when configured, the
+    /// leader-elected maintenance. Closes every connection when it returns; run it once (a
+    /// storage whose `run()` has returned stays stopped).
+    /// - Throws: ``SpoolError`` `storageUnavailable` when the server refuses the login (a wrong
+    ///   password or a missing permission); other start failures are retried.
     public func run() async throws {
         defer { pool.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in

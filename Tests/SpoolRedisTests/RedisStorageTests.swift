@@ -78,6 +78,13 @@ struct RedisStorageTests {
                 connection.close()
             }
             #expect(error?.code == "WRONGPASS")
+            // The storage's run() gives up at once on a refused login (no endless retry).
+            let refused = try RedisStorage(
+                url: "redis://\(user):nope@\(url.endpoint.host):\(url.endpoint.port)/0",
+                configuration: .init(namespace: RedisTestServer.namespace("acl"), maintenance: nil)
+            )
+            let startError = await #expect(throws: SpoolError.self) { try await refused.run() }
+            #expect(startError?.code == .storageUnavailable && startError?.message.contains("nope") == false)
         } catch {
             _ = try? await admin.send("ACL", "DELUSER", user)
             throw error
