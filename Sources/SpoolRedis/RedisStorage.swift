@@ -42,6 +42,10 @@ import Synchronization
 /// backoff. A script whose reply was lost with the connection may or may not have run (the
 /// usual at-least-once caveat).
 ///
+/// Run it against a server with `maxmemory-policy noeviction` (the default): a server that
+/// evicts keys under memory pressure silently drops jobs; ``run()`` logs a warning when it can
+/// see such a policy.
+///
 /// Times are the callers' clocks, stored to the millisecond: machines sharing a server must
 /// keep their clocks in sync (NTP).
 ///
@@ -225,6 +229,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             do {
                 let connection = try await pool.connection()
                 for script in RedisScript.allCases { _ = try await load(script, on: connection) }
+                await checkEvictionPolicy(on: connection)
                 return
             } catch {
                 if error is CancellationError || Task.isCancelled { throw error }
@@ -235,6 +240,19 @@ public final class RedisStorage: JobStorage, Service, Sendable {
                 try await Task.sleep(for: delay)
                 delay = min(.seconds(5), delay * 2)
             }
+        }
+    }
+
+    /// Warns when the server may evict keys under memory pressure (jobs would vanish). Servers
+    /// that refuse `CONFIG GET` (managed services, ACLs) are not checked.
+    private func checkEvictionPolicy(on connection: RESPConnection) async {
+        guard let reply = try? await connection.send("CONFIG", "GET", "maxmemory-policy"),
+            let cells = reply.elements, cells.count == 2, let policy = cells[1].string
+        else { return }
+        if policy != "noeviction" {
+            logger.warning("the Redis server may evict keys when its memory is full, and jobs with them; set maxmemory-policy to noeviction", metadata: [
+                "spool.redis.maxmemory_policy": "\(policy)",
+            ])
         }
     }
 
