@@ -355,11 +355,13 @@ public final class RedisStorage: JobStorage, Service, Sendable {
 
     /// Runs a script with `EVALSHA`, loading it first when the server does not know it.
     private func evaluate(_ script: RedisScript, _ arguments: [[UInt8]], on connection: RESPConnection) async throws -> RESPValue {
-        var sha = scripts.withLock { $0[script] }
-        if sha == nil { sha = try await load(script, on: connection) }
-        let head: [[UInt8]] = [Array("EVALSHA".utf8), [], Array("0".utf8), Array(prefix.utf8)]
-        var command = head + arguments
-        command[1] = Array(sha!.utf8)
+        let sha: String
+        if let known = scripts.withLock({ $0[script] }) {
+            sha = known
+        } else {
+            sha = try await load(script, on: connection)
+        }
+        var command: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha.utf8), Array("0".utf8), Array(prefix.utf8)] + arguments
         var reply = try await connection.send(command)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             command[1] = Array(try await load(script, on: connection).utf8)
