@@ -147,7 +147,8 @@ final class RESPConnection: Sendable {
 }
 
 /// A few pipelined connections shared by every operation: a command goes to the next
-/// connection in turn; a broken connection is replaced on next use.
+/// connection in turn; a broken connection is replaced on next use, by one connect per slot
+/// (callers arriving meanwhile wait for that connect rather than opening their own).
 ///
 /// Cost: no lock is held across I/O; connecting happens on first use of a slot.
 final class RESPConnectionPool: Sendable {
@@ -155,36 +156,82 @@ final class RESPConnectionPool: Sendable {
     let size: Int
     let connectTimeout: Duration
     let replyTimeout: Duration?
-    private let slots: Mutex<[RESPConnection?]>
+    private enum Slot {
+        case empty
+        case connecting(EventLoopFuture<RESPConnection>)
+        case ready(RESPConnection)
+    }
+    private enum Step {
+        case use(RESPConnection)
+        case wait(EventLoopFuture<RESPConnection>)
+        case connect(EventLoopPromise<RESPConnection>)
+    }
+    private let slots: Mutex<[Slot]>
     private let nextSlot = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
+    private let group: any EventLoopGroup
 
-    init(endpoint: RedisEndpoint, size: Int, connectTimeout: Duration, replyTimeout: Duration? = nil) {
+    init(
+        endpoint: RedisEndpoint, size: Int, connectTimeout: Duration, replyTimeout: Duration? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.endpoint = endpoint
         self.replyTimeout = replyTimeout
         self.size = max(1, size)
         self.connectTimeout = connectTimeout
-        self.slots = Mutex(Array(repeating: nil, count: max(1, size)))
+        self.group = group
+        self.slots = Mutex(Array(repeating: .empty, count: max(1, size)))
     }
 
     /// A live connection (connecting one when the slot is empty or broken).
     /// - Throws: the connect error, or ``RESPConnectionClosed`` after ``close()``.
     func connection() async throws -> RESPConnection {
-        guard !closed.load(ordering: .acquiring) else { throw RESPConnectionClosed(reason: "the pool is closed") }
         let slot = nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue % size
-        if let connection = slots.withLock({ $0[slot] }), connection.isActive { return connection }
-        let fresh = try await RESPConnection.connect(to: endpoint, timeout: connectTimeout, replyTimeout: replyTimeout)
-        let kept: RESPConnection = slots.withLock { slots in
-            if let current = slots[slot], current.isActive { return current }
-            slots[slot] = fresh
-            return fresh
+        // Bounded: a wait ends with a connection or an error; a connect cancelled under another
+        // caller's feet is retried at most twice.
+        for attempt in 0..<3 {
+            guard !closed.load(ordering: .acquiring) else { throw RESPConnectionClosed(reason: "the pool is closed") }
+            let step: Step = slots.withLock { slots in
+                switch slots[slot] {
+                case .ready(let connection) where connection.isActive:
+                    return .use(connection)
+                case .connecting(let future):
+                    return .wait(future)
+                case .empty, .ready:
+                    let promise = group.next().makePromise(of: RESPConnection.self)
+                    slots[slot] = .connecting(promise.futureResult)
+                    return .connect(promise)
+                }
+            }
+            switch step {
+            case .use(let connection):
+                return connection
+            case .wait(let future):
+                do {
+                    return try await future.get()
+                } catch is CancellationError where !Task.isCancelled && attempt < 2 {
+                    continue  // the caller that was connecting was cancelled, not us
+                }
+            case .connect(let promise):
+                do {
+                    let connection = try await RESPConnection.connect(to: endpoint, timeout: connectTimeout, replyTimeout: replyTimeout, group: group)
+                    slots.withLock { $0[slot] = .ready(connection) }
+                    promise.succeed(connection)
+                    if closed.load(ordering: .acquiring) {
+                        connection.close()
+                        throw RESPConnectionClosed(reason: "the pool is closed")
+                    }
+                    return connection
+                } catch {
+                    slots.withLock { slots in
+                        if case .connecting(let future) = slots[slot], future === promise.futureResult { slots[slot] = .empty }
+                    }
+                    promise.fail(error)
+                    throw error
+                }
+            }
         }
-        if kept !== fresh { fresh.close() }
-        if closed.load(ordering: .acquiring) {
-            kept.close()
-            throw RESPConnectionClosed(reason: "the pool is closed")
-        }
-        return kept
+        throw RESPConnectionClosed(reason: "could not get a connection")
     }
 
     /// Sends one command on a pooled connection.
@@ -195,10 +242,10 @@ final class RESPConnectionPool: Sendable {
     /// Closes every connection; later calls fail.
     func close() {
         closed.store(true, ordering: .releasing)
-        let all = slots.withLock { slots in
-            defer { slots = Array(repeating: nil, count: slots.count) }
+        let all: [Slot] = slots.withLock { slots in
+            defer { slots = Array(repeating: .empty, count: slots.count) }
             return slots
         }
-        for connection in all { connection?.close() }
+        for case .ready(let connection) in all { connection.close() }
     }
 }
