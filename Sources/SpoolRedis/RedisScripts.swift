@@ -1,0 +1,461 @@
+/// The Lua scripts that make every state transition one atomic step on the server.
+///
+/// Each is loaded with `SCRIPT LOAD` and called with `EVALSHA sha 0 PREFIX ARGS…` (reloaded
+/// when the server answers `NOSCRIPT`, after a restart or `SCRIPT FLUSH`). `PREFIX` is
+/// `{NAMESPACE}`: every key of a namespace carries that one hash tag, so on a Redis Cluster
+/// all of them live in one slot and the scripts stay valid there (at the price of not
+/// sharding one namespace; use several namespaces to spread load).
+///
+/// Keys (P is the prefix):
+/// - `P:job:ID` hash: one job (`state`, `queue`, `kind`, `payload`, `prio`, `attempt`, `max`,
+///   `runat`, `created`, `attempted`, `finished`, `owner`, `lease`, `errors`, `ukey`,
+///   `timeout`, `result`, `progress`, `expired`, `meta`). Times are milliseconds since 1970.
+/// - `P:q:QUEUE:ready` sorted set of available jobs: score `-priority`, member the run-at
+///   (15 digits) then the id, so a range reads them by priority, then run-at, then id.
+/// - `P:q:QUEUE:sched` sorted set of scheduled jobs by run-at; claims promote the due ones.
+/// - `P:running` sorted set of running jobs by lease expiry (what the rescue reads).
+/// - `P:finished` sorted set of finished jobs by finish time (what the prune reads).
+/// - `P:ids` sorted set of every id (score 0: lexical order is id order), for listings.
+/// - `P:unique` hash unique key → id of the live job holding it.
+/// - `P:counts` hash `STATE:QUEUE` → number of jobs; `P:queues` and `P:paused` sets.
+/// - `P:leader:DUTY` string: the holder of a cluster-wide duty, with a time-to-live.
+/// - `P:listeners` sorted set of waiting processes by expiry (server time), and
+///   `P:wake:LISTENER` marker lists they block on (BLPOP).
+enum RedisScript: String, CaseIterable, Sendable {
+    case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register, lead, resign
+
+    /// The full source: the shared prelude, then the script's body.
+    var source: String { Self.prelude + body }
+
+    static let prelude = #"""
+        local P = ARGV[1]
+        local RUN, FIN, IDS, UNI, CNT = P .. ':running', P .. ':finished', P .. ':ids', P .. ':unique', P .. ':counts'
+        local QS, PAUSED, LST = P .. ':queues', P .. ':paused', P .. ':listeners'
+        local function jobkey(id) return P .. ':job:' .. id end
+        local function readyk(q) return P .. ':q:' .. q .. ':ready' end
+        local function schedk(q) return P .. ':q:' .. q .. ':sched' end
+        local function fmt(n) return string.format('%d', n) end
+        local function rmember(runat, id)
+          local t = tonumber(runat) or 0
+          if t < 0 then t = 0 end
+          return string.format('%015d', t) .. id
+        end
+        -- The ready-set score of a priority: exact within ±10^15, clamped beyond (Lua numbers
+        -- are doubles, and a score is formatted as a 64-bit integer).
+        local function pscore(p)
+          local n = -(tonumber(p) or 0)
+          if n > 1e15 then n = 1e15 elseif n < -1e15 then n = -1e15 end
+          return fmt(n)
+        end
+        local function count(q, s, d)
+          local v = redis.call('HINCRBY', CNT, s .. ':' .. q, d)
+          if v == 0 then redis.call('HDEL', CNT, s .. ':' .. q) end
+        end
+        local function live(s) return s == 'scheduled' or s == 'available' or s == 'running' end
+        local function detach(id, q, s, runat)
+          if s == 'scheduled' then redis.call('ZREM', schedk(q), id)
+          elseif s == 'available' then redis.call('ZREM', readyk(q), rmember(runat, id))
+          elseif s == 'running' then redis.call('ZREM', RUN, id)
+          else redis.call('ZREM', FIN, id) end
+        end
+        local function adderr(k, e)
+          local raw = redis.call('HGET', k, 'errors')
+          local list = {}
+          if raw and raw ~= '' then list = cjson.decode(raw) end
+          table.insert(list, e)
+          while #list > 20 do table.remove(list, 1) end
+          redis.call('HSET', k, 'errors', cjson.encode(list))
+        end
+        local function release(k, id)
+          local u = redis.call('HGET', k, 'ukey')
+          if u and redis.call('HGET', UNI, u) == id then redis.call('HDEL', UNI, u) end
+        end
+        local function wake()
+          local t = redis.call('TIME')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          redis.call('ZREMRANGEBYSCORE', LST, '-inf', fmt(now))
+          local ms = redis.call('ZRANGE', LST, 0, 99)
+          for i = 1, #ms do
+            local w = P .. ':wake:' .. ms[i]
+            redis.call('LPUSH', w, '1')
+            redis.call('LTRIM', w, 0, 0)
+            redis.call('PEXPIRE', w, 60000)
+          end
+        end
+
+        """#
+
+    var body: String {
+        switch self {
+        case .enqueue:
+            // ARGV: P, now, n, then per job: id, queue, kind, payload, prio, max, runat,
+            // created, hasu, ukey, timeout ('' for none), meta.
+            return #"""
+                local now, n, F = tonumber(ARGV[2]), tonumber(ARGV[3]), 12
+                local seen = {}
+                for i = 0, n - 1 do
+                  local id = ARGV[4 + i * F]
+                  if seen[id] then return redis.error_reply('DUPLICATE the batch holds job id ' .. id .. ' twice') end
+                  seen[id] = true
+                  if redis.call('EXISTS', jobkey(id)) == 1 then return redis.error_reply('DUPLICATE job id ' .. id .. ' already exists') end
+                end
+                local out = {}
+                for i = 0, n - 1 do
+                  local b = 4 + i * F
+                  local id, q, kind, payload, prio, max = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+                  local runat, created, hasu, ukey, timeout, meta = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
+                  local holder, hstate = nil, nil
+                  if hasu == '1' then
+                    local h = redis.call('HGET', UNI, ukey)
+                    if h then
+                      local st = redis.call('HGET', jobkey(h), 'state')
+                      if live(st) then holder, hstate = h, st end
+                    end
+                  end
+                  if holder then
+                    table.insert(out, holder); table.insert(out, hstate); table.insert(out, 1)
+                  else
+                    local st = 'available'
+                    if tonumber(runat) > now then st = 'scheduled' end
+                    local k = jobkey(id)
+                    redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', st,
+                      'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta)
+                    if hasu == '1' then
+                      redis.call('HSET', k, 'ukey', ukey)
+                      redis.call('HSET', UNI, ukey, id)
+                    end
+                    if timeout ~= '' then redis.call('HSET', k, 'timeout', timeout) end
+                    if st == 'scheduled' then redis.call('ZADD', schedk(q), runat, id)
+                    else redis.call('ZADD', readyk(q), pscore(prio), rmember(runat, id)) end
+                    count(q, st, 1)
+                    redis.call('SADD', QS, q)
+                    redis.call('ZADD', IDS, '0', id)
+                    table.insert(out, id); table.insert(out, st); table.insert(out, 0)
+                  end
+                end
+                wake()
+                return out
+                """#
+        case .claim:
+            // ARGV: P, now, lease until, worker, total, demands, then per demand: queue, limit.
+            return #"""
+                local now, untilms, worker, left, nd = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+                local out = {}
+                for d = 0, nd - 1 do
+                  if left <= 0 then break end
+                  local q = ARGV[7 + 2 * d]
+                  local lim = math.min(tonumber(ARGV[8 + 2 * d]), left)
+                  if lim > 0 and redis.call('SISMEMBER', PAUSED, q) == 0 then
+                    local due = redis.call('ZRANGEBYSCORE', schedk(q), '-inf', fmt(now), 'LIMIT', 0, 1000)
+                    for i = 1, #due do
+                      local id = due[i]
+                      local k = jobkey(id)
+                      local f = redis.call('HMGET', k, 'prio', 'runat')
+                      redis.call('ZREM', schedk(q), id)
+                      redis.call('HSET', k, 'state', 'available')
+                      redis.call('ZADD', readyk(q), pscore(f[1]), rmember(f[2], id))
+                      count(q, 'scheduled', -1); count(q, 'available', 1)
+                    end
+                    local ms = redis.call('ZRANGE', readyk(q), 0, lim - 1)
+                    for i = 1, #ms do
+                      local id = string.sub(ms[i], 16)
+                      local k = jobkey(id)
+                      redis.call('ZREM', readyk(q), ms[i])
+                      local attempt = redis.call('HINCRBY', k, 'attempt', 1)
+                      redis.call('HSET', k, 'state', 'running', 'owner', worker, 'lease', untilms, 'attempted', fmt(now))
+                      redis.call('ZADD', RUN, untilms, id)
+                      count(q, 'available', -1); count(q, 'running', 1)
+                      local f = redis.call('HMGET', k, 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta')
+                      local row = {id, q, f[1] or '', f[2] or '', f[3] or '0', attempt, f[4] or '1', f[5] or '0', f[6] or '0', f[7] or '', f[8] or ''}
+                      for j = 1, #row do table.insert(out, row[j]) end
+                    end
+                    left = left - #ms
+                  end
+                end
+                return out
+                """#
+        case .finish:
+            // ARGV: P, worker, n, then per outcome: id, outcome, at, runat, error json or '',
+            // hasresult, result.
+            return #"""
+                local worker, n, F = ARGV[2], tonumber(ARGV[3]), 7
+                local lost, wakeup = {}, false
+                for i = 0, n - 1 do
+                  local b = 4 + i * F
+                  local id, outcome, at, runat, err, hasres, res = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat')
+                  if f[1] ~= 'running' or f[2] ~= worker then
+                    table.insert(lost, id)
+                  else
+                    local q = f[3]
+                    redis.call('ZREM', RUN, id)
+                    redis.call('HDEL', k, 'owner', 'lease')
+                    redis.call('HSET', k, 'expired', '0')
+                    local to = outcome
+                    if outcome == 'succeeded' then
+                      if hasres == '1' then redis.call('HSET', k, 'result', res) end
+                    elseif outcome == 'retry' then to = 'scheduled'
+                    elseif outcome == 'snooze' then
+                      to = 'scheduled'
+                      redis.call('HINCRBY', k, 'attempt', -1)
+                    elseif outcome == 'handback' then
+                      to = 'available'
+                      redis.call('HINCRBY', k, 'attempt', -1)
+                    end
+                    if err ~= '' then adderr(k, cjson.decode(err)) end
+                    count(q, 'running', -1); count(q, to, 1)
+                    redis.call('HSET', k, 'state', to)
+                    if to == 'scheduled' then
+                      redis.call('HSET', k, 'runat', runat)
+                      redis.call('ZADD', schedk(q), runat, id)
+                      wakeup = true
+                    elseif to == 'available' then
+                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
+                      wakeup = true
+                    else
+                      redis.call('HSET', k, 'finished', at)
+                      redis.call('ZADD', FIN, at, id)
+                      release(k, id)
+                    end
+                  end
+                end
+                if wakeup then wake() end
+                return lost
+                """#
+        case .heartbeat:
+            // ARGV: P, worker, lease until, n, then per job: id, hasprogress, progress.
+            return #"""
+                local worker, untilms, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
+                local lost = {}
+                for i = 0, n - 1 do
+                  local b = 5 + i * 3
+                  local id = ARGV[b]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'owner')
+                  if f[1] ~= 'running' or f[2] ~= worker then
+                    table.insert(lost, id)
+                  else
+                    redis.call('HSET', k, 'lease', untilms)
+                    redis.call('ZADD', RUN, untilms, id)
+                    if ARGV[b + 1] == '1' then redis.call('HSET', k, 'progress', ARGV[b + 2]) end
+                  end
+                end
+                return lost
+                """#
+        case .rescue:
+            // ARGV: P, now, poison after, batch limit.
+            return #"""
+                local now, poison, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+                local ids = redis.call('ZRANGEBYSCORE', RUN, '-inf', '(' .. fmt(now), 'LIMIT', 0, limit)
+                local rescued, poisoned = {}, {}
+                for i = 1, #ids do
+                  local id = ids[i]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat', 'attempt', 'expired')
+                  redis.call('ZREM', RUN, id)
+                  if f[1] == 'running' then
+                    local q = f[3]
+                    local expired = (tonumber(f[7]) or 0) + 1
+                    redis.call('HDEL', k, 'owner', 'lease')
+                    redis.call('HSET', k, 'expired', fmt(expired))
+                    count(q, 'running', -1)
+                    adderr(k, {attempt = tonumber(f[6]) or 0, at = now, reason = 'lease_expired',
+                      message = "the lease of worker '" .. (f[2] or '?') .. "' expired (worker crashed or hung)"})
+                    if expired > poison then
+                      adderr(k, {attempt = tonumber(f[6]) or 0, at = now, reason = 'poison',
+                        message = 'poison job: its lease expired ' .. expired .. ' times in a row'})
+                      redis.call('HSET', k, 'state', 'dead', 'finished', fmt(now))
+                      redis.call('ZADD', FIN, fmt(now), id)
+                      release(k, id)
+                      count(q, 'dead', 1)
+                      table.insert(poisoned, id)
+                    else
+                      redis.call('HSET', k, 'state', 'available')
+                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
+                      count(q, 'available', 1)
+                      table.insert(rescued, id)
+                    end
+                  end
+                end
+                if #rescued > 0 then wake() end
+                return {rescued, poisoned}
+                """#
+        case .ready:
+            // ARGV: P, now, queues… → {1, ''} when work is claimable now, else {0, next due}.
+            return #"""
+                local now = tonumber(ARGV[2])
+                local nextdue = nil
+                for i = 3, #ARGV do
+                  local q = ARGV[i]
+                  if redis.call('SISMEMBER', PAUSED, q) == 0 then
+                    if redis.call('ZCARD', readyk(q)) > 0 then return {1, ''} end
+                    local s = redis.call('ZRANGE', schedk(q), 0, 0, 'WITHSCORES')
+                    if #s > 0 then
+                      local t = tonumber(s[2])
+                      if t <= now then return {1, ''} end
+                      if nextdue == nil or t < nextdue then nextdue = t end
+                    end
+                  end
+                end
+                if nextdue == nil then return {0, ''} end
+                return {0, fmt(nextdue)}
+                """#
+        case .list:
+            // ARGV: P, after ('' for none), limit, scan budget, states ('*' for any, else
+            // comma-separated), hasqueue, queue, haskind, kind → {cursor or '', ids…}.
+            return #"""
+                local after, limit, budget = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+                local anystate, states = ARGV[5] == '*', {}
+                if not anystate then for s in string.gmatch(ARGV[5], '[^,]+') do states[s] = true end end
+                local hasq, q, hask, kind = ARGV[6] == '1', ARGV[7], ARGV[8] == '1', ARGV[9]
+                local hi = '+'
+                if after ~= '' then hi = '(' .. after end
+                local out, found, scanned, last, more, exhausted = {}, 0, 0, nil, false, false
+                while not more and scanned < budget do
+                  local batch = redis.call('ZREVRANGEBYLEX', IDS, hi, '-', 'LIMIT', 0, 256)
+                  if #batch == 0 then exhausted = true; break end
+                  for i = 1, #batch do
+                    local id = batch[i]
+                    local f = redis.call('HMGET', jobkey(id), 'state', 'queue', 'kind')
+                    if f[1] and (anystate or states[f[1]]) and ((not hasq) or f[2] == q) and ((not hask) or f[3] == kind) then
+                      if found == limit then more = true; break end
+                      found = found + 1
+                      table.insert(out, id)
+                    end
+                    scanned = scanned + 1
+                    last = id
+                    if scanned >= budget then break end
+                  end
+                  if last then hi = '(' .. last end
+                end
+                local cursor = ''
+                if more then cursor = out[#out] or ''
+                elseif not exhausted and last then cursor = last end
+                table.insert(out, 1, cursor)
+                return out
+                """#
+        case .retry:
+            // ARGV: P, now, ids…
+            return #"""
+                local now = ARGV[2]
+                local out = {}
+                for i = 3, #ARGV do
+                  local id = ARGV[i]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'queue', 'prio', 'ukey')
+                  if f[1] == 'dead' or f[1] == 'cancelled' then
+                    local ok = true
+                    if f[4] then
+                      local h = redis.call('HGET', UNI, f[4])
+                      if h and h ~= id and live(redis.call('HGET', jobkey(h), 'state')) then ok = false end
+                    end
+                    if ok then
+                      local q = f[2]
+                      redis.call('ZREM', FIN, id)
+                      redis.call('HDEL', k, 'finished', 'owner', 'lease')
+                      redis.call('HSET', k, 'state', 'available', 'attempt', '0', 'runat', now, 'expired', '0')
+                      redis.call('ZADD', readyk(q), pscore(f[3]), rmember(now, id))
+                      count(q, f[1], -1); count(q, 'available', 1)
+                      if f[4] then redis.call('HSET', UNI, f[4], id) end
+                      table.insert(out, id)
+                    end
+                  end
+                end
+                if #out > 0 then wake() end
+                return out
+                """#
+        case .cancel:
+            // ARGV: P, now, ids…
+            return #"""
+                local now = ARGV[2]
+                local out = {}
+                for i = 3, #ARGV do
+                  local id = ARGV[i]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'queue', 'runat', 'attempt')
+                  if live(f[1]) then
+                    local q = f[2]
+                    detach(id, q, f[1], f[3])
+                    redis.call('HDEL', k, 'owner', 'lease')
+                    redis.call('HSET', k, 'state', 'cancelled', 'finished', now)
+                    adderr(k, {attempt = tonumber(f[4]) or 0, at = tonumber(now), message = 'cancelled by request', reason = 'cancelled'})
+                    redis.call('ZADD', FIN, now, id)
+                    release(k, id)
+                    count(q, f[1], -1); count(q, 'cancelled', 1)
+                    table.insert(out, id)
+                  end
+                end
+                return out
+                """#
+        case .delete:
+            // ARGV: P, ids…
+            return #"""
+                local out = {}
+                for i = 2, #ARGV do
+                  local id = ARGV[i]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'queue', 'runat')
+                  if f[1] then
+                    detach(id, f[2], f[1], f[3])
+                    release(k, id)
+                    redis.call('DEL', k)
+                    redis.call('ZREM', IDS, id)
+                    count(f[2], f[1], -1)
+                    table.insert(out, id)
+                  end
+                end
+                return out
+                """#
+        case .prune:
+            // ARGV: P, before, limit → how many were deleted.
+            return #"""
+                local ids = redis.call('ZRANGEBYSCORE', FIN, '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+                for i = 1, #ids do
+                  local id = ids[i]
+                  local k = jobkey(id)
+                  local f = redis.call('HMGET', k, 'state', 'queue')
+                  redis.call('ZREM', FIN, id)
+                  if f[1] then
+                    release(k, id)
+                    redis.call('DEL', k)
+                    redis.call('ZREM', IDS, id)
+                    count(f[2], f[1], -1)
+                  end
+                end
+                return #ids
+                """#
+        case .register:
+            // ARGV: P, listener, ttl ms: announces a waiting process until server time + ttl.
+            return #"""
+                local t = redis.call('TIME')
+                local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                redis.call('ZADD', LST, fmt(now + tonumber(ARGV[3])), ARGV[2])
+                return 1
+                """#
+        case .lead:
+            // ARGV: P, duty, holder, ttl ms → 1 when `holder` holds the duty for ttl from now.
+            return #"""
+                local k = P .. ':leader:' .. ARGV[2]
+                local current = redis.call('GET', k)
+                if current == ARGV[3] then
+                  redis.call('PEXPIRE', k, ARGV[4])
+                  return 1
+                end
+                if current then return 0 end
+                redis.call('SET', k, ARGV[3], 'PX', ARGV[4], 'NX')
+                return 1
+                """#
+        case .resign:
+            // ARGV: P, duty, holder → 1 when `holder` held the duty and gave it up.
+            return #"""
+                local k = P .. ':leader:' .. ARGV[2]
+                if redis.call('GET', k) == ARGV[3] then
+                  redis.call('DEL', k)
+                  return 1
+                end
+                return 0
+                """#
+        }
+    }
+}

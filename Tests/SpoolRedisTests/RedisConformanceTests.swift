@@ -1,0 +1,15 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Testing
+
+@Suite("Redis driver conformance", .enabled(if: RedisTestServer.enabled, RedisTestServer.skipMessage))
+struct RedisConformanceTests {
+    /// Every case of the shared suite, each against a running storage on a fresh namespace.
+    @Test(arguments: StorageConformance.cases)
+    func conformance(_ test: ConformanceCase) async throws {
+        try await RedisTestServer.withStorage { storage in
+            try await test.run { storage }
+        }
+    }
+}
