@@ -96,11 +96,6 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         /// How long operations wait for ``PostgresStorage/run()`` to connect and check the
         /// schema before failing with `storageUnavailable`. Default 10 s.
         public var startTimeout: Duration
-        /// How long one operation (a statement or a short transaction) may take before the
-        /// driver gives up on it: it closes that connection, so the statement fails instead of
-        /// hanging on a connection the server dropped, and throws `storageUnavailable` (the
-        /// caller retries; a claim or outcome then follows the lease rules). Default 30 s.
-        public var operationTimeout: Duration
         /// The clock for maintenance (rescue and prune times).
         public var clock: any JobClock
         /// Where the driver reports what it cannot throw (a lost LISTEN connection, a failed
@@ -110,7 +105,6 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         public init(
             schema: String = "spool", poolSize: Int = 10, pollInterval: Duration = .seconds(1), notifications: Bool = true,
             migrateOnStart: Bool = true, maintenance: Maintenance? = Maintenance(), startTimeout: Duration = .seconds(10),
-            operationTimeout: Duration = .seconds(30),
             clock: any JobClock = SystemClock(), logger: Logger = Logger(label: "spool.postgres")
         ) {
             self.schema = schema
@@ -120,7 +114,6 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             self.migrateOnStart = migrateOnStart
             self.maintenance = maintenance
             self.startTimeout = startTimeout
-            self.operationTimeout = operationTimeout
             self.clock = clock
             self.logger = logger
         }
@@ -381,9 +374,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         do {
-            return try await onConnection { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: self.logger).collect()
-            }
+            return try await client.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger).collect()
         } catch {
             throw SpoolError.postgres(error, target: target, operation: operation())
         }
@@ -407,48 +398,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     private func claimRows(_ bindings: PostgresBindings, worker: String) async throws -> [PostgresRow] {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         do {
-            return try await onConnection { connection in
-                try await connection.withTransaction(logger: self.logger) { connection in
-                    _ = try await connection.query(PostgresStatements.claimSettings, logger: self.logger)
-                    return try await connection.query(PostgresQuery(unsafeSQL: self.sql.claim, binds: bindings), logger: self.logger).collect()
-                }
+            return try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query(PostgresStatements.claimSettings, logger: logger)
+                return try await connection.query(PostgresQuery(unsafeSQL: sql.claim, binds: bindings), logger: logger).collect()
             }
         } catch {
             throw SpoolError.postgres(error, target: target, operation: "claim for worker '\(worker)'")
-        }
-    }
-
-    /// Runs `body` on a pooled connection within ``Configuration/operationTimeout``.
-    ///
-    /// Past the deadline, or when the calling task is cancelled, it closes the connection
-    /// `body` holds (a statement in flight when the server went away can otherwise wait forever
-    /// on a connection that will never answer, and ignores cancellation: closing fails it at
-    /// once) and cancels a wait for a connection; then it throws the timeout (reported as
-    /// `storageUnavailable`) or `CancellationError`. Cost: one timer task per operation.
-    func onConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let held = HeldConnection()
-        let timeout = configuration.operationTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    held.set(connection)
-                    defer { held.set(nil) }
-                    return try await body(connection)
-                }
-            }
-            group.addTask {
-                // Ends at the deadline or at cancellation, whichever comes first.
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            if let first = try await group.next(), let value = first { return value }
-            // The deadline passed, or the caller was cancelled, first: a statement in flight
-            // may never answer (nor heed cancellation), so close its connection.
-            if let connection = held.take() { try? await connection.close() }
-            group.cancelAll()
-            if Task.isCancelled { throw CancellationError() }
-            throw PostgresOperationTimeout(after: timeout)
         }
     }
 
@@ -483,16 +438,11 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let results: [EnqueueResult]
         do {
             if insert.hasUniqueKeys {
-                results = try await onConnection { connection in
-                    try await connection.withTransaction(logger: self.logger) { connection in
-                        try await self.insert(insert, on: connection)
-                    }
+                results = try await client.withTransaction(logger: logger) { connection in
+                    try await self.insert(insert, on: connection)
                 }
             } else {
-                let query = insert.query(sql, channel: channel)
-                let rows = try await onConnection { connection in
-                    try await connection.query(query, logger: self.logger).collect()
-                }
+                let rows = try await client.query(insert.query(sql, channel: channel), logger: logger).collect()
                 results = try insert.results(inserted: rows, holders: [])
             }
         } catch {
@@ -898,18 +848,4 @@ final class Readiness: Sendable {
             }
         }
     }
-}
-
-/// The connection an operation holds, for its deadline to close.
-final class HeldConnection: Sendable {
-    private let connection = Mutex<PostgresConnection?>(nil)
-
-    func set(_ value: PostgresConnection?) { connection.withLock { $0 = value } }
-    func take() -> PostgresConnection? { connection.withLock { value in defer { value = nil }; return value } }
-}
-
-/// An operation outlived ``PostgresStorage/Configuration/operationTimeout``.
-struct PostgresOperationTimeout: Error, CustomStringConvertible {
-    let after: Duration
-    var description: String { "no answer within \(after) (the connection was closed; the operation may be retried)" }
 }

@@ -161,7 +161,7 @@ struct PostgresStorageTests {
     func leaderFailover() async throws {
         let url = try PostgresTestServer.requireURL()
         let schema = PostgresTestServer.schemaName("leader")
-        let ttl = Duration.seconds(1)
+        let ttl = Duration.seconds(3)  // renewals every second: room for a loaded machine
         let one = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
         let two = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
         try await PostgresTestServer.running(one) { one in

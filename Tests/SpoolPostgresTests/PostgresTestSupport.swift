@@ -37,8 +37,7 @@ enum PostgresTestServer {
     ) -> PostgresStorage.Configuration {
         PostgresStorage.Configuration(
             schema: schema, poolSize: poolSize, pollInterval: pollInterval, notifications: notifications,
-            migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30),
-            operationTimeout: .seconds(10)
+            migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30)
         )
     }
 
