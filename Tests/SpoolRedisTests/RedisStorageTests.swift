@@ -108,7 +108,7 @@ struct RedisStorageTests {
         let namespace = RedisTestServer.namespace("wake")
         let url = try RedisTestServer.requireURL()
         // The waiter polls only once an hour: only the wake-up list can end its wait early.
-        let waiter = try RedisStorage(url: url, configuration: .init(namespace: namespace, pollInterval: .seconds(3600)))
+        let waiter = try RedisStorage(url: url, configuration: .init(namespace: namespace, pollInterval: .seconds(3600), startTimeout: .seconds(30)))
         try await RedisTestServer.running(waiter) { waiter in
             try await RedisTestServer.withStorage(namespace: namespace) { other in
                 let clock = ManualClock(start: Date())
