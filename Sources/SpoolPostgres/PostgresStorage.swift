@@ -131,7 +131,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// The LISTEN/NOTIFY channel: `spool_<schema>`.
     let channel: String
     private let workSignal = WakeSignal()
-    private let readiness = Readiness()
+    private let readiness = StorageReadiness(store: "PostgreSQL job store")
     private let logger: Logger
     private let startMigration = Mutex<PostgresMigrationReport?>(nil)
 
@@ -779,73 +779,5 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// The paused queues.
     public func pausedQueues() async throws -> Set<String> {
         Set(try await rows(sql.paused, PostgresBindings(), "reading paused queues").map { try $0.decode(String.self) })
-    }
-}
-
-/// Waits for ``PostgresStorage/run()`` to be ready to serve.
-final class Readiness: Sendable {
-    private enum State {
-        case starting(lastError: SpoolError?)
-        case ready
-        case failed(any Error)
-        case stopped
-    }
-
-    private let state = Mutex<State>(.starting(lastError: nil))
-    private let isReady = Atomic<Bool>(false)
-    private let signal = WakeSignal()
-
-    func open() {
-        state.withLock { $0 = .ready }
-        isReady.store(true, ordering: .releasing)
-        signal.signal()
-    }
-
-    func fail(_ error: any Error) {
-        state.withLock { $0 = .failed(error) }
-        signal.signal()
-    }
-
-    func noteFailure(_ error: any Error) {
-        state.withLock { state in
-            if case .starting = state { state = .starting(lastError: error as? SpoolError) }
-        }
-    }
-
-    func stop() {
-        isReady.store(false, ordering: .releasing)
-        state.withLock { $0 = .stopped }
-        signal.signal()
-    }
-
-    func wait(timeout: Duration, target: String) async throws {
-        if isReady.load(ordering: .acquiring) { return }
-        let clock = SystemClock()
-        let deadline = clock.now.adding(timeout)
-        while true {
-            let ticket = signal.ticket()
-            let current: Result<Bool, any Error> = state.withLock { state in
-                switch state {
-                case .ready: return .success(true)
-                case .failed(let error): return .failure(error)
-                case .stopped:
-                    return .failure(SpoolError(code: .storageUnavailable, message: "PostgreSQL job store \(target) is stopped (its run() has returned)"))
-                case .starting(let lastError):
-                    if clock.now >= deadline {
-                        let why = lastError.map { ": \($0.message)" }
-                            ?? ": no connection was made yet (is the server reachable, and is the storage's run() running?)"
-                        return .failure(SpoolError(code: .storageUnavailable, message: "PostgreSQL job store \(target) is not ready after \(timeout)\(why)"))
-                    }
-                    return .success(false)
-                }
-            }
-            switch current {
-            case .success(true): return
-            case .failure(let error): throw error
-            case .success(false):
-                try Task.checkCancellation()
-                await signal.wait(ticket, until: deadline, clock: clock)
-            }
-        }
     }
 }

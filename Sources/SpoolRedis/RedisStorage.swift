@@ -146,7 +146,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     let target: String
     private let scripts = Mutex<[RedisScript: String]>([:])
     private let workSignal = WakeSignal()
-    private let readiness = RedisReadiness()
+    private let readiness = StorageReadiness(store: "Redis job store")
     /// This process's name in the listener set.
     private let listener: String
     private let logger: Logger
@@ -719,73 +719,6 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     public func pausedQueues() async throws -> Set<String> {
         let reply = try await command([Array("SMEMBERS".utf8), Array("\(prefix):paused".utf8)], "reading paused queues")
         return Set((reply.elements ?? []).compactMap(\.string))
-    }
-}
-
-/// Waits for ``RedisStorage/run()`` to be ready to serve.
-final class RedisReadiness: Sendable {
-    private enum State {
-        case starting(lastError: (any Error)?)
-        case ready
-        case failed(any Error)
-        case stopped
-    }
-
-    private let state = Mutex<State>(.starting(lastError: nil))
-    private let isReady = Atomic<Bool>(false)
-    private let signal = WakeSignal()
-
-    func open() {
-        state.withLock { $0 = .ready }
-        isReady.store(true, ordering: .releasing)
-        signal.signal()
-    }
-
-    func fail(_ error: any Error) {
-        state.withLock { $0 = .failed(error) }
-        signal.signal()
-    }
-
-    func noteFailure(_ error: any Error) {
-        state.withLock { state in
-            if case .starting = state { state = .starting(lastError: error) }
-        }
-    }
-
-    func stop() {
-        isReady.store(false, ordering: .releasing)
-        state.withLock { $0 = .stopped }
-        signal.signal()
-    }
-
-    func wait(timeout: Duration, target: String) async throws {
-        if isReady.load(ordering: .acquiring) { return }
-        let clock = SystemClock()
-        let deadline = clock.now.adding(timeout)
-        while true {
-            let ticket = signal.ticket()
-            let current: Result<Bool, any Error> = state.withLock { state in
-                switch state {
-                case .ready: return .success(true)
-                case .failed(let error): return .failure(error)
-                case .stopped:
-                    return .failure(SpoolError(code: .storageUnavailable, message: "Redis job store \(target) is stopped (its run() has returned)"))
-                case .starting(let lastError):
-                    if clock.now >= deadline {
-                        let why = lastError.map { ": \($0)" } ?? ": no connection was made yet (is the server reachable, and is the storage's run() running?)"
-                        return .failure(SpoolError(code: .storageUnavailable, message: "Redis job store \(target) is not ready after \(timeout)\(why)"))
-                    }
-                    return .success(false)
-                }
-            }
-            switch current {
-            case .success(true): return
-            case .failure(let error): throw error
-            case .success(false):
-                try Task.checkCancellation()
-                await signal.wait(ticket, until: deadline, clock: clock)
-            }
-        }
     }
 }
 

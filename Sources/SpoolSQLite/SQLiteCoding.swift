@@ -14,24 +14,8 @@ import Spool
 //   empty.
 // - payload and result: BLOBs of the encoded bytes (an empty payload reads back as NULL → []).
 
-enum SQLiteCoding {
-    /// Microseconds since the Unix epoch.
-    static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-    }
-
-    static func date(micros: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-    }
-
-    static func micros(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
-    }
-
-    static func duration(micros: Int64) -> Duration {
-        .microseconds(micros)
-    }
+enum SQLiteCoding: JobColumnCoding {
+    static let storeName = "SQLite"
 
     static func blob(_ id: JobID) -> Data {
         var bytes = [UInt8](repeating: 0, count: 16)
@@ -55,89 +39,6 @@ enum SQLiteCoding {
             }
         }
         return JobID(high: high, low: low)
-    }
-
-    static func state(_ text: String) throws -> JobState {
-        guard let state = JobState(rawValue: text) else {
-            throw SQLiteCoding.corrupt("unknown job state '\(text)'")
-        }
-        return state
-    }
-
-    // MARK: JSON columns
-
-    struct StoredError: Codable {
-        var attempt: Int
-        var at: Int64
-        var message: String
-        var reason: String
-    }
-
-    struct StoredProgress: Codable {
-        var fraction: Double
-        var message: String?
-    }
-
-    static func encodeErrors(_ errors: [JobAttemptError]) throws -> String {
-        let stored = errors.map { StoredError(attempt: $0.attempt, at: micros($0.at), message: $0.message, reason: $0.reason) }
-        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
-    }
-
-    static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
-        guard let text, !text.isEmpty else { return [] }
-        do {
-            return try JSONDecoder().decode([StoredError].self, from: Data(text.utf8)).map {
-                JobAttemptError(attempt: $0.attempt, at: date(micros: $0.at), message: $0.message, reason: $0.reason)
-            }
-        } catch {
-            throw corrupt("a job's error history is not valid JSON: \(error)")
-        }
-    }
-
-    /// `errors` with `added` appended, keeping the newest ``JobAttemptError/historyLimit``.
-    static func appending(_ added: [JobAttemptError], to text: String?) throws -> String {
-        var errors = try decodeErrors(text)
-        errors.append(contentsOf: added)
-        if errors.count > JobAttemptError.historyLimit {
-            errors.removeFirst(errors.count - JobAttemptError.historyLimit)
-        }
-        return try encodeErrors(errors)
-    }
-
-    static func encodeProgress(_ progress: JobProgress?) throws -> String? {
-        guard let progress else { return nil }
-        let stored = StoredProgress(fraction: progress.fraction, message: progress.message)
-        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
-    }
-
-    static func decodeProgress(_ text: String?) throws -> JobProgress? {
-        guard let text else { return nil }
-        do {
-            let stored = try JSONDecoder().decode(StoredProgress.self, from: Data(text.utf8))
-            return JobProgress(fraction: stored.fraction, message: stored.message)
-        } catch {
-            throw corrupt("a job's progress is not valid JSON: \(error)")
-        }
-    }
-
-    static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
-        guard !metadata.isEmpty else { return nil }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(metadata), as: UTF8.self)
-    }
-
-    static func decodeMetadata(_ text: String?) throws -> [String: String] {
-        guard let text, !text.isEmpty else { return [:] }
-        do {
-            return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
-        } catch {
-            throw corrupt("a job's metadata is not a JSON object of strings: \(error)")
-        }
-    }
-
-    static func corrupt(_ what: String) -> SpoolError {
-        SpoolError(code: .storageUnavailable, message: "the SQLite job store holds a malformed row: \(what)")
     }
 
     // MARK: Rows
