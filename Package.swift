@@ -95,6 +95,7 @@ let package = Package(
                 "Spool",
                 "SpoolSQLite",
                 "SpoolPostgres",
+                "SpoolRedis",
                 "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,7 +142,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolCLITests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres"],
+            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres", "SpoolRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,8 +14,7 @@ struct SpoolCommand: AsyncParsableCommand {
         discussion: """
             The store is chosen by one URL: --database URL, else $SPOOL_DATABASE_URL, else \
             sqlite:spool.sqlite (a file in the current folder). URLs: sqlite:PATH, memory:, \
-            postgres://USER:PASS@HOST:PORT/DB, redis://[:PASS@]HOST:PORT[/DB] (this build has \
-            the sqlite and memory drivers).
+            postgres://USER:PASS@HOST:PORT/DB, redis://[:PASS@]HOST:PORT[/DB].
 
             Output is an aligned table; --json prints JSON instead (snake_case keys, RFC 3339 \
             UTC times). Errors are one line on standard error and exit code 1.

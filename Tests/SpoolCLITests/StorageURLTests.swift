@@ -18,20 +18,35 @@ struct StorageURLTests {
         #expect(run.stdout.isEmpty, "\(run)", sourceLocation: sourceLocation)
     }
 
-    @Test("a Redis URL names the missing driver in one line, without echoing a password")
-    func redisIsNotAvailable() async throws {
-        let url = "redis://:s3cret@localhost:6379/0"
-        let message = "the redis driver is not available in this build yet"
+    @Test("an unreachable Redis server is one error line after the start timeout, without the password")
+    func unreachableRedis() async throws {
+        // Port 1 on loopback refuses at once; the driver keeps retrying until its start timeout.
+        let url = "redis://:s3cret@127.0.0.1:1/0"
         try await withTemporaryFolder { folder in
-            for arguments in [["stats"], ["work"], ["enqueue", "spool.noop"], ["jobs", "list"], ["migrate"], ["queues", "pause", "q"]] {
+            for arguments in [["stats"], ["enqueue", "spool.noop"]] {
                 let run = try await spool(arguments + ["--database", url], in: folder)
+                expectOneLineError(run, containing: "Redis job store 'redis://127.0.0.1:1/0' (namespace spool) is not ready after")
+                #expect(!run.stderr.contains("s3cret"))
+            }
+            // The same from the environment; no SQLite file appears instead.
+            let run = try await spool(["stats"], in: folder, environment: ["SPOOL_DATABASE_URL": url])
+            expectOneLineError(run, containing: "Redis job store")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        }
+    }
+
+    @Test("bad Redis URL options are refused before connecting")
+    func badRedisOptions() async throws {
+        try await withTemporaryFolder { folder in
+            for (url, message) in [
+                ("redis://:s3cret@127.0.0.1:1/0?namespace=bad%20name", "namespace"),
+                ("redis://:s3cret@127.0.0.1:1/0?colour=blue", "colour"),
+                ("redis://:s3cret@127.0.0.1:1/zero", "database"),
+            ] {
+                let run = try await spool(["stats", "--database", url], in: folder)
                 expectOneLineError(run, containing: message)
                 #expect(!run.stderr.contains("s3cret"))
             }
-            // The same from the environment.
-            let run = try await spool(["stats"], in: folder, environment: ["SPOOL_DATABASE_URL": url])
-            expectOneLineError(run, containing: message)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sqlite") }.isEmpty)
         }
     }
 

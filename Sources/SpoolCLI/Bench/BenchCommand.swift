@@ -28,7 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
             Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \
             after the run, or at --database sqlite:PATH (PATH must not exist; it is deleted after \
             each run); for postgres a new schema spool_bench_… in the --database postgres://… \
-            database (required), dropped after the run. SPOOL_DATABASE_URL is never used, so a \
+            database (required), dropped after the run; for redis a new key namespace \
+            spool_bench_… on the --database redis://… server (required), deleted after the run. SPOOL_DATABASE_URL is never used, so a \
             benchmark cannot write into a real store.
 
             Examples:
@@ -36,6 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
               spool bench --driver sqlite --workload W3,W7 --runs 1
               spool bench --driver sqlite --database sqlite:/mnt/ssd/bench.sqlite --json
               spool bench --driver postgres --database postgres://spool:secret@127.0.0.1:5432/bench
+              spool bench --driver redis --database redis://127.0.0.1:6379/0
             """
     )
 
@@ -92,19 +94,20 @@ struct BenchCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         LogSetup.bootstrap(level: .warning)
-        guard driver.isAvailable else {
-            Terminal.printError("error: the \(driver.rawValue) driver is not available in this build yet")
-            throw ExitCode.failure
-        }
         var sqlitePath: String?
-        var postgresURL: String?
-        if driver == .postgres {
-            // The database to create throwaway schemas in (never SPOOL_DATABASE_URL).
+        var serverURL: String?
+        if driver == .postgres || driver == .redis {
+            // The server to create throwaway schemas or namespaces in (never SPOOL_DATABASE_URL).
             do {
-                guard let database, case .postgres(let url) = try StorageURL(parsing: database) else {
+                let parsed = try database.map { try StorageURL(parsing: $0) }
+                switch (driver, parsed) {
+                case (.postgres, .postgres(let url)?), (.redis, .redis(let url)?):
+                    serverURL = url
+                case (.postgres, _):
                     throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB (each run uses a new schema there and drops it)")
+                default:
+                    throw CLIError("--driver redis needs --database redis://[:PASS@]HOST:PORT[/DB] (each run uses a new key namespace there and deletes it)")
                 }
-                postgresURL = url
             } catch {
                 Terminal.printError("error: \(oneLine(describe(error)))")
                 throw ExitCode.failure
@@ -139,7 +142,7 @@ struct BenchCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         var runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
         runner.sqlitePath = sqlitePath
-        runner.postgresURL = postgresURL
+        runner.serverURL = serverURL
         runner.backlog = backlog
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput

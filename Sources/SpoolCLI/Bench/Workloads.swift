@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Spool
 import SpoolPostgres
+import SpoolRedis
 import SpoolSQLite
 import Synchronization
 
@@ -42,9 +43,6 @@ enum Workload: String, CaseIterable, Sendable {
 enum BenchDriver: String, CaseIterable, Sendable {
     case memory, sqlite, postgres, redis
 
-    /// Whether this build has the driver.
-    var isAvailable: Bool { self != .redis }
-
     /// Whether jobs outlive the process (W6 and W7 apply).
     var isDurable: Bool { self != .memory }
 
@@ -57,6 +55,7 @@ enum BenchDriver: String, CaseIterable, Sendable {
 /// SQLite runs use a new file: in the temporary folder by default, or the path given with
 /// `--database sqlite:PATH` (which must not exist: the bench never touches an existing store).
 /// PostgreSQL runs use a new schema `spool_bench_…` in the `--database postgres://…` database,
+/// Redis runs a new namespace `spool_bench_…` on the `--database redis://…` server; both are
 /// dropped after the run.
 final class BenchStore: Sendable {
     let storage: any JobStorage
@@ -65,16 +64,18 @@ final class BenchStore: Sendable {
     /// The SQLite file, when that is the store.
     let path: String?
     private let sqlite: SQLiteStorage?
-    private let postgres: PostgresStorage?
+    /// The server driver's service, and how to delete everything the run stored.
+    private let service: (storage: any ServedStorage, drop: @Sendable () async throws -> Void)?
 
     /// A store of `driver` holding at least `capacity` waiting jobs; SQLite files go to
-    /// `sqlitePath`, or a new file in the temporary folder when it is nil; PostgreSQL schemas go
-    /// to the database at `postgresURL` (required for postgres).
-    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, postgresURL: String?, logger: Logger) throws {
+    /// `sqlitePath`, or a new file in the temporary folder when it is nil; PostgreSQL schemas and
+    /// Redis namespaces go to the server at `serverURL` (required for those drivers).
+    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, serverURL: String?, logger: Logger) throws {
+        let scratch = "spool_bench_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
         switch driver {
         case .memory:
             storage = MemoryStorage(capacity: max(capacity, MemoryStorage.Configuration().capacity))
-            (url, path, sqlite, postgres) = (nil, nil, nil, nil)
+            (url, path, sqlite, service) = (nil, nil, nil, nil)
         case .sqlite:
             let path = sqlitePath ?? FileManager.default.temporaryDirectory
                 .appendingPathComponent("spool-bench-\(UUID().uuidString).sqlite").path
@@ -83,43 +84,43 @@ final class BenchStore: Sendable {
             }
             let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(logger: logger))
             storage = sqlite
-            (url, self.path, self.sqlite, postgres) = ("sqlite:\(path)", path, sqlite, nil)
+            (url, self.path, self.sqlite, service) = ("sqlite:\(path)", path, sqlite, nil)
         case .postgres:
-            guard let postgresURL else { throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB") }
-            let schema = "spool_bench_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
-            let url = postgresURL + (postgresURL.contains("?") ? "&" : "?") + "schema=\(schema)"
+            guard let serverURL else { throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB") }
+            let url = serverURL + (serverURL.contains("?") ? "&" : "?") + "schema=\(scratch)"
             let configuration = PostgresStorage.Configuration(poolSize: 8, maintenance: nil, startTimeout: .seconds(30), logger: logger)
-            let postgres: PostgresStorage
-            do {
-                postgres = try PostgresStorage(url: url, configuration: configuration)
-            } catch let error as SpoolError {
-                throw CLIError(error.message)
-            }
+            let postgres = try CLIError.rewording { try PostgresStorage(url: url, configuration: configuration) }
             storage = postgres
-            (self.url, path, sqlite, self.postgres) = (url, nil, nil, postgres)
+            (self.url, path, sqlite, service) = (url, nil, nil, (postgres, { try await postgres.dropSchema() }))
         case .redis:
-            throw BenchError.driverUnavailable(driver)
+            guard let serverURL else { throw CLIError("--driver redis needs --database redis://[:PASS@]HOST:PORT[/DB]") }
+            let url = serverURL + (serverURL.contains("?") ? "&" : "?") + "namespace=\(scratch)"
+            // Pipelined connections: claims, outcome flushes and enqueues of several workers at once.
+            let configuration = RedisStorage.Configuration(poolSize: 8, startTimeout: .seconds(30), maintenance: nil, logger: logger)
+            let redis = try CLIError.rewording { try RedisStorage(url: url, configuration: configuration) }
+            storage = redis
+            (self.url, path, sqlite, service) = (url, nil, nil, (redis, { try await redis.dropNamespace() }))
         }
     }
 
-    /// Runs `body` with the store ready (PostgreSQL's service running beside it), then closes
-    /// the store and deletes it: the file, or the schema.
+    /// Runs `body` with the store ready (a server driver's service running beside it), then
+    /// closes the store and deletes it: the file, the schema or the namespace.
     func use<T>(_ body: (BenchStore) async throws -> T) async throws -> T {
-        guard let postgres else {
+        guard let service else {
             defer { dispose() }
             return try await body(self)
         }
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await postgres.run() }
+            group.addTask { try await service.storage.run() }
             do {
-                try await postgres.waitUntilReady()
+                try await service.storage.waitUntilReady()
                 let value = try await body(self)
-                try? await postgres.dropSchema()
+                try? await service.drop()
                 group.cancelAll()
                 try? await group.waitForAll()
                 return value
             } catch {
-                try? await postgres.dropSchema()
+                try? await service.drop()
                 group.cancelAll()
                 try? await group.waitForAll()
                 throw error
@@ -139,15 +140,12 @@ final class BenchStore: Sendable {
 
 /// Why a benchmark could not run.
 enum BenchError: Error, CustomStringConvertible {
-    case driverUnavailable(BenchDriver)
     case timedOut(Workload, finished: Int, of: Int, after: Duration)
     case phaseTimedOut(Workload, phase: String, after: Duration)
     case workerExited(Workload, status: Int32)
 
     var description: String {
         switch self {
-        case .driverUnavailable(let driver):
-            return "driver '\(driver.rawValue)' is not available in this build yet"
         case .timedOut(let workload, let finished, let total, let after):
             return "\(workload.rawValue) timed out after \(after): \(finished) of \(total) jobs finished"
         case .phaseTimedOut(let workload, let phase, let after):
@@ -170,9 +168,9 @@ struct WorkloadRunner: Sendable {
     let logger: Logger
     /// Where SQLite runs put their file (`--database sqlite:PATH`); nil for the temporary folder.
     var sqlitePath: String? = nil
-    /// The PostgreSQL database of postgres runs (`--database postgres://…`); each run uses a
-    /// new schema in it and drops it afterwards.
-    var postgresURL: String? = nil
+    /// The server of postgres and redis runs (`--database postgres://…` or `redis://…`); each
+    /// run uses a new schema or namespace there and drops it afterwards.
+    var serverURL: String? = nil
     /// W7's jobs already waiting in the queue before W3 runs.
     var backlog = 1_000_000
 
@@ -229,7 +227,7 @@ struct WorkloadRunner: Sendable {
     /// Runs `body` with a fresh store for one run, running (PostgreSQL's pool), then disposes
     /// of it.
     private func withStore<T>(capacity: Int, _ body: (BenchStore) async throws -> T) async throws -> T {
-        let store = try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, postgresURL: postgresURL, logger: logger)
+        let store = try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, serverURL: serverURL, logger: logger)
         return try await store.use(body)
     }
 
@@ -431,7 +429,7 @@ struct WorkloadRunner: Sendable {
     /// jobs too, so it bounds the jobs that really ran twice from above).
     private func killedWorker(jobs: Int, concurrency: Int, label: String) async throws -> Figures {
         return try await withStore(capacity: jobs) { store -> Figures in
-            guard let url = store.url else { throw BenchError.driverUnavailable(driver) }
+            guard let url = store.url else { throw CLIError("W6 needs a durable driver: its child process opens the store by URL") }
             let storage = store.storage
             let client = SpoolClient(storage: storage, registry: BuiltinJobs.registry())
             var next = 0

@@ -73,7 +73,7 @@ struct WorkCommand: AsyncParsableCommand {
                 drainTimeout: drain, rescueInterval: duty.workerRescue
             )
             let logger = Logger(label: "spool.work")
-            try await database.withStorage(.create, maintenance: duty.maintenance) { opened in
+            try await database.withStorage(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage")) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let worker = Worker(storage: opened.storage, registry: BuiltinJobs.registry(), configuration: configuration)
                 var group = ServiceGroupConfiguration(

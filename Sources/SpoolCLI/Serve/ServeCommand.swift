@@ -90,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
                 Terminal.printOutput("Spool serving http://\(shownHost):\(port) (API /v1, OpenAPI /openapi.json, metrics /metrics)")
             }
             let duty = try StorageURL.resolve(flag: database.url).rescueDuty(every: WorkerConfiguration().rescueInterval)
-            try await database.withStorage(.create, maintenance: duty.maintenance) { opened in
+            try await database.withStorage(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage")) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let registry = BuiltinJobs.registry()
                 let worker = Worker(

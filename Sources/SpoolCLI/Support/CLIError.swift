@@ -13,6 +13,16 @@ struct CLIError: Error, CustomStringConvertible {
     }
 
     var description: String { message }
+
+    /// Runs `make`, turning a driver's ``SpoolError`` (a malformed URL, an unknown option) into
+    /// a `CLIError` with the same sentence.
+    static func rewording<T>(_ make: () throws -> T) throws -> T {
+        do {
+            return try make()
+        } catch let error as SpoolError {
+            throw CLIError(error.message)
+        }
+    }
 }
 
 /// Runs a command's body and turns any failure into one `error: …` line on standard error

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SpoolPostgres
+import Logging
 
 /// `--database URL`, shared by every command that uses a store.
 struct DatabaseOptions: ParsableArguments {
@@ -14,12 +14,13 @@ struct DatabaseOptions: ParsableArguments {
     var url: String?
 
     /// Resolves the URL, opens the store for `access`, runs `body` while the store runs, and
-    /// closes the store. `maintenance`: see ``StorageURL/open(_:maintenance:logger:)``.
+    /// closes the store. `leaderRescue` and `logger`: see
+    /// ``StorageURL/open(_:leaderRescue:logger:)``.
     func withStorage<T>(
-        _ access: StorageURL.Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        _ access: StorageURL.Access, leaderRescue: Duration? = nil, logger: Logger = StorageURL.quietLogger,
         _ body: (OpenedStorage) async throws -> T
     ) async throws -> T {
-        try await StorageURL.withStorage(flag: url, access: access, maintenance: maintenance, body)
+        try await StorageURL.withStorage(flag: url, access: access, leaderRescue: leaderRescue, logger: logger, body)
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Spool
 import SpoolPostgres
+import SpoolRedis
 import SpoolSQLite
 
 /// Where jobs are stored, as one URL (the fixed names of ARCHITECTURE.md):
@@ -20,7 +21,8 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     /// A PostgreSQL server: `postgres://USER:PASS@HOST:PORT/DB`, with the driver's query options
     /// (`schema=`, `notifications=off`, `pool_size=`, `sslmode=`).
     case postgres(String)
-    /// A Redis server (no driver in this build yet).
+    /// A Redis server: `redis://[[USER]:PASS@]HOST[:PORT][/DB]`, with the driver's query options
+    /// (`namespace=`, `pool_size=`).
     case redis(String)
 
     /// Used when neither the flag nor the environment names a store.
@@ -96,13 +98,21 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Who returns the jobs of crashed workers to their queue, every `rescueInterval` (nil:
-    /// nobody): on PostgreSQL one leader elected among every process sharing the schema (the
-    /// `maintenance` to open the store with, which also prunes), elsewhere each worker itself
-    /// (the worker's `rescueInterval`).
-    func rescueDuty(every rescueInterval: Duration?) -> (maintenance: PostgresStorage.Configuration.Maintenance?, workerRescue: Duration?) {
-        guard case .postgres = self else { return (nil, rescueInterval) }
-        guard let rescueInterval else { return (nil, nil) }
-        return (PostgresStorage.Configuration.Maintenance(rescueInterval: rescueInterval), nil)
+    /// nobody): on the server drivers (PostgreSQL, Redis) one leader elected among every process
+    /// sharing the store (`leaderRescue`: open the store with it, which also prunes), elsewhere
+    /// each worker itself (`workerRescue`: the worker's `rescueInterval`).
+    func rescueDuty(every rescueInterval: Duration?) -> (leaderRescue: Duration?, workerRescue: Duration?) {
+        switch self {
+        case .postgres, .redis: return (rescueInterval, nil)
+        case .sqlite, .memory: return (nil, rescueInterval)
+        }
+    }
+
+    /// The drivers' logger for one-shot commands: errors only.
+    static var quietLogger: Logger {
+        var logger = Logger(label: "spool.storage")
+        logger.logLevel = .error
+        return logger
     }
 
     /// `scheme://user:secret@host` → `scheme://user:***@host`.
@@ -133,28 +143,35 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     /// - Throws: ``CLIError`` or the driver's ``SpoolError``.
     ///
     /// PostgreSQL: `.create` migrates the schema on start, `.existing` refuses a schema at
-    /// another version. `maintenance` turns on the leader-elected rescue of expired leases and
-    /// pruning (for `spool work` and `spool serve`). The store's service must run while it is
-    /// used: ``withStorage(flag:access:maintenance:_:)`` does that.
-    func open(_ access: Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil, logger: Logger = Logger(label: "spool.storage")) throws -> OpenedStorage {
+    /// another version. Redis has no schema: both accesses are the same.
+    ///
+    /// `leaderRescue` (server drivers only) turns on the leader-elected maintenance: the rescue
+    /// of expired leases every `leaderRescue` and the pruning of old finished jobs (for `spool
+    /// work` and `spool serve`; see ``rescueDuty(every:)``). The server drivers' service must run
+    /// while the store is used: ``withStorage(flag:access:leaderRescue:_:)`` does that.
+    ///
+    /// `logger` gets the driver's own reports (retries while a server cannot be reached, a lost
+    /// wake-up connection); by default only errors, so that a one-shot command's failure is its
+    /// one `error:` line. Long-running commands pass a logger at the level the user chose.
+    func open(_ access: Access, leaderRescue: Duration? = nil, logger: Logger = StorageURL.quietLogger) throws -> OpenedStorage {
         switch self {
         case .memory:
-            return OpenedStorage(url: self, storage: MemoryStorage(), sqlite: nil, postgres: nil)
-        case .redis:
-            throw CLIError("the \(driverName) driver is not available in this build yet")
+            return OpenedStorage(url: self, storage: MemoryStorage())
+        case .redis(let url):
+            let maintenance = leaderRescue.map { RedisStorage.Configuration.Maintenance(rescueInterval: $0) }
+            let configuration = RedisStorage.Configuration(maintenance: maintenance, logger: logger)
+            let storage = try CLIError.rewording { try RedisStorage(url: url, configuration: configuration) }
+            return OpenedStorage(url: self, storage: storage, service: storage)
         case .postgres(let url):
+            let maintenance = leaderRescue.map { PostgresStorage.Configuration.Maintenance(rescueInterval: $0) }
             let configuration = PostgresStorage.Configuration(migrateOnStart: access == .create, maintenance: maintenance, logger: logger)
-            do {
-                let storage = try PostgresStorage(url: url, configuration: configuration)
-                return OpenedStorage(url: self, storage: storage, sqlite: nil, postgres: storage)
-            } catch let error as SpoolError {
-                throw CLIError(error.message)
-            }
+            let storage = try CLIError.rewording { try PostgresStorage(url: url, configuration: configuration) }
+            return OpenedStorage(url: self, storage: storage, service: storage, postgres: storage)
         case .sqlite(let path):
             try Self.checkSQLitePath(path, mayCreate: access == .create)
             let configuration = SQLiteStorage.Configuration(readers: 2, migrateOnOpen: access == .create, logger: logger)
             let storage = try SQLiteStorage(path: path, configuration: configuration)
-            return OpenedStorage(url: self, storage: storage, sqlite: storage, postgres: nil)
+            return OpenedStorage(url: self, storage: storage, sqlite: storage)
         }
     }
 
@@ -196,30 +213,42 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A driver that is a service of its own (a connection pool, a wake-up listener, the
+/// leader-elected maintenance): it must run while it is used, and says when it is ready.
+protocol ServedStorage: JobStorage, Service {
+    /// Suspends until ``run()`` is ready for operations; throws when it failed to start.
+    func waitUntilReady() async throws
+}
+
+extension PostgresStorage: ServedStorage {}
+extension RedisStorage: ServedStorage {}
+
 /// An open store and how to close it.
 struct OpenedStorage: Sendable {
     let url: StorageURL
     let storage: any JobStorage
+    /// The server driver's service (PostgreSQL, Redis), which must run while the store is used.
+    var service: (any ServedStorage)? = nil
     /// The SQLite driver, when that is the store (for `close()` and its schema version).
-    let sqlite: SQLiteStorage?
-    /// The PostgreSQL driver, when that is the store: a service that must run while it is used.
-    let postgres: PostgresStorage?
+    var sqlite: SQLiteStorage? = nil
+    /// The PostgreSQL driver, when that is the store (for its migration report).
+    var postgres: PostgresStorage? = nil
 
     /// Closes the store's file, if it has one. Failures are ignored: the process is ending.
     func close() {
         try? sqlite?.close()
     }
 
-    /// Runs `body` while the store's own service (PostgreSQL's pool, LISTEN connection and
+    /// Runs `body` while the store's own service (a server driver's pool, wake-up listener and
     /// maintenance) runs beside it, once the store is ready; stops the service afterwards.
     /// - Throws: what `body` throws, or the store's start failure (unreachable server, schema at
     ///   another version) as one line.
     func whileRunning<T>(_ body: (OpenedStorage) async throws -> T) async throws -> T {
-        guard let postgres else { return try await body(self) }
+        guard let service else { return try await body(self) }
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await postgres.run() }
+            group.addTask { try await service.run() }
             do {
-                try await postgres.waitUntilReady()
+                try await service.waitUntilReady()
                 let value = try await body(self)
                 group.cancelAll()
                 try? await group.waitForAll()
@@ -235,12 +264,12 @@ struct OpenedStorage: Sendable {
 
 extension StorageURL {
     /// Resolves the URL from `flag` / the environment, opens it, runs `body` while the store
-    /// runs, and closes it.
+    /// runs, and closes it. `leaderRescue` and `logger`: see ``open(_:leaderRescue:logger:)``.
     static func withStorage<T>(
-        flag: String?, access: Access, maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        flag: String?, access: Access, leaderRescue: Duration? = nil, logger: Logger = StorageURL.quietLogger,
         _ body: (OpenedStorage) async throws -> T
     ) async throws -> T {
-        let opened = try resolve(flag: flag).open(access, maintenance: maintenance)
+        let opened = try resolve(flag: flag).open(access, leaderRescue: leaderRescue, logger: logger)
         defer { opened.close() }
         return try await opened.whileRunning(body)
     }

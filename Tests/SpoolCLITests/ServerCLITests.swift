@@ -1,6 +1,7 @@
 import Foundation
 import Spool
 import SpoolPostgres
+import SpoolRedis
 import Testing
 
 #if canImport(Glibc)
@@ -9,27 +10,28 @@ import Glibc
 import Darwin
 #endif
 
-/// The `spool` CLI on PostgreSQL (issue 5): `postgres://` URLs everywhere, several worker
-/// processes sharing one queue, and a worker killed mid-run. Needs `SPOOL_TEST_POSTGRES_URL`
-/// (set by `scripts/test`); skipped without it unless `SPOOL_REQUIRE_SERVERS=1`.
-@Suite(
-    "spool on PostgreSQL", .timeLimit(.minutes(5)),
-    .enabled(if: CLIPostgres.enabled, "SPOOL_TEST_POSTGRES_URL is not set: scripts/test starts a server and sets it")
-)
-struct PostgresCLITests {
-    @Test("migrate, enqueue, jobs, stats, queues and work take a postgres:// URL with ?schema=")
-    func everyCommandTakesAPostgresURL() async throws {
-        try await CLIPostgres.withSchema { url, storage in
+/// The `spool` CLI on the server drivers (issues 5 and 6): `postgres://` and `redis://` URLs
+/// everywhere, several worker processes sharing one queue, and a worker killed mid-run. Each
+/// test runs once per server; a server whose URL (`SPOOL_TEST_POSTGRES_URL`,
+/// `SPOOL_TEST_REDIS_URL`, set by `scripts/test`) is missing is skipped, unless
+/// `SPOOL_REQUIRE_SERVERS=1` makes that a failure.
+@Suite("spool on PostgreSQL and Redis", .timeLimit(.minutes(5)))
+struct ServerCLITests {
+    @Test("migrate, enqueue, jobs, stats, queues and work take the server's URL with its scratch option", arguments: CLIServer.allCases)
+    func everyCommandTakesAServerURL(_ server: CLIServer) async throws {
+        try await server.withScratchStore { url, storage in
             try await withTemporaryFolder { folder in
                 let database = ["--database", url]
                 let first = try await spool(["migrate", "--json"] + database, in: folder)
                 #expect(first.status == 0, "\(first)")
                 let report = try first.jsonObject()
-                // The test's own storage migrated the schema already: nothing left to apply.
-                #expect(report["from"] as? Int == PostgresStorage.schemaVersion && report["to"] as? Int == PostgresStorage.schemaVersion, "\(first)")
+                // The test's own storage migrated a PostgreSQL schema already: nothing left to
+                // apply. Redis has no schema (version 0).
+                let version = server == .postgres ? PostgresStorage.schemaVersion : 0
+                #expect(report["from"] as? Int == version && report["to"] as? Int == version, "\(first)")
                 #expect((report["applied"] as? [Any])?.isEmpty == true, "\(first)")
                 let again = try await spool(["migrate"] + database, in: folder)
-                #expect(again.status == 0 && again.stdout.contains("up to date"), "\(again)")
+                #expect(again.status == 0 && again.stdout.contains(server == .postgres ? "up to date" : "no schema"), "\(again)")
                 #expect(!again.stdout.contains("s3cret") && !again.stdout.contains(":spool@"), "no password shown: \(again)")
 
                 let enqueued = try await spool(["enqueue", "spool.echo", "--payload", #"{"hi": 1}"#, "--json"] + database, in: folder)
@@ -60,10 +62,10 @@ struct PostgresCLITests {
         }
     }
 
-    @Test("four spool work processes share 100,000 jobs: every job finishes exactly once")
-    func fourProcessesShareOneQueue() async throws {
+    @Test("four spool work processes share 100,000 jobs: every job finishes exactly once", arguments: CLIServer.allCases)
+    func fourProcessesShareOneQueue(_ server: CLIServer) async throws {
         let total = 100_000
-        try await CLIPostgres.withSchema { url, storage in
+        try await server.withScratchStore { url, storage in
             let now = Date()
             let noop = JobPayload(bytes: Array("{}".utf8))
             for start in stride(from: 0, to: total, by: 5_000) {
@@ -91,27 +93,27 @@ struct PostgresCLITests {
                 // Each job was claimed once (attempt 1) and succeeded: none ran twice, none lost.
                 let stats = try await storage.stats()
                 #expect(stats.count(.succeeded) == total)
-                let claimedTwice = try await CLIPostgres.count(url: url, storage: storage, where: { $0.attempt != 1 || $0.state != .succeeded })
+                let claimedTwice = try await CLIServer.count(in: storage, where: { $0.attempt != 1 || $0.state != .succeeded })
                 #expect(claimedTwice == 0)
                 // And the work was shared: every process ran some (from its "worker stopped" line).
-                let perProcess = children.map { CLIPostgres.succeeded(inLog: $0.output.stderr) }
+                let perProcess = children.map { CLIServer.succeeded(inLog: $0.output.stderr) }
                 #expect(perProcess.allSatisfy { $0 > 0 } && perProcess.reduce(0, +) == total, "succeeded per process: \(perProcess)")
             }
         }
     }
 
-    @Test("SIGKILL a worker process mid-run, start another: none is lost")
-    func killedWorkerLosesNothing() async throws {
+    @Test("SIGKILL a worker process mid-run, start another: none is lost", arguments: CLIServer.allCases)
+    func killedWorkerLosesNothing(_ server: CLIServer) async throws {
         let total = 300
-        try await CLIPostgres.withSchema { url, storage in
+        try await server.withScratchStore { url, storage in
             let now = Date()
             let payload = JobPayload(bytes: Array(#"{"ms": 100}"#.utf8))
             let ids = try await storage.enqueue(
                 (0..<total).map { _ in NewJob(kind: "spool.sleep", payload: payload, runAt: now, createdAt: now) }, whenFull: .fail, now: now
             ).map(\.id)
             try await withTemporaryFolder { folder in
-                // Short leases and a 1 s rescue by the elected leader (a 2 s leader TTL, so the
-                // survivor takes over quickly when the killed process was the leader).
+                // Short leases and a 1 s rescue by the elected leader (the second process takes
+                // the killed leader's place within the 10 s leader TTL).
                 let work = ["work", "--database", url, "--concurrency", "10", "--lease", "2", "--rescue-interval", "1"]
                 let first = try SpoolChild(work, in: folder)
                 defer { first.removeOutput() }
@@ -147,34 +149,62 @@ struct PostgresCLITests {
     }
 }
 
-/// The test server, and a fresh schema per test so tests run in parallel.
-enum CLIPostgres {
-    static let url = ProcessInfo.processInfo.environment["SPOOL_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    static var enabled: Bool { url != nil || ProcessInfo.processInfo.environment["SPOOL_REQUIRE_SERVERS"] == "1" }
+/// The servers the CLI tests run against, each with a fresh scratch store per test (a schema
+/// on PostgreSQL, a key namespace on Redis) so tests never see each other's jobs.
+enum CLIServer: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case postgres, redis
 
-    /// Runs `body` with the URL of a fresh schema (`?schema=…`) and a running storage on it;
-    /// drops the schema afterwards when `body` succeeded.
-    static func withSchema(_ body: (String, PostgresStorage) async throws -> Void) async throws {
-        let base = try #require(url, "SPOOL_REQUIRE_SERVERS=1 but SPOOL_TEST_POSTGRES_URL is not set")
-        let schema = "cli_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
-        let schemaURL = base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
-        let storage = try PostgresStorage(url: schemaURL, configuration: .init(poolSize: 2, maintenance: nil, startTimeout: .seconds(30)))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await storage.run() }
-            do {
-                try await storage.waitUntilReady()
-                try await body(schemaURL, storage)
+    var testDescription: String { rawValue }
+
+    /// The environment variable with the test server's URL.
+    var environmentKey: String { self == .postgres ? "SPOOL_TEST_POSTGRES_URL" : "SPOOL_TEST_REDIS_URL" }
+
+    var baseURL: String? { ProcessInfo.processInfo.environment[environmentKey].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// Runs `body` with the URL of a fresh scratch store (`?schema=…` or `?namespace=…`) and a
+    /// running storage on it; deletes the scratch store afterwards when `body` succeeded. Without
+    /// a server URL it returns at once (the test is a no-op), or fails when
+    /// `SPOOL_REQUIRE_SERVERS=1`.
+    func withScratchStore(_ body: (String, any JobStorage) async throws -> Void) async throws {
+        guard let base = baseURL else {
+            if ProcessInfo.processInfo.environment["SPOOL_REQUIRE_SERVERS"] == "1" {
+                Issue.record("SPOOL_REQUIRE_SERVERS=1 but \(environmentKey) is not set")
+            }
+            return
+        }
+        let scratch = "cli_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+        let url = base + (base.contains("?") ? "&" : "?") + (self == .postgres ? "schema=" : "namespace=") + scratch
+        switch self {
+        case .postgres:
+            let storage = try PostgresStorage(url: url, configuration: .init(poolSize: 2, maintenance: nil, startTimeout: .seconds(30)))
+            try await Self.running({ try await storage.run() }, ready: storage.waitUntilReady) {
+                try await body(url, storage)
                 try await storage.dropSchema()
-                group.cancelAll()
-            } catch {
-                group.cancelAll()
-                throw error
+            }
+        case .redis:
+            let storage = try RedisStorage(url: url, configuration: .init(poolSize: 2, startTimeout: .seconds(30), maintenance: nil))
+            try await Self.running({ try await storage.run() }, ready: storage.waitUntilReady) {
+                try await body(url, storage)
+                try await storage.dropNamespace()
             }
         }
     }
 
+    /// Runs the storage's service (`run`) beside `body`, once `ready` returned; stops it
+    /// afterwards.
+    private static func running(
+        _ run: @escaping @Sendable () async throws -> Void, ready: () async throws -> Void, _ body: () async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await run() }
+            defer { group.cancelAll() }
+            try await ready()
+            try await body()
+        }
+    }
+
     /// Counts the jobs matching `predicate`, paging through all of them.
-    static func count(url: String, storage: PostgresStorage, where predicate: (JobRecord) -> Bool) async throws -> Int {
+    static func count(in storage: any JobStorage, where predicate: (JobRecord) -> Bool) async throws -> Int {
         var count = 0
         var cursor: JobID?
         repeat {
