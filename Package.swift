@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SpoolPostgres", targets: ["SpoolPostgres"]),
         .library(name: "SpoolRedis", targets: ["SpoolRedis"]),
         .library(name: "SpoolServer", targets: ["SpoolServer"]),
+        .library(name: "SpoolWebhooks", targets: ["SpoolWebhooks"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
     ],
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -85,6 +87,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpoolWebhooks",
+            dependencies: [
+                "Spool",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpoolTesting",
             dependencies: ["Spool"],
             swiftSettings: swiftSettings
@@ -97,6 +110,7 @@ let package = Package(
                 "SpoolPostgres",
                 "SpoolRedis",
                 "SpoolServer",
+                "SpoolWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -143,6 +157,16 @@ let package = Package(
         .testTarget(
             name: "SpoolCLITests",
             dependencies: ["Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres", "SpoolRedis"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolWebhooksTests",
+            dependencies: [
+                "Spool", "SpoolWebhooks", "SpoolTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Spool
+import SpoolWebhooks
 
 /// The job kinds every `spool work` process runs, so a store can be exercised and checked
 /// with nothing but the CLI. Kinds under the `spool.` prefix are reserved for these.
@@ -9,6 +10,9 @@ import Spool
 /// - `spool.echo`: succeeds with its payload as its result.
 /// - `spool.fail` `{"message": "...", "permanent": false}`: fails with the message; a
 ///   permanent failure goes to `dead` at once, otherwise the job is retried like any other.
+/// - `http` `{"url", "method"?, "headers"?, "body"?, "timeout_s"?}`: delivers a webhook
+///   (``HTTPJob``); 2xx succeeds, 408/429/5xx and timeouts retry with backoff, other answers
+///   are `dead` at once.
 enum BuiltinJobs {
     /// The kinds and what each does, for help texts and error messages.
     static let kinds: [(kind: String, summary: String)] = [
@@ -16,6 +20,7 @@ enum BuiltinJobs {
         (Sleep.kind, "waits {\"ms\": N} milliseconds"),
         (Echo.kind, "returns its payload as its result"),
         (Fail.kind, "fails with {\"message\": \"...\", \"permanent\": false}"),
+        (HTTPJob.kind, "sends {\"url\", \"method\", \"headers\", \"body\", \"timeout_s\"} as an HTTP request (webhook)"),
     ]
 
     /// The reserved prefix of built-in kinds.
@@ -84,14 +89,15 @@ enum BuiltinJobs {
             if job.permanent == true { throw PermanentFailure(message) }
             throw RequestedFailure(message: message)
         }
+        HTTPJob.register(in: registry)
     }
 
-    /// Checks, before it is stored, a payload for a `spool.` kind: the kind must be a built-in
-    /// one and the payload must decode as its parameters. Other kinds pass (their handlers
+    /// Checks, before it is stored, a payload for a `spool.` kind or `http`: the kind must be a
+    /// built-in one and the payload must decode as its parameters. Other kinds pass (their handlers
     /// live in other programs).
     /// - Throws: ``CLIError`` saying what is wrong.
     static func validate(kind: String, payload: [UInt8]) throws {
-        guard kind.hasPrefix(prefix) else { return }
+        guard kind.hasPrefix(prefix) || kind == HTTPJob.kind else { return }
         let known = kinds.map(\.kind).joined(separator: ", ")
         do {
             switch kind {
@@ -101,6 +107,8 @@ enum BuiltinJobs {
                 try JobPayload(bytes: payload).decode(as: Sleep.self).validate()
             case Fail.kind:
                 _ = try JobPayload(bytes: payload).decode(as: Fail.self)
+            case HTTPJob.kind:
+                try JobPayload(bytes: payload).decode(as: HTTPJob.self).validate()
             default:
                 throw CLIError("'\(kind)' is not a built-in kind (the '\(prefix)' prefix is reserved for \(known))")
             }
