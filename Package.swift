@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SpoolWebhooks", targets: ["SpoolWebhooks"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
+        .executable(name: "spool-example-embedding", targets: ["EmbeddingExampleMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -114,6 +115,33 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // examples/embedding: a Hummingbird app of its own that embeds Spool (built and tested here).
+        .target(
+            name: "EmbeddingExample",
+            dependencies: [
+                "Spool",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "examples/embedding/Sources/EmbeddingExample",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "EmbeddingExampleMain",
+            dependencies: ["EmbeddingExample", .product(name: "Logging", package: "swift-log")],
+            path: "examples/embedding/Sources/EmbeddingExampleMain",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmbeddingExampleTests",
+            dependencies: [
+                "EmbeddingExample", "Spool", "SpoolTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

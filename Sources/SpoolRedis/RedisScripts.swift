@@ -70,6 +70,12 @@ enum RedisScript: String, CaseIterable, Sendable {
           local u = redis.call('HGET', k, 'ukey')
           if u and redis.call('HGET', UNI, u) == id then redis.call('HDEL', UNI, u) end
         end
+        -- ZADD of flat score, member pairs, 1000 pairs per call (Lua's unpack limit).
+        local function zaddall(key, pairs_)
+          for i = 1, #pairs_, 2000 do
+            redis.call('ZADD', key, unpack(pairs_, i, math.min(i + 1999, #pairs_)))
+          end
+        end
         local function wake()
           local t = redis.call('TIME')
           local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -157,17 +163,22 @@ enum RedisScript: String, CaseIterable, Sendable {
                       count(q, 'scheduled', -1); count(q, 'available', 1)
                     end
                     local ms = redis.call('ZRANGE', readyk(q), 0, lim - 1)
-                    for i = 1, #ms do
-                      local id = string.sub(ms[i], 16)
-                      local k = jobkey(id)
-                      redis.call('ZREM', readyk(q), ms[i])
-                      local attempt = redis.call('HINCRBY', k, 'attempt', 1)
-                      redis.call('HSET', k, 'state', 'running', 'owner', worker, 'lease', untilms, 'attempted', fmt(now))
-                      redis.call('ZADD', RUN, untilms, id)
-                      count(q, 'available', -1); count(q, 'running', 1)
-                      local f = redis.call('HMGET', k, 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta')
-                      local row = {id, q, f[1] or '', f[2] or '', f[3] or '0', attempt, f[4] or '1', f[5] or '0', f[6] or '0', f[7] or '', f[8] or ''}
-                      for j = 1, #row do table.insert(out, row[j]) end
+                    if #ms > 0 then
+                      -- The range just read is the head of the set: drop it in one call.
+                      redis.call('ZREMRANGEBYRANK', readyk(q), 0, #ms - 1)
+                      local leases, nowtext = {}, fmt(now)
+                      for i = 1, #ms do
+                        local id = string.sub(ms[i], 16)
+                        local k = jobkey(id)
+                        local f = redis.call('HMGET', k, 'attempt', 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta')
+                        local attempt = (tonumber(f[1]) or 0) + 1
+                        redis.call('HSET', k, 'attempt', attempt, 'state', 'running', 'owner', worker, 'lease', untilms, 'attempted', nowtext)
+                        table.insert(leases, untilms); table.insert(leases, id)
+                        local row = {id, q, f[2] or '', f[3] or '', f[4] or '0', attempt, f[5] or '1', f[6] or '0', f[7] or '0', f[8] or '', f[9] or ''}
+                        for j = 1, #row do table.insert(out, row[j]) end
+                      end
+                      zaddall(RUN, leases)
+                      count(q, 'available', -#ms); count(q, 'running', #ms)
                     end
                     left = left - #ms
                   end
@@ -180,22 +191,20 @@ enum RedisScript: String, CaseIterable, Sendable {
             return #"""
                 local worker, n, F = ARGV[2], tonumber(ARGV[3]), 7
                 local lost, wakeup = {}, false
+                local done, finished, moves = {}, {}, {}
                 for i = 0, n - 1 do
                   local b = 4 + i * F
                   local id, outcome, at, runat, err, hasres, res = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
                   local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat')
+                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat', 'ukey')
                   if f[1] ~= 'running' or f[2] ~= worker then
                     table.insert(lost, id)
                   else
                     local q = f[3]
-                    redis.call('ZREM', RUN, id)
+                    table.insert(done, id)
                     redis.call('HDEL', k, 'owner', 'lease')
-                    redis.call('HSET', k, 'expired', '0')
                     local to = outcome
-                    if outcome == 'succeeded' then
-                      if hasres == '1' then redis.call('HSET', k, 'result', res) end
-                    elseif outcome == 'retry' then to = 'scheduled'
+                    if outcome == 'retry' then to = 'scheduled'
                     elseif outcome == 'snooze' then
                       to = 'scheduled'
                       redis.call('HINCRBY', k, 'attempt', -1)
@@ -204,21 +213,36 @@ enum RedisScript: String, CaseIterable, Sendable {
                       redis.call('HINCRBY', k, 'attempt', -1)
                     end
                     if err ~= '' then adderr(k, cjson.decode(err)) end
-                    count(q, 'running', -1); count(q, to, 1)
-                    redis.call('HSET', k, 'state', to)
+                    local move = q .. '\0' .. to
+                    moves[move] = (moves[move] or 0) + 1
                     if to == 'scheduled' then
-                      redis.call('HSET', k, 'runat', runat)
+                      redis.call('HSET', k, 'state', to, 'expired', '0', 'runat', runat)
                       redis.call('ZADD', schedk(q), runat, id)
                       wakeup = true
                     elseif to == 'available' then
+                      redis.call('HSET', k, 'state', to, 'expired', '0')
                       redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
                       wakeup = true
                     else
-                      redis.call('HSET', k, 'finished', at)
-                      redis.call('ZADD', FIN, at, id)
-                      release(k, id)
+                      if outcome == 'succeeded' and hasres == '1' then
+                        redis.call('HSET', k, 'state', to, 'expired', '0', 'finished', at, 'result', res)
+                      else
+                        redis.call('HSET', k, 'state', to, 'expired', '0', 'finished', at)
+                      end
+                      table.insert(finished, at); table.insert(finished, id)
+                      if f[6] and f[6] ~= '' and redis.call('HGET', UNI, f[6]) == id then redis.call('HDEL', UNI, f[6]) end
                     end
                   end
+                end
+                -- Set and counter updates once per batch, not once per job.
+                for i = 1, #done, 1000 do
+                  redis.call('ZREM', RUN, unpack(done, i, math.min(i + 999, #done)))
+                end
+                zaddall(FIN, finished)
+                for move, c in pairs(moves) do
+                  local sep = string.find(move, '\0', 1, true)
+                  local q, to = string.sub(move, 1, sep - 1), string.sub(move, sep + 1)
+                  count(q, 'running', -c); count(q, to, c)
                 end
                 if wakeup then wake() end
                 return lost

@@ -43,6 +43,44 @@ struct ServeTests {
         }
     }
 
+    @Test("a config file sets the store, port and queues; a flag beats it; a bad file is one error line")
+    func configFile() async throws {
+        try await withTemporaryFolder { folder in
+            let config = "\(folder)/serve.json"
+            let settings = #"{"database": "sqlite:\#(folder)/from-file.sqlite", "port": 0, "queues": ["mail"], "concurrency": 2, "log_level": "warning"}"#
+            try settings.write(toFile: config, atomically: true, encoding: .utf8)
+            let server = try SpoolChild(["serve", "--config", config], in: folder)
+            defer { server.removeOutput() }
+            let base = try await Self.address(of: server)
+            let queued = try await Self.post("\(base)/v1/jobs", #"{"kind": "spool.echo", "payload": {"n": 1}, "queue": "mail"}"#)
+            #expect(queued.status == 202, "\(queued.text)")
+            // The worker serves the file's queue, and the job lands in the file's store.
+            _ = try await Self.waitForState(base, try #require(queued.json?["id"] as? String), "succeeded", while: server)
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/from-file.sqlite"))
+            server.send(SIGTERM)
+            #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
+            #expect(!server.output.stderr.contains(" info "), "log_level warning from the file: \(server.output.stderr)")
+
+            // SPOOL_CONFIG names the file too; a flag beats it (a bad port from the flag is refused).
+            let flagWins = try await spool(["serve", "--port", "70000"], in: folder, environment: ["SPOOL_CONFIG": config])
+            #expect(flagWins.status == 1 && flagWins.stderr.contains("--port must be from 0 to 65535 (got 70000)"), "\(flagWins)")
+
+            for (text, message) in [
+                (#"{"port": 0, "colour": "blue"}"#, "unknown setting 'colour'"),
+                (#"{"port": "eighty"}"#, "'port' has the wrong type"),
+                (#"{"port": 0,"#, "is not valid JSON"),
+                (#"[1, 2]"#, "must hold one JSON object"),
+                (#"{"log_level": "loud"}"#, "'log_level' has the wrong type or value"),
+            ] {
+                try text.write(toFile: config, atomically: true, encoding: .utf8)
+                let run = try await spool(["serve", "--config", config], in: folder)
+                #expect(run.status == 1 && run.errorLines.count == 1 && run.stderr.contains(message), "\(text): \(run)")
+            }
+            let missing = try await spool(["serve", "--config", "\(folder)/nope.json"], in: folder)
+            #expect(missing.status == 1 && missing.stderr.contains("no such file"), "\(missing)")
+        }
+    }
+
     /// Reads `Spool serving http://HOST:PORT …` from the server's standard output.
     static func address(of server: SpoolChild) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(60)

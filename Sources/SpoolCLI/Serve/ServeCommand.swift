@@ -17,10 +17,16 @@ struct ServeCommand: AsyncParsableCommand {
             /metrics and a health check at /healthz, and runs a worker for the built-in kinds \
             (spool.noop, spool.sleep, spool.echo, spool.fail) on the given queues.
 
-            Tokens come from the environment: SPOOL_ADMIN_TOKEN may do everything, \
-            SPOOL_READ_TOKEN may only read (GET); clients send `Authorization: Bearer TOKEN`. \
+            Tokens come from the environment (or the config file): SPOOL_ADMIN_TOKEN may do \
+            everything, SPOOL_READ_TOKEN may only read (GET); clients send `Authorization: \
+            Bearer TOKEN`. \
             With no token set every request is allowed, so the server then listens on \
             127.0.0.1 only, whatever --host says, and says so.
+
+            Settings may also come from a JSON file (--config FILE or SPOOL_CONFIG) with the \
+            members database, host, port, queues (an array), concurrency, body_limit, \
+            drain_timeout_s, log_level, admin_token and read_token; a flag beats the \
+            environment, which beats the file, which beats the defaults.
 
             SIGTERM or SIGINT (Ctrl-C) shuts down gracefully: the server stops accepting \
             connections and finishes the requests under way; the worker stops claiming, lets \
@@ -29,52 +35,62 @@ struct ServeCommand: AsyncParsableCommand {
             Examples:
               spool serve
               SPOOL_ADMIN_TOKEN=secret spool serve --host 0.0.0.0 --port 9000
+              spool serve --config /etc/spool/serve.json
               curl -X POST localhost:8080/v1/jobs -d '{"kind": "spool.echo", "payload": {"hi": 1}}'
             """
     )
 
-    @Option(help: ArgumentHelp("The address to listen on (127.0.0.1 when no token is set).", valueName: "address"))
-    var host = "127.0.0.1"
+    @Option(help: ArgumentHelp("The address to listen on (default 127.0.0.1; 127.0.0.1 whenever no token is set).", valueName: "address"))
+    var host: String?
 
-    @Option(help: ArgumentHelp("The port to listen on (0: any free port).", valueName: "port"))
-    var port = 8080
+    @Option(help: ArgumentHelp("The port to listen on (default 8080; 0: any free port).", valueName: "port"))
+    var port: Int?
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: ArgumentHelp("Comma-separated queues the built-in worker serves.", valueName: "names"))
-    var queues = "default"
+    @Option(help: ArgumentHelp("Comma-separated queues the built-in worker serves (default: default).", valueName: "names"))
+    var queues: String?
 
-    @Option(help: ArgumentHelp("The most jobs the built-in worker runs at once.", valueName: "n"))
-    var concurrency = 10
+    @Option(help: ArgumentHelp("The most jobs the built-in worker runs at once (default 10).", valueName: "n"))
+    var concurrency: Int?
 
-    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
-    var bodyLimit = 1 << 20
+    @Option(help: ArgumentHelp("The largest request body accepted, in bytes (default 1048576).", valueName: "bytes"))
+    var bodyLimit: Int?
 
-    @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds.", valueName: "seconds"))
-    var drainTimeout = 25.0
+    @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds (default 25).", valueName: "seconds"))
+    var drainTimeout: Double?
 
-    @Option(help: ArgumentHelp("The lowest log level shown: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp("The lowest log level shown: trace, debug, info (default), notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level?
+
+    @Option(help: ArgumentHelp("A JSON settings file (default: $SPOOL_CONFIG, if set); flags and environment variables win over it.", valueName: "path"))
+    var config: String?
 
     @Flag(help: "Write log lines as JSON objects.")
     var json = false
 
     func run() async throws {
-        LogSetup.bootstrap(level: logLevel, json: json)
         try await reportingErrors {
-            let names = ArgumentValues.list(queues)
+            let environment = ProcessInfo.processInfo.environment
+            let file = try ServeConfigFile.load(flag: config, environment: environment)
+            LogSetup.bootstrap(level: logLevel ?? file.logLevel ?? .info, json: json)
+            let host = self.host ?? file.host ?? "127.0.0.1"
+            let port = self.port ?? file.port ?? 8080
+            let names = queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]
+            let concurrency = self.concurrency ?? file.concurrency ?? 10
+            let bodyLimit = self.bodyLimit ?? file.bodyLimit ?? 1 << 20
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
             guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
             guard (0...65_535).contains(port) else { throw CLIError("--port must be from 0 to 65535 (got \(port))") }
             guard bodyLimit >= 1 else { throw CLIError("--body-limit must be at least 1 byte (got \(bodyLimit))") }
-            let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
-            let environment = ProcessInfo.processInfo.environment
+            let drain = try ArgumentValues.seconds(drainTimeout ?? file.drainTimeoutSeconds ?? 25, "--drain-timeout")
+            let storageURL = try StorageURL.resolve(flag: database.url, environment: environment, fallback: file.database)
             let metrics = PrometheusCollectorRegistry()
             SpoolServer.bootstrapMetrics(registry: metrics)
             let logger = Logger(label: "spool.serve")
 
             var server = SpoolServer.Configuration(
-                host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"], readToken: environment["SPOOL_READ_TOKEN"],
+                host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"] ?? file.adminToken, readToken: environment["SPOOL_READ_TOKEN"] ?? file.readToken,
                 bodyLimit: bodyLimit, metricsRegistry: metrics,
                 validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload) },
                 logger: Logger(label: "spool.server")
@@ -89,8 +105,10 @@ struct ServeCommand: AsyncParsableCommand {
             server.onServerRunning = { port in
                 Terminal.printOutput("Spool serving http://\(shownHost):\(port) (API /v1, OpenAPI /openapi.json, metrics /metrics)")
             }
-            let duty = try StorageURL.resolve(flag: database.url).rescueDuty(every: WorkerConfiguration().rescueInterval)
-            try await database.withStorage(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage")) { opened in
+            let duty = storageURL.rescueDuty(every: WorkerConfiguration().rescueInterval)
+            let opened = try storageURL.open(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage"))
+            defer { opened.close() }
+            try await opened.whileRunning { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let registry = BuiltinJobs.registry()
                 let worker = Worker(

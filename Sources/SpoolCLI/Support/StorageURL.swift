@@ -66,14 +66,19 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The store to use: `flag` when given, else `SPOOL_DATABASE_URL` when set and not empty,
-    /// else ``defaultURL``.
+    /// else `fallback` (a config file's `database`) when given, else ``defaultURL``.
     /// - Throws: ``CLIError`` when the chosen URL is malformed, saying where it came from.
-    static func resolve(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StorageURL {
+    static func resolve(
+        flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment, fallback: String? = nil
+    ) throws -> StorageURL {
         if let flag {
             do { return try StorageURL(parsing: flag) } catch let error as CLIError { throw CLIError("--database: \(error.message)") }
         }
         if let value = environment[environmentKey], !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do { return try StorageURL(parsing: value) } catch let error as CLIError { throw CLIError("\(environmentKey): \(error.message)") }
+        }
+        if let fallback {
+            do { return try StorageURL(parsing: fallback) } catch let error as CLIError { throw CLIError("config file 'database': \(error.message)") }
         }
         return try StorageURL(parsing: defaultURL)
     }

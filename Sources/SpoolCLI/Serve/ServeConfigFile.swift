@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+
+/// The optional settings file of `spool serve` (`--config FILE` or `SPOOL_CONFIG`): a JSON
+/// object with any of these members, each the same as the flag or variable of that name:
+///
+/// ```json
+/// {"database": "postgres://spool:secret@db/app", "host": "0.0.0.0", "port": 9000,
+///  "queues": ["default", "mail"], "concurrency": 20, "body_limit": 1048576,
+///  "drain_timeout_s": 25, "log_level": "info",
+///  "admin_token": "…", "read_token": "…"}
+/// ```
+///
+/// A flag beats the environment, which beats the file, which beats the defaults. An unknown
+/// member, a value of the wrong type, malformed JSON or a missing file is refused with one line
+/// naming it, before anything is opened.
+struct ServeConfigFile: Decodable, Equatable {
+    var database: String?
+    var host: String?
+    var port: Int?
+    var queues: [String]?
+    var concurrency: Int?
+    var bodyLimit: Int?
+    var drainTimeoutSeconds: Double?
+    var logLevel: Logger.Level?
+    var adminToken: String?
+    var readToken: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case database, host, port, queues, concurrency
+        case bodyLimit = "body_limit"
+        case drainTimeoutSeconds = "drain_timeout_s"
+        case logLevel = "log_level"
+        case adminToken = "admin_token"
+        case readToken = "read_token"
+    }
+
+    /// The variable naming the file when `--config` is absent.
+    static let environmentKey = "SPOOL_CONFIG"
+
+    /// The file named by `flag`, else by `SPOOL_CONFIG`, else no settings (every member nil).
+    /// - Throws: ``CLIError`` naming the file and what is wrong with it.
+    static func load(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServeConfigFile {
+        let named = flag ?? environment[environmentKey].flatMap { $0.isEmpty ? nil : $0 }
+        guard let path = named else { return ServeConfigFile() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("cannot read the config file '\(path)' (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))")
+        }
+        return try parse(data, path: path)
+    }
+
+    /// Parses a settings file's bytes; `path` names it in errors.
+    static func parse(_ data: Data, path: String) throws -> ServeConfigFile {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw CLIError("the config file '\(path)' is not valid JSON: \(oneLine(describe(error)))")
+        }
+        guard let members = object as? [String: Any] else {
+            throw CLIError("the config file '\(path)' must hold one JSON object")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+            throw CLIError("the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONDecoder().decode(ServeConfigFile.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw CLIError("the config file '\(path)': '\(key)' has the wrong type or value")
+        } catch {
+            throw CLIError("the config file '\(path)': \(oneLine(describe(error)))")
+        }
+    }
+}

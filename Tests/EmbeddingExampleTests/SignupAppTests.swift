@@ -1,0 +1,75 @@
+import EmbeddingExample
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Spool
+import SpoolTesting
+import Synchronization
+import Testing
+
+/// A mailer that records what it sends and, while `held`, makes every send wait.
+final class RecordingMailer: Mailer {
+    let sent = EventRecorder<String>()
+    private let gate = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    func sendWelcome(to address: String, userID: Int) async throws {
+        await withCheckedContinuation { continuation in
+            let wait = gate.withLock { waiting -> Bool in
+                guard waiting != nil else { return false }
+                waiting!.append(continuation)
+                return true
+            }
+            if !wait { continuation.resume() }
+        }
+        sent.record(address)
+    }
+
+    /// Lets every held and future send through.
+    func open() {
+        let waiting = gate.withLock { waiting -> [CheckedContinuation<Void, Never>] in
+            defer { waiting = nil }
+            return waiting ?? []
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+}
+
+@Suite("Embedding example (examples/embedding)", .timeLimit(.minutes(1)))
+struct SignupAppTests {
+    @Test("a route enqueues a typed job: 202 at once, 503 with Retry-After when the bounded queue is full, the worker runs them")
+    func signupEnqueuesAndTheWorkerRuns() async throws {
+        let mailer = RecordingMailer()
+        // One email at a time, two waiting at most.
+        let app = SignupApp(mailer: mailer, capacity: 2, concurrency: 1)
+        try await withRunningWorker(app.worker) {
+            try await app.application(port: 0).test(.live) { client in
+                func signup(_ user: Int) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: "/signup", method: .post, headers: [.contentType: "application/json"],
+                        body: ByteBuffer(string: #"{"user_id": \#(user), "address": "u\#(user)@example.com"}"#)
+                    )
+                }
+                // The first is claimed by the worker (and held by the mailer); two more fill the queue.
+                #expect(try await signup(1).status == .accepted)
+                try await Expectation.eventually(timeout: .seconds(10), "the worker took the first job") {
+                    try await app.storage.stats().count(.running) == 1
+                }
+                let second = try await signup(2)
+                #expect(second.status == .accepted)
+                #expect(try await signup(3).status == .accepted)
+                let refused = try await signup(4)
+                #expect(refused.status == .serviceUnavailable)
+                #expect(refused.headers[.retryAfter] == "1")
+
+                mailer.open()
+                let sent = try await mailer.sent.waitForCount(3)
+                #expect(Set(sent) == ["u1@example.com", "u2@example.com", "u3@example.com"])
+                let id = try #require(String(buffer: second.body).split(separator: "\"").dropFirst(3).first)
+                let job = try await client.execute(uri: "/jobs/\(id)", method: .get)
+                #expect(String(buffer: job.body).contains(#""state":"succeeded""#), "\(String(buffer: job.body))")
+                #expect(try await signup(5).status == .accepted, "room again once the queue drained")
+                _ = try await mailer.sent.waitForCount(4)
+            }
+        }
+    }
+}
