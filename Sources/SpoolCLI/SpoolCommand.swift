@@ -27,7 +27,7 @@ struct SpoolCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, WorkCommand.self, EnqueueCommand.self, JobsCommand.self, StatsCommand.self, QueuesCommand.self,
-            MigrateCommand.self, BenchCommand.self,
+            MigrateCommand.self, SchedulesCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -5,13 +5,6 @@ import ServiceLifecycle
 import Spool
 import Synchronization
 
-/// A cluster-wide duty (rescue, prune, cron) that one process at a time performs.
-public protocol LeaderElection: Sendable {
-    /// True while this process holds the duty. May turn false at any time (a lost renewal); a
-    /// leader checks it before each round of its duty.
-    var isLeader: Bool { get }
-}
-
 /// Leader election on a table row with a time-to-live: the holder of `<schema>.leaders` row
 /// `duty` renews it every third of ``ttl``; when it stops (crash, network partition), another
 /// candidate takes the row once it has expired, so a dead leader is replaced within twice the
@@ -24,7 +17,10 @@ public protocol LeaderElection: Sendable {
 /// renewal began, before any other candidate can take over.
 ///
 /// Cost: one single-row upsert per candidate every `ttl / 3`.
-public final class PostgresLeaderElection: LeaderElection, Service, Sendable {
+///
+/// As a ``LeadershipGate`` it gates a ``PeriodicScheduler`` (use a duty of its own, say
+/// `"cron"`, so that schedules and maintenance may have different leaders).
+public final class PostgresLeaderElection: LeadershipGate, Service, Sendable {
     /// The duty's name (one row per duty).
     public let duty: String
     /// This candidate's name.

@@ -17,7 +17,10 @@ import Synchronization
 /// Not a fencing token: a leader paused for longer than the TTL (a stopped process) may act
 /// once more after losing the duty, so duties must be safe to run twice (rescue and prune are).
 /// Cost: one small script per candidate every `ttl / 3`.
-public final class RedisLeaderElection: Service, Sendable {
+///
+/// As a ``LeadershipGate`` it gates a ``PeriodicScheduler`` (use a duty of its own, say
+/// `"cron"`).
+public final class RedisLeaderElection: LeadershipGate, Service, Sendable {
     /// The duty's name (one key per duty).
     public let duty: String
     /// This candidate's name.

@@ -81,6 +81,45 @@ struct ServeTests {
         }
     }
 
+    @Test("schedules from the settings file: spool serve enqueues their ticks, spool schedules lists the next runs")
+    func schedules() async throws {
+        try await withTemporaryFolder { folder in
+            let config = "\(folder)/serve.json"
+            let settings = #"""
+                {"database": "sqlite:\#(folder)/jobs.sqlite", "port": 0, "log_level": "warning", "schedules": [
+                  {"name": "tick", "every_s": 1, "kind": "spool.echo", "payload": {"from": "schedule"}},
+                  {"name": "nightly", "cron": "30 2 * * *", "time_zone": "America/New_York", "kind": "spool.noop", "missed": "catch_up_once"}]}
+                """#
+            try settings.write(toFile: config, atomically: true, encoding: .utf8)
+            let listed = try await spool(["schedules", "--config", config, "--count", "2", "--json"], in: folder)
+            #expect(listed.status == 0, "\(listed)")
+            let entries = try #require(try listed.jsonObject()["schedules"] as? [[String: Any]])
+            #expect(entries.map { $0["name"] as? String } == ["tick", "nightly"])
+            #expect((entries[1]["next"] as? [String])?.allSatisfy { $0.contains("T06:30:00") || $0.contains("T07:30:00") } == true, "02:30 New York in UTC: \(entries[1])")
+
+            let server = try SpoolChild(["serve", "--config", config], in: folder)
+            defer { server.removeOutput() }
+            _ = try await Self.address(of: server)
+            // Two ticks of the 1 s schedule, run by the server's worker.
+            try await watchStore(at: "\(folder)/jobs.sqlite", while: server, timeout: .seconds(30), "two scheduled jobs succeeded") {
+                $0.count(.succeeded) >= 2
+            }
+            server.send(SIGTERM)
+            #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
+
+            for (text, message) in [
+                (#"{"schedules": [{"name": "x", "cron": "61 * * * *", "kind": "spool.noop"}]}"#, "schedule 'x': invalid cron expression"),
+                (#"{"schedules": [{"name": "x", "cron": "* * * * *", "every_s": 5, "kind": "spool.noop"}]}"#, "exactly one of"),
+                (#"{"schedules": [{"name": "x", "every_s": 5, "kind": "spool.sleep", "payload": {"ms": -1}}]}"#, "spool.sleep needs"),
+                (#"{"schedules": [{"name": "x", "cron": "@daily", "time_zone": "Mars/Olympus", "kind": "spool.noop"}]}"#, "time zone"),
+            ] {
+                try text.write(toFile: config, atomically: true, encoding: .utf8)
+                let run = try await spool(["schedules", "--config", config], in: folder)
+                #expect(run.status == 1 && run.errorLines.count == 1 && run.stderr.contains(message), "\(text): \(run)")
+            }
+        }
+    }
+
     /// Reads `Spool serving http://HOST:PORT …` from the server's standard output.
     static func address(of server: SpoolChild) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(60)

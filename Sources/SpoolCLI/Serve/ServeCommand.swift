@@ -4,6 +4,8 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import Spool
+import SpoolPostgres
+import SpoolRedis
 import SpoolServer
 
 /// `spool serve`: the HTTP API (`/v1`, `/openapi.json`), `/metrics`, `/healthz` and a worker
@@ -25,8 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
 
             Settings may also come from a JSON file (--config FILE or SPOOL_CONFIG) with the \
             members database, host, port, queues (an array), concurrency, body_limit, \
-            drain_timeout_s, log_level, admin_token and read_token; a flag beats the \
-            environment, which beats the file, which beats the defaults.
+            drain_timeout_s, log_level, admin_token, read_token and schedules (periodic jobs; \
+            see `spool schedules --help`); a flag beats the environment, which beats the file, \
+            which beats the defaults.
 
             SIGTERM or SIGINT (Ctrl-C) shuts down gracefully: the server stops accepting \
             connections and finishes the requests under way; the worker stops claiming, lets \
@@ -118,16 +121,42 @@ struct ServeCommand: AsyncParsableCommand {
                     )
                 )
                 let http = SpoolServer(storage: opened.storage, registry: registry, configuration: server)
-                var group = ServiceGroupConfiguration(
-                    services: [
-                        .init(service: http, serviceName: "spool.server"),
-                        .init(service: worker, serviceName: "spool.worker"),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-                )
+                var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                    .init(service: http, serviceName: "spool.server"),
+                    .init(service: worker, serviceName: "spool.worker"),
+                ]
+                if !file.schedules.isEmpty {
+                    // One process among those sharing a server store enqueues the ticks.
+                    let (gate, election) = Self.scheduleLeadership(for: opened)
+                    if let election { services.append(.init(service: election, serviceName: "spool.cron.election")) }
+                    let scheduler = try PeriodicScheduler(
+                        storage: opened.storage, schedules: file.schedules, leadership: gate, registry: registry,
+                        logger: Logger(label: "spool.scheduler")
+                    )
+                    services.append(.init(service: scheduler, serviceName: "spool.scheduler"))
+                    logger.info("schedules loaded", metadata: ["spool.schedules": "\(file.schedules.map(\.name))"])
+                }
+                var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
                 group.maximumGracefulShutdownDuration = drain + .seconds(10)
                 try await ServiceGroup(configuration: group).run()
             }
+        }
+    }
+
+    /// Who may enqueue schedules' ticks: on PostgreSQL and Redis the winner of the `cron`
+    /// election among the processes sharing the store (the election must run as a service),
+    /// elsewhere this process (the ticks' unique keys collapse duplicates from other processes
+    /// sharing an SQLite file while a tick's job is live).
+    static func scheduleLeadership(for opened: OpenedStorage) -> (any LeadershipGate, (any Service)?) {
+        switch opened.service {
+        case let postgres as PostgresStorage:
+            let election = PostgresLeaderElection(storage: postgres, duty: "cron")
+            return (election, election)
+        case let redis as RedisStorage:
+            let election = RedisLeaderElection(storage: redis, duty: "cron")
+            return (election, election)
+        default:
+            return (AlwaysLeader(), nil)
         }
     }
 }

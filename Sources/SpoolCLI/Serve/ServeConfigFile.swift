@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Spool
 
 /// The optional settings file of `spool serve` (`--config FILE` or `SPOOL_CONFIG`): a JSON
 /// object with any of these members, each the same as the flag or variable of that name:
@@ -8,13 +9,14 @@ import Logging
 /// {"database": "postgres://spool:secret@db/app", "host": "0.0.0.0", "port": 9000,
 ///  "queues": ["default", "mail"], "concurrency": 20, "body_limit": 1048576,
 ///  "drain_timeout_s": 25, "log_level": "info",
-///  "admin_token": "…", "read_token": "…"}
+///  "admin_token": "…", "read_token": "…", "schedules": [...]}
 /// ```
+/// `schedules` lists periodic jobs (see ``ScheduleConfig``).
 ///
 /// A flag beats the environment, which beats the file, which beats the defaults. An unknown
 /// member, a value of the wrong type, malformed JSON or a missing file is refused with one line
 /// naming it, before anything is opened.
-struct ServeConfigFile: Decodable, Equatable {
+struct ServeConfigFile: Decodable {
     var database: String?
     var host: String?
     var port: Int?
@@ -25,6 +27,8 @@ struct ServeConfigFile: Decodable, Equatable {
     var logLevel: Logger.Level?
     var adminToken: String?
     var readToken: String?
+    /// Periodic jobs to enqueue (parsed apart: their payloads are any JSON).
+    var schedules: [PeriodicSchedule] = []
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case database, host, port, queues, concurrency
@@ -60,12 +64,16 @@ struct ServeConfigFile: Decodable, Equatable {
         guard let members = object as? [String: Any] else {
             throw CLIError("the config file '\(path)' must hold one JSON object")
         }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let known = Set(CodingKeys.allCases.map(\.rawValue) + ["schedules"])
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw CLIError("the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         do {
-            return try JSONDecoder().decode(ServeConfigFile.self, from: data)
+            var file = try JSONDecoder().decode(ServeConfigFile.self, from: data)
+            if let schedules = members["schedules"] { file.schedules = try ScheduleConfig.parse(schedules, path: path) }
+            return file
+        } catch let error as CLIError {
+            throw error
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
             let key = context.codingPath.first?.stringValue ?? "?"
             throw CLIError("the config file '\(path)': '\(key)' has the wrong type or value")

@@ -1,0 +1,108 @@
+import Foundation
+import Spool
+
+/// The `schedules` of a settings file (``ServeConfigFile``): periodic jobs `spool serve`
+/// enqueues at their ticks.
+///
+/// ```json
+/// "schedules": [
+///   {"name": "nightly-report", "cron": "0 3 * * *", "time_zone": "Europe/Berlin",
+///    "kind": "http", "payload": {"url": "https://example.com/report"}},
+///   {"name": "heartbeat", "every_s": 60, "kind": "spool.noop", "missed": "catch_up_once"}
+/// ]
+/// ```
+/// Each needs a unique `name`, one of `cron` (5 or 6 fields or `@hourly`-style names, in
+/// `time_zone`, UTC by default) or `every_s`, and a `kind`; optional: `payload` (any JSON, `{}`
+/// by default), `queue`, `priority`, `max_attempts`, `missed` (`skip`, the default, or
+/// `catch_up_once`).
+enum ScheduleConfig {
+    static let keys: Set<String> = ["name", "cron", "time_zone", "every_s", "kind", "payload", "queue", "priority", "max_attempts", "missed"]
+
+    /// Parses the `schedules` member; every problem is one ``CLIError`` naming the schedule.
+    static func parse(_ value: Any, path: String) throws -> [PeriodicSchedule] {
+        guard let items = value as? [Any] else { throw CLIError("the config file '\(path)': 'schedules' must be an array of objects") }
+        return try items.enumerated().map { index, item in
+            guard let object = item as? [String: Any] else {
+                throw CLIError("the config file '\(path)': schedule \(index + 1) must be an object")
+            }
+            let label = (object["name"] as? String).map { "schedule '\($0)'" } ?? "schedule \(index + 1)"
+            do {
+                return try schedule(object)
+            } catch let error as CLIError {
+                throw CLIError("the config file '\(path)': \(label): \(error.message)")
+            }
+        }
+    }
+
+    private static func schedule(_ object: [String: Any]) throws -> PeriodicSchedule {
+        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw CLIError("unknown setting '\(unknown)' (known: \(keys.sorted().joined(separator: ", ")))")
+        }
+        guard let name = object["name"] as? String, !name.isEmpty else { throw CLIError("'name' must be a non-empty string") }
+        guard let kind = object["kind"] as? String, !kind.isEmpty else { throw CLIError("'kind' must be a non-empty string") }
+        let timing: PeriodicSchedule.Timing
+        switch (object["cron"], object["every_s"]) {
+        case (let cron as String, nil):
+            var zone = TimeZone.gmt
+            if let zoneName = object["time_zone"] {
+                guard let text = zoneName as? String, let found = TimeZone(identifier: text) else {
+                    throw CLIError("'time_zone' must be a time zone name such as Europe/Berlin (got \(zoneName))")
+                }
+                zone = found
+            }
+            do {
+                timing = .cron(try CronExpression(cron), in: zone)
+            } catch {
+                throw CLIError(oneLine(describe(error)))
+            }
+        case (nil, let seconds?) where number(seconds) != nil:
+            guard object["time_zone"] == nil else { throw CLIError("'time_zone' applies to 'cron' only") }
+            timing = .every(try ArgumentValues.seconds(number(seconds) ?? 0, "'every_s'", allowZero: false))
+        case (nil, nil), (.some, .some):
+            throw CLIError("give exactly one of 'cron' (an expression) and 'every_s' (seconds)")
+        default:
+            throw CLIError("'cron' must be a string and 'every_s' a number of seconds")
+        }
+        let payload = try object["payload"].map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
+            .map { Array($0) } ?? Array("{}".utf8)
+        try BuiltinJobs.validate(kind: kind, payload: payload)
+        let missed: MissedTickPolicy
+        switch object["missed"] as? String ?? (object["missed"] == nil ? "skip" : "") {
+        case "skip": missed = .skip
+        case "catch_up_once": missed = .catchUpOnce
+        default: throw CLIError("'missed' must be \"skip\" or \"catch_up_once\"")
+        }
+        return PeriodicSchedule(
+            name, timing,
+            job: ScheduledJob(
+                kind: kind, payload: payload, queue: try string(object, "queue"),
+                priority: try integer(object, "priority"), maxAttempts: try integer(object, "max_attempts")
+            ),
+            missedTicks: missed
+        )
+    }
+
+    private static func string(_ object: [String: Any], _ key: String) throws -> String? {
+        guard let value = object[key] else { return nil }
+        guard let text = value as? String else { throw CLIError("'\(key)' must be a string") }
+        return text
+    }
+
+    private static func integer(_ object: [String: Any], _ key: String) throws -> Int? {
+        guard let value = object[key] else { return nil }
+        guard let number = number(value), number == number.rounded(), abs(number) < 1e15 else {
+            throw CLIError("'\(key)' must be a whole number")
+        }
+        return Int(number)
+    }
+
+    /// A JSON number as parsed by JSONSerialization (an `NSNumber`, which also answers `is Bool`
+    /// for 0 and 1, so booleans are told apart by their type code `c`); nil for anything else.
+    private static func number(_ value: Any) -> Double? {
+        if let value = value as? NSNumber {
+            return String(cString: value.objCType) == "c" ? nil : value.doubleValue
+        }
+        if let value = value as? Int { return Double(value) }
+        return value as? Double
+    }
+}
