@@ -9,7 +9,7 @@ enum Charts {
     ///   - label: what is counted ("succeeded"), for the accessible name and titles.
     ///   - cssClass: the bars' class (their colour comes from the page's CSS).
     static func perMinute(_ buckets: [(minute: Int64, count: Int)], label: String, cssClass: String) -> HTML {
-        let width = 600.0, height = 150.0
+        let width = 540.0, height = 150.0
         let left = 40.0, right = 8.0, top = 10.0, bottom = 22.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let maximum = roundedMaximum(buckets.map(\.count).max() ?? 0)
@@ -25,7 +25,7 @@ enum Charts {
             bars.append("<rect class=\"\(cssClass)\" x=\"\(number(x))\" y=\"\(number(y))\" width=\"\(number(max(1, slot - 2)))\" height=\"\(number(barHeight))\"><title>\(title)</title></rect>")
         }
         let baseline = top + plotHeight
-        let ticks: [HTML] = [0, maximum / 2, maximum].map { value in
+        let ticks: [HTML] = (maximum.isMultiple(of: 2) ? [0, maximum / 2, maximum] : [0, maximum]).map { value in
             let y = top + plotHeight - plotHeight * Double(value) / Double(maximum)
             return "<line class=\"grid\" x1=\"\(number(left))\" y1=\"\(number(y))\" x2=\"\(number(width - right))\" y2=\"\(number(y))\"/><text class=\"axis\" x=\"\(number(left - 4))\" y=\"\(number(y + 4))\" text-anchor=\"end\">\(value)</text>"
         }

@@ -157,7 +157,16 @@ class Page:
             self.deadline.left("waiting for the page to load after " + what)
 
     def evaluate(self, expression):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        # The page may be between two documents (its self-refresh): try again for a moment.
+        for attempt in range(20):
+            try:
+                result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+                break
+            except Failure:
+                if attempt == 19:
+                    raise
+                self.deadline.left("evaluating in the page")
+                time.sleep(0.1)
         if "exceptionDetails" in result:
             raise Failure("the page's script failed: {}".format(result["exceptionDetails"]))
         return result["result"].get("value")
