@@ -57,7 +57,9 @@ struct DashboardRoutes: Sendable {
         for action in ["pause", "resume", "retry-dead"] {
             router.post("/queues/\(action)") { request, _ in
                 try await self.act(request, fallback: "/") { form in
-                    guard let queue = form["queue"] else { throw Problem.badRequest("the form has no queue") }
+                    guard let queue = form["queue"], queue.utf8.count <= EnqueueRequest.maximumNameLength else {
+                        throw Problem.badRequest("the form needs a queue name of 1 to \(EnqueueRequest.maximumNameLength) bytes")
+                    }
                     return try await self.queueAction(action, queue: queue)
                 }
             }

@@ -58,11 +58,12 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// What `token` allows, or nil when it is no token of this server.
+    /// What `token` allows, or nil when it is no token of this server. Both tokens are always
+    /// compared, in constant time.
     func access(_ token: String) -> Access? {
-        if let adminToken, Self.constantTimeEquals(adminToken, token) { return .admin }
-        if let readToken, Self.constantTimeEquals(readToken, token) { return .read }
-        return nil
+        let isAdmin = adminToken.map { Self.constantTimeEquals($0, token) } ?? false
+        let isReader = readToken.map { Self.constantTimeEquals($0, token) } ?? false
+        return isAdmin ? .admin : isReader ? .read : nil
     }
 
     /// What `request` may do: from its bearer token, or on a browser path its cookie; always
