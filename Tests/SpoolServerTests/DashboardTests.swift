@@ -258,6 +258,32 @@ struct DashboardTests {
     }
 }
 
+@Suite("Dashboard HTML and forms")
+struct DashboardHTMLTests {
+    @Test func interpolatedTextIsEscapedAndOnlyHTMLGoesInAsItIs() {
+        let value = #"<a href="x">Tom & 'Jerry'</a>"#
+        let bold: HTML = "<b>\(value)</b>"
+        #expect(bold.text == "<b>&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;</b>")
+        let nested: HTML = "<p>\(bold) \(42)</p>"
+        #expect(nested.text == "<p>\(bold.text) 42</p>")
+    }
+
+    @Test func formsAndLinksAreEncodedBothWays() {
+        let fields = FormFields("a=1&b=two+words&c=%2F%3F%26&d&e=%ZZ")
+        #expect(fields["a"] == "1")
+        #expect(fields["b"] == "two words")
+        #expect(fields["c"] == "/?&")
+        #expect(fields["d"] == nil, "an empty field counts as absent")
+        #expect(fields["e"] == "%ZZ", "a malformed escape is kept")
+        #expect(DashboardURL.make("/jobs", [("q", "a b&c"), ("state", nil), ("kind", "")]) == "/jobs?q=a%20b%26c")
+        #expect(DashboardURL.isLocal("/jobs?state=dead"))
+        for target in ["//evil.example/", "https://evil.example/", "/\\evil.example", "jobs", "/a\nb"] {
+            #expect(!DashboardURL.isLocal(target), "\(target)")
+        }
+        #expect(DashboardRoutes.adding(notice: "done", to: "/jobs?queue=q&notice=old") == "/jobs?queue=q&notice=done")
+    }
+}
+
 @Suite("Dashboard throughput history", .timeLimit(.minutes(1)))
 struct ThroughputHistoryTests {
     static func stats(succeeded: Int, dead: Int) -> StorageStats {

@@ -81,18 +81,18 @@ struct HTML: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible
     static func escape(_ value: String) -> String {
         var out = ""
         out.reserveCapacity(value.utf8.count)
-        for character in value.unicodeScalars {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(character)
+        for scalar in value.unicodeScalars {
+            if let entity = entities[scalar] {
+                out += entity
+            } else {
+                out.unicodeScalars.append(scalar)
             }
         }
         return out
     }
+
+    /// The characters ``escape(_:)`` replaces, and their entities.
+    private static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"]
 }
 
 /// Dashboard links: a path and query parameters, percent-encoded.
