@@ -6,8 +6,8 @@ import Prometheus
 import ServiceLifecycle
 import Spool
 
-/// Spool's HTTP server: the `/v1` API, `/healthz`, `/metrics` and `/openapi.json`, on
-/// Hummingbird 2, as a swift-service-lifecycle `Service`.
+/// Spool's HTTP server: the `/v1` API, the dashboard at `/`, `/healthz`, `/metrics` and
+/// `/openapi.json`, on Hummingbird 2, as a swift-service-lifecycle `Service`.
 ///
 /// ```swift
 /// let server = SpoolServer(storage: storage, configuration: .init(adminToken: "secret"))
@@ -20,6 +20,10 @@ import Spool
 ///
 /// Graceful shutdown stops accepting connections and lets requests under way finish. The
 /// server knows storage only through ``JobStorage``: any driver works.
+///
+/// The dashboard (see ``DashboardRoutes``) is server-rendered HTML with plain forms: queues
+/// with counts by state, pause/resume, "retry all dead"; charts of the last hour; job lists by
+/// state with search; a job's payload, errors and result, with retry, cancel and delete.
 ///
 /// Every error is answered as `application/problem+json` (`type`, `title`, `status`, `detail`):
 /// 400 for malformed JSON or a bad field (naming it), 413 past ``Configuration/bodyLimit``,
@@ -52,6 +56,9 @@ public struct SpoolServer: Service {
         /// parameters); what it throws is answered as 400 naming the `payload` field. Nil: any
         /// JSON payload is accepted.
         public var validatePayload: (@Sendable (_ kind: String, _ payload: [UInt8]) throws -> Void)?
+        /// How often ``SpoolServer/run()`` samples the job counts for the dashboard's charts of the
+        /// last hour. Default 10 s; each sample is one `stats()` call.
+        public var dashboardSampleInterval: Duration
         /// Called once the server listens, with the port it bound (useful with port 0).
         public var onServerRunning: (@Sendable (_ port: Int) async -> Void)?
         /// The server's logger. Default label `spool.server`.
@@ -64,6 +71,7 @@ public struct SpoolServer: Service {
             bodyLimit: Int = 1 << 20, maximumBatchSize: Int = 1000, retryAfterSeconds: Int = 1,
             metricsRegistry: PrometheusCollectorRegistry? = nil,
             validatePayload: (@Sendable (_ kind: String, _ payload: [UInt8]) throws -> Void)? = nil,
+            dashboardSampleInterval: Duration = .seconds(10),
             onServerRunning: (@Sendable (_ port: Int) async -> Void)? = nil,
             logger: Logger = Logger(label: "spool.server")
         ) {
@@ -76,6 +84,7 @@ public struct SpoolServer: Service {
             self.retryAfterSeconds = max(1, retryAfterSeconds)
             self.metricsRegistry = metricsRegistry
             self.validatePayload = validatePayload
+            self.dashboardSampleInterval = max(.milliseconds(1), dashboardSampleInterval)
             self.onServerRunning = onServerRunning
             self.logger = logger
         }
@@ -102,6 +111,10 @@ public struct SpoolServer: Service {
     let registry: JobRegistry
     let clock: any JobClock
     let metricsRegistry: PrometheusCollectorRegistry
+    /// The dashboard's per-minute counts, fed by ``run()``.
+    let throughput = ThroughputHistory()
+    /// The token every dashboard form carries (CSRF protection): random per server instance.
+    let formToken = DashboardPage.randomHex(bytes: 24)
 
     /// A server over `storage`.
     /// - Parameters:
@@ -133,9 +146,11 @@ public struct SpoolServer: Service {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds))
-        router.add(middleware: AuthMiddleware(
-            adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"]
-        ))
+        let auth = AuthMiddleware<BasicRequestContext>(
+            adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"],
+            isBrowserPath: { DashboardRoutes.isDashboardPath($0) }
+        )
+        router.add(middleware: auth)
         let routes = APIRoutes(
             storage: storage, client: SpoolClient(storage: storage, registry: registry, clock: clock), registry: registry,
             clock: clock, bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds,
@@ -145,6 +160,10 @@ public struct SpoolServer: Service {
         )
         routes.register(on: router)
         WorkerRoutes(storage: storage, clock: clock, read: { try await routes.readJSON($0) }).register(on: router)
+        DashboardRoutes(
+            storage: storage, clock: clock, history: throughput, formToken: formToken, bodyLimit: configuration.bodyLimit,
+            access: { try auth.access(of: $0, browser: true) }
+        ).register(on: router)
         return router
     }
 
@@ -165,7 +184,9 @@ public struct SpoolServer: Service {
         )
     }
 
-    /// Serves until graceful shutdown (or cancellation) of the task that runs it.
+    /// Serves until graceful shutdown (or cancellation) of the task that runs it, sampling the
+    /// job counts for the dashboard's charts every ``Configuration/dashboardSampleInterval`` in
+    /// a child task that ends with the server.
     /// - Throws: when the address cannot be bound.
     public func run() async throws {
         if configuration.effectiveHost != configuration.host {
@@ -175,6 +196,18 @@ public struct SpoolServer: Service {
         } else if !configuration.requiresToken {
             configuration.logger.notice("no token is configured: every request on \(configuration.host) is allowed")
         }
-        try await makeApplication().run()
+        let application = makeApplication()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.run() }
+            group.addTask {
+                await throughput.sample(
+                    storage: storage, every: configuration.dashboardSampleInterval, clock: clock, logger: configuration.logger
+                )
+            }
+            // The application ends first (shutdown, or a failure to bind); the sampler only ends
+            // when cancelled. Either way, stop the other.
+            defer { group.cancelAll() }
+            _ = try await group.next()
+        }
     }
 }

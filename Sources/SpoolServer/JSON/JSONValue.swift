@@ -87,6 +87,46 @@ indirect enum JSONValue: Sendable, Equatable {
     /// The document as UTF-8 bytes.
     var bytes: [UInt8] { Array(rendered.utf8) }
 
+    /// The document indented by two spaces per level, members in their order and numbers as
+    /// written (for people: the dashboard). `raw` members are parsed and indented too.
+    var pretty: String {
+        var out = ""
+        writePretty(to: &out, indent: "")
+        return out
+    }
+
+    private func writePretty(to out: inout String, indent: String) {
+        let inner = indent + "  "
+        switch self {
+        case .raw(let text):
+            if let parsed = try? JSONParser.parse(Array(text.utf8)) {
+                parsed.writePretty(to: &out, indent: indent)
+            } else {
+                out += text
+            }
+        case .array(let items) where !items.isEmpty:
+            out += "[\n"
+            for (index, item) in items.enumerated() {
+                out += inner
+                item.writePretty(to: &out, indent: inner)
+                out += index < items.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "]"
+        case .object(let members) where !members.isEmpty:
+            out += "{\n"
+            for (index, (key, value)) in members.enumerated() {
+                out += inner
+                Self.writeString(key, to: &out)
+                out += ": "
+                value.writePretty(to: &out, indent: inner)
+                out += index < members.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "}"
+        default:
+            write(to: &out)
+        }
+    }
+
     private func write(to out: inout String) {
         switch self {
         case .null: out += "null"
