@@ -106,7 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let shownHost = server.effectiveHost.contains(":") ? "[\(server.effectiveHost)]" : server.effectiveHost
             server.onServerRunning = { port in
-                Terminal.printOutput("Spool serving http://\(shownHost):\(port) (API /v1, OpenAPI /openapi.json, metrics /metrics)")
+                Terminal.printOutput("Spool serving http://\(shownHost):\(port) (dashboard /, API /v1, OpenAPI /openapi.json, metrics /metrics)")
             }
             let duty = storageURL.rescueDuty(every: WorkerConfiguration().rescueInterval)
             let opened = try storageURL.open(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage"))
