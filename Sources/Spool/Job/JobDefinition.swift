@@ -28,16 +28,22 @@ public struct JobOptions: Sendable {
     public var retry: RetryStrategy
     /// The time limit of one attempt, enforced through cancellation; nil for none (the default).
     public var timeout: Duration?
+    /// The lane whose threads run this kind's handlers (CPU-heavy or blocking work), so they
+    /// never hold the shared cooperative pool that every other job (and the worker itself)
+    /// needs; nil runs them on the cooperative pool (the default). A queue's lane
+    /// (``WorkerQueue/lane``) applies when the kind names none.
+    public var lane: BlockingPool?
 
     public init(
         queue: String = "default", priority: Int = 0, maxAttempts: Int = 20,
-        retry: RetryStrategy = .default, timeout: Duration? = nil
+        retry: RetryStrategy = .default, timeout: Duration? = nil, lane: BlockingPool? = nil
     ) {
         self.queue = queue
         self.priority = priority
         self.maxAttempts = maxAttempts
         self.retry = retry
         self.timeout = timeout
+        self.lane = lane
     }
 }
 

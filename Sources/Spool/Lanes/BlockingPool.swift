@@ -2,6 +2,10 @@ import DequeModule
 import Foundation
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Threads of its own for blocking or CPU-heavy code, so it never holds up Swift's shared
 /// cooperative pool (which has only one thread per core).
 ///
@@ -29,22 +33,47 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
     private let name: String
     /// The number of threads.
     public let threadCount: Int
+    /// Whether the threads run only on CPU time nothing else wants (see ``init(threads:name:yieldsToOtherWork:)``).
+    public let yieldsToOtherWork: Bool
 
     /// Starts `threads` threads (at least 1) named `name-N`.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, name: String = "spool.blocking") {
+    ///
+    /// With `yieldsToOtherWork`, a lane for CPU-bound jobs: the threads run at the operating
+    /// system's lowest scheduling class (`SCHED_IDLE` on Linux, background quality of service on
+    /// Darwin), so whenever the cooperative pool (I/O-bound jobs, the worker's own claiming and
+    /// storing) has work, it gets a core at once instead of waiting for a time slice; the lane
+    /// uses every cycle left over. Without it (the default), the threads compete as equals,
+    /// which suits blocking calls that mostly wait.
+    public init(
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, name: String = "spool.blocking", yieldsToOtherWork: Bool = false
+    ) {
         threadCount = max(1, threads)
         self.name = name
+        self.yieldsToOtherWork = yieldsToOtherWork
         for index in 0..<threadCount {
             finished.enter()
             // The threads keep the pool alive until `shutdown()` lets them end.
             let thread = Thread {
+                if yieldsToOtherWork { Self.lowerThisThreadsPriority() }
                 self.work()
                 self.finished.leave()
             }
+            if yieldsToOtherWork { thread.qualityOfService = .background }
             thread.name = "\(name)-\(index)"
             self.threads.append(thread)
         }
         for thread in self.threads { thread.start() }
+    }
+
+    /// Moves the calling thread to the idle scheduling class (Linux), where it runs only when no
+    /// other thread wants the core. Failure leaves the thread as it was.
+    private static func lowerThisThreadsPriority() {
+        #if os(Linux)
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        let schedIdle: Int32 = 5  // SCHED_IDLE in <linux/sched.h>
+        _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
+        #endif
     }
 
     /// Runs `body` on one of the pool's threads and returns its result; the calling task waits

@@ -183,6 +183,9 @@ public final class Worker: Service, Sendable {
     }
 
     private func runnerLoop(_ handlers: [String: RegisteredJob]) async {
+        // Queues bound to a lane (usually none: then no lookup per job).
+        var queueLanes: [String: BlockingPool] = [:]
+        for queue in configuration.queues { if let lane = queue.lane { queueLanes[queue.name] = lane } }
         var finished: ClaimedJob?
         var outcome: JobCompletion?
         // Most runs are of the kind just run: skip the dictionary lookup then.
@@ -193,7 +196,14 @@ public final class Worker: Service, Sendable {
             switch core.nextStep(releasing: finished, outcome: outcome) {
             case .run(let job):
                 if lastHandler?.kind != job.kind { lastHandler = handlers[job.kind] }
-                outcome = await execute(job, handler: lastHandler)
+                if let lane = lastHandler?.options.lane ?? (queueLanes.isEmpty ? nil : queueLanes[job.queue]) {
+                    // The whole run (middleware, handler) on the lane's threads; this runner's
+                    // cooperative thread is free meanwhile.
+                    let handler = lastHandler
+                    outcome = await withTaskExecutorPreference(lane) { await self.execute(job, handler: handler) }
+                } else {
+                    outcome = await execute(job, handler: lastHandler)
+                }
                 finished = job
                 // Handlers that never suspend would keep this thread to themselves: let the
                 // claimer and the flusher in now and then, so the pipeline stays full.

@@ -6,10 +6,24 @@ public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
     public var name: String
     /// The most jobs of this queue the worker runs at once; nil for the worker's concurrency.
     public var concurrency: Int?
+    /// The lane whose threads run this queue's jobs, unless their kind names a lane of its own
+    /// (``JobOptions/lane``); nil: the shared cooperative pool.
+    public var lane: BlockingPool?
 
-    public init(_ name: String, concurrency: Int? = nil) {
+    public init(_ name: String, concurrency: Int? = nil, lane: BlockingPool? = nil) {
         self.name = name
         self.concurrency = concurrency
+        self.lane = lane
+    }
+
+    public static func == (lhs: WorkerQueue, rhs: WorkerQueue) -> Bool {
+        lhs.name == rhs.name && lhs.concurrency == rhs.concurrency && lhs.lane === rhs.lane
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(concurrency)
+        hasher.combine(lane.map(ObjectIdentifier.init))
     }
 
     public init(stringLiteral name: String) {

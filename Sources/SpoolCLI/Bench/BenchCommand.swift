@@ -25,6 +25,11 @@ struct BenchCommand: AsyncParsableCommand {
             enqueued in bulk first, and its ratio to W3 when both ran. Each figure is the median \
             of --runs runs (the exactly-once counts are the worst run's).
 
+            Lane workloads, run only when named: L0 is W4 again (no other load); L1 adds 20 ms \
+            CPU-bound jobs keeping a lane of one thread per core busy (a lane that yields to \
+            other work: BlockingPool(yieldsToOtherWork: true)); L2 runs the same CPU-bound jobs on the shared cooperative pool instead (no \
+            lane), for contrast. L1's p99 close to L0's shows the lane isolates CPU work.
+
             Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \
             after the run, or at --database sqlite:PATH (PATH must not exist; it is deleted after \
             each run); for postgres a new schema spool_bench_… in the --database postgres://… \
@@ -130,7 +135,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let durable = driver.isDurable
         var selected: [Workload] = []
-        for workload in workloads ?? Workload.allCases {
+        for workload in workloads ?? Workload.standard {
             if workload.needsDurableDriver && !durable {
                 Terminal.printError("\(workload.rawValue) (\(workload.summary)) does not apply to the \(driver.rawValue) driver; skipped")
             } else {

@@ -29,6 +29,12 @@ struct SleepJob: JobParameters {
 
 /// A job that measures how long it waited (W4): `enqueuedNanos` is a monotonic timestamp taken
 /// right before the enqueue call; the handler subtracts it from its own start time.
+/// L1/L2's CPU-bound job: spins for `ms` milliseconds without suspending.
+struct CrunchJob: JobParameters {
+    static let kind = "bench.crunch"
+    var ms: Int
+}
+
 struct LatencyJob: JobParameters {
     static let kind = "bench.latency"
     var index: Int

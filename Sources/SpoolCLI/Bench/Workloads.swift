@@ -12,9 +12,16 @@ import Glibc
 import Darwin
 #endif
 
-/// The standard workloads of BENCHMARKS.md.
+/// The standard workloads of BENCHMARKS.md, and the lane workloads L0–L2 (run only when
+/// named): W4's latency of short I/O jobs with no CPU load (L0), while CPU-bound jobs saturate a
+/// lane of their own (L1), and while the same CPU-bound jobs run on the shared cooperative pool
+/// instead (L2, the contrast).
 enum Workload: String, CaseIterable, Sendable {
     case w1 = "W1", w2 = "W2", w3 = "W3", w4 = "W4", w5 = "W5", w6 = "W6", w7 = "W7"
+    case l0 = "L0", l1 = "L1", l2 = "L2"
+
+    /// What `spool bench` runs when no `--workload` is given.
+    static let standard: [Workload] = [.w1, .w2, .w3, .w4, .w5, .w6, .w7]
 
     /// Parses `w3` or `W3`.
     init?(id: some StringProtocol) {
@@ -31,6 +38,9 @@ enum Workload: String, CaseIterable, Sendable {
         case .w5: return "50 ms async jobs, concurrency 100"
         case .w6: return "worker killed mid-run"
         case .w7: return "drain with 1,000,000 jobs waiting"
+        case .l0: return "I/O job latency, no CPU load"
+        case .l1: return "I/O job latency, CPU jobs saturating their lane"
+        case .l2: return "I/O job latency, CPU jobs on the shared pool (no lane)"
         }
     }
 
@@ -186,7 +196,7 @@ struct WorkloadRunner: Sendable {
         switch workload {
         case .w1, .w2: return 10_000
         case .w3, .w7: return driver.drainJobs
-        case .w4: return 2_000  // 200 jobs/s for 10 s
+        case .w4, .l0, .l1, .l2: return 2_000  // 200 jobs/s for 10 s
         case .w5, .w6: return 1_000
         }
     }
@@ -203,7 +213,7 @@ struct WorkloadRunner: Sendable {
         // whatever their size: bigger batches (more slots) divide that cost (W3 on 2 cores,
         // 100,000 jobs: 100 → 12k jobs/s, 300 → 21k, 1,000 → 25-28k).
         case .w3, .w7: return driver == .postgres ? 1_000 : 100
-        case .w4: return WorkerConfiguration().concurrency
+        case .w4, .l0, .l1, .l2: return WorkerConfiguration().concurrency
         case .w5: return 100
         // W6 kills its worker after ~300 of 1,000 20 ms jobs, watching every 100 ms: at 10
         // jobs at a time that is ~0.6 s into a ~2 s run, so the kill lands mid-run.
@@ -221,6 +231,7 @@ struct WorkloadRunner: Sendable {
         case .w5: return try await sleepers(jobs: jobs, concurrency: concurrency ?? 1, label: label)
         case .w6: return try await killedWorker(jobs: jobs, concurrency: concurrency ?? 1, label: label)
         case .w7: return try await drain(jobs: jobs, concurrency: concurrency ?? 1, label: label, backlog: backlog, workload: .w7)
+        case .l0, .l1, .l2: return try await latency(jobs: jobs, concurrency: concurrency ?? 1, label: label, workload: workload)
         }
     }
 
@@ -349,7 +360,11 @@ struct WorkloadRunner: Sendable {
 
     // MARK: W4: queue latency under a steady rate
 
-    private func latency(jobs: Int, concurrency: Int, label: String) async throws -> Figures {
+    /// W4 (and L0–L2): a producer enqueues a job every 5 ms; each job records when it started.
+    /// L1 and L2 add CPU-bound jobs (20 ms of spinning each) in a queue `cpu` served by two per
+    /// core, enough of them to keep every core busy for the whole run: on a lane of one thread
+    /// per core (L1), or on the shared cooperative pool (L2).
+    private func latency(jobs: Int, concurrency: Int, label: String, workload: Workload = .w4) async throws -> Figures {
         let latencies = LatencyRecorder(jobs: jobs)
         let tracker = CompletionTracker(target: jobs)
         let registry = JobRegistry()
@@ -358,15 +373,33 @@ struct WorkloadRunner: Sendable {
             latencies.record(job.index, nanoseconds: started &- job.enqueuedNanos)
             tracker.jobFinished()
         }
-        return try await withStore(capacity: jobs) { store -> Figures in
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let lane = workload == .l1 ? BlockingPool(threads: cores, name: "bench.cpu", yieldsToOtherWork: true) : nil
+        defer { lane?.shutdown() }
+        let crunches = workload == .l1 || workload == .l2 ? jobs * 5 / 20 * cores * 3 / 2 : 0
+        registry.register(CrunchJob.self, options: JobOptions(queue: "cpu", lane: lane)) { job, _ in
+            let end = ContinuousClock.now + .milliseconds(job.ms)
+            while ContinuousClock.now < end {}  // CPU-bound: never suspends
+        }
+        return try await withStore(capacity: jobs + crunches) { store -> Figures in
             let storage = store.storage
             let client = SpoolClient(storage: storage, registry: registry)
             let interval = Self.latencyInterval
+            var queues: [WorkerQueue] = ["default"]
+            if crunches > 0 {
+                var next = 0
+                while next < crunches {
+                    let end = min(crunches, next + Self.batchSize)
+                    _ = try await client.enqueue(Array(repeating: CrunchJob(ms: 20), count: end - next))
+                    next = end
+                }
+                queues.append(WorkerQueue("cpu", concurrency: 2 * cores))
+            }
 
             _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
                 try await withWorker(
-                    storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                    timeout: .seconds(60) + interval * jobs, workload: .w4
+                    storage: storage, registry: registry, concurrency: concurrency + (crunches > 0 ? 2 * cores : 0), queues: queues,
+                    tracker: tracker, timeout: .seconds(60) + interval * jobs, workload: workload
                 ) {
                     // Deadline-based: job k is due at start + k × interval, however late the
                     // previous enqueue returned, so the rate does not drift.
@@ -540,11 +573,13 @@ struct WorkloadRunner: Sendable {
     /// - Throws: ``BenchError/timedOut(_:finished:of:after:)`` past `timeout` (the worker is
     ///   then cancelled), or what the producer or worker threw.
     private func withWorker(
-        storage: any JobStorage, registry: JobRegistry, concurrency: Int, tracker: CompletionTracker,
+        storage: any JobStorage, registry: JobRegistry, concurrency: Int, queues: [WorkerQueue] = ["default"], tracker: CompletionTracker,
         timeout: Duration, workload: Workload, producer: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> (started: ContinuousClock.Instant, done: ContinuousClock.Instant) {
         let pool = (0..<workers).map { _ in
-            Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: concurrency), logger: logger)
+            Worker(
+                storage: storage, registry: registry, configuration: WorkerConfiguration(queues: queues, concurrency: concurrency), logger: logger
+            )
         }
         return try await withThrowingTaskGroup(of: Void.self) { workers in
             let started = ContinuousClock.now
