@@ -147,12 +147,22 @@ public final class Worker: Service, Sendable {
                 return
             case .wait:
                 await core.slotsSignal.wait(ticket)
-            case .claim(let limit, let demands):
+            case .claim(let limit, let demands, let weighted):
                 let request = ClaimRequest(demands: demands, worker: configuration.workerID, lease: configuration.lease, limit: limit)
                 do {
-                    let jobs = try await storage.claim(request, now: clock.now)
+                    var jobs = try await storage.claim(request, now: clock.now)
                     failureDelay = 0.05
                     core.push(jobs, at: clock.now)
+                    // Weighted shares left slots unused (a queue had fewer due jobs than its
+                    // share): offer them to every queue, in order (work stealing).
+                    if weighted, jobs.count < limit,
+                       case .claim(let rest, let greedy, _) = core.claimDecision(queues: configuration.queues, weighted: false) {
+                        let stolen = try await storage.claim(
+                            ClaimRequest(demands: greedy, worker: configuration.workerID, lease: configuration.lease, limit: rest), now: clock.now
+                        )
+                        core.push(stolen, at: clock.now)
+                        jobs += stolen
+                    }
                     if jobs.isEmpty {
                         await untilStopping {
                             await self.storage.waitForWork(

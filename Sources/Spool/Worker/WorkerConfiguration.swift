@@ -9,20 +9,29 @@ public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
     /// The lane whose threads run this queue's jobs, unless their kind names a lane of its own
     /// (``JobOptions/lane``); nil: the shared cooperative pool.
     public var lane: BlockingPool?
+    /// This queue's share of the worker's free slots when several queues have work. When any
+    /// of a worker's queues has a weight, each claim splits the free slots in proportion to the
+    /// weights (a queue without one counts as 1), so a busy queue cannot starve the others; the
+    /// slots a queue leaves unused (it has no due jobs) go to the other queues in the same claim
+    /// round (work stealing). With no weights (the default), queues are served strictly in
+    /// order: a later queue gets only what the earlier ones leave.
+    public var weight: Int?
 
-    public init(_ name: String, concurrency: Int? = nil, lane: BlockingPool? = nil) {
+    public init(_ name: String, concurrency: Int? = nil, weight: Int? = nil, lane: BlockingPool? = nil) {
         self.name = name
         self.concurrency = concurrency
+        self.weight = weight.map { max(1, $0) }
         self.lane = lane
     }
 
     public static func == (lhs: WorkerQueue, rhs: WorkerQueue) -> Bool {
-        lhs.name == rhs.name && lhs.concurrency == rhs.concurrency && lhs.lane === rhs.lane
+        lhs.name == rhs.name && lhs.concurrency == rhs.concurrency && lhs.weight == rhs.weight && lhs.lane === rhs.lane
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(name)
         hasher.combine(concurrency)
+        hasher.combine(weight)
         hasher.combine(lane.map(ObjectIdentifier.init))
     }
 

@@ -69,26 +69,64 @@ final class WorkerCore: JobProgressSink, Sendable {
 
     /// What the claimer should do next.
     enum ClaimDecision {
-        case claim(limit: Int, demands: [QueueDemand])
+        /// Claim; when `weighted`, the demands are the queues' weighted shares, and the slots a
+        /// short queue leaves are offered to the others by a second, unweighted claim
+        /// (``claimDecision(queues:weighted:)`` with `weighted: false`).
+        case claim(limit: Int, demands: [QueueDemand], weighted: Bool)
         case wait
         case stop
     }
 
-    func claimDecision(queues: [WorkerQueue]) -> ClaimDecision {
+    /// The next claim: the free slots (at least half of what was claimed already run), split
+    /// among the queues (their own concurrency caps respected): in order of preference, or,
+    /// when `weighted` and any queue has a weight, in proportion to the weights.
+    /// The steal that follows a weighted claim passes `weighted: false` (and is not held back
+    /// by the jobs that claim just buffered).
+    func claimDecision(queues: [WorkerQueue], weighted: Bool = true) -> ClaimDecision {
         state.withLock { state in
             guard state.phase == .running else { return .stop }
             let free = concurrency - state.busy
             // Let runners work through most of what is claimed before claiming again, so claims
             // come in batches; claim at once when nothing is waiting for a runner.
-            guard free > 0, state.buffer.count <= lowWater else { return .wait }
-            var demands: [QueueDemand] = []
+            guard free > 0, !weighted || state.buffer.count <= lowWater else { return .wait }
+            var room: [(queue: WorkerQueue, limit: Int)] = []
             for queue in queues {
                 let cap = queue.concurrency ?? concurrency
                 let limit = min(free, cap - state.busyByQueue[queue.name, default: 0])
-                if limit > 0 { demands.append(QueueDemand(queue: queue.name, limit: limit)) }
+                if limit > 0 { room.append((queue, limit)) }
             }
-            return demands.isEmpty ? .wait : .claim(limit: free, demands: demands)
+            guard !room.isEmpty else { return .wait }
+            guard weighted, room.count > 1, queues.contains(where: { $0.weight != nil }) else {
+                return .claim(limit: free, demands: room.map { QueueDemand(queue: $0.queue.name, limit: $0.limit) }, weighted: false)
+            }
+            let shares = Self.shares(of: free, weights: room.map { $0.queue.weight ?? 1 })
+            let demands = zip(room, shares).compactMap { entry, share -> QueueDemand? in
+                let limit = min(entry.limit, share)
+                return limit > 0 ? QueueDemand(queue: entry.queue.name, limit: limit) : nil
+            }
+            return .claim(limit: free, demands: demands, weighted: true)
         }
+    }
+
+    /// `total` split in proportion to `weights` (largest remainders first); every weight gets
+    /// at least one while there are enough to go round.
+    static func shares(of total: Int, weights: [Int]) -> [Int] {
+        let sum = weights.reduce(0, +)
+        guard sum > 0, total > 0 else { return weights.map { _ in 0 } }
+        var shares = weights.map { total * $0 / sum }
+        var left = total - shares.reduce(0, +)
+        let byRemainder = weights.indices.sorted { (total * weights[$0]) % sum > (total * weights[$1]) % sum }
+        for index in byRemainder where left > 0 {
+            shares[index] += 1
+            left -= 1
+        }
+        // Starvation guard: a queue rounded down to nothing takes one from the largest share.
+        for index in shares.indices where shares[index] == 0 {
+            guard let largest = shares.indices.max(by: { shares[$0] < shares[$1] }), shares[largest] > 1 else { break }
+            shares[largest] -= 1
+            shares[index] = 1
+        }
+        return shares
     }
 
     /// Adds claimed jobs for the runners. In a phase other than `running` (shutdown began during
