@@ -126,6 +126,29 @@ struct SchedulerTests {
         #expect(Set(jobs.compactMap(\.uniqueKey)).count == 4)
     }
 
+    @Test func aTickWhoseJobAlreadyRanIsNotEnqueuedAgain() async throws {
+        let clock = ManualClock()
+        let storage = MemoryStorage()
+        let schedule = try everyMinute()
+        // Another process fired minute 1 and its job has already run (it holds no unique key).
+        let id = schedule.jobID(forTick: minute(1))
+        #expect(id == schedule.jobID(forTick: minute(1)) && id != schedule.jobID(forTick: minute(2)))
+        #expect(id != (try everyMinute("other")).jobID(forTick: minute(1)) && id.date == minute(1))
+        _ = try await storage.enqueue([NewJob(id: id, kind: Report.kind, payload: JobPayload(bytes: Array("{}".utf8)), runAt: start, createdAt: start)], whenFull: .fail, now: start)
+        let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: start)
+        #expect(claimed.map(\.id) == [id])
+        _ = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: start)], worker: "w")
+
+        let scheduler = try PeriodicScheduler(storage: storage, schedules: [schedule], clock: clock, middleware: [])
+        try await running([scheduler], on: clock) {
+            try await clock.advance(to: minute(1), thenWaitFor: 1)
+            try await clock.advance(to: minute(2), thenWaitFor: 1)
+        }
+        let jobs = try await stored(storage)
+        #expect(jobs.map(\.id) == [id, schedule.jobID(forTick: minute(2))], "minute 1 once (the earlier run), minute 2 new")
+        #expect(jobs.map(\.state) == [.succeeded, .available])
+    }
+
     /// Five ticks pass at once: `.skip` runs none of them, `.catchUpOnce` one for the latest.
     @Test(arguments: [(MissedTickPolicy.skip, [6]), (.catchUpOnce, [5, 6])])
     func missedTicks(_ policy: MissedTickPolicy, runAt expected: [Int]) async throws {

@@ -37,6 +37,21 @@ public struct PeriodicSchedule: Sendable {
         "schedule:\(name):\(Int64((tick.timeIntervalSince1970 * 1000).rounded()))"
     }
 
+    /// The id of the job for the tick at `tick`: its time part is the tick, the rest a stable
+    /// hash of ``uniqueKey(forTick:)``, so every process makes the same id for the same tick and
+    /// storage refuses a second job for it (a job id is stored once) for as long as the first job
+    /// is kept, finished or not.
+    public func jobID(forTick tick: Date) -> JobID {
+        let key = Array(uniqueKey(forTick: tick).utf8)
+        // Two FNV-1a 64 passes with different offsets: stable across processes and versions
+        // (unlike Hasher, which is seeded per process).
+        func fnv(_ offset: UInt64) -> UInt64 {
+            key.reduce(offset) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+        }
+        let millis = UInt64(max(0, (tick.timeIntervalSince1970 * 1000).rounded())) & 0xFFFF_FFFF_FFFF
+        return JobID(high: millis << 16 | (fnv(0x84222325_CBF29CE4) & 0xFFFF), low: fnv(0xCBF2_9CE4_8422_2325))
+    }
+
     /// The next `count` ticks after `date`, in order. Cost: `count` steps of ``Timing/next(after:)``.
     public func upcoming(after date: Date, count: Int) -> [Date] {
         var ticks: [Date] = []

@@ -35,9 +35,11 @@ extension LeadershipGate where Self == AlwaysLeader {
 ///
 /// How ticks fire:
 /// - The scheduler sleeps (on its ``JobClock``) until the earliest next tick of any schedule,
-///   then enqueues each due tick as one job with run-at time the tick and unique key
+///   then enqueues each due tick as one job with run-at time the tick, the id
+///   ``PeriodicSchedule/jobID(forTick:)`` and the unique key
 ///   ``PeriodicSchedule/uniqueKey(forTick:)``. Schedulers in several processes (or an old and a
-///   new leader) that enqueue the same tick therefore store one job while it is live.
+///   new leader) that enqueue the same tick therefore store one job: storage refuses a second
+///   job with the same id for as long as the first is kept (until pruned).
 /// - Only while ``LeadershipGate/isLeader`` holds (read once per round). A process that is not
 ///   the leader lets the due ticks pass as the leader's, so on becoming leader it starts with
 ///   the ticks after its last round, and never replays ticks the old leader handled.
@@ -51,10 +53,11 @@ extension LeadershipGate where Self == AlwaysLeader {
 ///   is logged at warning level and retried at the next round, after 1 s, doubling to 60 s; the
 ///   tick stays due meanwhile. Each enqueue is logged at debug level.
 ///
-/// Guarantee: at most one live job per schedule and tick. A tick's job that has already
-/// finished does not hold its key, so two schedulers both enqueuing the same tick after it ran
-/// (only possible when two processes are leader at once, or with ``AlwaysLeader`` in several
-/// processes far apart in time) run it twice; one leader-gated scheduler per cluster does not.
+/// Guarantee: one job per schedule and tick, across processes, for as long as the stores keep
+/// finished jobs (the retention; 7 days by default): the tick's deterministic id makes a
+/// second enqueue of it fail, which the scheduler reads as "already enqueued". So several
+/// processes with ``AlwaysLeader`` (on one SQLite file, say) fire each tick once too; the
+/// leader election only saves the others the work.
 ///
 /// Cost: one storage enqueue per tick and schedule; between ticks, one sleep.
 public final class PeriodicScheduler: Service, Sendable {
@@ -182,8 +185,8 @@ public final class PeriodicScheduler: Service, Sendable {
                     ])
                 }
             }
+            let job = self.job(for: schedule, tick: tick, now: now)
             do {
-                let job = self.job(for: schedule, tick: tick, now: now)
                 let handle = try await client.enqueue([job], whenFull: .fail)[0]
                 handled(index, through: tick)
                 logger.debug("\(handle.existing ? "tick already enqueued" : "tick enqueued")", metadata: [
@@ -191,6 +194,14 @@ public final class PeriodicScheduler: Service, Sendable {
                     "spool.job.id": "\(handle.id)", "spool.job.kind": "\(job.kind)", "spool.queue": "\(job.queue)",
                 ])
             } catch {
+                if (try? await client.storage.job(job.id)) != nil {
+                    // Another process enqueued this tick first (the same id): it is handled.
+                    handled(index, through: tick)
+                    logger.debug("tick already enqueued by another process", metadata: [
+                        "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))", "spool.job.id": "\(job.id)",
+                    ])
+                    continue
+                }
                 failed = true
                 logger.warning("enqueueing a schedule's tick failed; retrying", metadata: [
                     "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
@@ -224,7 +235,7 @@ public final class PeriodicScheduler: Service, Sendable {
         metadata["spool.schedule"] = schedule.name
         metadata["spool.schedule.tick"] = Self.format(tick)
         return NewJob(
-            id: JobID(date: now), queue: template.queue ?? defaults?.queue ?? "default", kind: template.kind,
+            id: schedule.jobID(forTick: tick), queue: template.queue ?? defaults?.queue ?? "default", kind: template.kind,
             payload: template.payload, priority: template.priority ?? defaults?.priority ?? 0,
             maxAttempts: template.maxAttempts ?? defaults?.maxAttempts ?? 20, runAt: tick, createdAt: now,
             uniqueKey: schedule.uniqueKey(forTick: tick), timeout: template.timeout ?? defaults?.timeout, metadata: metadata
