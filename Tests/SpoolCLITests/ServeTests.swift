@@ -1,5 +1,6 @@
 import Foundation
 import Spool
+import SpoolSQLite
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -118,6 +119,41 @@ struct ServeTests {
                 #expect(run.status == 1 && run.errorLines.count == 1 && run.stderr.contains(message), "\(text): \(run)")
             }
         }
+    }
+
+    @Test("three spool serve processes on one SQLite file fire each tick of a schedule once")
+    func threeServersOnSQLite() async throws {
+        try await withTemporaryFolder { folder in
+            let path = "\(folder)/jobs.sqlite"
+            let storage = try SQLiteStorage(path: path)
+            defer { try? storage.close() }
+            try await Self.threeServersFireEachTickOnce(database: "sqlite:\(path)", storage: storage, in: folder)
+        }
+    }
+
+    /// Starts three `spool serve` processes sharing `database`, each with the same schedule of
+    /// a tick per second, and checks (through `storage`) that at least five ticks ran and no
+    /// tick ran twice.
+    static func threeServersFireEachTickOnce(database: String, storage: any JobStorage, in folder: String) async throws {
+        let config = "\(folder)/cluster.json"
+        let settings = #"{"database": "\#(database)", "port": 0, "log_level": "warning", "schedules": [{"name": "beat", "every_s": 1, "kind": "spool.noop"}]}"#
+        try settings.write(toFile: config, atomically: true, encoding: .utf8)
+        let servers = try (0..<3).map { _ in try SpoolChild(["serve", "--config", config], in: folder) }
+        defer { for server in servers { server.removeOutput() } }
+        do {
+            try await watchStorage(storage, timeout: .seconds(90), "five ticks ran") { $0.count(.succeeded) >= 5 }
+        } catch {
+            for server in servers { server.send(SIGKILL) }
+            throw error
+        }
+        for server in servers { server.send(SIGTERM) }
+        for server in servers {
+            #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
+        }
+        let jobs = try await storage.jobs(JobFilter(), after: nil, limit: 1_000).jobs
+        var perTick: [String: Int] = [:]
+        for job in jobs { perTick[job.metadata["spool.schedule.tick"] ?? "?", default: 0] += 1 }
+        #expect(perTick.count >= 5 && perTick.values.allSatisfy { $0 == 1 }, "jobs per tick: \(perTick.sorted { $0.key < $1.key })")
     }
 
     /// Reads `Spool serving http://HOST:PORT …` from the server's standard output.

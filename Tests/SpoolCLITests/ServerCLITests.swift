@@ -62,6 +62,15 @@ struct ServerCLITests {
         }
     }
 
+    @Test("three spool serve processes sharing the store fire each tick of a schedule once", arguments: CLIServer.allCases)
+    func threeServersFireEachTickOnce(_ server: CLIServer) async throws {
+        try await server.withScratchStore { url, storage in
+            try await withTemporaryFolder { folder in
+                try await ServeTests.threeServersFireEachTickOnce(database: url, storage: storage, in: folder)
+            }
+        }
+    }
+
     @Test("four spool work processes share 100,000 jobs: every job finishes exactly once", arguments: CLIServer.allCases)
     func fourProcessesShareOneQueue(_ server: CLIServer) async throws {
         let total = 100_000
