@@ -63,6 +63,74 @@ extension StorageConformance {
         )
     }
 
+    /// What ``loseRunningLease(_:ignoringCancellation:_:)`` saw.
+    struct LostLeaseRun {
+        /// The first job as stored after the worker stopped.
+        let record: JobRecord?
+        /// What the first job's handler saw: "cancelled", "slept" or another error.
+        let handlerSaw: [String]
+        /// The second job, run in the same (only) slot afterwards.
+        let next: JobOutcome
+        let stats: WorkerStats
+    }
+
+    /// Runs a job that waits until cancelled (or, `ignoringCancellation`, until a gate opens)
+    /// on a worker of one slot, takes its lease away with `loseLease`, and moves the clock one
+    /// heartbeat at a time until the handler sees cancellation; then runs a second job in the
+    /// same slot.
+    static func loseRunningLease(
+        _ storage: any JobStorage, ignoringCancellation: Bool = false,
+        _ loseLease: @escaping @Sendable (any JobStorage, JobID, Date) async throws -> Void
+    ) async throws -> LostLeaseRun {
+        let clock = ManualClock(start: t0)
+        let registry = JobRegistry()
+        let started = EventRecorder<Int>()
+        let saw = EventRecorder<String>()
+        let gate = EventRecorder<Bool>()
+        let gateSignal = WakeSignal()
+        registry.register(ProbeJob.self) { job, _ -> Int in
+            started.record(job.value)
+            guard job.value == 1 else { return job.value }
+            if ignoringCancellation {
+                await withTaskCancellationHandler {
+                    while true {
+                        let ticket = gateSignal.ticket()
+                        if gate.count > 0 { break }
+                        await gateSignal.waitIgnoringCancellation(ticket)
+                    }
+                } onCancel: {
+                    saw.record("cancelled")
+                }
+                return 99
+            }
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                saw.record(error is CancellationError ? "cancelled" : "\(error)")
+                throw error
+            }
+            saw.record("slept")
+            return 99
+        }
+        let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
+        let worker = worker(storage, registry, clock: clock, concurrency: 1)
+        let heartbeat = worker.configuration.lease / 3
+        let (id, next) = try await withRunningWorker(worker) {
+            let id = try await client.enqueue(ProbeJob(value: 1)).id
+            try await started.waitForCount(1)
+            try await loseLease(storage, id, clock.now)
+            // The heartbeat loop may not be asleep on the clock yet: advance a heartbeat at a time.
+            try await Expectation.eventually("the handler sees cancellation at a heartbeat") {
+                clock.advance(by: heartbeat)
+                return (try? await saw.waitForCount(1, timeout: .milliseconds(50))) != nil
+            }
+            gate.record(true)
+            gateSignal.signal()
+            return (id, try await client.enqueue(ProbeJob(value: 2)).value)
+        }
+        return LostLeaseRun(record: try await storage.job(id), handlerSaw: saw.all, next: next, stats: worker.stats)
+    }
+
     static let workerCases: [ConformanceCase] = [
         ConformanceCase(name: "worker: runs jobs and stores results") { storage in
             let clock = ManualClock(start: t0)
@@ -163,6 +231,33 @@ extension StorageConformance {
             }
             try check(outcome.state == .dead && outcome.error?.reason == "timeout", "timed out: \(String(describing: outcome.error))")
             try check(worker.stats.timedOut == 1 && worker.stats.inFlight == 0, "counted as timed out, slot freed: \(worker.stats)")
+        },
+        ConformanceCase(name: "worker: cancelling a running job cancels its handler at a heartbeat") { storage in
+            let run = try await loseRunningLease(storage) { storage, id, now in
+                try check(try await storage.cancel([id], now: now) == [id], "the running job is cancelled")
+            }
+            try check(run.handlerSaw == ["cancelled"], "the handler saw CancellationError: \(run.handlerSaw)")
+            try check(run.record?.state == .cancelled && run.record?.result == nil, "the job stays cancelled: \(String(describing: run.record?.state))")
+            try check(run.next.succeeded, "the slot runs the next job")
+            try check(run.stats.cancelled == 1 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
+        },
+        ConformanceCase(name: "worker: a cancelled handler that ignores cancellation has its result discarded") { storage in
+            let run = try await loseRunningLease(storage, ignoringCancellation: true) { storage, id, now in
+                try check(try await storage.cancel([id], now: now) == [id], "the running job is cancelled")
+            }
+            try check(run.handlerSaw == ["cancelled"], "the handler was cancelled: \(run.handlerSaw)")
+            try check(run.record?.state == .cancelled && run.record?.result == nil, "the late result is not stored: \(String(describing: run.record?.state))")
+            try check(run.next.succeeded, "the slot runs the next job once the handler returned")
+            try check(run.stats.cancelled == 1 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
+        },
+        ConformanceCase(name: "worker: deleting a running job stops its handler") { storage in
+            let run = try await loseRunningLease(storage) { storage, id, _ in
+                try check(try await storage.delete([id]) == [id], "the running job is deleted")
+            }
+            try check(run.handlerSaw == ["cancelled"], "the handler saw CancellationError: \(run.handlerSaw)")
+            try check(run.record == nil, "nothing wrote the job back")
+            try check(run.next.succeeded, "the slot runs the next job")
+            try check(run.stats.cancelled == 0 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
         },
         ConformanceCase(name: "worker: graceful shutdown drains, then hands back stragglers") { storage in
             let clock = ManualClock(start: t0)

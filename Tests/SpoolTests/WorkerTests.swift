@@ -145,6 +145,38 @@ struct WorkerTests {
         }
     }
 
+    @Test func cancellingARunningJobReachesItsHandlerWithinAboutAHeartbeat() async throws {
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        let started = EventRecorder<JobID>()
+        let cancelled = EventRecorder<Void>()
+        registry.register(Count.self) { _, context in
+            started.record(context.id)
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch is CancellationError {
+                cancelled.record(())
+                throw CancellationError()
+            }
+        }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        // A 600 ms lease: a heartbeat every 200 ms, on the real clock.
+        let worker = Worker(
+            storage: storage, registry: registry,
+            configuration: WorkerConfiguration(concurrency: 2, lease: .milliseconds(600), rescueInterval: nil), middleware: []
+        )
+        let id = try await withRunningWorker(worker) {
+            let id = try await client.enqueue(Count(index: 0)).id
+            try await started.waitForCount(1)
+            #expect(try await storage.cancel([id], now: Date()) == [id])
+            // Within about a heartbeat (200 ms); the bound allows for a loaded machine.
+            try await cancelled.waitForCount(1, timeout: .seconds(3))
+            return id
+        }
+        #expect(try await storage.job(id)?.state == .cancelled)
+        #expect(worker.stats.cancelled == 1 && worker.stats.failed == 0 && worker.stats.inFlight == 0, "\(worker.stats)")
+    }
+
     @Test func middlewareWrapsEnqueueAndRun() async throws {
         struct Tagging: JobRunMiddleware {
             let seen: EventRecorder<String>

@@ -12,6 +12,12 @@ import ServiceLifecycle
 ///   ``PermanentFailure`` goes to `dead` at once; ``Snooze`` runs again later without spending
 ///   an attempt; an unknown kind or an undecodable payload is `dead` with the reason.
 /// - Outcomes are stored in batches; leases are renewed by heartbeats.
+/// - A running job that is cancelled (or deleted, or rescued by another worker) loses its lease;
+///   the next heartbeat finds out, within ``WorkerConfiguration/heartbeatInterval``, and cancels
+///   its handler, which sees `CancellationError` (from `Task.sleep`, `Task.checkCancellation()`)
+///   or `Task.isCancelled`. No outcome is stored for it: the storage already has its final state.
+///   A handler that ignores cancellation keeps running and keeps its slot until it returns, but
+///   its result is discarded.
 /// - Graceful shutdown stops claiming, lets running jobs finish for ``WorkerConfiguration/drainTimeout``,
 ///   then cancels the rest and hands their leases back (no attempt spent). Cancelling the task
 ///   that runs the worker does the same without the wait.
@@ -102,9 +108,9 @@ public final class Worker: Service, Sendable {
                 await self.claimLoop()
                 return .claimer
             }
-            for _ in 0..<configuration.concurrency {
+            for slot in 0..<configuration.concurrency {
                 group.addTask {
-                    await self.runnerLoop(handlers)
+                    await self.runnerSlot(slot, handlers)
                     return .runner
                 }
             }
@@ -192,7 +198,41 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func runnerLoop(_ handlers: [String: RegisteredJob]) async {
+    /// Runs the runners of one slot of the worker's concurrency, one after another.
+    ///
+    /// A runner runs its jobs inline, in its own task: a child task per job would make the job
+    /// cancellable on its own, but costs a task creation, a hop and a join per job, a good part
+    /// of the memory driver's throughput. So cancelling a job whose lease was lost cancels its
+    /// runner's task, and since a task stays cancelled, that runner ends after the job and the
+    /// slot starts a fresh one: the cost falls on lost leases only, not on every job.
+    private func runnerSlot(_ slot: Int, _ handlers: [String: RegisteredJob]) async {
+        enum Event: Sendable {
+            case runnerEnded(replace: Bool)
+            case watcherEnded
+        }
+        var replace = true
+        while replace && !Task.isCancelled {
+            replace = await withTaskGroup(of: Event.self) { group in
+                group.addTask { .runnerEnded(replace: await self.runnerLoop(slot, handlers)) }
+                group.addTask {
+                    await self.core.waitUntilLeaseLost(slot: slot)
+                    return .watcherEnded
+                }
+                var replace = false
+                while let event = await group.next() {
+                    // Whichever ends first: a lost lease cancels the runner (and the handler it
+                    // runs); an ended runner stops the watcher.
+                    group.cancelAll()
+                    if case .runnerEnded(let again) = event { replace = again }
+                }
+                return replace
+            }
+        }
+    }
+
+    /// Runs jobs until the worker stops (returns false) or the lease of the job it ran was lost
+    /// and its task cancelled (returns true: the slot needs a fresh runner).
+    private func runnerLoop(_ slot: Int, _ handlers: [String: RegisteredJob]) async -> Bool {
         // Queues bound to a lane (usually none: then no lookup per job).
         var queueLanes: [String: BlockingPool] = [:]
         for queue in configuration.queues { if let lane = queue.lane { queueLanes[queue.name] = lane } }
@@ -203,16 +243,16 @@ public final class Worker: Service, Sendable {
         var runsSinceYield = 0
         while true {
             let ticket = core.jobsSignal.ticket()
-            switch core.nextStep(releasing: finished, outcome: outcome) {
+            switch core.nextStep(slot: slot, releasing: finished, outcome: outcome) {
             case .run(let job):
                 if lastHandler?.kind != job.kind { lastHandler = handlers[job.kind] }
                 if let lane = lastHandler?.options.lane ?? (queueLanes.isEmpty ? nil : queueLanes[job.queue]) {
                     // The whole run (middleware, handler) on the lane's threads; this runner's
                     // cooperative thread is free meanwhile.
                     let handler = lastHandler
-                    outcome = await withTaskExecutorPreference(lane) { await self.execute(job, handler: handler) }
+                    outcome = await withTaskExecutorPreference(lane) { await self.execute(job, handler: handler, slot: slot) }
                 } else {
-                    outcome = await execute(job, handler: lastHandler)
+                    outcome = await execute(job, handler: lastHandler, slot: slot)
                 }
                 finished = job
                 // Handlers that never suspend would keep this thread to themselves: let the
@@ -227,7 +267,9 @@ public final class Worker: Service, Sendable {
                 outcome = nil
                 await core.jobsSignal.wait(ticket)
             case .exit:
-                return
+                return false
+            case .replace:
+                return true
             }
         }
     }
@@ -238,8 +280,8 @@ public final class Worker: Service, Sendable {
     }
 
     /// Runs one job. Returns its outcome for the runner to store, or nil when it was stored
-    /// already (a timeout reports at its deadline).
-    private func execute(_ job: ClaimedJob, handler: RegisteredJob?) async -> JobCompletion? {
+    /// already (a timeout reports at its deadline) or is not to be stored (its lease was lost).
+    private func execute(_ job: ClaimedJob, handler: RegisteredJob?, slot: Int) async -> JobCompletion? {
         guard let handler else {
             let error = JobAttemptError(
                 attempt: job.attempt, at: clock.now,
@@ -251,7 +293,7 @@ public final class Worker: Service, Sendable {
         let started = clock.now
         let context = JobContext(job: job, logger: logger, progressSink: core, startedAt: started)
         if let timeout = job.timeout ?? handler.options.timeout {
-            await runWithTimeout(job, handler: handler, context: context, timeout: timeout, started: started)
+            await runWithTimeout(job, handler: handler, context: context, timeout: timeout, started: started, slot: slot)
             return nil
         }
         let result: RunResult
@@ -266,12 +308,17 @@ public final class Worker: Service, Sendable {
             result = .threw(error)
         }
         let now = clock.now
+        // Only a cancelled runner can have lost its job's lease: one atomic load per job.
+        if Task.isCancelled, let loss = core.leaseLoss(slot: slot) {
+            concludeLost(job, loss: loss, startedAt: started, now: now)
+            return nil
+        }
         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
         return conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now)
     }
 
     private func runWithTimeout(
-        _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: Date
+        _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: Date, slot: Int
     ) async {
         enum Race: Sendable {
             case finished(RunResult)
@@ -300,7 +347,9 @@ public final class Worker: Service, Sendable {
                 case .finished(let result):
                     group.cancelAll()
                     let now = clock.now
-                    if !timedOut {
+                    if !timedOut, Task.isCancelled, let loss = core.leaseLoss(slot: slot) {
+                        concludeLost(job, loss: loss, startedAt: started, now: now)
+                    } else if !timedOut {
                         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
                         core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now))
                     } else {
@@ -379,6 +428,18 @@ public final class Worker: Service, Sendable {
         return JobCompletion(id: job.id, outcome: outcome, at: now)
     }
 
+    /// A handler whose lease was lost has returned: nothing is stored. A cancelled job is
+    /// counted and reported to middleware as `cancelled`.
+    private func concludeLost(_ job: ClaimedJob, loss: WorkerCore.LeaseLoss, startedAt: Date, now: Date) {
+        if loss == .cancelled {
+            let reason = "cancelled while running"
+            _ = conclude(job, outcome: .cancelled(reason: reason), startedAt: startedAt, duration: .seconds(now.timeIntervalSince(startedAt)), timedOut: false, now: now)
+        }
+        logger.debug("the handler of a job whose lease was lost has returned; its slot is free again", metadata: [
+            "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)", "spool.ran_for_s": "\(now.timeIntervalSince(startedAt))",
+        ])
+    }
+
     // MARK: Outcomes, heartbeats, rescue
 
     /// Stores outcomes in batches until the runners are done (``WorkerCore/closeOutcomes()``).
@@ -441,13 +502,40 @@ public final class Worker: Service, Sendable {
             guard !beats.isEmpty else { continue }
             do {
                 let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now)
-                for id in lost {
-                    logger.warning("lease lost: the job was rescued, cancelled or deleted; its outcome will not be stored", metadata: [
-                        "spool.job.id": "\(id)",
-                    ])
-                }
+                if !lost.isEmpty { await loseLeases(lost) }
             } catch {
                 logger.error("heartbeat failed; leases may expire", metadata: ["spool.error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops the jobs whose lease the storage no longer grants: cancels the handlers of running
+    /// ones, drops those waiting for a runner. Reads each job first to tell a cancel from a
+    /// rescue or delete (one read per lost lease, which is rare).
+    private func loseLeases(_ ids: [JobID]) async {
+        var losses: [JobID: WorkerCore.LeaseLoss] = [:]
+        var states: [JobID: String] = [:]
+        for id in ids {
+            do {
+                let state = try await storage.job(id)?.state
+                losses[id] = state == .cancelled ? .cancelled : .lost
+                states[id] = state.map { "\($0)" } ?? "deleted"
+            } catch {
+                losses[id] = .lost
+                states[id] = "unknown (\(error))"
+            }
+        }
+        for (id, running) in core.loseLeases(losses) {
+            let metadata: Logger.Metadata = ["spool.job.id": "\(id)", "spool.job.state": "\(states[id] ?? "")"]
+            switch (losses[id], running) {
+            case (.cancelled, true):
+                logger.info("job cancelled while running: cancelling its handler; its outcome will not be stored", metadata: metadata)
+            case (.cancelled, false):
+                logger.info("job cancelled before it started: it will not run", metadata: metadata)
+            case (_, true):
+                logger.warning("lease lost (the job was rescued or deleted): cancelling its handler; its outcome will not be stored", metadata: metadata)
+            case (_, false):
+                logger.warning("lease lost (the job was rescued or deleted) before it started: it will not run", metadata: metadata)
             }
         }
     }

@@ -103,6 +103,8 @@ public struct WorkerStats: Sendable, Hashable, Codable {
     public var dead: Int
     public var timedOut: Int
     public var snoozed: Int
+    /// Jobs of this worker that were cancelled (through the storage) while running or waiting
+    /// to run: their handlers were cancelled and nothing was stored for them.
     public var cancelled: Int
     public var handedBack: Int
     /// Jobs claimed and not yet finished (running or about to run).

@@ -21,9 +21,28 @@ final class WorkerCore: JobProgressSink, Sendable {
         var progress: JobProgress?
     }
 
+    /// Why the storage no longer grants this worker a job's lease.
+    enum LeaseLoss: Sendable, Equatable {
+        /// The job was cancelled (its stored state is `cancelled`).
+        case cancelled
+        /// The job was rescued, deleted, or its state could not be read.
+        case lost
+    }
+
+    /// What one runner slot is doing.
+    enum Slot: Sendable, Equatable {
+        case idle
+        case running(JobID)
+        /// The running job's lease was lost: its handler is being cancelled, and the runner must
+        /// end (its task stays cancelled) so the slot can start a fresh one.
+        case lost(JobID, LeaseLoss)
+    }
+
     struct State {
         var phase = Phase.running
         var buffer = Deque<ClaimedJob>()
+        /// Per runner slot (index: slot), the job it runs.
+        var slots: [Slot]
         /// Jobs claimed whose outcome is not yet decided (they need heartbeats).
         var leases: [JobID: Lease] = [:]
         /// Slots in use: claimed jobs waiting for a runner plus handlers still running (a
@@ -34,7 +53,7 @@ final class WorkerCore: JobProgressSink, Sendable {
         var outcomesClosed = false
     }
 
-    let state = Mutex(State())
+    let state: Mutex<State>
     /// The worker's concurrency.
     let concurrency: Int
     /// The claimer claims again once at most this many claimed jobs wait for a runner.
@@ -46,6 +65,8 @@ final class WorkerCore: JobProgressSink, Sendable {
         self.concurrency = concurrency
         lowWater = concurrency / 2
         tracksQueues = queues.contains { $0.concurrency != nil }
+        state = Mutex(State(slots: Array(repeating: .idle, count: concurrency)))
+        slotSignals = (0..<concurrency).map { _ in WakeSignal() }
     }
     /// Runners: jobs arrived or the phase changed.
     let jobsSignal = WakeSignal()
@@ -55,6 +76,8 @@ final class WorkerCore: JobProgressSink, Sendable {
     let outcomesSignal = WakeSignal()
     /// Anyone waiting for the phase to leave `running`.
     let phaseSignal = WakeSignal()
+    /// Per runner slot: the lease of the job it runs was lost.
+    let slotSignals: [WakeSignal]
 
     let succeeded = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
@@ -160,14 +183,17 @@ final class WorkerCore: JobProgressSink, Sendable {
         case run(ClaimedJob)
         case wait
         case exit
+        /// The lease of the job just run was lost and the runner's task is (being) cancelled:
+        /// end the runner; its slot starts a fresh one.
+        case replace
     }
 
-    /// In one go: stores the outcome of the job a runner just ran (if not already recorded),
-    /// releases its slot, and takes the next job.
+    /// In one go: stores the outcome of the job the runner in `slot` just ran (if not already
+    /// recorded and its lease is still held), releases its slot, and takes the next job.
     ///
     /// Wakes the flusher only when outcomes start to pile up (the first of a batch), and the
     /// claimer only when it may be waiting: the worker was full, or the claimed jobs ran low.
-    func nextStep(releasing finished: ClaimedJob?, outcome: JobCompletion?) -> RunnerStep {
+    func nextStep(slot: Int, releasing finished: ClaimedJob?, outcome: JobCompletion?) -> RunnerStep {
         var wakeClaimer = false
         var wakeFlusher = false
         let step: RunnerStep = state.withLock { state in
@@ -180,10 +206,16 @@ final class WorkerCore: JobProgressSink, Sendable {
                 state.busy -= 1
                 if tracksQueues { state.busyByQueue[finished.queue, default: 1] -= 1 }
             }
+            if case .lost = state.slots[slot] {
+                state.slots[slot] = .idle
+                return .replace
+            }
             if state.phase != .stopping, let job = state.buffer.popFirst() {
                 if state.buffer.count == lowWater { wakeClaimer = true }
+                state.slots[slot] = .running(job.id)
                 return .run(job)
             }
+            state.slots[slot] = .idle
             if state.buffer.isEmpty { wakeClaimer = true }
             return state.phase == .running ? .wait : .exit
         }
@@ -205,6 +237,58 @@ final class WorkerCore: JobProgressSink, Sendable {
         }
         if wakeFlusher { outcomesSignal.signal() }
         return recorded
+    }
+
+    /// The storage no longer grants this worker these leases. A job waiting for a runner is
+    /// dropped; a running job's slot is marked ``Slot/lost(_:_:)`` and woken, so the worker
+    /// cancels its handler. Neither outcome will be stored (their leases are forgotten here).
+    /// - Returns: the jobs whose lease this worker still held, and whether each was running.
+    func loseLeases(_ losses: [JobID: LeaseLoss]) -> [(id: JobID, running: Bool)] {
+        var wakeSlots: [Int] = []
+        var wakeClaimer = false
+        var droppedCancelled = 0
+        let affected: [(id: JobID, running: Bool)] = state.withLock { state in
+            var affected: [(id: JobID, running: Bool)] = []
+            for (id, loss) in losses where state.leases.removeValue(forKey: id) != nil {
+                if let slot = state.slots.firstIndex(of: .running(id)) {
+                    state.slots[slot] = .lost(id, loss)
+                    wakeSlots.append(slot)
+                    affected.append((id, true))
+                    continue
+                }
+                if let index = state.buffer.firstIndex(where: { $0.id == id }) {
+                    let job = state.buffer.remove(at: index)
+                    state.busy -= 1
+                    if tracksQueues { state.busyByQueue[job.queue, default: 1] -= 1 }
+                    wakeClaimer = true
+                    if loss == .cancelled { droppedCancelled += 1 }
+                }
+                affected.append((id, false))
+            }
+            return affected
+        }
+        cancelled.wrappingAdd(droppedCancelled, ordering: .relaxed)
+        for slot in wakeSlots { slotSignals[slot].signal() }
+        if wakeClaimer { slotsSignal.signal() }
+        return affected
+    }
+
+    /// Why the lease of the job the runner in `slot` runs was lost, or nil while it is held.
+    func leaseLoss(slot: Int) -> LeaseLoss? {
+        state.withLock { state in
+            if case .lost(_, let loss) = state.slots[slot] { return loss }
+            return nil
+        }
+    }
+
+    /// Suspends until the lease of the job the runner in `slot` runs is lost, or cancellation.
+    func waitUntilLeaseLost(slot: Int) async {
+        let signal = slotSignals[slot]
+        while !Task.isCancelled {
+            let ticket = signal.ticket()
+            if leaseLoss(slot: slot) != nil { return }
+            await signal.wait(ticket)
+        }
     }
 
     /// Takes every outcome waiting to be stored, and whether no more will come.
