@@ -45,32 +45,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Settings of the PostgreSQL driver. Every field has a working default.
     public struct Configuration: Sendable {
         /// Cluster-wide maintenance run by one elected leader among the processes sharing the
-        /// schema: the rescue of expired leases and the pruning of finished jobs.
-        public struct Maintenance: Sendable {
-            /// How often the leader returns expired leases to the queue. Default 5 s.
-            public var rescueInterval: Duration
-            /// A job whose lease expired more than this many times in a row is a poison job:
-            /// `dead`. Default 3.
-            public var poisonAfter: Int
-            /// Finished jobs older than this are deleted; nil keeps them. Default 7 days.
-            public var retention: Duration?
-            /// How often the leader prunes. Default 60 s.
-            public var pruneInterval: Duration
-            /// How long a leader's lease lasts without renewal; a crashed leader is replaced
-            /// within twice this. Default 10 s.
-            public var leaderTTL: Duration
-
-            public init(
-                rescueInterval: Duration = .seconds(5), poisonAfter: Int = 3, retention: Duration? = .seconds(7 * 24 * 3600),
-                pruneInterval: Duration = .seconds(60), leaderTTL: Duration = .seconds(10)
-            ) {
-                self.rescueInterval = rescueInterval
-                self.poisonAfter = max(0, poisonAfter)
-                self.retention = retention
-                self.pruneInterval = pruneInterval
-                self.leaderTTL = leaderTTL
-            }
-        }
+        /// store: the rescue of expired leases and the pruning of finished jobs.
+        public typealias Maintenance = ClusterMaintenance
 
         /// The PostgreSQL schema holding Spool's tables (created by the migration): 1 to 48
         /// lower-case letters, digits and underscores. Default `spool`.
@@ -211,7 +187,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             if let maintenance = configuration.maintenance {
                 let election = PostgresLeaderElection(storage: self, duty: "maintenance", ttl: maintenance.leaderTTL)
                 group.addTask { try await election.run() }
-                group.addTask { await self.maintenanceLoop(maintenance, election: election) }
+                group.addTask { await maintenance.run(on: self, election: election, clock: self.configuration.clock, logger: self.logger) }
             }
             try? await gracefulShutdown()
             readiness.stop()
@@ -337,34 +313,6 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             }
             do { try await Task.sleep(for: delay) } catch { return }
             delay = min(.seconds(5), delay * 2)
-        }
-    }
-
-    private func maintenanceLoop(_ maintenance: Configuration.Maintenance, election: PostgresLeaderElection) async {
-        let clock = configuration.clock
-        var nextPrune = clock.now
-        while !Task.isCancelled {
-            do {
-                try await clock.sleep(for: maintenance.rescueInterval)
-            } catch {
-                return
-            }
-            guard election.isLeader else { continue }
-            do {
-                let report = try await rescueExpired(now: clock.now, poisonAfter: maintenance.poisonAfter)
-                if !report.rescued.isEmpty || !report.poisoned.isEmpty {
-                    logger.warning("rescued jobs whose lease expired", metadata: [
-                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
-                    ])
-                }
-                if let retention = maintenance.retention, clock.now >= nextPrune {
-                    nextPrune = clock.now.adding(maintenance.pruneInterval)
-                    let cutoff = clock.now.adding(.zero - retention)
-                    while try await prune(finishedBefore: cutoff, limit: 10_000) == 10_000, !Task.isCancelled {}
-                }
-            } catch {
-                logger.error("maintenance (rescue or prune) failed; retrying at the next interval", metadata: ["spool.error": "\(error)"])
-            }
         }
     }
 

@@ -55,32 +55,8 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     /// Settings of the Redis driver. Every field has a working default.
     public struct Configuration: Sendable {
         /// Cluster-wide maintenance run by one elected leader among the processes sharing the
-        /// namespace: the rescue of expired leases and the pruning of finished jobs.
-        public struct Maintenance: Sendable {
-            /// How often the leader returns expired leases to the queue. Default 5 s.
-            public var rescueInterval: Duration
-            /// A job whose lease expired more than this many times in a row is a poison job:
-            /// `dead`. Default 3.
-            public var poisonAfter: Int
-            /// Finished jobs older than this are deleted; nil keeps them. Default 7 days.
-            public var retention: Duration?
-            /// How often the leader prunes. Default 60 s.
-            public var pruneInterval: Duration
-            /// How long a leader's lease lasts without renewal; a crashed leader is replaced
-            /// within about this. Default 10 s.
-            public var leaderTTL: Duration
-
-            public init(
-                rescueInterval: Duration = .seconds(5), poisonAfter: Int = 3, retention: Duration? = .seconds(7 * 24 * 3600),
-                pruneInterval: Duration = .seconds(60), leaderTTL: Duration = .seconds(10)
-            ) {
-                self.rescueInterval = rescueInterval
-                self.poisonAfter = max(0, poisonAfter)
-                self.retention = retention
-                self.pruneInterval = pruneInterval
-                self.leaderTTL = leaderTTL
-            }
-        }
+        /// store: the rescue of expired leases and the pruning of finished jobs.
+        public typealias Maintenance = ClusterMaintenance
 
         /// The prefix of every key (inside a hash tag: `{spool}:…`): 1 to 64 letters, digits,
         /// `-`, `_` or `.`. Processes sharing a namespace share jobs. Default `spool`.
@@ -206,7 +182,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
                 let candidate = RedisLeaderElection(storage: self, duty: "maintenance", ttl: maintenance.leaderTTL)
                 election = candidate
                 group.addTask { try await candidate.run() }
-                group.addTask { await self.maintenanceLoop(maintenance, election: candidate) }
+                group.addTask { await maintenance.run(on: self, election: candidate, clock: self.configuration.clock, logger: self.logger) }
             }
             try? await gracefulShutdown()
             // Hand the duty on at once rather than after its TTL (best effort).
@@ -275,35 +251,6 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             } while cursor != "0" && steps < 1_000_000
         } catch {
             throw wrap(error, "dropping the namespace")
-        }
-    }
-
-    private func maintenanceLoop(_ maintenance: Configuration.Maintenance, election: RedisLeaderElection) async {
-        let clock = configuration.clock
-        var nextPrune = clock.now
-        while !Task.isCancelled {
-            do {
-                try await clock.sleep(for: maintenance.rescueInterval)
-            } catch {
-                return
-            }
-            guard election.isLeader else { continue }
-            do {
-                let report = try await rescueExpired(now: clock.now, poisonAfter: maintenance.poisonAfter)
-                if !report.rescued.isEmpty || !report.poisoned.isEmpty {
-                    logger.warning("rescued jobs whose lease expired", metadata: [
-                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
-                    ])
-                }
-                if let retention = maintenance.retention, clock.now >= nextPrune {
-                    nextPrune = clock.now.adding(maintenance.pruneInterval)
-                    let cutoff = clock.now.adding(.zero - retention)
-                    var rounds = 0
-                    while try await prune(finishedBefore: cutoff, limit: 10_000) == 10_000, !Task.isCancelled, rounds < 100 { rounds += 1 }
-                }
-            } catch {
-                logger.error("maintenance (rescue or prune) failed; retrying at the next interval", metadata: ["spool.error": "\(error)"])
-            }
         }
     }
 

@@ -172,7 +172,7 @@ public struct HTTPJob: JobParameters, Equatable {
             if error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
                 throw DeliveryFailed(status: nil, description: "http: \(method ?? "POST") \(url) timed out after \(timeout) s")
             }
-            if error == .invalidURL || error == .emptyHost || error == .unsupportedScheme("") {
+            if error == .invalidURL || error == .emptyHost {
                 throw PermanentFailure("http: cannot send to '\(url)': \(error)")
             }
             throw DeliveryFailed(status: nil, description: "http: \(method ?? "POST") \(url) failed: \(error)")
@@ -187,7 +187,7 @@ public struct HTTPJob: JobParameters, Equatable {
         let summary = "http: \(method ?? "POST") \(url) answered \(status)\(text.isEmpty ? "" : ": \(text.prefix(200))")"
         switch Self.classify(status: status) {
         case .delivered:
-            return Result(status: status, body: text, durationMs: (ContinuousClock.now - started).milliseconds)
+            return Result(status: status, body: text, durationMs: (ContinuousClock.now - started).seconds * 1000)
         case .retry:
             throw DeliveryFailed(status: status, description: summary)
         case .permanent:
@@ -206,13 +206,5 @@ public struct HTTPJob: JobParameters, Equatable {
             }
         }
         return kept
-    }
-}
-
-extension Duration {
-    /// The duration in (fractional) milliseconds.
-    fileprivate var milliseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }
 }

@@ -64,13 +64,7 @@ struct KillTests {
             // Every job succeeded; the orphaned ones ran again (attempt 2).
             let check = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
             defer { try? check.close() }
-            var records: [JobRecord] = []
-            var cursor: JobID?
-            repeat {
-                let page = try await check.jobs(JobFilter(), after: cursor, limit: 100)
-                records += page.jobs
-                cursor = page.nextCursor
-            } while cursor != nil
+            let records = try await allJobs(in: check)
             let finished = records.filter { $0.state == .succeeded }.count
             let lost = Self.jobs - finished
             let twice = records.filter { $0.attempt >= 2 }.count

@@ -150,7 +150,7 @@ struct ServeTests {
         for server in servers {
             #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
         }
-        let jobs = try await storage.jobs(JobFilter(), after: nil, limit: 1_000).jobs
+        let jobs = try await allJobs(in: storage)
         var perTick: [String: Int] = [:]
         for job in jobs { perTick[job.metadata["spool.schedule.tick"] ?? "?", default: 0] += 1 }
         #expect(perTick.count >= 5 && perTick.values.allSatisfy { $0 == 1 }, "jobs per tick: \(perTick.sorted { $0.key < $1.key })")
@@ -164,7 +164,7 @@ struct ServeTests {
                let url = line.split(separator: " ").dropFirst(2).first {
                 return String(url)
             }
-            if server.hasExited { Issue.record("spool serve exited: \(server.output.stderr)"); throw CancellationError() }
+            if server.hasExited { throw ExpectationFailed("spool serve exited before printing its address: \(server.output.stderr)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ExpectationFailed("spool serve did not print its address within 60 s: \(server.output.stderr)")

@@ -102,7 +102,7 @@ struct ServerCLITests {
                 // Each job was claimed once (attempt 1) and succeeded: none ran twice, none lost.
                 let stats = try await storage.stats()
                 #expect(stats.count(.succeeded) == total)
-                let claimedTwice = try await CLIServer.count(in: storage, where: { $0.attempt != 1 || $0.state != .succeeded })
+                let claimedTwice = try await allJobs(in: storage).count { $0.attempt != 1 || $0.state != .succeeded }
                 #expect(claimedTwice == 0)
                 // And the work was shared: every process ran some (from its "worker stopped" line).
                 let perProcess = children.map { CLIServer.succeeded(inLog: $0.output.stderr) }
@@ -141,13 +141,7 @@ struct ServerCLITests {
                 second.send(SIGTERM)
                 #expect(try await second.waitForExit(timeout: .seconds(30)) == 0, "\(second.output.stderr)")
 
-                var records: [JobRecord] = []
-                var cursor: JobID?
-                repeat {
-                    let page = try await storage.jobs(JobFilter(), after: cursor, limit: 500)
-                    records += page.jobs
-                    cursor = page.nextCursor
-                } while cursor != nil
+                let records = try await allJobs(in: storage)
                 #expect(Set(records.map(\.id)) == Set(ids))
                 let finished = records.count { $0.state == .succeeded }
                 let twice = records.count { $0.attempt >= 2 }
@@ -210,18 +204,6 @@ enum CLIServer: String, CaseIterable, Sendable, CustomTestStringConvertible {
             try await ready()
             try await body()
         }
-    }
-
-    /// Counts the jobs matching `predicate`, paging through all of them.
-    static func count(in storage: any JobStorage, where predicate: (JobRecord) -> Bool) async throws -> Int {
-        var count = 0
-        var cursor: JobID?
-        repeat {
-            let page = try await storage.jobs(JobFilter(), after: cursor, limit: 5_000)
-            count += page.jobs.count(where: predicate)
-            cursor = page.nextCursor
-        } while cursor != nil
-        return count
     }
 
     /// The `succeeded` count of a `spool work` log's "worker stopped" line (0 when absent).

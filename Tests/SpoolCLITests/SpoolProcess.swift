@@ -213,3 +213,15 @@ struct ChildExited: Error, CustomStringConvertible {
     let output: String
     var description: String { "the spool child exited before \(what); its standard error: \(output)" }
 }
+
+/// Every job in `storage`, paging through all of them.
+func allJobs(in storage: any JobStorage) async throws -> [JobRecord] {
+    var records: [JobRecord] = []
+    var cursor: JobID?
+    repeat {
+        let page = try await storage.jobs(JobFilter(), after: cursor, limit: 5_000)
+        records += page.jobs
+        cursor = page.nextCursor
+    } while cursor != nil
+    return records
+}

@@ -4,8 +4,6 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import Spool
-import SpoolPostgres
-import SpoolRedis
 import SpoolServer
 
 /// `spool serve`: the HTTP API (`/v1`, `/openapi.json`), `/metrics`, `/healthz` and a worker
@@ -143,20 +141,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// Who may enqueue schedules' ticks: on PostgreSQL and Redis the winner of the `cron`
-    /// election among the processes sharing the store (the election must run as a service),
-    /// elsewhere this process (the ticks' unique keys collapse duplicates from other processes
-    /// sharing an SQLite file while a tick's job is live).
+    /// Who may enqueue schedules' ticks: on a store that can hold an election (PostgreSQL,
+    /// Redis) the winner of the `cron` election among the processes sharing it (the election
+    /// must run as a service), elsewhere this process (each tick's job id, derived from schedule
+    /// and tick, keeps other processes sharing an SQLite file from storing it twice).
     static func scheduleLeadership(for opened: OpenedStorage) -> (any LeadershipGate, (any Service)?) {
-        switch opened.service {
-        case let postgres as PostgresStorage:
-            let election = PostgresLeaderElection(storage: postgres, duty: "cron")
-            return (election, election)
-        case let redis as RedisStorage:
-            let election = RedisLeaderElection(storage: redis, duty: "cron")
-            return (election, election)
-        default:
-            return (AlwaysLeader(), nil)
-        }
+        guard let store = opened.service as? any LeadershipStore else { return (AlwaysLeader(), nil) }
+        let election = LeaderElection(store: store, duty: "cron", logger: Logger(label: "spool.storage"))
+        return (election, election)
     }
 }
