@@ -119,4 +119,21 @@ enum PostgresCoding: JobColumnCoding {
             metadata: try decodeMetadata(try cells[10].decode(String?.self))
         )
     }
+
+    /// Limits from the queues table's columns (NULL is no limit).
+    static func limits(maxRunning: Int32?, rateLimit: Int32?, periodMicros: Int64?) -> QueueLimits {
+        var rate: QueueLimits.Rate? = nil
+        if let rateLimit, let periodMicros { rate = QueueLimits.Rate(count: Int(rateLimit), period: .microseconds(periodMicros)) }
+        return QueueLimits(maxRunning: maxRunning.map(Int.init), rate: rate)
+    }
+
+    /// A row of `limitedQueues`: the queue, its limits, and what they allow now.
+    static func allowance(_ row: PostgresRow) throws -> (String, QueueLimits, QueueAllowance) {
+        let (name, maxRunning, rateLimit, period, running, ats, counts) = try row.decode(
+            (String, Int32?, Int32?, Int64?, Int64, [Int64], [Int64]).self
+        )
+        let limits = limits(maxRunning: maxRunning, rateLimit: rateLimit, periodMicros: period)
+        let starts = zip(ats, counts).map { (at: date(micros: $0), count: Int($1)) }
+        return (name, limits, QueueAllowance(limits: limits, running: Int(running), startsInWindow: starts))
+    }
 }

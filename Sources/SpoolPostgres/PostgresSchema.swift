@@ -88,6 +88,13 @@ enum PostgresSchema {
             // database's clock).
             "CREATE TABLE {S}.leaders (name text NOT NULL PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL)",
         ]),
+        Migration(version: 2, name: "queue limits", statements: [
+            // Flow control (QueueLimits): NULL is no limit.
+            "ALTER TABLE {S}.queues ADD COLUMN max_running integer, ADD COLUMN rate_limit integer, ADD COLUMN rate_period_us bigint",
+            // Starts (claims) of rate-limited queues within their window: one row per claim.
+            "CREATE TABLE {S}.queue_starts (queue text NOT NULL, at bigint NOT NULL, count integer NOT NULL)",
+            "CREATE INDEX queue_starts_queue ON {S}.queue_starts (queue, at)",
+        ]),
     ]
 
     /// The newest schema version this build knows.

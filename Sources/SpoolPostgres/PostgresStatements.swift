@@ -21,17 +21,15 @@ struct PostgresStatements: Sendable {
     let prune: String
     let setPaused: String
     let paused: String
+    let claimLocks: String
+    let limitedQueues: String
+    let recordStarts: String
+    let setLimits: String
+    let limits: String
     let notify: String
     let acquireLeader: String
     let releaseLeader: String
 
-    /// Run first in the claim's transaction: the claim then reads its index in order whatever
-    /// the table's statistics say, and commits without waiting for the WAL flush (see
-    /// `PostgresStorage.claimRows`).
-    static let claimSettings: PostgresQuery = """
-        SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
-               set_config('synchronous_commit', 'off', true)
-        """
 
     init(schema: String, notifications: Bool) {
         let s = "\"\(schema)\""
@@ -62,7 +60,10 @@ struct PostgresStatements: Sendable {
         claim = """
             WITH demand AS (
                 SELECT d.queue, d.lim, d.ord FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
-                WHERE NOT EXISTS (SELECT 1 FROM \(s).queues p WHERE p.name = d.queue AND p.paused)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM \(s).queues p WHERE p.name = d.queue
+                    AND (p.paused OR ((p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL) AND d.queue <> ALL($7::text[])))
+                )
             ), picked AS (
                 SELECT c.id, demand.ord FROM demand CROSS JOIN LATERAL (
                     SELECT j.id, j.priority, j.run_at FROM \(jobs) j
@@ -126,15 +127,32 @@ struct PostgresStatements: Sendable {
             FROM expired WHERE j.id = expired.id
             RETURNING j.id, j.state, j.queue
             """
+        // Queues at a limit are closed like paused ones; the earliest start in a full rate
+        // window says when to look again (early rather than late).
         ready = """
+            WITH settings AS (
+                SELECT p.name,
+                    p.paused
+                    OR (p.max_running IS NOT NULL
+                        AND (SELECT COUNT(*) FROM \(jobs) r WHERE r.state = 'running' AND r.queue = p.name) >= p.max_running)
+                    OR (p.rate_limit IS NOT NULL
+                        AND (SELECT COALESCE(SUM(w.count), 0) FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us) >= p.rate_limit)
+                    AS closed,
+                    CASE WHEN p.rate_limit IS NOT NULL THEN
+                        (SELECT MIN(w.at) + p.rate_period_us FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us)
+                    END AS reopens
+                FROM \(s).queues p WHERE p.name = ANY($1::text[])
+            )
             SELECT
                 EXISTS (
                     SELECT 1 FROM \(jobs) j
-                    WHERE j.queue = ANY($1::text[]) AND j.state IN ('available', 'scheduled')
-                      AND (j.state = 'available' OR j.run_at <= $2)
-                      AND NOT EXISTS (SELECT 1 FROM \(s).queues p WHERE p.name = j.queue AND p.paused)
+                    WHERE j.queue = ANY(ARRAY(SELECT q FROM unnest($1::text[]) AS q WHERE NOT EXISTS (SELECT 1 FROM settings WHERE name = q AND closed)))
+                      AND j.state IN ('available', 'scheduled') AND (j.state = 'available' OR j.run_at <= $2)
                 ),
-                (SELECT MIN(run_at) FROM \(jobs) WHERE state = 'scheduled' AND run_at > $2)
+                LEAST(
+                    (SELECT MIN(run_at) FROM \(jobs) WHERE state = 'scheduled' AND run_at > $2),
+                    (SELECT MIN(reopens) FROM settings WHERE closed)
+                )
             """
         job = "SELECT \(PostgresCoding.recordColumns) FROM \(jobs) WHERE id = $1"
         stats = "SELECT queue, state, COUNT(*) FROM \(jobs) GROUP BY state, queue"
@@ -170,6 +188,46 @@ struct PostgresStatements: Sendable {
             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
             """
         paused = "SELECT name FROM \(s).queues WHERE paused"
+        // First in a claim's transaction: the claim then reads its index in order whatever the
+        // table's statistics say, and commits without waiting for the WAL flush (see
+        // `PostgresStorage.claimRows`); and it locks the limited queues among those demanded
+        // (in name order), so claims of one limited queue take turns and count what the last
+        // one committed.
+        claimLocks = """
+            SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
+                   set_config('synchronous_commit', 'off', true),
+                   ARRAY(SELECT p.name FROM \(s).queues p
+                         WHERE p.name = ANY($1::text[]) AND NOT p.paused AND (p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL)
+                         ORDER BY p.name FOR UPDATE)
+            """
+        // The limits of the (locked) queues $1 with what counts against them at $2: running
+        // jobs, and the starts in the rate window, oldest first.
+        limitedQueues = """
+            SELECT p.name, p.max_running, p.rate_limit, p.rate_period_us,
+                (SELECT COUNT(*) FROM \(jobs) r WHERE r.state = 'running' AND r.queue = p.name),
+                ARRAY(SELECT w.at FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at),
+                ARRAY(SELECT w.count::int8 FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at)
+            FROM \(s).queues p WHERE p.name = ANY($1::text[])
+            """
+        // Drops starts that left their window and records the claim's starts ($2 at $1).
+        recordStarts = """
+            WITH dropped AS (
+                DELETE FROM \(s).queue_starts w USING \(s).queues p
+                WHERE w.queue = p.name AND p.name = ANY($2::text[]) AND w.at <= $1 - p.rate_period_us
+            )
+            INSERT INTO \(s).queue_starts (queue, at, count)
+            SELECT q, $1, n FROM unnest($2::text[], $3::int4[]) AS s(q, n) WHERE n > 0
+            """
+        setLimits = """
+            WITH dropped AS (DELETE FROM \(s).queue_starts WHERE queue = $1 AND $3::int4 IS NULL)
+            INSERT INTO \(s).queues (name, max_running, rate_limit, rate_period_us) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,
+                rate_limit = excluded.rate_limit, rate_period_us = excluded.rate_period_us
+            """
+        limits = """
+            SELECT name, max_running, rate_limit, rate_period_us FROM \(s).queues
+            WHERE max_running IS NOT NULL OR rate_limit IS NOT NULL
+            """
         notify = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q"
         let dbNow = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
         acquireLeader = """

@@ -110,6 +110,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     private let readiness = StorageReadiness(store: "PostgreSQL job store")
     private let logger: Logger
     private let startMigration = Mutex<PostgresMigrationReport?>(nil)
+    /// Queues this process claims from that had limits at its last claim: a finish of one of
+    /// their jobs wakes local waiters (a slot of a max-running limit may be free).
+    private let limitedQueues = Mutex<Set<String>>([])
 
     /// What ``run()`` did to the schema at start with ``Configuration/migrateOnStart`` (nil
     /// before it is ready, or when it only checked the version).
@@ -343,16 +346,60 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     ///   Enqueues and outcomes keep waiting for the flush.
     ///
     /// Cost: two extra round trips, far less than the flush saved.
-    private func claimRows(_ bindings: PostgresBindings, worker: String) async throws -> [PostgresRow] {
+    private func claimRows(
+        queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
+    ) async throws -> [PostgresRow] {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
+        let rows: [PostgresRow], locked: [String]
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                _ = try await connection.query(PostgresStatements.claimSettings, logger: logger)
-                return try await connection.query(PostgresQuery(unsafeSQL: sql.claim, binds: bindings), logger: logger).collect()
+            (rows, locked) = try await client.withTransaction(logger: logger) { connection -> ([PostgresRow], [String]) in
+                let settings = try await connection.query(
+                    PostgresQuery(unsafeSQL: sql.claimLocks, binds: binds { $0.append(queues) }), logger: logger
+                ).collect()
+                let locked = try settings.first?.decode((String, String, String, [String]).self).3 ?? []
+                var limits = limits
+                var rateLimited: [String] = []
+                if !locked.isEmpty {
+                    let counted = try await connection.query(
+                        PostgresQuery(unsafeSQL: sql.limitedQueues, binds: binds { $0.append(locked); $0.append(now) }), logger: logger
+                    ).collect()
+                    for row in counted {
+                        let (name, queueLimits, allowance) = try PostgresCoding.allowance(row)
+                        if let index = queues.firstIndex(of: name) { limits[index] = min(limits[index], Int64(allowance.jobs)) }
+                        if queueLimits.rate != nil { rateLimited.append(name) }
+                    }
+                }
+                let claimed = try await connection.query(PostgresQuery(unsafeSQL: sql.claim, binds: binds {
+                    $0.append(queues)
+                    $0.append(limits)
+                    $0.append(now)
+                    $0.append(total)
+                    $0.append(worker)
+                    $0.append(expiry)
+                    $0.append(locked)
+                }), logger: logger).collect()
+                if !rateLimited.isEmpty {
+                    var started = [Int32](repeating: 0, count: rateLimited.count)
+                    for row in claimed {
+                        let order = try row.makeRandomAccess()[11].decode(Int64.self)
+                        if let index = rateLimited.firstIndex(of: queues[Int(order) - 1]) { started[index] += 1 }
+                    }
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql.recordStarts, binds: binds {
+                        $0.append(now)
+                        $0.append(rateLimited)
+                        $0.append(started)
+                    }), logger: logger)
+                }
+                return (claimed, locked)
             }
         } catch {
             throw SpoolError.postgres(error, target: target, operation: "claim for worker '\(worker)'")
         }
+        limitedQueues.withLock { known in
+            known.subtract(queues)
+            known.formUnion(locked)
+        }
+        return rows
     }
 
     /// Wakes local waiters and, with notifications on, every other process's.
@@ -448,7 +495,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     ///
     /// Two claims never return the same job; concurrent claimers skip each other's rows instead
     /// of waiting. Cost: one index range scan per demanded queue, reading about the rows it
-    /// returns.
+    /// returns. A queue with ``QueueLimits`` costs more: its row in the queues table is locked
+    /// for the claim (claims of that queue take turns), and two more statements count its
+    /// running jobs and recent starts and record the new ones.
     public func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] {
         let total = request.limit
         guard total > 0 else { return [] }
@@ -464,15 +513,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
         guard !queues.isEmpty else { return [] }
         let nowMicros = PostgresCoding.micros(now)
-        let bindings = binds {
-            $0.append(queues)
-            $0.append(limits)
-            $0.append(nowMicros)
-            $0.append(Int64(total))
-            $0.append(request.worker)
-            $0.append(nowMicros + PostgresCoding.micros(request.lease))
-        }
-        let rows = try await claimRows(bindings, worker: request.worker)
+        let rows = try await claimRows(
+            queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker,
+            expiry: nowMicros + PostgresCoding.micros(request.lease)
+        )
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
         for row in rows {
@@ -505,14 +549,16 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let rows = try await rows(sql.finish, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
         var written = Set<JobID>(minimumCapacity: rows.count)
         var madeAvailable: [String] = []
+        var queues = Set<String>()
         for row in rows {
             let (uuid, state, queue) = try row.decode((UUID, String, String).self)
             written.insert(PostgresCoding.id(uuid))
+            queues.insert(queue)
             if state == JobState.available.rawValue { madeAvailable.append(queue) }
         }
         if !madeAvailable.isEmpty {
             await announceWork(madeAvailable)
-        } else if batch.reschedules {
+        } else if batch.reschedules || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) {
             workSignal.signal()
         }
         return completions.map(\.id).filter { !written.contains($0) }
@@ -691,6 +737,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             $0.append(PostgresCoding.micros(now))
         }, "cancel of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
+        if !done.isEmpty { workSignal.signal() }  // a running job's slot under a max-running limit is free
         return ids.filter { done.contains($0) }
     }
 
@@ -700,6 +747,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !ids.isEmpty else { return [] }
         let rows = try await rows(sql.delete, binds { $0.append(ids.map(PostgresCoding.uuid)) }, "delete of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
+        if !done.isEmpty { workSignal.signal() }
         return ids.filter { done.contains($0) }
     }
 
@@ -727,5 +775,28 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// The paused queues.
     public func pausedQueues() async throws -> Set<String> {
         Set(try await rows(sql.paused, PostgresBindings(), "reading paused queues").map { try $0.decode(String.self) })
+    }
+
+    /// Sets a queue's limits for every process sharing the schema (kept in its queues table);
+    /// claims that start after it commits honour them. Notifies idle workers everywhere.
+    public func setLimits(_ limits: QueueLimits, queue: String) async throws {
+        try limits.validate()
+        _ = try await rows(sql.setLimits, binds {
+            $0.append(queue)
+            $0.append(limits.maxRunning.map(Int32.init))
+            $0.append(limits.rate.map { Int32($0.count) })
+            $0.append(limits.rate.map { PostgresCoding.micros($0.period) })
+        }, "setting the limits of queue '\(queue)'")
+        await announceWork([queue])
+    }
+
+    /// The queues with limits.
+    public func queueLimits() async throws -> [String: QueueLimits] {
+        var limits: [String: QueueLimits] = [:]
+        for row in try await rows(sql.limits, PostgresBindings(), "reading queue limits") {
+            let (name, maxRunning, rateLimit, period) = try row.decode((String, Int32?, Int32?, Int64?).self)
+            limits[name] = PostgresCoding.limits(maxRunning: maxRunning, rateLimit: rateLimit, periodMicros: period)
+        }
+        return limits
     }
 }

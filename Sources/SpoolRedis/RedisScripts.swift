@@ -18,6 +18,9 @@
 /// - `P:ids` sorted set of every id (score 0: lexical order is id order), for listings.
 /// - `P:unique` hash unique key → id of the live job holding it.
 /// - `P:counts` hash `STATE:QUEUE` → number of jobs; `P:queues` and `P:paused` sets.
+/// - `P:limits` hash queue → `MAXRUNNING,RATE,PERIODMS` (each empty for none), and
+///   `P:q:QUEUE:starts` sorted set of a rate-limited queue's claims in its window: score the
+///   claim time, member `TIME:FIRSTID:COUNT`.
 /// - `P:leader:DUTY` string: the holder of a cluster-wide duty, with a time-to-live.
 /// - `P:listeners` sorted set of waiting processes by expiry (server time), and
 ///   `P:wake:LISTENER` marker lists they block on (BLPOP).
@@ -75,6 +78,44 @@ enum RedisScript: String, CaseIterable, Sendable {
           for i = 1, #pairs_, 2000 do
             redis.call('ZADD', key, unpack(pairs_, i, math.min(i + 1999, #pairs_)))
           end
+        end
+        local LIM = P .. ':limits'
+        local function startsk(q) return P .. ':q:' .. q .. ':starts' end
+        -- What a queue's limits (QueueLimits) allow at `now`: the jobs a claim may start (nil
+        -- without limits), whether it has a rate, and when a full rate window reopens. With
+        -- `prune`, starts that left the window are dropped.
+        local function allowance(q, now, prune)
+          local raw = redis.call('HGET', LIM, q)
+          if not raw then return nil, false, nil end
+          local m, r, per = string.match(raw, '^(%d*),(%d*),(%d*)$')
+          local jobs, reopens = 1e15, nil
+          if m and m ~= '' then
+            jobs = math.max(0, tonumber(m) - (tonumber(redis.call('HGET', CNT, 'running:' .. q)) or 0))
+          end
+          if r and r ~= '' then
+            local limit, period = tonumber(r), tonumber(per)
+            local since = now - period
+            if prune then redis.call('ZREMRANGEBYSCORE', startsk(q), '-inf', fmt(since)) end
+            local starts = redis.call('ZRANGEBYSCORE', startsk(q), '(' .. fmt(since), '+inf', 'WITHSCORES')
+            local used = 0
+            for i = 1, #starts, 2 do used = used + tonumber(string.match(starts[i], ':(%d+)$')) end
+            jobs = math.min(jobs, math.max(0, limit - used))
+            for i = 1, #starts, 2 do
+              if used < limit then break end
+              used = used - tonumber(string.match(starts[i], ':(%d+)$'))
+              reopens = tonumber(starts[i + 1]) + period
+            end
+            return jobs, true, reopens
+          end
+          return jobs, false, nil
+        end
+        -- True when one of the queues has a max-running limit (a finish there frees a slot).
+        local function capped(qs)
+          for q in pairs(qs) do
+            local raw = redis.call('HGET', LIM, q)
+            if raw and string.match(raw, '^%d') then return true end
+          end
+          return false
         end
         local function wake()
           local t = redis.call('TIME')
@@ -151,6 +192,8 @@ enum RedisScript: String, CaseIterable, Sendable {
                   if left <= 0 then break end
                   local q = ARGV[7 + 2 * d]
                   local lim = math.min(tonumber(ARGV[8 + 2 * d]), left)
+                  local allowed, rated = allowance(q, now, true)
+                  if allowed then lim = math.min(lim, allowed) end
                   if lim > 0 and redis.call('SISMEMBER', PAUSED, q) == 0 then
                     local due = redis.call('ZRANGEBYSCORE', schedk(q), '-inf', fmt(now), 'LIMIT', 0, 1000)
                     for i = 1, #due do
@@ -179,6 +222,9 @@ enum RedisScript: String, CaseIterable, Sendable {
                       end
                       zaddall(RUN, leases)
                       count(q, 'available', -#ms); count(q, 'running', #ms)
+                      if rated then
+                        redis.call('ZADD', startsk(q), nowtext, nowtext .. ':' .. string.sub(ms[1], 16) .. ':' .. #ms)
+                      end
                     end
                     left = left - #ms
                   end
@@ -191,7 +237,7 @@ enum RedisScript: String, CaseIterable, Sendable {
             return #"""
                 local worker, n, F = ARGV[2], tonumber(ARGV[3]), 7
                 local lost, wakeup = {}, false
-                local done, finished, moves = {}, {}, {}
+                local done, finished, moves, queues = {}, {}, {}, {}
                 for i = 0, n - 1 do
                   local b = 4 + i * F
                   local id, outcome, at, runat, err, hasres, res = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
@@ -201,6 +247,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                     table.insert(lost, id)
                   else
                     local q = f[3]
+                    queues[q] = true
                     table.insert(done, id)
                     redis.call('HDEL', k, 'owner', 'lease')
                     local to = outcome
@@ -244,7 +291,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                   local q, to = string.sub(move, 1, sep - 1), string.sub(move, sep + 1)
                   count(q, 'running', -c); count(q, to, c)
                 end
-                if wakeup then wake() end
+                if wakeup or capped(queues) then wake() end
                 return lost
                 """#
         case .heartbeat:
@@ -302,7 +349,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                     end
                   end
                 end
-                if #rescued > 0 then wake() end
+                if #rescued > 0 or #poisoned > 0 then wake() end
                 return {rescued, poisoned}
                 """#
         case .ready:
@@ -312,7 +359,11 @@ enum RedisScript: String, CaseIterable, Sendable {
                 local nextdue = nil
                 for i = 3, #ARGV do
                   local q = ARGV[i]
-                  if redis.call('SISMEMBER', PAUSED, q) == 0 then
+                  local allowed, _, reopens = allowance(q, now, false)
+                  if allowed == 0 then
+                    -- At a limit: no work until it reopens.
+                    if reopens and (nextdue == nil or reopens < nextdue) then nextdue = reopens end
+                  elseif redis.call('SISMEMBER', PAUSED, q) == 0 then
                     if redis.call('ZCARD', readyk(q)) > 0 then return {1, ''} end
                     local s = redis.call('ZRANGE', schedk(q), 0, 0, 'WITHSCORES')
                     if #s > 0 then
@@ -410,6 +461,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                     table.insert(out, id)
                   end
                 end
+                if #out > 0 then wake() end
                 return out
                 """#
         case .delete:
@@ -429,6 +481,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                     table.insert(out, id)
                   end
                 end
+                if #out > 0 then wake() end
                 return out
                 """#
         case .prune:

@@ -667,6 +667,43 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         let reply = try await command([Array("SMEMBERS".utf8), Array("\(prefix):paused".utf8)], "reading paused queues")
         return Set((reply.elements ?? []).compactMap(\.string))
     }
+
+    /// Sets a queue's limits for every process sharing the namespace (the `P:limits` hash);
+    /// claims from the next one on honour them. Wakes idle workers everywhere.
+    public func setLimits(_ limits: QueueLimits, queue: String) async throws {
+        try limits.validate()
+        let key = Array("\(prefix):limits".utf8)
+        if limits.isNone {
+            _ = try await command([Array("HDEL".utf8), key, Array(queue.utf8)], "removing the limits of queue '\(queue)'")
+        } else {
+            let value = [
+                limits.maxRunning.map(String.init) ?? "", limits.rate.map { String($0.count) } ?? "",
+                limits.rate.map { String(max(1, $0.period.milliseconds)) } ?? "",
+            ].joined(separator: ",")
+            _ = try await command([Array("HSET".utf8), key, Array(queue.utf8), Array(value.utf8)], "setting the limits of queue '\(queue)'")
+        }
+        if limits.rate == nil {
+            _ = try await command([Array("DEL".utf8), Array("\(prefix):q:\(queue):starts".utf8)], "clearing the starts of queue '\(queue)'")
+        }
+        workSignal.signal()
+        _ = try await perform(.enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0)], "waking workers after limiting queue '\(queue)'")
+    }
+
+    /// The queues with limits.
+    public func queueLimits() async throws -> [String: QueueLimits] {
+        let reply = try await command([Array("HGETALL".utf8), Array("\(prefix):limits".utf8)], "reading queue limits")
+        let cells = reply.elements ?? []
+        var limits: [String: QueueLimits] = [:]
+        for pair in stride(from: 0, to: cells.count - 1, by: 2) {
+            guard let name = cells[pair].string, let value = cells[pair + 1].string else { continue }
+            let fields = value.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
+            guard fields.count == 3 else { throw RedisCoding.corrupt("queue limits of '\(name)': '\(value)'") }
+            var rate: QueueLimits.Rate? = nil
+            if let count = fields[1], let period = fields[2] { rate = QueueLimits.Rate(count: Int(count), period: .milliseconds(period)) }
+            limits[name] = QueueLimits(maxRunning: fields[0].map(Int.init), rate: rate)
+        }
+        return limits
+    }
 }
 
 extension UInt8 {

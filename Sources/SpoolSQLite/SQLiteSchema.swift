@@ -86,6 +86,19 @@ enum SQLiteSchema {
                 paused INTEGER NOT NULL DEFAULT 0
             ) WITHOUT ROWID;
             """),
+        Migration(version: 2, name: "queue limits", sql: """
+            -- Flow control (QueueLimits): NULL is no limit.
+            ALTER TABLE spool_queues ADD COLUMN max_running INTEGER;
+            ALTER TABLE spool_queues ADD COLUMN rate_limit INTEGER;
+            ALTER TABLE spool_queues ADD COLUMN rate_period_us INTEGER;
+            -- Starts (claims) of rate-limited queues within their window: one row per claim.
+            CREATE TABLE spool_queue_starts (
+                queue TEXT    NOT NULL,
+                at    INTEGER NOT NULL,
+                count INTEGER NOT NULL
+            );
+            CREATE INDEX spool_queue_starts_queue ON spool_queue_starts (queue, at);
+            """),
     ]
 
     /// The newest schema version this build knows.

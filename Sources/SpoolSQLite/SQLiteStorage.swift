@@ -427,17 +427,72 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let total = request.limit
         return try await write("claim for worker '\(worker)'") { db in
             try db.cachedStatement(sql: Self.promoteSQL).execute(arguments: [nowMicros])
-            let paused = Set(try String.fetchAll(db.cachedStatement(sql: Self.pausedSQL)))
+            let settings = try Self.queueSettings(db)
             let statement = try db.cachedStatement(sql: Self.claimSQL)
             var claimed: [ClaimedJob] = []
-            for demand in demands where claimed.count < total && !paused.contains(demand.queue) {
-                let limit = min(demand.limit, total - claimed.count)
+            for demand in demands where claimed.count < total && !settings.paused.contains(demand.queue) {
+                var limit = min(demand.limit, total - claimed.count)
+                let limits = settings.limits[demand.queue]
+                if let limits {
+                    limit = min(limit, try Self.allowance(limits, queue: demand.queue, now: nowMicros, db).jobs)
+                    if limit == 0 { continue }
+                }
                 let rows = try Row.fetchAll(statement, arguments: [nowMicros, worker, expiry, demand.queue, limit])
                 // RETURNING gives rows in no particular order: put them in claim order.
                 claimed += try rows.map(SQLiteCoding.claimed).sorted(by: Self.claimOrder)
+                if limits?.rate != nil, !rows.isEmpty {
+                    try db.cachedStatement(sql: Self.recordStartsSQL).execute(arguments: [demand.queue, nowMicros, rows.count])
+                }
             }
             return claimed
         }
+    }
+
+    /// Paused queues and queue limits: the whole (small) `spool_queues` table.
+    private static let queueSettingsSQL = "SELECT name, paused, max_running, rate_limit, rate_period_us FROM spool_queues"
+    private static let runningInQueueSQL = """
+        SELECT COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_state WHERE state = 'running' AND queue = ?
+        """
+    private static let dropOldStartsSQL = "DELETE FROM spool_queue_starts WHERE queue = ? AND at <= ?"
+    private static let startsSQL = "SELECT at, count FROM spool_queue_starts WHERE queue = ? ORDER BY at"
+    private static let recordStartsSQL = "INSERT INTO spool_queue_starts (queue, at, count) VALUES (?, ?, ?)"
+    private static let anyMaxRunningSQL = "SELECT EXISTS (SELECT 1 FROM spool_queues WHERE max_running IS NOT NULL)"
+
+    private struct QueueSettings {
+        var paused: Set<String> = []
+        var limits: [String: QueueLimits] = [:]
+    }
+
+    private static func queueSettings(_ db: Database) throws -> QueueSettings {
+        var settings = QueueSettings()
+        for row in try Row.fetchAll(db.cachedStatement(sql: Self.queueSettingsSQL)) {
+            let name: String = try row.decode(atIndex: 0)
+            if try row.decode(atIndex: 1) as Bool { settings.paused.insert(name) }
+            let maxRunning: Int? = try row.decode(atIndex: 2)
+            let rateLimit: Int? = try row.decode(atIndex: 3)
+            let periodMicros: Int64? = try row.decode(atIndex: 4)
+            var rate: QueueLimits.Rate? = nil
+            if let rateLimit, let periodMicros { rate = QueueLimits.Rate(count: rateLimit, period: .microseconds(periodMicros)) }
+            let limits = QueueLimits(maxRunning: maxRunning, rate: rate)
+            if !limits.isNone { settings.limits[name] = limits }
+        }
+        return settings
+    }
+
+    /// What `limits` allow a claim in `queue` at `now`: counts the queue's running jobs (an
+    /// index range) and its starts in the rate window (dropping older ones when `writing`).
+    private static func allowance(_ limits: QueueLimits, queue: String, now: Int64, _ db: Database, writing: Bool = true) throws -> QueueAllowance {
+        let running = limits.maxRunning == nil ? 0 : try Int.fetchOne(db.cachedStatement(sql: Self.runningInQueueSQL), arguments: [queue]) ?? 0
+        var starts: [(at: Date, count: Int)] = []
+        if let rate = limits.rate {
+            let windowStart = now - SQLiteCoding.micros(rate.period)
+            if writing { try db.cachedStatement(sql: Self.dropOldStartsSQL).execute(arguments: [queue, windowStart]) }
+            for row in try Row.fetchAll(db.cachedStatement(sql: Self.startsSQL), arguments: [queue]) {
+                let at: Int64 = try row.decode(atIndex: 0)
+                if at > windowStart { starts.append((SQLiteCoding.date(micros: at), try row.decode(atIndex: 1))) }
+            }
+        }
+        return QueueAllowance(limits: limits, running: running, startsInWindow: starts)
     }
 
     private static func claimOrder(_ lhs: ClaimedJob, _ rhs: ClaimedJob) -> Bool {
@@ -508,7 +563,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                 return FinishRow(id: completion.id, state: next, attemptDelta: -1, runAt: nil, finishedAt: finishedAt, result: nil, error: nil)
             }
         }
-        let (lost, written) = try await write("finish of \(completions.count) job(s) by worker '\(worker)'") { db in
+        let (lost, written, limited) = try await write("finish of \(completions.count) job(s) by worker '\(worker)'") { db in
             let update = try db.cachedStatement(sql: Self.finishSQL)
             var lost: [JobID] = []
             var written: [(JobID, JobState)] = []
@@ -539,9 +594,11 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                     written.append((row.id, row.state))
                 }
             }
-            return (lost, written)
+            let limited = try Bool.fetchOne(db.cachedStatement(sql: Self.anyMaxRunningSQL)) ?? false
+            return (lost, written, limited)
         }
-        if written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) { workSignal.signal() }
+        // A finished run frees a slot of a queue's max-running limit: wake local waiters.
+        if limited || written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) { workSignal.signal() }
         finishWatch.notify(written.filter { $0.1.isFinished }.map(\.0))
         return lost
     }
@@ -647,8 +704,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Suspends until a job may be claimable in one of `queues`, `deadline` passes, or the task
     /// is cancelled.
     ///
-    /// Returns at once when one of `queues` (not paused) has an available job or a due
-    /// scheduled one; otherwise sleeps on `clock` until the earliest of `deadline`, the next
+    /// Returns at once when one of `queues` (not paused, not at a limit) has an available job
+    /// or a due scheduled one; otherwise sleeps on `clock` until the earliest of `deadline`, the next
     /// scheduled run-at, and ``Configuration/pollInterval`` from now, or until this process
     /// enqueues, retries, hands back, rescues or resumes something. Jobs enqueued by other
     /// processes are noticed at the next poll. Cost: one read of a few index entries per call.
@@ -658,17 +715,32 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let nowMicros = SQLiteCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))
         do {
-            let names = String(decoding: try JSONEncoder().encode(queues), as: UTF8.self)
-            let (ready, nextDue) = try await read("checking for work") { db -> (Bool, Int64?) in
+            let (ready, nextDue, reopens) = try await read("checking for work") { db -> (Bool, Int64?, Date?) in
+                // A queue at one of its limits has no work until the limit reopens.
+                let limits = try Self.queueSettings(db).limits
+                var open: [String] = []
+                var reopens: Date? = nil
+                for queue in queues {
+                    if let limited = limits[queue] {
+                        let allowance = try Self.allowance(limited, queue: queue, now: nowMicros, db, writing: false)
+                        if allowance.jobs == 0 {
+                            if let at = allowance.reopensAt { reopens = min(reopens ?? at, at) }
+                            continue
+                        }
+                    }
+                    open.append(queue)
+                }
+                let names = String(decoding: try JSONEncoder().encode(open), as: UTF8.self)
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.readySQL), arguments: [names, nowMicros]) else {
-                    return (false, nil)
+                    return (false, nil, reopens)
                 }
                 let available: Bool = try row.decode(atIndex: 0)
                 let due: Bool = try row.decode(atIndex: 1)
-                return (available || due, try row.decode(atIndex: 2))
+                return (available || due, try row.decode(atIndex: 2), reopens)
             }
             if ready { return }
             if let nextDue { until = min(until, SQLiteCoding.date(micros: nextDue)) }
+            if let reopens { until = min(until, reopens) }
         } catch {
             configuration.logger.warning("checking for work failed; waiting for the next poll", metadata: [
                 "spool.error": "\(error)",
@@ -834,6 +906,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             return cancelled
         }
         finishWatch.notify(cancelled)
+        if !cancelled.isEmpty { workSignal.signal() }  // a running job's slot under a max-running limit is free
         return cancelled
     }
 
@@ -851,6 +924,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             return deleted
         }
         finishWatch.notify(deleted)
+        if !deleted.isEmpty { workSignal.signal() }
         return deleted
     }
 
@@ -893,5 +967,27 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         try await read("reading paused queues") { db in
             Set(try String.fetchAll(db.cachedStatement(sql: Self.pausedSQL)))
         }
+    }
+
+    /// Sets a queue's limits for every process sharing the file (kept in `spool_queues`);
+    /// claims from the next one on honour them. Wakes this process's idle workers.
+    public func setLimits(_ limits: QueueLimits, queue: String) async throws {
+        try limits.validate()
+        try await write("setting the limits of queue '\(queue)'") { db in
+            try db.cachedStatement(sql: """
+                INSERT INTO spool_queues (name, max_running, rate_limit, rate_period_us) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,
+                    rate_limit = excluded.rate_limit, rate_period_us = excluded.rate_period_us
+                """).execute(arguments: [queue, limits.maxRunning, limits.rate?.count, limits.rate.map { SQLiteCoding.micros($0.period) }])
+            if limits.rate == nil {
+                try db.cachedStatement(sql: "DELETE FROM spool_queue_starts WHERE queue = ?").execute(arguments: [queue])
+            }
+        }
+        workSignal.signal()
+    }
+
+    /// The queues with limits.
+    public func queueLimits() async throws -> [String: QueueLimits] {
+        try await read("reading queue limits") { db in try Self.queueSettings(db).limits }
     }
 }

@@ -258,6 +258,81 @@ public enum StorageConformance {
             try await storage.setPaused(false, queue: "default")
             try check(try await claim(storage, 1).count == 1, "a resumed queue hands out again")
         },
+        ConformanceCase(name: "a max-running limit holds across workers") { storage in
+            let ids = try await storage.enqueue((0..<5).map { _ in job() }, whenFull: .wait, now: t0).map(\.id)
+            try await storage.setLimits(QueueLimits(maxRunning: 2), queue: "default")
+            try check(try await storage.queueLimits() == ["default": QueueLimits(maxRunning: 2)], "the limit is recorded")
+            let first = try await claim(storage, 5, worker: "w1")
+            try check(first.map(\.id) == Array(ids[0..<2]), "the first worker gets 2 of 5: \(first.count)")
+            try check(try await claim(storage, 5, worker: "w2").isEmpty, "a second worker gets none while 2 run")
+            _ = try await storage.finish([JobCompletion(id: first[0].id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            try check(try await claim(storage, 5, worker: "w2").map(\.id) == [ids[2]], "a finish frees one slot")
+            try check(try await storage.cancel([first[1].id], now: t0) == [first[1].id], "cancel a running job")
+            try check(try await claim(storage, 5, worker: "w2").map(\.id) == [ids[3]], "a cancel frees one slot")
+            try await storage.setLimits(.none, queue: "default")
+            try check(try await storage.queueLimits().isEmpty, "limits removed")
+            try check(try await claim(storage, 5, worker: "w3").map(\.id) == [ids[4]], "without limits the rest is claimed")
+            do {
+                try await storage.setLimits(QueueLimits(maxRunning: 0), queue: "default")
+                try check(false, "a max-running limit of 0 is refused")
+            } catch let error as SpoolError {
+                try check(error.code == .invalidArgument, "refused as an invalid argument: \(error)")
+            }
+        },
+        ConformanceCase(name: "a rate limit counts starts in a sliding window") { storage in
+            let ids = try await storage.enqueue((0..<7).map { _ in job() }, whenFull: .wait, now: t0).map(\.id)
+            let limits = QueueLimits(rate: QueueLimits.Rate(count: 3, period: .seconds(10)))
+            try await storage.setLimits(limits, queue: "default")
+            try check(try await storage.queueLimits() == ["default": limits], "the limit is recorded")
+            let first = try await claim(storage, 2, worker: "w1", at: t0)
+            try check(first.count == 2, "2 of 3 starts at t0")
+            let second = try await claim(storage, 5, worker: "w2", at: t0.addingTimeInterval(4))
+            try check(second.map(\.id) == [ids[2]], "1 more at t0+4s: \(second.count)")
+            let done = (first + second).map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: t0) }
+            _ = try await storage.finish(done, worker: "w1")
+            _ = try await storage.finish(done, worker: "w2")
+            try check(try await claim(storage, 5, at: t0.addingTimeInterval(9.9)).isEmpty, "finishing does not give starts back")
+            let third = try await claim(storage, 5, at: t0.addingTimeInterval(10.5))
+            try check(third.map(\.id) == Array(ids[3..<5]), "t0's 2 starts left the window at t0+10s: \(third.count)")
+            try check(try await claim(storage, 5, at: t0.addingTimeInterval(13.9)).isEmpty, "t0+4s's start is still in the window")
+            try check(try await claim(storage, 5, at: t0.addingTimeInterval(14.5)).count == 1, "and leaves it at t0+14s")
+            try await storage.setLimits(.none, queue: "default")
+            try check(try await claim(storage, 5, at: t0.addingTimeInterval(14.5)).count == 1, "without limits the rest is claimed")
+        },
+        ConformanceCase(name: "a queue at its limit waits without spinning, and wakes when it reopens") { storage in
+            let clock = ManualClock(start: t0)
+            _ = try await storage.enqueue((0..<3).map { _ in job() }, whenFull: .wait, now: t0)
+            try await storage.setLimits(QueueLimits(maxRunning: 1), queue: "default")
+            let running = try await claim(storage, 5, at: t0)
+            try check(running.count == 1, "1 running: the queue is at its limit")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let woke = EventRecorder<Bool>()
+                group.addTask {
+                    await storage.waitForWork(queues: ["default"], deadline: t0.addingTimeInterval(3600), clock: clock)
+                    woke.record(true)
+                }
+                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(5))
+                try check(woke.count == 0, "available jobs of a full queue are not work")
+                _ = try await storage.finish([JobCompletion(id: running[0].id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+                try await woke.waitForCount(1, timeout: .seconds(5))
+                group.cancelAll()
+            }
+            try await storage.setLimits(QueueLimits(rate: QueueLimits.Rate(count: 1, period: .seconds(60))), queue: "default")
+            try check(try await claim(storage, 5, at: t0).count == 1, "one start under a rate of 1/1m")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let woke = EventRecorder<Bool>()
+                group.addTask {
+                    await storage.waitForWork(queues: ["default"], deadline: t0.addingTimeInterval(3600), clock: clock)
+                    woke.record(true)
+                }
+                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(5))
+                try check(woke.count == 0, "available jobs of a queue at its rate are not work")
+                clock.advance(to: t0.addingTimeInterval(61))
+                try await woke.waitForCount(1, timeout: .seconds(5))
+                group.cancelAll()
+            }
+            try check(try await claim(storage, 5, at: t0.addingTimeInterval(61)).count == 1, "the window reopened")
+        },
         ConformanceCase(name: "an enqueue wakes a waiting worker") { storage in
             let clock = ManualClock(start: t0)
             try await withThrowingTaskGroup(of: Void.self) { group in

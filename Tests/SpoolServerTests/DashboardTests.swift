@@ -382,4 +382,6 @@ final class SampledStorage: JobStorage {
     func prune(finishedBefore before: Date, limit: Int) async throws -> Int { try await base.prune(finishedBefore: before, limit: limit) }
     func setPaused(_ paused: Bool, queue: String) async throws { try await base.setPaused(paused, queue: queue) }
     func pausedQueues() async throws -> Set<String> { try await base.pausedQueues() }
+    func setLimits(_ limits: QueueLimits, queue: String) async throws { try await base.setLimits(limits, queue: queue) }
+    func queueLimits() async throws -> [String: QueueLimits] { try await base.queueLimits() }
 }

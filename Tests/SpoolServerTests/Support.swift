@@ -106,4 +106,6 @@ struct BrokenStorage: JobStorage {
     func prune(finishedBefore before: Date, limit: Int) async throws -> Int { throw error }
     func setPaused(_ paused: Bool, queue: String) async throws { throw error }
     func pausedQueues() async throws -> Set<String> { throw error }
+    func setLimits(_ limits: QueueLimits, queue: String) async throws { throw error }
+    func queueLimits() async throws -> [String: QueueLimits] { throw error }
 }

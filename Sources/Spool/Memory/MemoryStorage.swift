@@ -105,7 +105,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         let (lost, changes) = state.withLock { store in
             store.finish(completions, worker: worker)
         }
-        if changes.madeAvailable { workSignal.signal() }
+        if changes.madeAvailable || changes.freedLimitedSlot { workSignal.signal() }
         if changes.finished { finishSignal.signal() }
         return lost
     }
@@ -130,18 +130,19 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         let report = state.withLock { store in
             store.rescue(now: now, poisonAfter: poisonAfter)
         }
-        if !report.rescued.isEmpty { workSignal.signal() }
+        if !report.rescued.isEmpty || !report.poisoned.isEmpty { workSignal.signal() }
         if !report.poisoned.isEmpty { finishSignal.signal() }
         return report
     }
 
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
         let ticket = workSignal.ticket()
-        let (ready, nextDue) = state.withLock { store in
-            (store.hasClaimable(queues: queues, now: clock.now), store.earliestScheduled())
+        let (ready, nextDue, reopens) = state.withLock { store in
+            let (ready, reopens) = store.hasClaimable(queues: queues, now: clock.now)
+            return (ready, store.earliestScheduled(), reopens)
         }
         if ready { return }
-        let until = nextDue.map { min($0, deadline) } ?? deadline
+        let until = [nextDue, reopens].compactMap { $0 }.reduce(deadline) { min($0, $1) }
         await workSignal.wait(ticket, until: until, clock: clock)
     }
 
@@ -206,6 +207,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         if !cancelled.isEmpty {
             spaceSignal.signal()
             finishSignal.signal()
+            workSignal.signal()  // a running job's slot under a queue's max-running limit is free
         }
         return cancelled
     }
@@ -217,6 +219,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         if !deleted.isEmpty {
             spaceSignal.signal()
             finishSignal.signal()
+            workSignal.signal()
         }
         return deleted
     }
@@ -236,6 +239,21 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     public func pausedQueues() async throws -> Set<String> {
         state.withLock { $0.paused }
+    }
+
+    public func setLimits(_ limits: QueueLimits, queue: String) async throws {
+        try limits.validate()
+        state.withLock { store in
+            store.queue(queue).limits = limits
+            if limits.rate == nil { store.queue(queue).starts.removeAll() }
+        }
+        workSignal.signal()
+    }
+
+    public func queueLimits() async throws -> [String: QueueLimits] {
+        state.withLock { store in
+            store.queues.filter { !$0.value.limits.isNone }.mapValues(\.limits)
+        }
     }
 }
 
@@ -358,8 +376,22 @@ final class MemoryQueue: @unchecked Sendable {
     var lanes: [(priority: Int16, jobs: Deque<MemoryJob>)] = []
     /// Jobs of this queue in each state (indexed by `JobState.ordinal`).
     var counts = [Int](repeating: 0, count: JobState.allCases.count)
+    /// Flow control (``QueueLimits``), and the starts of the current rate window, oldest first.
+    var limits = QueueLimits.none
+    var starts = Deque<(at: Date, count: Int)>()
 
     init(_ name: String) { self.name = name }
+
+    /// What the limits allow a claim at `now` (dropping starts that left the window); nil
+    /// without limits.
+    func allowance(now: Date) -> QueueAllowance? {
+        guard !limits.isNone else { return nil }
+        if let rate = limits.rate {
+            let windowStart = now.adding(.zero - rate.period)
+            while let first = starts.first, first.at <= windowStart { starts.removeFirst() }
+        }
+        return QueueAllowance(limits: limits, running: counts[JobState.running.ordinal], startsInWindow: Array(starts))
+    }
 
     var waiting: Int { counts[JobState.available.ordinal] + counts[JobState.scheduled.ordinal] }
 
@@ -514,12 +546,22 @@ struct Store {
         }
     }
 
-    func hasClaimable(queues names: [String], now: Date) -> Bool {
+    /// Whether one of `names` has a job a claim could take now, and else when a queue at its
+    /// rate limit reopens.
+    func hasClaimable(queues names: [String], now: Date) -> (Bool, reopens: Date?) {
+        var reopens: Date? = nil
+        var open: [String] = []
         for name in names where !paused.contains(name) {
-            if let queue = queues[name], queue.counts[JobState.available.ordinal] > 0 { return true }
+            guard let queue = queues[name] else { open.append(name); continue }
+            if let allowance = queue.allowance(now: now), allowance.jobs == 0 {
+                if let at = allowance.reopensAt { reopens = min(reopens ?? at, at) }
+                continue
+            }
+            if queue.counts[JobState.available.ordinal] > 0 { return (true, nil) }
+            open.append(name)
         }
-        if let top = scheduled.min, top.runAt <= now, names.contains(top.job.queue) { return true }
-        return false
+        if let top = scheduled.min, top.runAt <= now, open.contains(top.job.queue) { return (true, nil) }
+        return (false, reopens)
     }
 
     mutating func claim(_ request: ClaimRequest, now: Date) -> [ClaimedJob] {
@@ -530,7 +572,8 @@ struct Store {
         for demand in request.demands where demand.limit > 0 && claimed.count < request.limit {
             guard !paused.contains(demand.queue), let queue = queues[demand.queue] else { continue }
             var taken = 0
-            let allowed = min(demand.limit, request.limit - claimed.count)
+            let allowance = queue.allowance(now: now)
+            let allowed = min(demand.limit, request.limit - claimed.count, allowance?.jobs ?? .max)
             while taken < allowed, queue.counts[JobState.available.ordinal] > 0, let job = queue.popAvailable() {
                 job.state = .running
                 job.attempt &+= 1
@@ -540,6 +583,7 @@ struct Store {
                 claimed.append(job.claimed())
                 taken += 1
             }
+            if taken > 0, queue.limits.rate != nil { queue.starts.append((now, taken)) }
         }
         return claimed
     }
@@ -547,6 +591,8 @@ struct Store {
     struct FinishChanges {
         var madeAvailable = false
         var finished = false
+        /// A job of a queue with a max-running limit stopped running.
+        var freedLimitedSlot = false
     }
 
     mutating func finish(_ completions: [JobCompletion], worker: String) -> ([JobID], FinishChanges) {
@@ -583,6 +629,7 @@ struct Store {
             move(job, to: next, at: completion.at)
             if next == .available { changes.madeAvailable = true }
             if next.isFinished { changes.finished = true }
+            if job.home.limits.maxRunning != nil { changes.freedLimitedSlot = true }
         }
         return (lost, changes)
     }

@@ -135,7 +135,9 @@ public protocol JobStorage: Sendable {
     /// Claims due jobs: for each demand in order, up to its limit (and `request.limit` in all),
     /// highest priority first, then
     /// earliest run-at, then lowest id. Scheduled jobs whose time has come are claimable.
-    /// Paused queues yield nothing. Each claimed job is `running`, its attempt incremented, its
+    /// Paused queues yield nothing; a queue with ``QueueLimits`` yields no more than its limits
+    /// allow at `now` (counting every worker's running jobs and starts), and each claim is
+    /// counted as a start for its rate. Each claimed job is `running`, its attempt incremented, its
     /// lease owned by `request.worker` until `now + request.lease`.
     func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob]
 
@@ -155,7 +157,8 @@ public protocol JobStorage: Sendable {
 
     /// Suspends until a job may be claimable in one of `queues`, `deadline` passes, or the task
     /// is cancelled. Returns early rather than late: a spurious return only costs one claim.
-    /// Drivers push (the enqueue wakes the waiter); they do not poll per job.
+    /// Drivers push (the enqueue wakes the waiter); they do not poll per job. A queue at one of
+    /// its ``QueueLimits`` counts as having no work until the limit reopens.
     func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async
 
     // MARK: Inspection
@@ -194,6 +197,15 @@ public protocol JobStorage: Sendable {
 
     /// The paused queues.
     func pausedQueues() async throws -> Set<String>
+
+    /// Sets a queue's flow-control limits for every process sharing the storage
+    /// (``QueueLimits/none`` removes them). Claims from then on honour them; jobs already
+    /// running are not stopped.
+    /// - Throws: ``SpoolError`` `invalidArgument` for limits that fail ``QueueLimits/validate()``.
+    func setLimits(_ limits: QueueLimits, queue: String) async throws
+
+    /// The queues that have limits, with them.
+    func queueLimits() async throws -> [String: QueueLimits]
 }
 
 /// An opt-in power: waiting for a job to finish without polling.

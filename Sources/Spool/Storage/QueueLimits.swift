@@ -1,0 +1,151 @@
+import Foundation
+
+/// Flow control for one queue, kept by the storage and enforced by its claims, so it holds
+/// across every worker process that shares the storage.
+///
+/// - ``maxRunning``: at most this many of the queue's jobs `running` at once, cluster-wide (a
+///   global concurrency limit, on top of each worker's own per-queue limit).
+/// - ``rate``: at most `count` of the queue's jobs started (claimed) in any sliding window of
+///   `period`. Every claim counts, retries included.
+///
+/// A claim that meets a limit returns fewer jobs (or none) for that queue; the jobs stay
+/// `available` and are handed out once a running job of the queue finishes or the window moves
+/// on. Workers idle meanwhile without polling the queue: a driver's `waitForWork` treats a
+/// queue at its limit like an empty one and wakes when the limit reopens (at the window's
+/// next opening; for `maxRunning`, at a finish in this process or the driver's next poll).
+///
+/// To limit one job kind, give it a queue of its own.
+public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// At most `count` starts in any window of `period`.
+    public struct Rate: Sendable, Hashable, Codable, CustomStringConvertible {
+        /// Starts allowed per window; at least 1.
+        public var count: Int
+        /// The sliding window; at least one millisecond.
+        public var period: Duration
+
+        public init(count: Int, period: Duration) {
+            self.count = count
+            self.period = period
+        }
+
+        /// `10/1m`-style text: count, a slash, then the period in the largest whole unit.
+        public var description: String { "\(count)/\(Self.format(period))" }
+
+        static func format(_ period: Duration) -> String {
+            let ms = period.milliseconds
+            for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] where ms % Int64(size) == 0 {
+                return "\(ms / Int64(size))\(unit)"
+            }
+            return "\(ms)ms"
+        }
+
+        /// Parses `COUNT/PERIOD`, where PERIOD is a number with a unit (`ms`, `s`, `m`, `h`, `d`)
+        /// or a bare unit meaning one of it: `100/s`, `10/1m`, `5/30s`, `1000/1h`.
+        /// - Throws: ``SpoolError`` `invalidArgument` naming what is wrong.
+        public init(parsing text: String) throws {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let count = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
+                throw SpoolError(code: .invalidArgument, message: "rate '\(text)' is not COUNT/PERIOD, like 100/s or 10/1m")
+            }
+            let period = parts[1].trimmingCharacters(in: .whitespaces)
+            let digits = period.prefix { $0.isNumber }
+            let unit = period.dropFirst(digits.count)
+            let amount = digits.isEmpty ? 1 : Int64(digits)
+            let size: Int64? = switch unit {
+            case "ms": 1
+            case "s": 1_000
+            case "m": 60_000
+            case "h": 3_600_000
+            case "d": 86_400_000
+            default: nil
+            }
+            guard let amount, let size, amount > 0, amount <= Int64.max / size / 1_000_000 else {
+                throw SpoolError(code: .invalidArgument, message: "rate period '\(period)' is not a positive number with a unit (ms, s, m, h, d)")
+            }
+            self.init(count: count, period: .milliseconds(amount * size))
+            try validate()
+        }
+
+        func validate() throws {
+            guard count >= 1 else {
+                throw SpoolError(code: .invalidArgument, message: "a rate allows at least 1 start per period, not \(count)")
+            }
+            guard period >= .milliseconds(1) else {
+                throw SpoolError(code: .invalidArgument, message: "a rate period is at least 1 ms, not \(period)")
+            }
+        }
+    }
+
+    /// At most this many of the queue's jobs running at once across every worker; nil for no
+    /// limit. At least 1 (pause the queue to stop it).
+    public var maxRunning: Int?
+    /// At most this many starts per sliding window; nil for no limit.
+    public var rate: Rate?
+
+    public init(maxRunning: Int? = nil, rate: Rate? = nil) {
+        self.maxRunning = maxRunning
+        self.rate = rate
+    }
+
+    /// No limits: what a queue has until told otherwise.
+    public static let none = QueueLimits()
+
+    /// True when neither limit is set.
+    public var isNone: Bool { maxRunning == nil && rate == nil }
+
+    public var description: String {
+        var parts: [String] = []
+        if let maxRunning { parts.append("at most \(maxRunning) running") }
+        if let rate { parts.append("\(rate) starts") }
+        return parts.isEmpty ? "no limits" : parts.joined(separator: ", ")
+    }
+
+    /// Checks the limits are meaningful.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming the wrong value.
+    public func validate() throws {
+        if let maxRunning, maxRunning < 1 {
+            throw SpoolError(code: .invalidArgument, message: "max running is at least 1, not \(maxRunning) (pause the queue to stop it)")
+        }
+        try rate?.validate()
+    }
+}
+
+/// How a claim may use one limited queue right now: the arithmetic every driver shares, so
+/// the memory, SQLite, PostgreSQL and Redis drivers agree on what a limit allows.
+public struct QueueAllowance: Sendable, Hashable {
+    /// Jobs the claim may start in the queue now (0 when it is at a limit).
+    public var jobs: Int
+    /// When the queue is at its rate limit: the moment the oldest start in the window leaves it.
+    public var reopensAt: Date?
+
+    /// - Parameters:
+    ///   - running: the queue's jobs running now (all workers).
+    ///   - startsInWindow: the queue's starts in the window ending now, oldest first, with
+    ///     their times and counts.
+    public init(limits: QueueLimits, running: Int, startsInWindow: [(at: Date, count: Int)]) {
+        var jobs = Int.max
+        var reopensAt: Date? = nil
+        if let maxRunning = limits.maxRunning {
+            jobs = max(0, maxRunning - running)
+        }
+        if let rate = limits.rate {
+            var used = startsInWindow.reduce(0) { $0 + $1.count }
+            jobs = min(jobs, max(0, rate.count - used))
+            // Full: the window reopens when enough of its oldest starts have left it.
+            for start in startsInWindow where used >= rate.count {
+                used -= start.count
+                reopensAt = start.at.adding(rate.period)
+            }
+        }
+        self.jobs = jobs
+        self.reopensAt = reopensAt
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+}
