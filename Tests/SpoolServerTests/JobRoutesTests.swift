@@ -228,6 +228,40 @@ struct QueueRoutesTests {
         }
     }
 
+    @Test func queueLimitsAreSetShownAndChecked() async throws {
+        let storage = MemoryStorage()
+        try await withClient(makeServer(storage)) { client async throws in
+            let set = try await client.call(.put, "/v1/queues/mail/limits", body: #"{"max_running": 5, "rate": "100/1m"}"#)
+            #expect(set.status == .ok)
+            #expect(set["limits"]?["max_running"]?.intValue == 5)
+            #expect(set["limits"]?["rate"]?.stringValue == "100/1m")
+            #expect(try await storage.queueLimits() == ["mail": QueueLimits(maxRunning: 5, rate: .init(count: 100, period: .seconds(60)))])
+
+            let queues = try await client.call(.get, "/v1/queues")
+            let mail = try #require(queues["queues"]?.arrayValue?.first { $0["name"]?.stringValue == "mail" })
+            #expect(mail["limits"]?["max_running"]?.intValue == 5, "a limited queue is listed even without jobs")
+            #expect(mail["limits"]?["rate"]?.stringValue == "100/1m")
+
+            let rateOnly = try await client.call(.put, "/v1/queues/mail/limits", body: #"{"rate": "5/30s"}"#)
+            #expect(rateOnly["limits"]?["max_running"] == JSONValue.null, "a field left out is no limit")
+            #expect(try await storage.queueLimits()["mail"] == QueueLimits(rate: .init(count: 5, period: .seconds(30))))
+
+            for (body, field) in [
+                (#"{"max_running": 0}"#, "max_running"), (#"{"rate": "ten per minute"}"#, "rate"), (#"{"rate": "10/1y"}"#, "rate"),
+                (#"{"rate": "0/1m"}"#, "rate"), (#"{"speed": 3}"#, "speed"),
+            ] {
+                let bad = try await client.call(.put, "/v1/queues/mail/limits", body: body)
+                #expect(bad.status == .badRequest, "\(body)")
+                #expect(bad["field"]?.stringValue == field, "\(body): \(bad.text)")
+            }
+            #expect(try await storage.queueLimits()["mail"] == QueueLimits(rate: .init(count: 5, period: .seconds(30))), "a refused change changes nothing")
+
+            let cleared = try await client.call(.put, "/v1/queues/mail/limits", body: "{}")
+            #expect(cleared.status == .ok)
+            #expect(try await storage.queueLimits().isEmpty)
+        }
+    }
+
     @Test func healthChecksTheStore() async throws {
         try await withClient(makeServer()) { client async throws in
             let reply = try await client.call(.get, "/healthz")

@@ -67,8 +67,8 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
         }
 
         func validate() throws {
-            guard count >= 1 else {
-                throw SpoolError(code: .invalidArgument, message: "a rate allows at least 1 start per period, not \(count)")
+            guard count >= 1, count <= QueueLimits.maximum else {
+                throw SpoolError(code: .invalidArgument, message: "a rate allows 1 to \(QueueLimits.maximum) starts per period, not \(count)")
             }
             guard period >= .milliseconds(1) else {
                 throw SpoolError(code: .invalidArgument, message: "a rate period is at least 1 ms, not \(period)")
@@ -87,6 +87,9 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
         self.rate = rate
     }
 
+    /// The largest count a limit may have (what a 32-bit database column holds).
+    public static let maximum = Int(Int32.max)
+
     /// No limits: what a queue has until told otherwise.
     public static let none = QueueLimits()
 
@@ -103,8 +106,8 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
     /// Checks the limits are meaningful.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the wrong value.
     public func validate() throws {
-        if let maxRunning, maxRunning < 1 {
-            throw SpoolError(code: .invalidArgument, message: "max running is at least 1, not \(maxRunning) (pause the queue to stop it)")
+        if let maxRunning, maxRunning < 1 || maxRunning > Self.maximum {
+            throw SpoolError(code: .invalidArgument, message: "max running is 1 to \(Self.maximum), not \(maxRunning) (pause the queue to stop it)")
         }
         try rate?.validate()
     }

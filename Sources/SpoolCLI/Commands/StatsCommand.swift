@@ -10,14 +10,31 @@ struct QueueSummary: Sendable {
     var name: String
     var paused: Bool
     var counts: [JobState: Int]
+    var limits = QueueLimits.none
 
     var total: Int { counts.values.reduce(0, +) }
 
-    /// One summary per queue that has jobs or is paused, by name.
-    static func all(_ stats: StorageStats, paused: Set<String>) -> [QueueSummary] {
-        Set(stats.queues.keys).union(paused).sorted().map { name in
-            QueueSummary(name: name, paused: paused.contains(name), counts: stats.queues[name] ?? [:])
+    /// One summary per queue that has jobs, is paused or has limits, by name.
+    static func all(_ stats: StorageStats, paused: Set<String>, limits: [String: QueueLimits] = [:]) -> [QueueSummary] {
+        Set(stats.queues.keys).union(paused).union(limits.keys).sorted().map { name in
+            QueueSummary(name: name, paused: paused.contains(name), counts: stats.queues[name] ?? [:], limits: limits[name] ?? .none)
         }
+    }
+
+    /// `{"max_running": N or null, "rate": "COUNT/PERIOD" or null}`.
+    static func limitsJSON(_ limits: QueueLimits) -> JSONOut {
+        .object([
+            ("max_running", limits.maxRunning.map { .int($0) } ?? .null),
+            ("rate", .orNull(limits.rate?.description)),
+        ])
+    }
+
+    /// Limits as a table cell: `5 running, 10/1m`, or `-`.
+    static func limitsText(_ limits: QueueLimits) -> String {
+        var parts: [String] = []
+        if let maxRunning = limits.maxRunning { parts.append("\(maxRunning) running") }
+        if let rate = limits.rate { parts.append("\(rate)") }
+        return parts.isEmpty ? "-" : parts.joined(separator: ", ")
     }
 
     /// The counts of every state, zeros included, as JSON members.
@@ -26,27 +43,28 @@ struct QueueSummary: Sendable {
     }
 
     var json: JSONOut {
-        .object([("name", .string(name)), ("paused", .bool(paused))] + Self.countMembers(counts))
+        .object([("name", .string(name)), ("paused", .bool(paused)), ("limits", Self.limitsJSON(limits))] + Self.countMembers(counts))
     }
 
     /// The table of `summaries`: one row per queue, then (when `totals`) a row adding them up.
     static func table(_ summaries: [QueueSummary], pausedColumn: Bool, totals: Bool) -> TextTable {
         let states = JobState.allCases
         var header = ["QUEUE"]
-        if pausedColumn { header.append("PAUSED") }
+        if pausedColumn { header += ["PAUSED", "LIMITS"] }
         header += states.map { $0.rawValue.uppercased() } + ["TOTAL"]
-        let firstNumber = pausedColumn ? 2 : 1
+        let firstNumber = pausedColumn ? 3 : 1
         var table = TextTable(header: header, rightAligned: Set(firstNumber..<header.count))
-        func row(_ name: String, _ paused: String?, _ counts: [JobState: Int]) -> [String] {
-            [name] + (paused.map { [$0] } ?? []) + states.map { Format.grouped(counts[$0] ?? 0) } + [Format.grouped(counts.values.reduce(0, +))]
+        func row(_ name: String, _ settings: [String]?, _ counts: [JobState: Int]) -> [String] {
+            [name] + (settings ?? []) + states.map { Format.grouped(counts[$0] ?? 0) } + [Format.grouped(counts.values.reduce(0, +))]
         }
         for summary in summaries {
-            table.rows.append(row(summary.name, pausedColumn ? (summary.paused ? "yes" : "no") : nil, summary.counts))
+            let settings = pausedColumn ? [summary.paused ? "yes" : "no", Self.limitsText(summary.limits)] : nil
+            table.rows.append(row(summary.name, settings, summary.counts))
         }
         if totals {
             var all: [JobState: Int] = [:]
             for summary in summaries { all.merge(summary.counts, uniquingKeysWith: +) }
-            table.rows.append(row("(all)", pausedColumn ? "" : nil, all))
+            table.rows.append(row("(all)", pausedColumn ? ["", ""] : nil, all))
         }
         return table
     }
@@ -101,7 +119,8 @@ struct StatsCommand: AsyncParsableCommand {
     static func read(_ storage: any JobStorage) async throws -> [QueueSummary] {
         async let stats = storage.stats()
         async let paused = storage.pausedQueues()
-        return QueueSummary.all(try await stats, paused: try await paused)
+        async let limits = storage.queueLimits()
+        return QueueSummary.all(try await stats, paused: try await paused, limits: try await limits)
     }
 
     /// Turns readings into text or JSON.

@@ -35,6 +35,9 @@ struct APIRoutes: Sendable {
         router.get("/v1/queues") { _, _ in try await self.queues() }
         router.post("/v1/queues/:name/pause") { _, context in try await self.setPaused(true, queue: try context.parameters.require("name")) }
         router.post("/v1/queues/:name/resume") { _, context in try await self.setPaused(false, queue: try context.parameters.require("name")) }
+        router.put("/v1/queues/:name/limits") { request, context in
+            try await self.setLimits(request, queue: try context.parameters.require("name"))
+        }
         router.get("/v1/stats") { _, _ in try await self.stats() }
         router.get("/healthz") { _, _ in try await self.health() }
         router.get("/metrics") { _, _ in try await self.metrics() }
@@ -229,16 +232,19 @@ struct APIRoutes: Sendable {
 
     // MARK: Queues and counts
 
-    /// `GET /v1/queues`: every queue with jobs or paused, by name, with its counts by state.
+    /// `GET /v1/queues`: every queue with jobs, paused or limited, by name, with its counts by
+    /// state and its limits.
     func queues() async throws -> Response {
         let stats = try await storage.stats()
         let paused = try await storage.pausedQueues()
-        let names = Set(stats.queues.keys).union(paused).sorted()
+        let limits = try await storage.queueLimits()
+        let names = Set(stats.queues.keys).union(paused).union(limits.keys).sorted()
         let queues: [JSONValue] = names.map { name in
             let counts = stats.queues[name] ?? [:]
             return .object([
                 ("name", .string(name)),
                 ("paused", .bool(paused.contains(name))),
+                ("limits", APIJSON.limits(limits[name] ?? .none)),
                 ("counts", APIJSON.counts(counts)),
                 ("total", .int(counts.values.reduce(0, +))),
             ])
@@ -246,13 +252,34 @@ struct APIRoutes: Sendable {
         return Self.respond(.object([("queues", .array(queues))]))
     }
 
-    /// `POST /v1/queues/{name}/pause|resume`: 200 `{"name", "paused"}`.
-    func setPaused(_ paused: Bool, queue: String) async throws -> Response {
+    private static func checkQueueName(_ queue: String) throws {
         guard !queue.isEmpty, queue.utf8.count <= EnqueueRequest.maximumNameLength else {
             throw Problem.badRequest("a queue name must be 1 to \(EnqueueRequest.maximumNameLength) bytes long")
         }
+    }
+
+    /// `POST /v1/queues/{name}/pause|resume`: 200 `{"name", "paused"}`.
+    func setPaused(_ paused: Bool, queue: String) async throws -> Response {
+        try Self.checkQueueName(queue)
         try await storage.setPaused(paused, queue: queue)
         return Self.respond(.object([("name", .string(queue)), ("paused", .bool(paused))]))
+    }
+
+    /// `PUT /v1/queues/{name}/limits` `{"max_running": N, "rate": "COUNT/PERIOD"}` (either may
+    /// be null or absent: no such limit; `{}` removes both): 200 `{"name", "limits"}`.
+    func setLimits(_ request: Request, queue: String) async throws -> Response {
+        try Self.checkQueueName(queue)
+        let fields = try FieldReader(try await readJSON(request), known: ["max_running", "rate"])
+        var limits = QueueLimits(maxRunning: try fields.integer("max_running", in: 1...Int(Int32.max)))
+        if let rate = try fields.string("rate") {
+            do {
+                limits.rate = try QueueLimits.Rate(parsing: rate)
+            } catch let error as SpoolError {
+                throw Problem.invalidField("rate", error.message)
+            }
+        }
+        try await storage.setLimits(limits, queue: queue)
+        return Self.respond(.object([("name", .string(queue)), ("limits", APIJSON.limits(limits))]))
     }
 
     /// `GET /v1/stats`: counts by state over every queue, and per queue.

@@ -3,6 +3,14 @@ import Spool
 
 /// How jobs, queues and counts look in the API (snake_case names, RFC 3339 UTC times).
 enum APIJSON {
+    /// `{"max_running": N or null, "rate": "COUNT/PERIOD" or null}`.
+    static func limits(_ limits: QueueLimits) -> JSONValue {
+        .object([
+            ("max_running", limits.maxRunning.map { .int($0) } ?? .null),
+            ("rate", limits.rate.map { .string($0.description) } ?? .null),
+        ])
+    }
+
     /// A job in full, for `GET /v1/jobs/{id}` and the answers of retry and cancel.
     static func job(_ record: JobRecord) -> JSONValue {
         .object([

@@ -87,8 +87,9 @@ struct DashboardRoutes: Sendable {
     func overview(_ context: PageContext) async throws -> Response {
         let stats = try await storage.stats()
         let paused = try await storage.pausedQueues()
+        let limits = try await storage.queueLimits()
         let body = DashboardViews.overview(
-            stats: stats, paused: paused, history: history.lastHour(now: context.now), since: history.since, context: context
+            stats: stats, paused: paused, limits: limits, history: history.lastHour(now: context.now), since: history.since, context: context
         )
         return DashboardPage.response(title: "Overview", body: body, refresh: true, context: context)
     }

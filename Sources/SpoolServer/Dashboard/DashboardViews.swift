@@ -7,13 +7,13 @@ enum DashboardViews {
 
     /// `/`: counts by state in all and per queue, with pause/resume and "retry all dead" per
     /// queue, and the charts of the last hour.
-    static func overview(stats: StorageStats, paused: Set<String>, history: [ThroughputHistory.Bucket], since: Date?, context: PageContext) -> HTML {
+    static func overview(stats: StorageStats, paused: Set<String>, limits: [String: QueueLimits] = [:], history: [ThroughputHistory.Bucket], since: Date?, context: PageContext) -> HTML {
         let states = JobState.allCases
         let totals: [HTML] = states.map { state in
             "<td class=\"num\"><a href=\"\(DashboardURL.make("/jobs", [("state", state.rawValue)]))\">\(stats.count(state))</a></td>"
         }
         let header: [HTML] = states.map { "<th class=\"num\">\(badge: $0)</th>" }
-        let names = Set(stats.queues.keys).union(paused).sorted()
+        let names = Set(stats.queues.keys).union(paused).union(limits.keys).sorted()
         let rows: [HTML] = names.map { queue in
             let counts: [HTML] = states.map { state in
                 let link = DashboardURL.make("/jobs", [("state", state.rawValue), ("queue", queue)])
@@ -21,7 +21,13 @@ enum DashboardViews {
             }
             let isPaused = paused.contains(queue)
             let total = stats.queues[queue]?.values.reduce(0, +) ?? 0
-            let status: HTML = isPaused ? "<span class=\"badge paused\">paused</span>" : "<span class=\"muted\">running</span>"
+            var status: HTML = isPaused ? "<span class=\"badge paused\">paused</span>" : "<span class=\"muted\">running</span>"
+            if let limited = limits[queue] {
+                var parts: [String] = []
+                if let maxRunning = limited.maxRunning { parts.append("at most \(maxRunning) running") }
+                if let rate = limited.rate { parts.append("\(rate) starts") }
+                status = "\(status) <span class=\"muted limits\">\(parts.joined(separator: ", "))</span>"
+            }
             let toggle = DashboardPage.action(
                 isPaused ? "/queues/resume" : "/queues/pause", label: isPaused ? "Resume" : "Pause",
                 cssClass: isPaused ? "resume" : "pause", fields: [("queue", queue)], context: context

@@ -135,6 +135,20 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/queues/{name}/limits": {
+      "parameters": [{"$ref": "#/components/parameters/QueueName"}],
+      "put": {
+        "operationId": "setQueueLimits",
+        "summary": "Set a queue's limits across every worker: at most N running, at most N starts per sliding window",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueLimits"}}}},
+        "responses": {
+          "200": {"description": "The limits now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueLimitsSet"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"}
+        }
+      }
+    },
     "/v1/queues/{name}/resume": {
       "parameters": [{"$ref": "#/components/parameters/QueueName"}],
       "post": {
@@ -445,10 +459,11 @@ enum OpenAPIDocument {
       },
       "Queue": {
         "type": "object",
-        "required": ["name", "paused", "counts", "total"],
+        "required": ["name", "paused", "limits", "counts", "total"],
         "properties": {
           "name": {"type": "string"},
           "paused": {"type": "boolean"},
+          "limits": {"$ref": "#/components/schemas/QueueLimits"},
           "counts": {"$ref": "#/components/schemas/Counts"},
           "total": {"type": "integer"}
         }
@@ -457,6 +472,19 @@ enum OpenAPIDocument {
         "type": "object",
         "required": ["queues"],
         "properties": {"queues": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
+      },
+      "QueueLimits": {
+        "type": "object",
+        "description": "Null or absent: no such limit. {} removes both.",
+        "properties": {
+          "max_running": {"type": ["integer", "null"], "minimum": 1, "description": "At most this many of the queue's jobs running at once, cluster-wide"},
+          "rate": {"type": ["string", "null"], "example": "100/1m", "description": "COUNT/PERIOD (units ms, s, m, h, d): at most COUNT starts in any window of PERIOD"}
+        }
+      },
+      "QueueLimitsSet": {
+        "type": "object",
+        "required": ["name", "limits"],
+        "properties": {"name": {"type": "string"}, "limits": {"$ref": "#/components/schemas/QueueLimits"}}
       },
       "QueuePaused": {
         "type": "object",
