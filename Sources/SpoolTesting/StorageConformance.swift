@@ -30,7 +30,7 @@ public struct ConformanceCase: Sendable, CustomStringConvertible {
 /// Cases use a ``ManualClock`` for every time they pass, so none sleeps.
 public enum StorageConformance {
     public static var cases: [ConformanceCase] {
-        storageCases + workerCases
+        storageCases + workerCases + flowCases
     }
 
     static let t0 = Date(timeIntervalSince1970: 1_893_456_000)
@@ -311,10 +311,10 @@ public enum StorageConformance {
                     await storage.waitForWork(queues: ["default"], deadline: t0.addingTimeInterval(3600), clock: clock)
                     woke.record(true)
                 }
-                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(5))
+                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(20))
                 try check(woke.count == 0, "available jobs of a full queue are not work")
                 _ = try await storage.finish([JobCompletion(id: running[0].id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
-                try await woke.waitForCount(1, timeout: .seconds(5))
+                try await woke.waitForCount(1, timeout: .seconds(20))
                 group.cancelAll()
             }
             try await storage.setLimits(QueueLimits(rate: QueueLimits.Rate(count: 1, period: .seconds(60))), queue: "default")
@@ -325,10 +325,10 @@ public enum StorageConformance {
                     await storage.waitForWork(queues: ["default"], deadline: t0.addingTimeInterval(3600), clock: clock)
                     woke.record(true)
                 }
-                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(5))
+                try await clock.waitForSleepers(atLeast: 1, timeout: .seconds(20))
                 try check(woke.count == 0, "available jobs of a queue at its rate are not work")
                 clock.advance(to: t0.addingTimeInterval(61))
-                try await woke.waitForCount(1, timeout: .seconds(5))
+                try await woke.waitForCount(1, timeout: .seconds(20))
                 group.cancelAll()
             }
             try check(try await claim(storage, 5, at: t0.addingTimeInterval(61)).count == 1, "the window reopened")

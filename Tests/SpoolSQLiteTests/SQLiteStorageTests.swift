@@ -68,10 +68,10 @@ struct SQLiteStorageTests {
                     try Int.fetchAll(db, sql: "SELECT version FROM spool_migrations ORDER BY version")
                 )
             }
-            #expect(tables == ["spool_jobs", "spool_migrations", "spool_queues"])
+            #expect(tables == ["spool_jobs", "spool_migrations", "spool_queue_starts", "spool_queues"])
             #expect(indexes == [
                 "spool_jobs_claim", "spool_jobs_due", "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state",
-                "spool_jobs_unique_key",
+                "spool_jobs_unique_key", "spool_queue_starts_queue",
             ])
             #expect(journal == "wal")
             #expect(migrations == Array(1...SQLiteStorage.schemaVersion))

@@ -262,6 +262,13 @@ struct OpenAPITests {
                 if action == "pause" { try await run.send(.get, "/v1/queues", token: reader, expect: .ok) }
             }
             try await run.send(.get, "/v1/queues", expect: .unauthorized)
+            let limitsPath = "/v1/queues/{name}/limits"
+            let limits = #"{"max_running": 2, "rate": "10/1m"}"#
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, expect: .unauthorized)
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: reader, expect: .forbidden)
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: #"{"rate": "often"}"#, token: admin, expect: .badRequest)
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: admin, expect: .ok)
+            try await run.send(.get, "/v1/queues", token: reader, expect: .ok)
 
             // The worker protocol: claim the batch job of queue "other", heartbeat, finish.
             let claimBody = #"{"worker": "w1", "queues": ["other"], "limit": 5, "lease_s": 30}"#
