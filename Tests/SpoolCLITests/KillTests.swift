@@ -40,10 +40,9 @@ struct KillTests {
             let work = ["work", "--concurrency", "10", "--lease", "2", "--rescue-interval", "1"] + database
             let first = try SpoolChild(work, in: folder)
             defer { first.removeOutput() }
-            let beforeKill = try await watchStore(at: path, while: first, timeout: .seconds(60), "60 jobs succeeded") {
-                $0.count(.succeeded) >= 60
-            }
-            first.send(SIGKILL)
+            let watcher = try SQLiteStorage(path: path, configuration: .init(readers: 1, migrateOnOpen: false))
+            let beforeKill = try await killHoldingJobs(first, watcher, after: "60 jobs succeeded") { $0.count(.succeeded) >= 60 }
+            try watcher.close()
             let firstStatus = try await first.waitForExit(timeout: .seconds(10))
             #expect(firstStatus == SIGKILL, "killed by the signal, not exited on its own")
             #expect(beforeKill.count(.succeeded) < Self.jobs, "the kill came mid-run")

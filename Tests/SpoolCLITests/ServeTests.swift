@@ -48,11 +48,17 @@ struct ServeTests {
     func configFile() async throws {
         try await withTemporaryFolder { folder in
             let config = "\(folder)/serve.json"
-            let settings = #"{"database": "sqlite:\#(folder)/from-file.sqlite", "port": 0, "queues": ["mail"], "concurrency": 2, "log_level": "warning"}"#
+            let settings = #"""
+                {"database": "sqlite:\#(folder)/from-file.sqlite", "port": 0, "queues": ["mail"], "concurrency": 2, "log_level": "warning",
+                 "limits": {"mail": {"max_running": 3, "rate": "600/1m"}}}
+                """#
             try settings.write(toFile: config, atomically: true, encoding: .utf8)
             let server = try SpoolChild(["serve", "--config", config], in: folder)
             defer { server.removeOutput() }
             let base = try await Self.address(of: server)
+            // The file's limits are in the store.
+            let queues = try await Self.send(URLRequest(url: try #require(URL(string: "\(base)/v1/queues"))))
+            #expect(queues.text.contains(#""limits":{"max_running":3,"rate":"600/1m"}"#), "\(queues.text)")
             let queued = try await Self.post("\(base)/v1/jobs", #"{"kind": "spool.echo", "payload": {"n": 1}, "queue": "mail"}"#)
             #expect(queued.status == 202, "\(queued.text)")
             // The worker serves the file's queue, and the job lands in the file's store.
@@ -72,6 +78,10 @@ struct ServeTests {
                 (#"{"port": 0,"#, "is not valid JSON"),
                 (#"[1, 2]"#, "must hold one JSON object"),
                 (#"{"log_level": "loud"}"#, "'log_level' has the wrong type or value"),
+                (#"{"limits": {"mail": {"max_running": 0}}}"#, "limits of queue 'mail': max running is 1 to"),
+                (#"{"limits": {"mail": {"rate": "lots"}}}"#, "limits of queue 'mail': rate 'lots' is not COUNT/PERIOD"),
+                (#"{"limits": {"mail": {"burst": 2}}}"#, "unknown setting 'burst'"),
+                (#"{"limits": ["mail"]}"#, "'limits' must be an object"),
             ] {
                 try text.write(toFile: config, atomically: true, encoding: .utf8)
                 let run = try await spool(["serve", "--config", config], in: folder)

@@ -126,12 +126,11 @@ struct ServerCLITests {
                 let work = ["work", "--database", url, "--concurrency", "10", "--lease", "2", "--rescue-interval", "1"]
                 let first = try SpoolChild(work, in: folder)
                 defer { first.removeOutput() }
-                let before = try await watchStorage(storage, while: first, timeout: .seconds(60), "60 jobs succeeded") { $0.count(.succeeded) >= 60 }
-                first.send(SIGKILL)
+                let before = try await killHoldingJobs(first, storage, after: "60 jobs succeeded") { $0.count(.succeeded) >= 60 }
                 #expect(try await first.waitForExit(timeout: .seconds(10)) == SIGKILL)
                 #expect(before.count(.succeeded) < total, "the kill came mid-run")
                 let orphaned = try await storage.stats().count(.running)
-                #expect(orphaned > 0, "the killed worker had jobs in hand")
+                #expect(orphaned > 0 && orphaned == before.count(.running), "the killed worker had jobs in hand: \(orphaned)")
 
                 let second = try SpoolChild(work, in: folder)
                 defer { second.removeOutput() }

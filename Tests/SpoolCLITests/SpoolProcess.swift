@@ -225,3 +225,27 @@ func allJobs(in storage: any JobStorage) async throws -> [JobRecord] {
     } while cursor != nil
     return records
 }
+
+/// Kills `worker` (SIGKILL) at a moment it holds leases: once `ready` holds, it is frozen with
+/// SIGSTOP and the store read; with jobs running it is killed, otherwise (it was between a
+/// flush of outcomes and its next claim) it resumes and the next reading tries again. Returns
+/// the counts read while it was frozen: what it held when it died.
+func killHoldingJobs(
+    _ worker: SpoolChild, _ storage: any JobStorage, timeout: Duration = .seconds(60), after what: String,
+    ready: @escaping (StorageStats) -> Bool
+) async throws -> StorageStats {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        try await watchStorage(storage, while: worker, timeout: timeout, what) { ready($0) && $0.count(.running) > 0 }
+        worker.send(SIGSTOP)
+        // A statement already on its way when the process froze still lands: let it.
+        try await Task.sleep(for: .milliseconds(100))
+        let frozen = try await storage.stats()
+        if frozen.count(.running) > 0 {
+            worker.send(SIGKILL)
+            return frozen
+        }
+        worker.send(SIGCONT)
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: "a moment with jobs in hand after \(what)", after: timeout) }
+    }
+}

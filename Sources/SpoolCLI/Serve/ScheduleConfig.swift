@@ -88,7 +88,7 @@ enum ScheduleConfig {
         return text
     }
 
-    private static func integer(_ object: [String: Any], _ key: String) throws -> Int? {
+    static func integer(_ object: [String: Any], _ key: String) throws -> Int? {
         guard let value = object[key] else { return nil }
         guard let number = number(value), number == number.rounded(), abs(number) < 1e15 else {
             throw CLIError("'\(key)' must be a whole number")
@@ -98,7 +98,7 @@ enum ScheduleConfig {
 
     /// A JSON number as parsed by JSONSerialization (an `NSNumber`, which also answers `is Bool`
     /// for 0 and 1, so booleans are told apart by their type code `c`); nil for anything else.
-    private static func number(_ value: Any) -> Double? {
+    static func number(_ value: Any) -> Double? {
         if let value = value as? NSNumber {
             return String(cString: value.objCType) == "c" ? nil : value.doubleValue
         }

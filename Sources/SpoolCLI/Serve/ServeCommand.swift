@@ -25,8 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
 
             Settings may also come from a JSON file (--config FILE or SPOOL_CONFIG) with the \
             members database, host, port, queues (an array), concurrency, body_limit, \
-            drain_timeout_s, log_level, admin_token, read_token and schedules (periodic jobs; \
-            see `spool schedules --help`); a flag beats the environment, which beats the file, \
+            drain_timeout_s, log_level, admin_token, read_token, schedules (periodic jobs; \
+            see `spool schedules --help`) and limits (queue name → {"max_running", "rate"}, set \
+            in the store at start; see `spool queues limit --help`); a flag beats the environment, which beats the file, \
             which beats the defaults.
 
             SIGTERM or SIGINT (Ctrl-C) shuts down gracefully: the server stops accepting \
@@ -111,6 +112,10 @@ struct ServeCommand: AsyncParsableCommand {
             defer { opened.close() }
             try await opened.whileRunning { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
+                for (queue, limits) in file.limits.sorted(by: { $0.key < $1.key }) {
+                    try await opened.storage.setLimits(limits, queue: queue)
+                    logger.info("queue limits set", metadata: ["spool.queue": "\(queue)", "spool.limits": "\(limits)"])
+                }
                 let registry = BuiltinJobs.registry()
                 let worker = Worker(
                     storage: opened.storage, registry: registry,

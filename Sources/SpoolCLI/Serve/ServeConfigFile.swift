@@ -9,9 +9,11 @@ import Spool
 /// {"database": "postgres://spool:secret@db/app", "host": "0.0.0.0", "port": 9000,
 ///  "queues": ["default", "mail"], "concurrency": 20, "body_limit": 1048576,
 ///  "drain_timeout_s": 25, "log_level": "info",
-///  "admin_token": "…", "read_token": "…", "schedules": [...]}
+///  "admin_token": "…", "read_token": "…", "schedules": [...],
+///  "limits": {"mail": {"max_running": 5, "rate": "100/1m"}}}
 /// ```
-/// `schedules` lists periodic jobs (see ``ScheduleConfig``).
+/// `schedules` lists periodic jobs (see ``ScheduleConfig``); `limits` sets queues' limits
+/// (``QueueLimits``) in the store when the server starts.
 ///
 /// A flag beats the environment, which beats the file, which beats the defaults. An unknown
 /// member, a value of the wrong type, malformed JSON or a missing file is refused with one line
@@ -29,6 +31,8 @@ struct ServeConfigFile: Decodable {
     var readToken: String?
     /// Periodic jobs to enqueue (parsed apart: their payloads are any JSON).
     var schedules: [PeriodicSchedule] = []
+    /// Queue limits to set at start, by queue.
+    var limits: [String: QueueLimits] = [:]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case database, host, port, queues, concurrency
@@ -64,13 +68,14 @@ struct ServeConfigFile: Decodable {
         guard let members = object as? [String: Any] else {
             throw CLIError("the config file '\(path)' must hold one JSON object")
         }
-        let known = Set(CodingKeys.allCases.map(\.rawValue) + ["schedules"])
+        let known = Set(CodingKeys.allCases.map(\.rawValue) + ["schedules", "limits"])
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw CLIError("the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         do {
             var file = try JSONDecoder().decode(ServeConfigFile.self, from: data)
             if let schedules = members["schedules"] { file.schedules = try ScheduleConfig.parse(schedules, path: path) }
+            if let limits = members["limits"] { file.limits = try parseLimits(limits, path: path) }
             return file
         } catch let error as CLIError {
             throw error
@@ -80,5 +85,31 @@ struct ServeConfigFile: Decodable {
         } catch {
             throw CLIError("the config file '\(path)': \(oneLine(describe(error)))")
         }
+    }
+
+    /// `{"QUEUE": {"max_running": N, "rate": "COUNT/PERIOD"}, ...}`.
+    static func parseLimits(_ value: Any, path: String) throws -> [String: QueueLimits] {
+        guard let queues = value as? [String: Any] else {
+            throw CLIError("the config file '\(path)': 'limits' must be an object of queue name → {\"max_running\", \"rate\"}")
+        }
+        var limits: [String: QueueLimits] = [:]
+        for (queue, entry) in queues {
+            let what = "the config file '\(path)': limits of queue '\(queue)'"
+            guard !queue.isEmpty, let fields = entry as? [String: Any] else { throw CLIError("\(what) must be an object {\"max_running\", \"rate\"}") }
+            if let unknown = fields.keys.sorted().first(where: { $0 != "max_running" && $0 != "rate" }) {
+                throw CLIError("\(what) has an unknown setting '\(unknown)' (known: max_running, rate)")
+            }
+            var queueLimits = QueueLimits()
+            if let maxRunning = fields["max_running"], !(maxRunning is NSNull) {
+                do { queueLimits.maxRunning = try ScheduleConfig.integer(fields, "max_running") } catch let error as CLIError { throw CLIError("\(what): \(error.message)") }
+            }
+            if let rate = fields["rate"], !(rate is NSNull) {
+                guard let text = rate as? String else { throw CLIError("\(what): 'rate' must be a string like \"100/1m\"") }
+                do { queueLimits.rate = try QueueLimits.Rate(parsing: text) } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
+            }
+            do { try queueLimits.validate() } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
+            limits[queue] = queueLimits
+        }
+        return limits
     }
 }
