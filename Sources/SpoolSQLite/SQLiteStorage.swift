@@ -889,8 +889,10 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at a million),
     /// after the cursor.
     ///
-    /// Cost: walks the id index (or, with one state, the state index) until `limit` matches;
-    /// a filter that matches few of many jobs reads more.
+    /// Cost: with states that are all scheduled or final, sorts the entries of those states (and
+    /// queue) from the state index; with only `running`, those of the lease index; otherwise
+    /// (`available` among the states, or no state) walks the id index from the newest job until
+    /// `limit` match, so a filter that matches few of many jobs reads more.
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
         // Pages larger than a million jobs are cut there (with a cursor to go on).
         let limit = min(max(1, limit), 1_000_000)
@@ -901,6 +903,13 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             let sorted = states.map(\.rawValue).sorted()
             clauses.append("state IN (\(sorted.map { _ in "?" }.joined(separator: ", ")))")
             arguments += sorted
+            // The partial index that holds these states, named by its own condition (the
+            // planner matches a partial index only to a literal copy of its WHERE).
+            if states.allSatisfy(SQLiteSchema.stateIndexHolds) {
+                clauses.append("state IN (\(SQLiteSchema.stateIndexStates))")
+            } else if states.allSatisfy({ $0 == .running }) {
+                clauses.append("state = 'running'")
+            }
         }
         if let queue = filter.queue {
             clauses.append("queue = ?")
@@ -926,11 +935,23 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         }
     }
 
-    /// Counts by queue and state. Cost: one scan of the state index (no job rows are read).
+    /// Counts per state and queue, each from the index that holds that state: available jobs
+    /// on the claim index, running ones on the lease index, the others on the state index.
+    private static let statsSQL = """
+        SELECT queue, state, COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_state
+        WHERE state IN (\(SQLiteSchema.stateIndexStates)) GROUP BY state, queue
+        UNION ALL
+        SELECT queue, 'available', COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_claim WHERE state = 'available' GROUP BY queue
+        UNION ALL
+        SELECT queue, 'running', COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_lease WHERE state = 'running' GROUP BY queue
+        """
+
+    /// Counts by queue and state. Cost: one scan of the state, claim and lease indexes (no job
+    /// rows are read).
     public func stats() async throws -> StorageStats {
         try await read("counting jobs") { db in
             var stats = StorageStats()
-            let rows = try Row.fetchAll(db, sql: "SELECT queue, state, COUNT(*) FROM spool_jobs GROUP BY state, queue")
+            let rows = try Row.fetchAll(db.cachedStatement(sql: Self.statsSQL))
             for row in rows {
                 let queue: String = try row.decode(atIndex: 0)
                 let state = try SQLiteCoding.state(row.decode(atIndex: 1))
