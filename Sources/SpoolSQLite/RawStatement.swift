@@ -17,9 +17,7 @@ private var transient: sqlite3_destructor_type {
 
 /// Binds parameters 1, 2, … of a statement in order, through the C API.
 ///
-/// Start one with ``Statement/rawBinder()``, which resets the statement and marks its
-/// arguments as set, so that GRDB's `execute()` or `Row.fetchCursor(_:)` (without arguments)
-/// run it with these values.
+/// Start one with ``Statement/rawBinder(_:)``.
 struct RawBinder {
     let statement: SQLiteStatement
     private let database: Database
@@ -103,17 +101,15 @@ struct RawBinder {
 }
 
 extension Statement {
-    /// Resets the statement for new values bound through the returned binder; GRDB's
-    /// `execute()` (without arguments) then runs it with them.
+    /// Resets the statement for new values bound through the returned binder, and marks its
+    /// arguments as set, so that GRDB's `execute()` or `Row.fetchCursor(_:)` (without
+    /// arguments) run it with them.
     func rawBinder(_ db: Database) -> RawBinder {
+        // A reset reports the error of a failed last run (GRDB drops failed statements from
+        // its cache, so there is none here); the second reset, in GRDB, then succeeds.
         sqlite3_reset(sqliteStatement)
-        return RawBinder(statement: sqliteStatement, database: db)
-    }
-
-    /// Marks the statement's arguments as set (to nothing), so that GRDB runs it with the
-    /// values bound through ``rawBinder(_:)``. Call once after taking it from the cache.
-    func prepareForRawBinding() {
         setUncheckedArguments(StatementArguments())
+        return RawBinder(statement: sqliteStatement, database: db)
     }
 }
 

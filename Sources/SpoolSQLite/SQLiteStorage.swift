@@ -328,8 +328,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// earlier in the same batch) is not stored; its result names the holder. `whenFull` is
     /// ignored: the SQLite driver is unbounded.
     ///
-    /// Cost: one transaction; jobs without a unique key are inserted up to
-    /// ``insertChunk`` per statement, jobs with one a statement each.
+    /// Cost: one transaction; jobs without a unique key are inserted up to 64 per statement,
+    /// jobs with one a statement each.
     /// - Throws: ``SpoolError`` `invalidArgument` for an invalid job or an id that already
     ///   exists, `unencodablePayload`, or `storageUnavailable`; nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
@@ -360,13 +360,13 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         """
 
     /// The most jobs without a unique key one INSERT statement stores (11 parameters each).
-    static let insertChunk = 64
+    static let insertChunkSize = 64
 
     /// An INSERT of `count` jobs without a unique key (their `unique_key` is NULL, so they
     /// cannot conflict on it; an id that exists fails the whole statement).
     private static let chunkInsertSQL: [Int: String] = {
         var sql: [Int: String] = [:]
-        var count = insertChunk
+        var count = insertChunkSize
         while count >= 1 {
             let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", ")
             sql[count] = """
@@ -386,7 +386,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         var results: [EnqueueResult] = []
         results.reserveCapacity(rows.count)
         // Runs of jobs without a unique key go in multi-row statements (in order, chunks of
-        // `insertChunk`, then halves: few distinct statements to cache); a job with a unique key
+        // `insertChunkSize`, then halves: few distinct statements to cache); a job with a unique key
         // is inserted on its own, so its result can name the holder of the key.
         var start = 0
         while start < rows.count {
@@ -396,8 +396,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                 continue
             }
             var end = start
-            while end < rows.count, end - start < insertChunk, rows[end].uniqueKey == nil { end += 1 }
-            var size = insertChunk
+            while end < rows.count, end - start < insertChunkSize, rows[end].uniqueKey == nil { end += 1 }
+            var size = insertChunkSize
             while start < end {
                 while size > end - start { size /= 2 }
                 try insertChunk(rows[start..<(start + size)], db)
@@ -418,7 +418,6 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             return
         }
         let statement = try db.cachedStatement(sql: sql)
-        statement.prepareForRawBinding()
         var binder = statement.rawBinder(db)
         for row in rows {
             try binder.bind(row.id)
@@ -445,7 +444,6 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Inserts one job; a unique key held by a live job stores nothing and names the holder.
     private static func insertOne(_ row: InsertRow, _ db: Database) throws -> EnqueueResult {
         let insert = try db.cachedStatement(sql: Self.insertSQL)
-        insert.prepareForRawBinding()
         var binder = insert.rawBinder(db)
         try binder.bind(row.id)
         try binder.bind(row.queue)
@@ -672,7 +670,6 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             throw SpoolError(code: .storageUnavailable, message: "no statement writes \(rows.count) outcomes at once")
         }
         let statement = try db.cachedStatement(sql: sql)
-        statement.prepareForRawBinding()
         var binder = statement.rawBinder(db)
         for row in rows {
             try binder.bind(row.id)
@@ -705,7 +702,6 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             errors = try SQLiteCoding.appending([error], to: held.decode(atIndex: 1))
         }
         let update = try db.cachedStatement(sql: Self.finishSQL)
-        update.prepareForRawBinding()
         var binder = update.rawBinder(db)
         try binder.bind(row.state.rawValue)
         try binder.bind(row.attemptDelta)
