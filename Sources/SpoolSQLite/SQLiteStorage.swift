@@ -571,30 +571,22 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         WHERE id = ?7 AND state = 'running' AND lease_owner = ?8
         """
 
-    /// The most successes one ``succeededSQL`` statement writes (4 parameters each).
-    static let finishChunkSize = 64
+    /// The successes one ``succeededSQL`` statement writes (4 parameters each).
+    static let finishChunkSize = 128
 
-    /// Writes `count` successes at once, each only if the job is `running` with its lease held
-    /// by the last parameter; returns the ids written. The same columns as ``finishSQL`` with a
-    /// success; each row of `v` is (id, finished_at, result, result is empty).
-    private static let succeededSQL: [Int: String] = {
-        var sql: [Int: String] = [:]
-        var count = finishChunkSize
-        while count >= 1 {
-            let values = Array(repeating: "(?, ?, ?, ?)", count: count).joined(separator: ", ")
-            sql[count] = """
-                UPDATE spool_jobs
-                SET state = 'succeeded', finished_at = v.column2,
-                    result = CASE WHEN v.column4 THEN x'' ELSE COALESCE(v.column3, result) END,
-                    lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
-                FROM (VALUES \(values)) AS v
-                WHERE spool_jobs.id = v.column1 AND spool_jobs.state = 'running' AND spool_jobs.lease_owner = ?
-                RETURNING spool_jobs.id
-                """
-            count /= 2
-        }
-        return sql
-    }()
+    /// Writes up to ``finishChunkSize`` successes at once, each only if the job is `running`
+    /// with its lease held by the last parameter. The same columns as
+    /// ``finishSQL`` with a success; each row of `v` is (id, finished_at, result, result is
+    /// empty). Unused rows have a NULL id, which matches no job: one statement (and one
+    /// materialized `v`) serves every batch size.
+    private static let succeededSQL = """
+        UPDATE spool_jobs
+        SET state = 'succeeded', finished_at = v.column2,
+            result = CASE WHEN v.column4 THEN x'' ELSE COALESCE(v.column3, result) END,
+            lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+        FROM (VALUES \(Array(repeating: "(?, ?, ?, ?)", count: finishChunkSize).joined(separator: ", "))) AS v
+        WHERE spool_jobs.id = v.column1 AND spool_jobs.state = 'running' AND spool_jobs.lease_owner = ?
+        """
 
     private static let leaseHeldSQL = """
         SELECT attempt, errors FROM spool_jobs WHERE id = ? AND state = 'running' AND lease_owner = ?
@@ -637,17 +629,15 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             var lost: [JobID] = []
             var written: [(JobID, JobState)] = []
             if batched {
-                var done = Set<JobID>()
-                done.reserveCapacity(successes.count)
                 var start = 0
-                var size = Self.finishChunkSize
                 while start < successes.count {
-                    while size > successes.count - start { size /= 2 }
-                    try Self.writeSuccesses(successes[start..<(start + size)], worker: worker, db, into: &done)
-                    start += size
-                }
-                for row in successes {
-                    if done.contains(row.id) { written.append((row.id, row.state)) } else { lost.append(row.id) }
+                    let end = min(successes.count, start + Self.finishChunkSize)
+                    let chunkLost = try Self.writeSuccesses(successes[start..<end], worker: worker, db)
+                    lost += chunkLost
+                    for row in successes[start..<end] where !chunkLost.contains(row.id) {
+                        written.append((row.id, row.state))
+                    }
+                    start = end
                 }
             }
             for row in rows where !(batched && row.isSuccess) {
@@ -664,25 +654,40 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         return lost
     }
 
-    /// Writes successes (distinct ids) in one statement; adds the ids written to `done`.
-    private static func writeSuccesses(_ rows: ArraySlice<FinishRow>, worker: String, _ db: Database, into done: inout Set<JobID>) throws {
-        guard let sql = succeededSQL[rows.count] else {
-            throw SpoolError(code: .storageUnavailable, message: "no statement writes \(rows.count) outcomes at once")
+    /// Writes up to ``finishChunkSize`` successes (distinct ids) in one statement; returns the
+    /// ids whose lease `worker` no longer holds.
+    ///
+    /// The statement runs in a savepoint: when it changed fewer jobs than it was given (a lease
+    /// was lost: rare), it is undone and the outcomes are written one by one, which tells
+    /// which. (No RETURNING: it would buffer the rows in a temporary table on every call.)
+    private static func writeSuccesses(_ rows: ArraySlice<FinishRow>, worker: String, _ db: Database) throws -> [JobID] {
+        var allWritten = false
+        try db.inSavepoint {
+            let statement = try db.cachedStatement(sql: succeededSQL)
+            var binder = statement.rawBinder(db)
+            for row in rows {
+                try binder.bind(row.id)
+                try binder.bind(row.finishedAt)
+                try binder.bindBlobOrNull(row.result)
+                try binder.bind(row.hasEmptyResult)
+            }
+            for _ in rows.count..<finishChunkSize {
+                try binder.bindNull()
+                try binder.bindNull()
+                try binder.bindNull()
+                try binder.bind(false)
+            }
+            try binder.bind(worker)
+            try statement.execute()
+            allWritten = db.changesCount == rows.count
+            return allWritten ? .commit : .rollback
         }
-        let statement = try db.cachedStatement(sql: sql)
-        var binder = statement.rawBinder(db)
-        for row in rows {
-            try binder.bind(row.id)
-            try binder.bind(row.finishedAt)
-            try binder.bindBlobOrNull(row.result)
-            try binder.bind(row.hasEmptyResult)
+        if allWritten { return [] }
+        var lost: [JobID] = []
+        for row in rows where try !writeOne(row, worker: worker, db) {
+            lost.append(row.id)
         }
-        try binder.bind(worker)
-        let cursor = try Row.fetchCursor(statement)
-        let columns = RawColumns(statement: statement.sqliteStatement)
-        while try cursor.next() != nil {
-            done.insert(try columns.id(0))
-        }
+        return lost
     }
 
     /// Writes one outcome; returns false when `worker` no longer holds the job's lease.

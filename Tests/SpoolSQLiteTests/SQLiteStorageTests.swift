@@ -534,6 +534,13 @@ struct SQLiteStorageTests {
         // Written already: a second report of the same outcomes is refused, one by one.
         let again = try await storage.finish(Array(completions[0..<2]) + [completions[0]], worker: "w1")
         #expect(again == [ids[0], ids[1], ids[0]])
+        // More successes than one statement takes, a lost lease in the second chunk.
+        let many = try await storage.enqueue((0..<300).map { _ in newJob(queue: "many") }, whenFull: .fail, now: t0).map(\.id)
+        #expect(try await claim(storage, 300, queue: "many").count == 300)
+        _ = try await storage.delete([many[200]])
+        let manyLost = try await storage.finish(many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1")
+        #expect(manyLost == [many[200]])
+        #expect(try await storage.stats().count(.succeeded, queue: "many") == 299)
         // Another worker's outcome is refused.
         let other = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
         _ = try await claim(storage, 2, worker: "w2")
