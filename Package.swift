@@ -50,6 +50,8 @@ let package = Package(
             dependencies: [
                 "Spool",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for binding and reading the hot statements without boxing.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -85,21 +85,20 @@ enum SQLiteCoding: JobColumnCoding {
     /// The columns a claim returns, in the order ``claimed(_:)`` reads them.
     static let claimedColumns = "id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at, timeout_us, metadata"
 
-    static func claimed(_ row: Row) throws -> ClaimedJob {
-        let payload: Data? = try row.decode(atIndex: 3)
-        let timeout: Int64? = try row.decode(atIndex: 9)
-        return ClaimedJob(
-            id: try id(try row.decode(atIndex: 0)),
-            queue: try row.decode(atIndex: 1),
-            kind: try row.decode(atIndex: 2),
-            payload: JobPayload(bytes: payload.map { Array($0) } ?? []),
-            priority: try row.decode(atIndex: 4),
-            attempt: try row.decode(atIndex: 5),
-            maxAttempts: try row.decode(atIndex: 6),
-            createdAt: date(micros: try row.decode(atIndex: 7)),
-            runAt: date(micros: try row.decode(atIndex: 8)),
-            timeout: timeout.map { duration(micros: $0) },
-            metadata: try decodeMetadata(try row.decode(atIndex: 10))
+    /// A claimed job from the row `columns` is on (the columns of ``claimedColumns``).
+    static func claimed(_ columns: RawColumns) throws -> ClaimedJob {
+        ClaimedJob(
+            id: try columns.id(0),
+            queue: columns.text(1),
+            kind: columns.text(2),
+            payload: JobPayload(bytes: columns.bytes(3)),
+            priority: columns.int(4),
+            attempt: columns.int(5),
+            maxAttempts: columns.int(6),
+            createdAt: date(micros: columns.int64(7)),
+            runAt: date(micros: columns.int64(8)),
+            timeout: columns.optionalInt64(9).map { duration(micros: $0) },
+            metadata: try decodeMetadata(columns.optionalText(10))
         )
     }
 }

@@ -311,7 +311,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let id: JobID
         let queue: String
         let kind: String
-        let payload: Data
+        let payload: [UInt8]
         let priority: Int
         let state: JobState
         let maxAttempts: Int
@@ -327,6 +327,9 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// A job whose unique key is held by a live job (from an earlier call, another process, or
     /// earlier in the same batch) is not stored; its result names the holder. `whenFull` is
     /// ignored: the SQLite driver is unbounded.
+    ///
+    /// Cost: one transaction; jobs without a unique key are inserted up to 64 per statement,
+    /// jobs with one a statement each.
     /// - Throws: ``SpoolError`` `invalidArgument` for an invalid job or an id that already
     ///   exists, `unencodablePayload`, or `storageUnavailable`; nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
@@ -336,7 +339,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             try job.validate()
             let runAt = SQLiteCoding.micros(job.runAt)
             return InsertRow(
-                id: job.id, queue: job.queue, kind: job.kind, payload: Data(try job.payload.encoded()),
+                id: job.id, queue: job.queue, kind: job.kind, payload: try job.payload.encoded(),
                 priority: job.priority, state: runAt > nowMicros ? .scheduled : .available,
                 maxAttempts: job.maxAttempts, runAt: runAt, createdAt: SQLiteCoding.micros(job.createdAt),
                 uniqueKey: job.uniqueKey, timeout: job.timeout.map(SQLiteCoding.micros),
@@ -356,38 +359,121 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN (\(SQLiteSchema.liveStates)) DO NOTHING
         """
 
+    /// The most jobs without a unique key one INSERT statement stores (11 parameters each).
+    static let insertChunkSize = 64
+
+    /// An INSERT of `count` jobs without a unique key (their `unique_key` is NULL, so they
+    /// cannot conflict on it; an id that exists fails the whole statement).
+    private static let chunkInsertSQL: [Int: String] = {
+        var sql: [Int: String] = [:]
+        var count = insertChunkSize
+        while count >= 1 {
+            let values = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", ")
+            sql[count] = """
+                INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+                VALUES \(values)
+                """
+            count /= 2
+        }
+        return sql
+    }()
+
     private static let holderSQL = """
         SELECT id, state FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND state IN (\(SQLiteSchema.liveStates))
         """
 
     private static func insert(_ rows: [InsertRow], _ db: Database) throws -> [EnqueueResult] {
-        let insert = try db.cachedStatement(sql: Self.insertSQL)
         var results: [EnqueueResult] = []
         results.reserveCapacity(rows.count)
-        for row in rows {
-            do {
-                try insert.execute(arguments: [
-                    SQLiteCoding.blob(row.id), row.queue, row.kind, row.payload, row.priority, row.state.rawValue,
-                    row.maxAttempts, row.runAt, row.createdAt, row.uniqueKey, row.timeout, row.metadata,
-                ])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-                throw SpoolError(code: .invalidArgument, message: "a job with id \(row.id) already exists", job: row.id)
-            }
-            if db.changesCount > 0 {
-                results.append(EnqueueResult(id: row.id, state: row.state, existing: false))
+        // Runs of jobs without a unique key go in multi-row statements (in order, chunks of
+        // `insertChunkSize`, then halves: few distinct statements to cache); a job with a unique key
+        // is inserted on its own, so its result can name the holder of the key.
+        var start = 0
+        while start < rows.count {
+            if rows[start].uniqueKey != nil {
+                results.append(try insertOne(rows[start], db))
+                start += 1
                 continue
             }
-            // The unique key is held by a live job: name it.
-            guard let key = row.uniqueKey,
-                  let holder = try Row.fetchOne(db.cachedStatement(sql: Self.holderSQL), arguments: [key]) else {
-                throw SpoolError(code: .storageUnavailable, message: "job \(row.id) was not stored and no live job holds its unique key", job: row.id)
+            var end = start
+            while end < rows.count, end - start < insertChunkSize, rows[end].uniqueKey == nil { end += 1 }
+            var size = insertChunkSize
+            while start < end {
+                while size > end - start { size /= 2 }
+                try insertChunk(rows[start..<(start + size)], db)
+                for row in rows[start..<(start + size)] {
+                    results.append(EnqueueResult(id: row.id, state: row.state, existing: false))
+                }
+                start += size
             }
-            results.append(EnqueueResult(
-                id: try SQLiteCoding.id(holder.decode(atIndex: 0)), state: try SQLiteCoding.state(holder.decode(atIndex: 1)),
-                existing: true
-            ))
         }
         return results
+    }
+
+    /// Inserts jobs without a unique key in one statement. When an id already exists the
+    /// statement stores nothing, and the jobs are inserted one by one to name the id.
+    private static func insertChunk(_ rows: ArraySlice<InsertRow>, _ db: Database) throws {
+        guard rows.count > 1, let sql = chunkInsertSQL[rows.count] else {
+            for row in rows { _ = try insertOne(row, db) }
+            return
+        }
+        let statement = try db.cachedStatement(sql: sql)
+        var binder = statement.rawBinder(db)
+        for row in rows {
+            try binder.bind(row.id)
+            try binder.bind(row.queue)
+            try binder.bind(row.kind)
+            try binder.bindBlobOrNull(row.payload)
+            try binder.bind(row.priority)
+            try binder.bind(row.state.rawValue)
+            try binder.bind(row.maxAttempts)
+            try binder.bind(row.runAt)
+            try binder.bind(row.createdAt)
+            try binder.bind(row.timeout)
+            try binder.bind(row.metadata)
+        }
+        do {
+            try statement.execute()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            // The failed statement changed nothing: find the id one job at a time.
+            for row in rows { _ = try insertOne(row, db) }
+            throw error  // not reached: one of them failed
+        }
+    }
+
+    /// Inserts one job; a unique key held by a live job stores nothing and names the holder.
+    private static func insertOne(_ row: InsertRow, _ db: Database) throws -> EnqueueResult {
+        let insert = try db.cachedStatement(sql: Self.insertSQL)
+        var binder = insert.rawBinder(db)
+        try binder.bind(row.id)
+        try binder.bind(row.queue)
+        try binder.bind(row.kind)
+        try binder.bindBlobOrNull(row.payload)
+        try binder.bind(row.priority)
+        try binder.bind(row.state.rawValue)
+        try binder.bind(row.maxAttempts)
+        try binder.bind(row.runAt)
+        try binder.bind(row.createdAt)
+        try binder.bind(row.uniqueKey)
+        try binder.bind(row.timeout)
+        try binder.bind(row.metadata)
+        do {
+            try insert.execute()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw SpoolError(code: .invalidArgument, message: "a job with id \(row.id) already exists", job: row.id)
+        }
+        if db.changesCount > 0 {
+            return EnqueueResult(id: row.id, state: row.state, existing: false)
+        }
+        // The unique key is held by a live job: name it.
+        guard let key = row.uniqueKey,
+              let holder = try Row.fetchOne(db.cachedStatement(sql: Self.holderSQL), arguments: [key]) else {
+            throw SpoolError(code: .storageUnavailable, message: "job \(row.id) was not stored and no live job holds its unique key", job: row.id)
+        }
+        return EnqueueResult(
+            id: try SQLiteCoding.id(holder.decode(atIndex: 0)), state: try SQLiteCoding.state(holder.decode(atIndex: 1)),
+            existing: true
+        )
     }
 
     // MARK: Claim
@@ -437,11 +523,17 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                     limit = min(limit, try Self.allowance(limits, queue: demand.queue, now: nowMicros, db).jobs)
                     if limit == 0 { continue }
                 }
-                let rows = try Row.fetchAll(statement, arguments: [nowMicros, worker, expiry, demand.queue, limit])
+                let rows = try Row.fetchCursor(statement, arguments: [nowMicros, worker, expiry, demand.queue, limit])
+                var batch: [ClaimedJob] = []
+                batch.reserveCapacity(limit)
+                let columns = RawColumns(statement: statement.sqliteStatement)
+                while try rows.next() != nil {
+                    batch.append(try SQLiteCoding.claimed(columns))
+                }
                 // RETURNING gives rows in no particular order: put them in claim order.
-                claimed += try rows.map(SQLiteCoding.claimed).sorted(by: Self.claimOrder)
-                if limits?.rate != nil, !rows.isEmpty {
-                    try db.cachedStatement(sql: Self.recordStartsSQL).execute(arguments: [demand.queue, nowMicros, rows.count])
+                claimed += batch.sorted(by: Self.claimOrder)
+                if limits?.rate != nil, !batch.isEmpty {
+                    try db.cachedStatement(sql: Self.recordStartsSQL).execute(arguments: [demand.queue, nowMicros, batch.count])
                 }
             }
             return claimed
@@ -451,7 +543,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Paused queues and queue limits: the whole (small) `spool_queues` table.
     private static let queueSettingsSQL = "SELECT name, paused, max_running, rate_limit, rate_period_us FROM spool_queues"
     private static let runningInQueueSQL = """
-        SELECT COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_state WHERE state = 'running' AND queue = ?
+        SELECT COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_lease WHERE state = 'running' AND queue = ?
         """
     private static let dropOldStartsSQL = "DELETE FROM spool_queue_starts WHERE queue = ? AND at <= ?"
     private static let startsSQL = "SELECT at, count FROM spool_queue_starts WHERE queue = ? ORDER BY at"
@@ -516,11 +608,14 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let attemptDelta: Int
         let runAt: Int64?
         let finishedAt: Int64?
-        let result: Data?
+        let result: [UInt8]?
         let error: AddedError?
 
-        /// An empty result: GRDB binds empty `Data` as NULL, so it is written as `x''`.
+        /// An empty result: GRDB binds empty bytes as NULL, so it is written as `x''`.
         var hasEmptyResult: Bool { result?.isEmpty == true }
+
+        /// A success: the kind of outcome ``succeededSQL`` writes, many per statement.
+        var isSuccess: Bool { state == .succeeded && error == nil && attemptDelta == 0 && runAt == nil }
     }
 
     private static let finishSQL = """
@@ -529,6 +624,23 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             result = CASE WHEN ?9 THEN x'' ELSE COALESCE(?5, result) END, errors = COALESCE(?6, errors),
             lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
         WHERE id = ?7 AND state = 'running' AND lease_owner = ?8
+        """
+
+    /// The successes one ``succeededSQL`` statement writes (4 parameters each).
+    static let finishChunkSize = 128
+
+    /// Writes up to ``finishChunkSize`` successes at once, each only if the job is `running`
+    /// with its lease held by the last parameter. The same columns as
+    /// ``finishSQL`` with a success; each row of `v` is (id, finished_at, result, result is
+    /// empty). Unused rows have a NULL id, which matches no job: one statement (and one
+    /// materialized `v`) serves every batch size.
+    private static let succeededSQL = """
+        UPDATE spool_jobs
+        SET state = 'succeeded', finished_at = v.column2,
+            result = CASE WHEN v.column4 THEN x'' ELSE COALESCE(v.column3, result) END,
+            lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+        FROM (VALUES \(Array(repeating: "(?, ?, ?, ?)", count: finishChunkSize).joined(separator: ", "))) AS v
+        WHERE spool_jobs.id = v.column1 AND spool_jobs.state = 'running' AND spool_jobs.lease_owner = ?
         """
 
     private static let leaseHeldSQL = """
@@ -541,7 +653,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     ///
     /// Snooze and hand-back give the attempt back; every outcome clears the lease and resets
     /// the count of expired leases; failures append to the error history (newest
-    /// ``JobAttemptError/historyLimit`` kept).
+    /// ``JobAttemptError/historyLimit`` kept). Cost: one transaction; successes are written up
+    /// to 64 per statement, other outcomes a statement each.
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
         guard !completions.isEmpty else { return [] }
         let rows: [FinishRow] = try completions.map { completion in
@@ -550,7 +663,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             let finishedAt = next.isFinished ? at : nil
             switch completion.outcome {
             case .succeeded(let result):
-                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: result.map { Data($0) }, error: nil)
+                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: result, error: nil)
             case .retry(let runAt, let error):
                 return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: SQLiteCoding.micros(runAt), finishedAt: finishedAt, result: nil, error: .given(error))
             case .snooze(let until):
@@ -563,35 +676,30 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                 return FinishRow(id: completion.id, state: next, attemptDelta: -1, runAt: nil, finishedAt: finishedAt, result: nil, error: nil)
             }
         }
+        // Successes go many per statement, unless an id comes twice (then each outcome is
+        // written in turn, the later ones finding the job no longer running, as one by one).
+        let successes = rows.filter(\.isSuccess)
+        let batched = successes.count > 1 && Set(rows.map(\.id)).count == rows.count
         let (lost, written, limited) = try await write("finish of \(completions.count) job(s) by worker '\(worker)'") { db in
-            let update = try db.cachedStatement(sql: Self.finishSQL)
             var lost: [JobID] = []
             var written: [(JobID, JobState)] = []
-            for row in rows {
-                let blob = SQLiteCoding.blob(row.id)
-                var errors: String?
-                if let added = row.error {
-                    guard let held = try Row.fetchOne(db.cachedStatement(sql: Self.leaseHeldSQL), arguments: [blob, worker]) else {
-                        lost.append(row.id)
-                        continue
+            if batched {
+                var start = 0
+                while start < successes.count {
+                    let end = min(successes.count, start + Self.finishChunkSize)
+                    let chunkLost = try Self.writeSuccesses(successes[start..<end], worker: worker, db)
+                    lost += chunkLost
+                    for row in successes[start..<end] where !chunkLost.contains(row.id) {
+                        written.append((row.id, row.state))
                     }
-                    let error: JobAttemptError
-                    switch added {
-                    case .given(let given):
-                        error = given
-                    case .cancelled(let reason, let at):
-                        error = JobAttemptError(attempt: try held.decode(atIndex: 0), at: at, message: reason, reason: "cancelled")
-                    }
-                    errors = try SQLiteCoding.appending([error], to: held.decode(atIndex: 1))
+                    start = end
                 }
-                try update.execute(arguments: [
-                    row.state.rawValue, row.attemptDelta, row.runAt, row.finishedAt, row.result, errors, blob, worker,
-                    row.hasEmptyResult,
-                ])
-                if db.changesCount == 0 {
-                    lost.append(row.id)
-                } else {
+            }
+            for row in rows where !(batched && row.isSuccess) {
+                if try Self.writeOne(row, worker: worker, db) {
                     written.append((row.id, row.state))
+                } else {
+                    lost.append(row.id)
                 }
             }
             let limited = try Bool.fetchOne(db.cachedStatement(sql: Self.anyMaxRunningSQL)) ?? false
@@ -601,6 +709,73 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         if limited || written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) { workSignal.signal() }
         finishWatch.notify(written.filter { $0.1.isFinished }.map(\.0))
         return lost
+    }
+
+    /// Writes up to ``finishChunkSize`` successes (distinct ids) in one statement; returns the
+    /// ids whose lease `worker` no longer holds.
+    ///
+    /// The statement runs in a savepoint: when it changed fewer jobs than it was given (a lease
+    /// was lost: rare), it is undone and the outcomes are written one by one, which tells
+    /// which. (No RETURNING: it would buffer the rows in a temporary table on every call.)
+    private static func writeSuccesses(_ rows: ArraySlice<FinishRow>, worker: String, _ db: Database) throws -> [JobID] {
+        var allWritten = false
+        try db.inSavepoint {
+            let statement = try db.cachedStatement(sql: succeededSQL)
+            var binder = statement.rawBinder(db)
+            for row in rows {
+                try binder.bind(row.id)
+                try binder.bind(row.finishedAt)
+                try binder.bindBlobOrNull(row.result)
+                try binder.bind(row.hasEmptyResult)
+            }
+            for _ in rows.count..<finishChunkSize {
+                try binder.bindNull()
+                try binder.bindNull()
+                try binder.bindNull()
+                try binder.bind(false)
+            }
+            try binder.bind(worker)
+            try statement.execute()
+            allWritten = db.changesCount == rows.count
+            return allWritten ? .commit : .rollback
+        }
+        if allWritten { return [] }
+        var lost: [JobID] = []
+        for row in rows where try !writeOne(row, worker: worker, db) {
+            lost.append(row.id)
+        }
+        return lost
+    }
+
+    /// Writes one outcome; returns false when `worker` no longer holds the job's lease.
+    private static func writeOne(_ row: FinishRow, worker: String, _ db: Database) throws -> Bool {
+        var errors: String?
+        if let added = row.error {
+            guard let held = try Row.fetchOne(db.cachedStatement(sql: Self.leaseHeldSQL), arguments: [SQLiteCoding.blob(row.id), worker]) else {
+                return false
+            }
+            let error: JobAttemptError
+            switch added {
+            case .given(let given):
+                error = given
+            case .cancelled(let reason, let at):
+                error = JobAttemptError(attempt: try held.decode(atIndex: 0), at: at, message: reason, reason: "cancelled")
+            }
+            errors = try SQLiteCoding.appending([error], to: held.decode(atIndex: 1))
+        }
+        let update = try db.cachedStatement(sql: Self.finishSQL)
+        var binder = update.rawBinder(db)
+        try binder.bind(row.state.rawValue)
+        try binder.bind(row.attemptDelta)
+        try binder.bind(row.runAt)
+        try binder.bind(row.finishedAt)
+        try binder.bindBlobOrNull(row.result)
+        try binder.bind(errors)
+        try binder.bind(row.id)
+        try binder.bind(worker)
+        try binder.bind(row.hasEmptyResult)
+        try update.execute()
+        return db.changesCount > 0
     }
 
     // MARK: Heartbeat and rescue
@@ -787,8 +962,10 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at a million),
     /// after the cursor.
     ///
-    /// Cost: walks the id index (or, with one state, the state index) until `limit` matches;
-    /// a filter that matches few of many jobs reads more.
+    /// Cost: with states that are all scheduled or final, sorts the entries of those states (and
+    /// queue) from the state index; with only `running`, those of the lease index; otherwise
+    /// (`available` among the states, or no state) walks the id index from the newest job until
+    /// `limit` match, so a filter that matches few of many jobs reads more.
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
         // Pages larger than a million jobs are cut there (with a cursor to go on).
         let limit = min(max(1, limit), 1_000_000)
@@ -799,6 +976,13 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             let sorted = states.map(\.rawValue).sorted()
             clauses.append("state IN (\(sorted.map { _ in "?" }.joined(separator: ", ")))")
             arguments += sorted
+            // The partial index that holds these states, named by its own condition (the
+            // planner matches a partial index only to a literal copy of its WHERE).
+            if states.allSatisfy(SQLiteSchema.stateIndexHolds) {
+                clauses.append("state IN (\(SQLiteSchema.stateIndexStates))")
+            } else if states.allSatisfy({ $0 == .running }) {
+                clauses.append("state = 'running'")
+            }
         }
         if let queue = filter.queue {
             clauses.append("queue = ?")
@@ -824,11 +1008,23 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         }
     }
 
-    /// Counts by queue and state. Cost: one scan of the state index (no job rows are read).
+    /// Counts per state and queue, each from the index that holds that state: available jobs
+    /// on the claim index, running ones on the lease index, the others on the state index.
+    private static let statsSQL = """
+        SELECT queue, state, COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_state
+        WHERE state IN (\(SQLiteSchema.stateIndexStates)) GROUP BY state, queue
+        UNION ALL
+        SELECT queue, 'available', COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_claim WHERE state = 'available' GROUP BY queue
+        UNION ALL
+        SELECT queue, 'running', COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_lease WHERE state = 'running' GROUP BY queue
+        """
+
+    /// Counts by queue and state. Cost: one scan of the state, claim and lease indexes (no job
+    /// rows are read).
     public func stats() async throws -> StorageStats {
         try await read("counting jobs") { db in
             var stats = StorageStats()
-            let rows = try Row.fetchAll(db, sql: "SELECT queue, state, COUNT(*) FROM spool_jobs GROUP BY state, queue")
+            let rows = try Row.fetchAll(db.cachedStatement(sql: Self.statsSQL))
             for row in rows {
                 let queue: String = try row.decode(atIndex: 0)
                 let state = try SQLiteCoding.state(row.decode(atIndex: 1))

@@ -74,7 +74,7 @@ struct SQLiteStorageTests {
                 "spool_jobs_unique_key", "spool_queue_starts_queue",
             ])
             #expect(journal == "wal")
-            #expect(migrations == Array(1...SQLiteStorage.schemaVersion))
+            #expect(migrations == SQLiteSchema.migrations.map(\.version) && migrations.last == SQLiteStorage.schemaVersion)
         }
     }
 
@@ -100,7 +100,7 @@ struct SQLiteStorageTests {
             #expect(refused?.message.contains(path) == true)
 
             let report = try SQLiteStorage.migrate(path: path)
-            #expect(report.from == 0 && report.to == SQLiteStorage.schemaVersion && report.applied.count == SQLiteStorage.schemaVersion)
+            #expect(report.from == 0 && report.to == SQLiteStorage.schemaVersion && report.applied.count == SQLiteSchema.migrations.count)
             #expect(report.description.hasPrefix("schema version 0 → \(SQLiteStorage.schemaVersion): applied 1: "))
             let storage = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
             #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
@@ -152,6 +152,8 @@ struct SQLiteStorageTests {
         func list(_ states: [JobState]) -> String { states.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
         #expect(SQLiteSchema.liveStates == list(JobState.allCases.filter(\.isLive)))
         #expect(SQLiteSchema.finishedStates == list(JobState.allCases.filter(\.isFinished)))
+        #expect(SQLiteSchema.stateIndexStates == list(JobState.allCases.filter(SQLiteSchema.stateIndexHolds)))
+        #expect(!SQLiteSchema.stateIndexHolds(.available) && !SQLiteSchema.stateIndexHolds(.running))
         #expect(JobStateMachine.next(from: .available, on: .claim) == .running)
         #expect(JobStateMachine.next(from: .scheduled, on: .becomeDue) == .available)
     }
@@ -463,5 +465,144 @@ struct SQLiteStorageTests {
         ], worker: "w1")
         #expect(try await storage.job(ids[0])?.result == [])
         #expect(try await storage.job(ids[1])?.result == nil)
+    }
+
+    // MARK: Batched statements
+
+    @Test("a large batch mixing unique keys and plain jobs keeps its order, and a duplicate id deep in it stores nothing")
+    func largeMixedBatch() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let held = try await storage.enqueue([newJob(uniqueKey: "k1")], whenFull: .fail, now: t0)[0].id
+        var jobs = (0..<150).map { index in
+            newJob(uniqueKey: index == 70 ? "k1" : (index == 100 ? "k2" : nil), payload: index % 3 == 0 ? "" : "{\"i\":\(index)}")
+        }
+        jobs[40].metadata = ["trace": "t-40"]
+        jobs[41].timeout = .seconds(3)
+        let results = try await storage.enqueue(jobs, whenFull: .fail, now: t0)
+        #expect(results.count == jobs.count)
+        for (index, result) in results.enumerated() {
+            if index == 70 {
+                #expect(result.existing && result.id == held)
+            } else {
+                #expect(!result.existing && result.id == jobs[index].id && result.state == .available)
+            }
+        }
+        #expect(try await storage.stats().count(.available) == 150)
+        let record = try #require(try await storage.job(jobs[40].id))
+        let payload = try record.payload.encoded()
+        #expect(record.metadata == ["trace": "t-40"] && payload == Array("{\"i\":40}".utf8) && record.timeout == nil)
+        #expect(try await storage.job(jobs[41].id)?.timeout == .seconds(3))
+        let empty = try #require(try await storage.job(jobs[3].id))
+        #expect(try empty.payload.encoded() == [])
+
+        // An id that exists, deep in a batch of plain jobs (inside a multi-row statement).
+        var again = (0..<130).map { _ in newJob() }
+        again[97].id = jobs[5].id
+        let error = await spoolError { _ = try await storage.enqueue(again, whenFull: .fail, now: t0) }
+        #expect(error?.code == .invalidArgument && error?.job == jobs[5].id)
+        // A duplicate within the batch itself.
+        var twice = (0..<80).map { _ in newJob() }
+        twice[66].id = twice[2].id
+        let inner = await spoolError { _ = try await storage.enqueue(twice, whenFull: .fail, now: t0) }
+        #expect(inner?.code == .invalidArgument && inner?.job == twice[2].id)
+        #expect(try await storage.stats().count(.available) == 150, "nothing of the failed batches is stored")
+    }
+
+    @Test("a batch of successes writes those whose lease is held and reports the others")
+    func batchedSuccesses() async throws {
+        let storage = try SQLiteStorage.temporary()
+        let ids = try await storage.enqueue((0..<100).map { _ in newJob() }, whenFull: .fail, now: t0).map(\.id)
+        let claimed = try await claim(storage, 100)
+        #expect(claimed.count == 100)
+        _ = try await storage.cancel([ids[10]], now: t0)
+        _ = try await storage.delete([ids[77]])
+        let later = t0.addingTimeInterval(5)
+        var completions = ids.enumerated().map { index, id in
+            JobCompletion(id: id, outcome: .succeeded(result: index == 3 ? [] : (index == 4 ? Array("42".utf8) : nil)), at: later)
+        }
+        completions[50] = JobCompletion(id: ids[50], outcome: .retry(at: later, error: JobAttemptError(attempt: 1, at: later, message: "no")), at: later)
+        let lost = try await storage.finish(completions, worker: "w1")
+        #expect(Set(lost) == [ids[10], ids[77]])
+        let done = try #require(try await storage.job(ids[0]))
+        #expect(done.state == .succeeded && done.finishedAt == later && done.leaseOwner == nil && done.result == nil)
+        #expect(try await storage.job(ids[3])?.result == [])
+        #expect(try await storage.job(ids[4])?.result == Array("42".utf8))
+        #expect(try await storage.job(ids[10])?.state == .cancelled)
+        let retried = try #require(try await storage.job(ids[50]))
+        #expect(retried.state == .scheduled && retried.errors.count == 1)
+        #expect(try await storage.stats().count(.succeeded) == 97)
+        // Written already: a second report of the same outcomes is refused, one by one.
+        let again = try await storage.finish(Array(completions[0..<2]) + [completions[0]], worker: "w1")
+        #expect(again == [ids[0], ids[1], ids[0]])
+        // More successes than one statement takes, a lost lease in the second chunk.
+        let many = try await storage.enqueue((0..<300).map { _ in newJob(queue: "many") }, whenFull: .fail, now: t0).map(\.id)
+        #expect(try await claim(storage, 300, queue: "many").count == 300)
+        _ = try await storage.delete([many[200]])
+        let manyLost = try await storage.finish(many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1")
+        #expect(manyLost == [many[200]])
+        #expect(try await storage.stats().count(.succeeded, queue: "many") == 299)
+        // Another worker's outcome is refused.
+        let other = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
+        _ = try await claim(storage, 2, worker: "w2")
+        let refused = try await storage.finish(other.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1")
+        #expect(Set(refused) == Set(other))
+    }
+
+    @Test("a version 1 file migrates to the new indexes with its jobs, counts and listings intact")
+    func version1FileMigrates() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/v1.sqlite"
+            // A file as version 1 left it, with a job in every state over two queues.
+            let queue = try DatabaseQueue(path: path)
+            let expected = try await queue.write { db -> [String: [JobState: [JobID]]] in
+                var expected: [String: [JobState: [JobID]]] = [:]
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "CREATE TABLE spool_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+                try db.execute(sql: SQLiteSchema.migrations[0].sql)
+                try db.execute(sql: "INSERT INTO spool_migrations VALUES (1, 'v1', 0)")
+                for (index, state) in JobState.allCases.enumerated() {
+                    for name in ["a", "b"] {
+                        for _ in 0..<(index + 1) {
+                            let id = JobID(date: t0)
+                            expected[name, default: [:]][state, default: []].append(id)
+                            try db.execute(
+                                sql: """
+                                    INSERT INTO spool_jobs (id, queue, kind, priority, state, max_attempts, run_at, created_at, lease_owner, lease_expires_at)
+                                    VALUES (?, ?, 'noop', 0, ?, 5, 0, 0, ?, ?)
+                                    """,
+                                arguments: [SQLiteCoding.blob(id), name, state.rawValue, state == .running ? "w1" : nil, state == .running ? 1 : nil]
+                            )
+                        }
+                    }
+                }
+                return expected
+            }
+            try queue.close()
+            let storage = try SQLiteStorage(path: path)
+            #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
+            let stats = try await storage.stats()
+            for (name, states) in expected {
+                for (state, ids) in states {
+                    #expect(stats.count(state, queue: name) == ids.count, "\(state) in \(name)")
+                    let page = try await storage.jobs(JobFilter(states: [state], queue: name), after: nil, limit: 100)
+                    #expect(page.jobs.map(\.id) == ids.sorted(by: >), "\(state) in \(name)")
+                }
+            }
+            for states: Set<JobState> in [[.available, .running], [.succeeded, .dead], [.running], [.available, .cancelled]] {
+                let page = try await storage.jobs(JobFilter(states: states), after: nil, limit: 3)
+                let all = expected.values.flatMap { byState in states.flatMap { byState[$0] ?? [] } }.sorted(by: >)
+                #expect(page.jobs.map(\.id) == Array(all.prefix(3)) && page.nextCursor == all[2], "\(states)")
+                let next = try await storage.jobs(JobFilter(states: states), after: page.nextCursor, limit: 100)
+                #expect(next.jobs.map(\.id) == Array(all.dropFirst(3)), "\(states)")
+            }
+            // The claim and rescue still find their jobs through the rebuilt indexes.
+            // (Scheduled jobs are due: the claim promotes them first.)
+            let due = (expected["a"]?[.available]?.count ?? 0) + (expected["a"]?[.scheduled]?.count ?? 0)
+            #expect(try await claim(storage, 100, queue: "a").count == due)
+            let rescued = try await storage.rescueExpired(now: t0, poisonAfter: 10)
+            let running: [JobID] = (expected["a"]?[.running] ?? []) + (expected["b"]?[.running] ?? [])
+            #expect(Set(rescued.rescued) == Set(running))
+            try storage.close()
+        }
     }
 }
