@@ -920,6 +920,9 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             configuration.logger.warning("checking for work failed; waiting for the next poll", metadata: [
                 "spool.error": "\(error)",
             ])
+            // The poll in real time: a test's manual clock must not stall a store that failed.
+            await workSignal.wait(ticket, until: Date().adding(configuration.pollInterval), clock: SystemClock())
+            return
         }
         await workSignal.wait(ticket, until: until, clock: clock)
     }

@@ -3,7 +3,7 @@ import SpoolPostgres
 import SpoolTesting
 import Testing
 
-@Suite("PostgreSQL driver conformance", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
+@Suite("PostgreSQL driver conformance", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage), .timeLimit(.minutes(5)))
 struct PostgresConformanceTests {
     /// Every case of the shared suite, each against a running storage on a fresh schema.
     @Test(arguments: StorageConformance.cases)

@@ -3,7 +3,7 @@ import SpoolRedis
 import SpoolTesting
 import Testing
 
-@Suite("Redis driver conformance", .enabled(if: RedisTestServer.enabled, RedisTestServer.skipMessage))
+@Suite("Redis driver conformance", .enabled(if: RedisTestServer.enabled, RedisTestServer.skipMessage), .timeLimit(.minutes(5)))
 struct RedisConformanceTests {
     /// Every case of the shared suite, each against a running storage on a fresh namespace.
     @Test(arguments: StorageConformance.cases)

@@ -3,7 +3,7 @@ import SpoolSQLite
 import SpoolTesting
 import Testing
 
-@Suite("SQLite driver conformance")
+@Suite("SQLite driver conformance", .timeLimit(.minutes(5)))
 struct SQLiteConformanceTests {
     /// Every case of the shared suite, each against a fresh temporary file with the default
     /// (durable) configuration.

@@ -181,7 +181,9 @@ public final class Worker: Service, Sendable {
                         "spool.error": "\(error)", "spool.retry_in_s": "\(failureDelay)",
                     ])
                     let delay = failureDelay
-                    await untilStopping { try? await self.clock.sleep(for: .seconds(delay)) }
+                    // Real time, not the injected clock: retrying a store that failed is about
+                    // the store, and a test's manual clock must not stall the retry.
+                    await untilStopping { try? await Task.sleep(for: .seconds(delay)) }
                     failureDelay = min(5, failureDelay * 2)
                 }
             }
@@ -484,7 +486,8 @@ public final class Worker: Service, Sendable {
                 if Task.isCancelled {
                     await Task.yield()  // the backoff sleep would return at once
                 } else {
-                    try? await clock.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                    // Real time, as for a failed claim.
+                    try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
                 }
             }
         }
