@@ -146,8 +146,9 @@ struct PostgresStatements: Sendable {
             SELECT
                 EXISTS (
                     SELECT 1 FROM \(jobs) j
-                    WHERE j.queue = ANY(ARRAY(SELECT q FROM unnest($1::text[]) AS q WHERE NOT EXISTS (SELECT 1 FROM settings WHERE name = q AND closed)))
-                      AND j.state IN ('available', 'scheduled') AND (j.state = 'available' OR j.run_at <= $2)
+                    WHERE j.queue = ANY($1::text[]) AND j.state IN ('available', 'scheduled')
+                      AND (j.state = 'available' OR j.run_at <= $2)
+                      AND NOT EXISTS (SELECT 1 FROM settings WHERE name = j.queue AND closed)
                 ),
                 LEAST(
                     (SELECT MIN(run_at) FROM \(jobs) WHERE state = 'scheduled' AND run_at > $2),
