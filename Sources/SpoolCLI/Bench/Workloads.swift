@@ -361,9 +361,12 @@ struct WorkloadRunner: Sendable {
     // MARK: W4: queue latency under a steady rate
 
     /// W4 (and L0–L2): a producer enqueues a job every 5 ms; each job records when it started.
-    /// L1 and L2 add CPU-bound jobs (20 ms of spinning each) in a queue `cpu` served by two per
-    /// core, enough of them to keep every core busy for the whole run: on a lane of one thread
-    /// per core (L1), or on the shared cooperative pool (L2).
+    /// L1 and L2 add CPU-bound jobs (20 ms of spinning each) in a queue `cpu`, enough of them to
+    /// keep every core busy for the whole run, run by a worker of their own (two per core) beside
+    /// the latency jobs' worker: on a lane of one thread per core (L1), or on the shared
+    /// cooperative pool (L2). The CPU queue gets its own worker because a worker claims one
+    /// batch at a time: with a durable store each claim is a round trip, and latency jobs would
+    /// wait behind the CPU queue's claims, which is not what a lane is about.
     private func latency(jobs: Int, concurrency: Int, label: String, workload: Workload = .w4) async throws -> Figures {
         let latencies = LatencyRecorder(jobs: jobs)
         let tracker = CompletionTracker(target: jobs)
@@ -385,7 +388,7 @@ struct WorkloadRunner: Sendable {
             let storage = store.storage
             let client = SpoolClient(storage: storage, registry: registry)
             let interval = Self.latencyInterval
-            var queues: [WorkerQueue] = ["default"]
+            var cpuWorker: [WorkerConfiguration] = []
             if crunches > 0 {
                 var next = 0
                 while next < crunches {
@@ -393,13 +396,13 @@ struct WorkloadRunner: Sendable {
                     _ = try await client.enqueue(Array(repeating: CrunchJob(ms: 20), count: end - next))
                     next = end
                 }
-                queues.append(WorkerQueue("cpu", concurrency: 2 * cores))
+                cpuWorker = [WorkerConfiguration(queues: [WorkerQueue("cpu")], concurrency: 2 * cores)]
             }
 
             _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
                 try await withWorker(
-                    storage: storage, registry: registry, concurrency: concurrency + (crunches > 0 ? 2 * cores : 0), queues: queues,
-                    tracker: tracker, timeout: .seconds(60) + interval * jobs, workload: workload
+                    storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
+                    timeout: .seconds(60) + interval * jobs, workload: workload, alongside: cpuWorker
                 ) {
                     // Deadline-based: job k is due at start + k × interval, however late the
                     // previous enqueue returned, so the rate does not drift.
@@ -574,13 +577,14 @@ struct WorkloadRunner: Sendable {
     ///   then cancelled), or what the producer or worker threw.
     private func withWorker(
         storage: any JobStorage, registry: JobRegistry, concurrency: Int, queues: [WorkerQueue] = ["default"], tracker: CompletionTracker,
-        timeout: Duration, workload: Workload, producer: @escaping @Sendable () async throws -> Void = {}
+        timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [],
+        producer: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> (started: ContinuousClock.Instant, done: ContinuousClock.Instant) {
         let pool = (0..<workers).map { _ in
             Worker(
                 storage: storage, registry: registry, configuration: WorkerConfiguration(queues: queues, concurrency: concurrency), logger: logger
             )
-        }
+        } + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
         return try await withThrowingTaskGroup(of: Void.self) { workers in
             let started = ContinuousClock.now
             for worker in pool { workers.addTask { try await worker.run() } }
