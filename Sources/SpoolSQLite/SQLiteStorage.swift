@@ -420,17 +420,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let statement = try db.cachedStatement(sql: sql)
         var binder = statement.rawBinder(db)
         for row in rows {
-            try binder.bind(row.id)
-            try binder.bind(row.queue)
-            try binder.bind(row.kind)
-            try binder.bindBlobOrNull(row.payload)
-            try binder.bind(row.priority)
-            try binder.bind(row.state.rawValue)
-            try binder.bind(row.maxAttempts)
-            try binder.bind(row.runAt)
-            try binder.bind(row.createdAt)
-            try binder.bind(row.timeout)
-            try binder.bind(row.metadata)
+            try bindColumns(row, uniqueKey: false, &binder)
         }
         do {
             try statement.execute()
@@ -441,10 +431,9 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         }
     }
 
-    /// Inserts one job; a unique key held by a live job stores nothing and names the holder.
-    private static func insertOne(_ row: InsertRow, _ db: Database) throws -> EnqueueResult {
-        let insert = try db.cachedStatement(sql: Self.insertSQL)
-        var binder = insert.rawBinder(db)
+    /// Binds one job's columns in the order of the insert statements; `uniqueKey` for the
+    /// single-row statement (the multi-row one is for jobs without a key and has no such column).
+    private static func bindColumns(_ row: InsertRow, uniqueKey: Bool, _ binder: inout RawBinder) throws {
         try binder.bind(row.id)
         try binder.bind(row.queue)
         try binder.bind(row.kind)
@@ -454,9 +443,16 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         try binder.bind(row.maxAttempts)
         try binder.bind(row.runAt)
         try binder.bind(row.createdAt)
-        try binder.bind(row.uniqueKey)
+        if uniqueKey { try binder.bind(row.uniqueKey) }
         try binder.bind(row.timeout)
         try binder.bind(row.metadata)
+    }
+
+    /// Inserts one job; a unique key held by a live job stores nothing and names the holder.
+    private static func insertOne(_ row: InsertRow, _ db: Database) throws -> EnqueueResult {
+        let insert = try db.cachedStatement(sql: Self.insertSQL)
+        var binder = insert.rawBinder(db)
+        try bindColumns(row, uniqueKey: true, &binder)
         do {
             try insert.execute()
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
