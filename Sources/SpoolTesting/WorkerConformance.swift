@@ -226,7 +226,16 @@ extension StorageConformance {
             let outcome = try await withRunningWorker(worker) {
                 let handle = try await client.enqueue(ProbeJob(value: 1))
                 try await started.waitForCount(1)
-                clock.advance(by: .seconds(5))
+                // The attempt's deadline may not be asleep on the clock yet when the handler has
+                // started: move the clock on 5 s at a time until the attempt ends.
+                try await Expectation.eventually("the attempt times out") {
+                    clock.advance(by: .seconds(5))
+                    for _ in 0..<25 {
+                        if try await storage.job(handle.id)?.state.isFinished == true { return true }
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                    return false
+                }
                 return try await handle.value
             }
             try check(outcome.state == .dead && outcome.error?.reason == "timeout", "timed out: \(String(describing: outcome.error))")
