@@ -659,9 +659,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             "\(paused ? "pausing" : "resuming") queue '\(queue)'"
         )
         if !paused {
-            workSignal.signal()
-            // Wake other processes: an empty enqueue batch only runs the script's wake-up.
-            _ = try await perform(.enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0)], "waking workers after resuming queue '\(queue)'")
+            try await wakeEveryProcess("resuming queue '\(queue)'")
         }
     }
 
@@ -688,8 +686,14 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         if limits.rate == nil {
             _ = try await command([Array("DEL".utf8), Array("\(prefix):q:\(queue):starts".utf8)], "clearing the starts of queue '\(queue)'")
         }
+        try await wakeEveryProcess("limiting queue '\(queue)'")
+    }
+
+    /// Wakes this process's idle workers and every other process's: an empty enqueue batch
+    /// only runs the script's wake-up.
+    private func wakeEveryProcess(_ after: String) async throws {
         workSignal.signal()
-        _ = try await perform(.enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0)], "waking workers after limiting queue '\(queue)'")
+        _ = try await perform(.enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0)], "waking workers after \(after)")
     }
 
     /// The queues with limits.

@@ -59,13 +59,9 @@ struct LimitCLITests {
         let second = try SpoolChild(arguments, in: folder)
         defer { second.removeOutput() }
         var mostRunning = 0
-        try await watchStorage(storage, while: first, timeout: .seconds(120), "\(count) jobs of \(queue) succeeded") {
+        try await stopOnceStored([first, second], storage, while: first, timeout: .seconds(120), "\(count) jobs of \(queue) succeeded") {
             mostRunning = max(mostRunning, $0.count(.running, queue: queue))
             return $0.count(.succeeded, queue: queue) == count
-        }
-        for child in [first, second] {
-            child.send(SIGTERM)
-            #expect(try await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output.stderr)")
         }
         return (try await allJobs(in: storage).filter { $0.queue == queue }, mostRunning)
     }

@@ -150,16 +150,7 @@ struct ServeTests {
         try settings.write(toFile: config, atomically: true, encoding: .utf8)
         let servers = try (0..<3).map { _ in try SpoolChild(["serve", "--config", config], in: folder) }
         defer { for server in servers { server.removeOutput() } }
-        do {
-            try await watchStorage(storage, timeout: .seconds(90), "five ticks ran") { $0.count(.succeeded) >= 5 }
-        } catch {
-            for server in servers { server.send(SIGKILL) }
-            throw error
-        }
-        for server in servers { server.send(SIGTERM) }
-        for server in servers {
-            #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
-        }
+        try await stopOnceStored(servers, storage, timeout: .seconds(90), "five ticks ran") { $0.count(.succeeded) >= 5 }
         let jobs = try await allJobs(in: storage)
         var perTick: [String: Int] = [:]
         for job in jobs { perTick[job.metadata["spool.schedule.tick"] ?? "?", default: 0] += 1 }

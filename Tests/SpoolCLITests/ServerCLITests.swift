@@ -87,17 +87,8 @@ struct ServerCLITests {
                 let work = ["work", "--database", url, "--concurrency", "32", "--log-level", "info"]
                 let children = try (0..<4).map { _ in try SpoolChild(work, in: folder) }
                 defer { for child in children { child.removeOutput() } }
-                do {
-                    try await watchStorage(storage, timeout: .seconds(240), "all \(total) jobs succeeded") { stats in
-                        stats.count(.succeeded) == total
-                    }
-                } catch {
-                    for child in children { child.send(SIGKILL) }
-                    throw error
-                }
-                for child in children { child.send(SIGTERM) }
-                for child in children {
-                    #expect(try await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output.stderr)")
+                try await stopOnceStored(children, storage, timeout: .seconds(240), "all \(total) jobs succeeded") { stats in
+                    stats.count(.succeeded) == total
                 }
                 // Each job was claimed once (attempt 1) and succeeded: none ran twice, none lost.
                 let stats = try await storage.stats()

@@ -249,3 +249,23 @@ func killHoldingJobs(
         guard ContinuousClock.now < deadline else { throw TimedOut(what: "a moment with jobs in hand after \(what)", after: timeout) }
     }
 }
+
+/// Waits until `condition` holds on `storage` while `children` run (failing early if `child`
+/// exits), then stops every child with SIGTERM and expects each to exit cleanly. On a timeout
+/// or any other failure the children are SIGKILLed and the error rethrown.
+func stopOnceStored(
+    _ children: [SpoolChild], _ storage: any JobStorage, while child: SpoolChild? = nil, timeout: Duration, _ what: String,
+    until condition: (StorageStats) -> Bool
+) async throws {
+    do {
+        try await watchStorage(storage, while: child, timeout: timeout, what, until: condition)
+    } catch {
+        for child in children { child.send(SIGKILL) }
+        throw error
+    }
+    for child in children { child.send(SIGTERM) }
+    for child in children {
+        #expect(try await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output.stderr)")
+    }
+}
+

@@ -23,10 +23,7 @@ enum DashboardViews {
             let total = stats.queues[queue]?.values.reduce(0, +) ?? 0
             var status: HTML = isPaused ? "<span class=\"badge paused\">paused</span>" : "<span class=\"muted\">running</span>"
             if let limited = limits[queue] {
-                var parts: [String] = []
-                if let maxRunning = limited.maxRunning { parts.append("at most \(maxRunning) running") }
-                if let rate = limited.rate { parts.append("\(rate) starts") }
-                status = "\(status) <span class=\"muted limits\">\(parts.joined(separator: ", "))</span>"
+                status = "\(status) <span class=\"muted limits\">\(limited.description)</span>"
             }
             let toggle = DashboardPage.action(
                 isPaused ? "/queues/resume" : "/queues/pause", label: isPaused ? "Resume" : "Pause",
