@@ -3,8 +3,14 @@ import NIOCore
 import PostgresNIO
 import Spool
 
-/// The driver's SQL, with the schema name filled in once per storage.
+/// The driver's SQL, with the schema name filled in once per storage, or without it (for the
+/// prepared statements, which find the tables on the pool's `search_path`).
 struct PostgresStatements: Sendable {
+    /// Unqualified texts, with notifications on: the prepared statements' SQL.
+    static let onSearchPath = PostgresStatements(schema: nil, notifications: true)
+    /// Unqualified texts, with notifications off.
+    static let onSearchPathQuiet = PostgresStatements(schema: nil, notifications: false)
+
     let jobs: String
     let enqueue: String
     let holders: String
@@ -31,9 +37,10 @@ struct PostgresStatements: Sendable {
     let releaseLeader: String
 
 
-    init(schema: String, notifications: Bool) {
-        let s = "\"\(schema)\""
-        let jobs = "\(s).jobs"
+    /// `schema` nil leaves table names unqualified.
+    init(schema: String?, notifications: Bool) {
+        let s = schema.map { "\"\($0)\"." } ?? ""
+        let jobs = "\(s)jobs"
         self.jobs = jobs
         let live = PostgresSchema.liveStates
         let notifyColumn = notifications
@@ -61,7 +68,7 @@ struct PostgresStatements: Sendable {
             WITH demand AS (
                 SELECT d.queue, d.lim, d.ord FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
                 WHERE NOT EXISTS (
-                    SELECT 1 FROM \(s).queues p WHERE p.name = d.queue
+                    SELECT 1 FROM \(s)queues p WHERE p.name = d.queue
                     AND (p.paused OR ((p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL) AND d.queue <> ALL($7::text[])))
                 )
             ), picked AS (
@@ -136,12 +143,12 @@ struct PostgresStatements: Sendable {
                     OR (p.max_running IS NOT NULL
                         AND (SELECT COUNT(*) FROM \(jobs) r WHERE r.state = 'running' AND r.queue = p.name) >= p.max_running)
                     OR (p.rate_limit IS NOT NULL
-                        AND (SELECT COALESCE(SUM(w.count), 0) FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us) >= p.rate_limit)
+                        AND (SELECT COALESCE(SUM(w.count), 0) FROM \(s)queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us) >= p.rate_limit)
                     AS closed,
                     CASE WHEN p.rate_limit IS NOT NULL THEN
-                        (SELECT MIN(w.at) + p.rate_period_us FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us)
+                        (SELECT MIN(w.at) + p.rate_period_us FROM \(s)queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us)
                     END AS reopens
-                FROM \(s).queues p WHERE p.name = ANY($1::text[])
+                FROM \(s)queues p WHERE p.name = ANY($1::text[])
             )
             SELECT
                 EXISTS (
@@ -185,10 +192,10 @@ struct PostgresStatements: Sendable {
             SELECT COUNT(*) FROM gone
             """
         setPaused = """
-            INSERT INTO \(s).queues (name, paused) VALUES ($1, $2)
+            INSERT INTO \(s)queues (name, paused) VALUES ($1, $2)
             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
             """
-        paused = "SELECT name FROM \(s).queues WHERE paused"
+        paused = "SELECT name FROM \(s)queues WHERE paused"
         // First in a claim's transaction: the claim then reads its index in order whatever the
         // table's statistics say, and commits without waiting for the WAL flush (see
         // `PostgresStorage.claimRows`); and it locks the limited queues among those demanded
@@ -197,7 +204,7 @@ struct PostgresStatements: Sendable {
         claimLocks = """
             SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
                    set_config('synchronous_commit', 'off', true),
-                   ARRAY(SELECT p.name FROM \(s).queues p
+                   ARRAY(SELECT p.name FROM \(s)queues p
                          WHERE p.name = ANY($1::text[]) AND NOT p.paused AND (p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL)
                          ORDER BY p.name FOR UPDATE)
             """
@@ -206,38 +213,38 @@ struct PostgresStatements: Sendable {
         limitedQueues = """
             SELECT p.name, p.max_running, p.rate_limit, p.rate_period_us,
                 (SELECT COUNT(*) FROM \(jobs) r WHERE r.state = 'running' AND r.queue = p.name),
-                ARRAY(SELECT w.at FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at),
-                ARRAY(SELECT w.count::int8 FROM \(s).queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at)
-            FROM \(s).queues p WHERE p.name = ANY($1::text[])
+                ARRAY(SELECT w.at FROM \(s)queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at),
+                ARRAY(SELECT w.count::int8 FROM \(s)queue_starts w WHERE w.queue = p.name AND w.at > $2 - p.rate_period_us ORDER BY w.at)
+            FROM \(s)queues p WHERE p.name = ANY($1::text[])
             """
         // Drops starts that left their window and records the claim's starts ($2 at $1).
         recordStarts = """
             WITH dropped AS (
-                DELETE FROM \(s).queue_starts w USING \(s).queues p
+                DELETE FROM \(s)queue_starts w USING \(s)queues p
                 WHERE w.queue = p.name AND p.name = ANY($2::text[]) AND w.at <= $1 - p.rate_period_us
             )
-            INSERT INTO \(s).queue_starts (queue, at, count)
+            INSERT INTO \(s)queue_starts (queue, at, count)
             SELECT q, $1, n FROM unnest($2::text[], $3::int4[]) AS s(q, n) WHERE n > 0
             """
         setLimits = """
-            WITH dropped AS (DELETE FROM \(s).queue_starts WHERE queue = $1 AND $3::int4 IS NULL)
-            INSERT INTO \(s).queues (name, max_running, rate_limit, rate_period_us) VALUES ($1, $2, $3, $4)
+            WITH dropped AS (DELETE FROM \(s)queue_starts WHERE queue = $1 AND $3::int4 IS NULL)
+            INSERT INTO \(s)queues (name, max_running, rate_limit, rate_period_us) VALUES ($1, $2, $3, $4)
             ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,
                 rate_limit = excluded.rate_limit, rate_period_us = excluded.rate_period_us
             """
         limits = """
-            SELECT name, max_running, rate_limit, rate_period_us FROM \(s).queues
+            SELECT name, max_running, rate_limit, rate_period_us FROM \(s)queues
             WHERE max_running IS NOT NULL OR rate_limit IS NOT NULL
             """
         notify = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q"
         let dbNow = "(extract(epoch from clock_timestamp()) * 1000000)::bigint"
         acquireLeader = """
-            INSERT INTO \(s).leaders AS l (name, holder, expires_at) VALUES ($1, $2, \(dbNow) + $3)
+            INSERT INTO \(s)leaders AS l (name, holder, expires_at) VALUES ($1, $2, \(dbNow) + $3)
             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
             WHERE l.holder = excluded.holder OR l.expires_at < \(dbNow)
             RETURNING holder
             """
-        releaseLeader = "DELETE FROM \(s).leaders WHERE name = $1 AND holder = $2"
+        releaseLeader = "DELETE FROM \(s)leaders WHERE name = $1 AND holder = $2"
     }
 }
 
@@ -297,7 +304,9 @@ struct InsertBatch: Sendable {
         self.metadata = metadata
     }
 
-    func query(_ sql: PostgresStatements, channel: String) -> PostgresQuery {
+    /// The enqueue statement's bindings; `channel` (nil with notifications off) is the
+    /// notifying text's last.
+    func bindings(channel: String?) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 16)
         bindings.append(uuids)
         bindings.append(queues)
@@ -314,8 +323,8 @@ struct InsertBatch: Sendable {
         bindings.append(timeouts.map { $0 != nil })
         bindings.append(metadata.map { $0 ?? "" })
         bindings.append(metadata.map { $0 != nil })
-        if sql.enqueue.contains("$16") { bindings.append(channel) }
-        return PostgresQuery(unsafeSQL: sql.enqueue, binds: bindings)
+        if let channel { bindings.append(channel) }
+        return bindings
     }
 
     /// One result per job: stored, or naming the live holder of its unique key.

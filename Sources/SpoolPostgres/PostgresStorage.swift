@@ -61,6 +61,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         /// connection pooler in transaction mode (PgBouncer), which cannot carry LISTEN; workers
         /// then poll every ``pollInterval``. Default true.
         public var notifications: Bool
+        /// Whether the hot statements (enqueue, claim, finish, heartbeat, the check for work)
+        /// are prepared once per pooled connection instead of parsed and planned on every run,
+        /// which roughly halves the server's work per job. The pool's connections then set
+        /// `search_path` to the schema at startup. Turn it off behind a pooler that can carry
+        /// neither (PgBouncer before 1.21 in transaction mode; 1.21 and later need
+        /// `max_prepared_statements` and `track_extra_parameters = search_path`). Default true.
+        public var preparedStatements: Bool
         /// Whether ``PostgresStorage/run()`` brings the schema to the current version (creating
         /// it when missing). When false, a schema that is not exactly at the current version is
         /// refused and ``PostgresStorage/migrate()`` must be run first (`spool migrate`).
@@ -80,13 +87,14 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
         public init(
             schema: String = "spool", poolSize: Int = 10, pollInterval: Duration = .seconds(1), notifications: Bool = true,
-            migrateOnStart: Bool = true, maintenance: Maintenance? = Maintenance(), startTimeout: Duration = .seconds(10),
+            preparedStatements: Bool = true, migrateOnStart: Bool = true, maintenance: Maintenance? = Maintenance(), startTimeout: Duration = .seconds(10),
             clock: any JobClock = SystemClock(), logger: Logger = Logger(label: "spool.postgres")
         ) {
             self.schema = schema
             self.poolSize = max(1, poolSize)
             self.pollInterval = pollInterval
             self.notifications = notifications
+            self.preparedStatements = preparedStatements
             self.migrateOnStart = migrateOnStart
             self.maintenance = maintenance
             self.startTimeout = startTimeout
@@ -108,7 +116,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     let channel: String
     private let workSignal = WakeSignal()
     private let readiness = StorageReadiness(store: "PostgreSQL job store")
-    private let logger: Logger
+    let logger: Logger
     private let startMigration = Mutex<PostgresMigrationReport?>(nil)
     /// Queues this process claims from that had limits at its last claim: a finish of one of
     /// their jobs wakes local waiters (a slot of a max-running limit may be free).
@@ -124,7 +132,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// A storage for the database at `url`: `postgres://USER:PASS@HOST:PORT/DB` (also
     /// `postgresql://`; port 5432 and database USER by default). Query options:
     /// `sslmode=disable|prefer|require` (default `prefer`), and `schema=NAME`,
-    /// `notifications=on|off`, `pool_size=N`, which override `configuration`'s fields (so one
+    /// `notifications=on|off`, `prepared_statements=on|off`, `pool_size=N`, which override `configuration`'s fields (so one
     /// URL can say everything a `spool` command needs). Connects nothing until ``run()``.
     /// - Throws: ``SpoolError`` `invalidArgument` for a malformed URL, an unknown option or a bad
     ///   schema name (the message never shows the password).
@@ -154,6 +162,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         var clientConfiguration = clientConfiguration
         clientConfiguration.options.maximumConnections = configuration.poolSize
         clientConfiguration.options.minimumConnections = 0
+        if configuration.preparedStatements {
+            // The prepared statements' unqualified table names resolve here (see `Prepared`).
+            clientConfiguration.options.additionalStartupParameters.append(("search_path", "\"\(configuration.schema)\""))
+        }
         self.configuration = configuration
         self.logger = configuration.logger
         self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: Logger(label: "spool.postgres.pool", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -331,6 +343,19 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
+    /// Runs one hot statement on a pooled connection (prepared, see ``run(_:_:on:prepare:)``)
+    /// and collects its rows.
+    func rows<Statement: PostgresHotStatement>(
+        _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
+    ) async throws -> [PostgresRow] {
+        try await readiness.wait(timeout: configuration.startTimeout, target: target)
+        do {
+            return try await run(statement, bindings)
+        } catch {
+            throw SpoolError.postgres(error, target: target, operation: operation())
+        }
+    }
+
     /// Runs the claim in a transaction that first sets, for that transaction only (`SET LOCAL`,
     /// so the pooled connection is unchanged afterwards, and safe behind a transaction-mode
     /// pooler):
@@ -353,23 +378,19 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let rows: [PostgresRow], locked: [String]
         do {
             (rows, locked) = try await client.withTransaction(logger: logger) { connection -> ([PostgresRow], [String]) in
-                let settings = try await connection.query(
-                    PostgresQuery(unsafeSQL: sql.claimLocks, binds: binds { $0.append(queues) }), logger: logger
-                ).collect()
+                let settings = try await self.run(HotSQL.ClaimLocks.self, binds { $0.append(queues) }, on: connection)
                 let locked = try settings.first?.decode((String, String, String, [String]).self).3 ?? []
                 var limits = limits
                 var rateLimited: [String] = []
                 if !locked.isEmpty {
-                    let counted = try await connection.query(
-                        PostgresQuery(unsafeSQL: sql.limitedQueues, binds: binds { $0.append(locked); $0.append(now) }), logger: logger
-                    ).collect()
+                    let counted = try await self.run(HotSQL.LimitedQueues.self, binds { $0.append(locked); $0.append(now) }, on: connection)
                     for row in counted {
                         let (name, queueLimits, allowance) = try PostgresCoding.allowance(row)
                         if let index = queues.firstIndex(of: name) { limits[index] = min(limits[index], Int64(allowance.jobs)) }
                         if queueLimits.rate != nil { rateLimited.append(name) }
                     }
                 }
-                let claimed = try await connection.query(PostgresQuery(unsafeSQL: sql.claim, binds: binds {
+                let claimed = try await self.run(HotSQL.Claim.self, binds {
                     $0.append(queues)
                     $0.append(limits)
                     $0.append(now)
@@ -377,18 +398,18 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                     $0.append(worker)
                     $0.append(expiry)
                     $0.append(locked)
-                }), logger: logger).collect()
+                }, on: connection)
                 if !rateLimited.isEmpty {
                     var started = [Int32](repeating: 0, count: rateLimited.count)
                     for row in claimed {
                         let order = try row.makeRandomAccess()[11].decode(Int64.self)
                         if let index = rateLimited.firstIndex(of: queues[Int(order) - 1]) { started[index] += 1 }
                     }
-                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql.recordStarts, binds: binds {
+                    _ = try await self.run(HotSQL.RecordStarts.self, binds {
                         $0.append(now)
                         $0.append(rateLimited)
                         $0.append(started)
-                    }), logger: logger)
+                    }, on: connection)
                 }
                 return (claimed, locked)
             }
@@ -409,7 +430,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let names = Array(Set(queues))
         guard !names.isEmpty else { return }
         do {
-            _ = try await rows(sql.notify, binds { $0.append(channel); $0.append(names) }, "notifying")
+            _ = try await rows(HotSQL.Notify.self, binds { $0.append(channel); $0.append(names) }, "notifying")
         } catch {
             logger.warning("notifying other processes failed; they notice at their next poll", metadata: ["spool.error": "\(error)"])
         }
@@ -434,10 +455,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         do {
             if insert.hasUniqueKeys {
                 results = try await client.withTransaction(logger: logger) { connection in
-                    try await self.insert(insert, on: connection)
+                    try await self.insert(insert, on: connection, pooled: true)
                 }
             } else {
-                let rows = try await client.query(insert.query(sql, channel: channel), logger: logger).collect()
+                let rows = try await run(enqueueStatement, insert.bindings(channel: configuration.notifications ? channel : nil))
                 results = try insert.results(inserted: rows, holders: [])
             }
         } catch {
@@ -466,7 +487,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !jobs.isEmpty else { return [] }
         let insert = try InsertBatch(jobs, now: now)
         do {
-            let results = try await self.insert(insert, on: connection)
+            let results = try await self.insert(insert, on: connection, pooled: false)
             workSignal.signal()
             return results
         } catch {
@@ -474,13 +495,19 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    private func insert(_ insert: InsertBatch, on connection: PostgresConnection) async throws -> [EnqueueResult] {
-        let rows = try await connection.query(insert.query(sql, channel: channel), logger: logger).collect()
+    /// The enqueue statement for this configuration.
+    private var enqueueStatement: any PostgresHotStatement.Type {
+        configuration.notifications ? HotSQL.Enqueue.self : HotSQL.QuietEnqueue.self
+    }
+
+    /// `pooled`: `connection` is one of the pool's (so the prepared statements apply), not the
+    /// caller's.
+    private func insert(_ insert: InsertBatch, on connection: PostgresConnection, pooled: Bool) async throws -> [EnqueueResult] {
+        let prepare = pooled && configuration.preparedStatements
+        let rows = try await run(enqueueStatement, insert.bindings(channel: configuration.notifications ? channel : nil), on: connection, prepare: prepare)
         var holders: [PostgresRow] = []
         if rows.count < insert.count {
-            holders = try await connection.query(
-                PostgresQuery(unsafeSQL: sql.holders, binds: binds { $0.append(insert.keys) }), logger: logger
-            ).collect()
+            holders = try await run(HotSQL.Holders.self, binds { $0.append(insert.keys) }, on: connection, prepare: prepare)
         }
         return try insert.results(inserted: rows, holders: holders)
     }
@@ -546,7 +573,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
         guard !completions.isEmpty else { return [] }
         let batch = try FinishBatch(completions)
-        let rows = try await rows(sql.finish, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
+        let rows = try await rows(HotSQL.Finish.self, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
         var written = Set<JobID>(minimumCapacity: rows.count)
         var madeAvailable: [String] = []
         var queues = Set<String>()
@@ -583,7 +610,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             $0.append(hasProgress)
             $0.append(worker)
         }
-        let rows = try await rows(sql.heartbeat, bindings, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")
+        let rows = try await rows(HotSQL.Heartbeat.self, bindings, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")
         let held = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         return beats.map(\.id).filter { !held.contains($0) }
     }
@@ -628,7 +655,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let nowMicros = PostgresCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))
         do {
-            let rows = try await rows(sql.ready, binds { $0.append(queues); $0.append(nowMicros) }, "checking for work")
+            let rows = try await rows(HotSQL.Ready.self, binds { $0.append(queues); $0.append(nowMicros) }, "checking for work")
             if let row = rows.first {
                 let (ready, nextDue) = try row.decode((Bool, Int64?).self)
                 if ready { return }
@@ -648,7 +675,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
     /// The job with `id`, or nil. One indexed read.
     public func job(_ id: JobID) async throws -> JobRecord? {
-        try await rows(sql.job, binds { $0.append(PostgresCoding.uuid(id)) }, "reading job \(id)").first.map(PostgresCoding.record)
+        try await rows(HotSQL.Job.self, binds { $0.append(PostgresCoding.uuid(id)) }, "reading job \(id)").first.map(PostgresCoding.record)
     }
 
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at a million),

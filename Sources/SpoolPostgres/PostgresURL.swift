@@ -3,13 +3,13 @@ import PostgresNIO
 import Spool
 
 /// A parsed `postgres://USER:PASS@HOST:PORT/DB[?OPTIONS]` URL. Options: `sslmode=disable|prefer|require`
-/// (default `prefer`), and the driver's own `schema=NAME`, `notifications=on|off` and
-/// `pool_size=N`, which override the configuration's.
+/// (default `prefer`), and the driver's own `schema=NAME`, `notifications=on|off`,
+/// `prepared_statements=on|off` and `pool_size=N`, which override the configuration's.
 struct PostgresURL: CustomStringConvertible, Sendable {
     enum TLSMode: String, Sendable { case disable, prefer, require }
 
     /// The query options this URL understands.
-    static let optionNames = ["sslmode", "schema", "notifications", "pool_size"]
+    static let optionNames = ["sslmode", "schema", "notifications", "prepared_statements", "pool_size"]
 
     var username: String
     var password: String?
@@ -21,6 +21,8 @@ struct PostgresURL: CustomStringConvertible, Sendable {
     var schema: String?
     /// `notifications=on|off`, when given.
     var notifications: Bool?
+    /// `prepared_statements=on|off`, when given.
+    var preparedStatements: Bool?
     /// `pool_size=N`, when given.
     var poolSize: Int?
 
@@ -50,12 +52,16 @@ struct PostgresURL: CustomStringConvertible, Sendable {
         guard let tls = TLSMode(rawValue: mode) else { throw invalid("sslmode must be disable, prefer or require (got '\(mode)')") }
         self.tls = tls
         self.schema = option("schema")
-        switch option("notifications") {
-        case nil: notifications = nil
-        case "on", "true", "1": notifications = true
-        case "off", "false", "0": notifications = false
-        case let other?: throw invalid("notifications must be on or off (got '\(other)')")
+        func onOff(_ name: String) throws -> Bool? {
+            switch option(name) {
+            case nil: return nil
+            case "on", "true", "1": return true
+            case "off", "false", "0": return false
+            case let other?: throw invalid("\(name) must be on or off (got '\(other)')")
+            }
         }
+        notifications = try onOff("notifications")
+        preparedStatements = try onOff("prepared_statements")
         if let text = option("pool_size") {
             guard let size = Int(text), (1...1_000).contains(size) else { throw invalid("pool_size must be a whole number from 1 to 1000 (got '\(text)')") }
             poolSize = size
@@ -67,6 +73,7 @@ struct PostgresURL: CustomStringConvertible, Sendable {
         var configuration = configuration
         if let schema { configuration.schema = schema }
         if let notifications { configuration.notifications = notifications }
+        if let preparedStatements { configuration.preparedStatements = preparedStatements }
         if let poolSize { configuration.poolSize = poolSize }
         return configuration
     }

@@ -12,4 +12,13 @@ struct PostgresConformanceTests {
             try await test.run { storage }
         }
     }
+
+    /// Every case again as a user behind a transaction-mode pooler runs it: no LISTEN/NOTIFY
+    /// and no prepared statements (every statement schema-qualified and unnamed).
+    @Test("conformance behind a pooler (notifications and prepared statements off)", arguments: StorageConformance.cases)
+    func conformanceBehindPooler(_ test: ConformanceCase) async throws {
+        try await PostgresTestServer.withStorage(notifications: false, preparedStatements: false) { storage in
+            try await test.run { storage }
+        }
+    }
 }

@@ -24,6 +24,18 @@ struct PostgresStorageTests {
         #expect(error.code == .invalidArgument)
     }
 
+    @Test("URL options override the configuration; a bad on/off value is refused")
+    func urlOptions() throws {
+        let defaults = try PostgresStorage(url: "postgres://u:p@localhost/db")
+        #expect(defaults.configuration.preparedStatements && defaults.configuration.notifications)
+        let pooled = try PostgresStorage(url: "postgres://u:p@localhost/db?prepared_statements=off&notifications=off&pool_size=3&schema=jobs")
+        #expect(!pooled.configuration.preparedStatements && !pooled.configuration.notifications)
+        #expect(pooled.configuration.poolSize == 3 && pooled.configuration.schema == "jobs")
+        let error = try #require(throws: SpoolError.self) { try PostgresStorage(url: "postgres://u:p@localhost/db?prepared_statements=maybe") }
+        #expect(error.code == .invalidArgument && error.message.contains("prepared_statements must be on or off"), "\(error)")
+        #expect(!error.message.contains(":p@"), "the password is never shown")
+    }
+
     @Test("a duplicate id fails the whole batch with invalidArgument")
     func duplicateID() async throws {
         try await PostgresTestServer.withStorage { storage in

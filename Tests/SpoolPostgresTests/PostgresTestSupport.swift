@@ -32,25 +32,28 @@ enum PostgresTestServer {
     }
 
     static func configuration(
-        schema: String, poolSize: Int = 4, notifications: Bool = true, pollInterval: Duration = .milliseconds(200),
-        maintenance: PostgresStorage.Configuration.Maintenance? = nil, migrateOnStart: Bool = true
+        schema: String, poolSize: Int = 4, notifications: Bool = true, preparedStatements: Bool = true,
+        pollInterval: Duration = .milliseconds(200), maintenance: PostgresStorage.Configuration.Maintenance? = nil, migrateOnStart: Bool = true
     ) -> PostgresStorage.Configuration {
         PostgresStorage.Configuration(
             schema: schema, poolSize: poolSize, pollInterval: pollInterval, notifications: notifications,
-            migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30)
+            preparedStatements: preparedStatements, migrateOnStart: migrateOnStart, maintenance: maintenance, startTimeout: .seconds(30)
         )
     }
 
     /// Runs `body` with a running storage on a fresh schema, then stops it and drops the schema
     /// (a failed test leaves its schema for inspection).
     static func withStorage<T: Sendable>(
-        schema: String = schemaName(), poolSize: Int = 4, notifications: Bool = true,
+        schema: String = schemaName(), poolSize: Int = 4, notifications: Bool = true, preparedStatements: Bool = true,
         maintenance: PostgresStorage.Configuration.Maintenance? = nil,
         _ body: @Sendable (PostgresStorage) async throws -> T
     ) async throws -> T {
         let url = try requireURL()
         let storage = try PostgresStorage(
-            url: url, configuration: configuration(schema: schema, poolSize: poolSize, notifications: notifications, maintenance: maintenance)
+            url: url,
+            configuration: configuration(
+                schema: schema, poolSize: poolSize, notifications: notifications, preparedStatements: preparedStatements, maintenance: maintenance
+            )
         )
         return try await running(storage) { storage in
             let value = try await body(storage)

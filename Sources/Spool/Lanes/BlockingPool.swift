@@ -33,21 +33,29 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
     private let name: String
     /// The number of threads.
     public let threadCount: Int
-    /// Whether the threads run only on CPU time nothing else wants (see ``init(threads:name:yieldsToOtherWork:)``).
+    /// Whether the threads run at the lowest priority, leaving the cores to other work first (see ``init(threads:name:yieldsToOtherWork:)``).
     public let yieldsToOtherWork: Bool
 
-    /// Starts `threads` threads (at least 1) named `name-N`.
+    /// Starts `threads` threads (at least 1) named `name-N`; nil: one per core, or one per core
+    /// but one for a pool that yields to other work (at least 1).
     ///
-    /// With `yieldsToOtherWork`, a lane for CPU-bound jobs: the threads run at the operating
-    /// system's lowest scheduling class (`SCHED_IDLE` on Linux, background quality of service on
-    /// Darwin), so whenever the cooperative pool (I/O-bound jobs, the worker's own claiming and
-    /// storing) has work, it gets a core at once instead of waiting for a time slice; the lane
-    /// uses every cycle left over. Without it (the default), the threads compete as equals,
-    /// which suits blocking calls that mostly wait.
-    public init(
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount, name: String = "spool.blocking", yieldsToOtherWork: Bool = false
-    ) {
-        threadCount = max(1, threads)
+    /// With `yieldsToOtherWork`, a lane for CPU-bound jobs: the threads run at the lowest
+    /// priority of the normal scheduling class (nice 19 on Linux, background quality of service
+    /// on Darwin), so whenever the cooperative pool (I/O-bound jobs, the worker's own claiming
+    /// and storing) has work, it takes the core almost at once instead of waiting out a time
+    /// slice, and the lane uses the cycles left over. Its default size leaves one core to
+    /// everything else: a lane as wide as the machine keeps every core busy, and each wakeup
+    /// of other work then has to push a lane thread aside first (measured with `spool bench
+    /// --workload L0,L1` on 2 cores, SQLite: I/O job p99 ×1.2 with one lane thread, ×13 with
+    /// two). Linux's `SCHED_IDLE` class looks like the better fit but is worse: measured the
+    /// same way, a spinning `SCHED_IDLE` thread held up other threads' wakeups by up to a
+    /// scheduler tick (p99 ×3). Linux ranks threads only within their process's scheduling
+    /// group: another process on the machine, a database server included, competes with the
+    /// lane as an equal however low the lane's priority. Without `yieldsToOtherWork` (the
+    /// default), the threads compete as equals, which suits blocking calls that mostly wait.
+    public init(threads: Int? = nil, name: String = "spool.blocking", yieldsToOtherWork: Bool = false) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        threadCount = max(1, threads ?? (yieldsToOtherWork ? cores - 1 : cores))
         self.name = name
         self.yieldsToOtherWork = yieldsToOtherWork
         for index in 0..<threadCount {
@@ -65,14 +73,12 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
         for thread in self.threads { thread.start() }
     }
 
-    /// Moves the calling thread to the idle scheduling class (Linux), where it runs only when no
-    /// other thread wants the core. Failure leaves the thread as it was.
+    /// Gives the calling thread the lowest priority of the normal class (Linux: nice 19; a
+    /// thread is its own scheduling entity there, so this leaves the process's other threads
+    /// as they were). Failure leaves the thread as it was.
     private static func lowerThisThreadsPriority() {
         #if os(Linux)
-        var parameters = sched_param()
-        parameters.sched_priority = 0
-        let schedIdle: Int32 = 5  // SCHED_IDLE in <linux/sched.h>
-        _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
+        _ = setpriority(__priority_which_t(0), 0, 19)  // PRIO_PROCESS, this thread
         #endif
     }
 

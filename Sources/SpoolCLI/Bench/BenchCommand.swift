@@ -26,8 +26,8 @@ struct BenchCommand: AsyncParsableCommand {
             of --runs runs (the exactly-once counts are the worst run's).
 
             Lane workloads, run only when named: L0 is W4 again (no other load); L1 adds 20 ms \
-            CPU-bound jobs keeping a lane of one thread per core busy (a lane that yields to \
-            other work: BlockingPool(yieldsToOtherWork: true)); L2 runs the same CPU-bound jobs on the shared cooperative pool instead (no \
+            CPU-bound jobs keeping a lane busy (a lane that yields to other work, of its default \
+            size, one thread per core but one: BlockingPool(yieldsToOtherWork: true)); L2 runs the same CPU-bound jobs on the shared cooperative pool instead (no \
             lane), for contrast. L1's p99 close to L0's shows the lane isolates CPU work.
 
             Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \

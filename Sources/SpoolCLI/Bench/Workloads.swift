@@ -363,8 +363,9 @@ struct WorkloadRunner: Sendable {
     /// W4 (and L0–L2): a producer enqueues a job every 5 ms; each job records when it started.
     /// L1 and L2 add CPU-bound jobs (20 ms of spinning each) in a queue `cpu`, enough of them to
     /// keep every core busy for the whole run, run by a worker of their own (two per core) beside
-    /// the latency jobs' worker: on a lane of one thread per core (L1), or on the shared
-    /// cooperative pool (L2). The CPU queue gets its own worker because a worker claims one
+    /// the latency jobs' worker: on a lane of its default size (one thread per core but one; it
+    /// stays saturated, with jobs waiting for its threads) (L1), or on the shared cooperative
+    /// pool (L2). The CPU queue gets its own worker because a worker claims one
     /// batch at a time: with a durable store each claim is a round trip, and latency jobs would
     /// wait behind the CPU queue's claims, which is not what a lane is about.
     private func latency(jobs: Int, concurrency: Int, label: String, workload: Workload = .w4) async throws -> Figures {
@@ -377,7 +378,7 @@ struct WorkloadRunner: Sendable {
             tracker.jobFinished()
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let lane = workload == .l1 ? BlockingPool(threads: cores, name: "bench.cpu", yieldsToOtherWork: true) : nil
+        let lane = workload == .l1 ? BlockingPool(name: "bench.cpu", yieldsToOtherWork: true) : nil
         defer { lane?.shutdown() }
         let crunches = workload == .l1 || workload == .l2 ? jobs * 5 / 20 * cores * 3 / 2 : 0
         registry.register(CrunchJob.self, options: JobOptions(queue: "cpu", lane: lane)) { job, _ in

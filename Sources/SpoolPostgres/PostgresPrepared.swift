@@ -1,0 +1,121 @@
+import PostgresNIO
+
+/// One of the statements on the hot path (enqueue, claim, finish, heartbeat, the check for
+/// work). With ``PostgresStorage/Configuration/preparedStatements`` on, each pooled connection
+/// parses it once, under ``name``, and later runs only bind and execute: planning a claim
+/// costs the server about four times what running it does, so an unprepared statement spends
+/// most of its time being planned. Prepared texts name tables without their schema and find
+/// them on the pool's `search_path` (PostgresNIO knows a prepared statement by its type, so
+/// its text cannot carry a schema chosen at run time).
+protocol PostgresHotStatement {
+    /// The name the statement is prepared under; unique per statement text.
+    static var name: String { get }
+    /// The unqualified text, for preparing.
+    static var prepared: String { get }
+    /// This statement's text in `statements` (schema-qualified: for running unprepared).
+    static func text(_ statements: PostgresStatements) -> String
+}
+
+/// A hot statement with its bindings, as PostgresNIO's prepared statement: prepared on a
+/// connection the first time that connection runs it, then executed by name.
+struct Prepared<Statement: PostgresHotStatement>: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+    static var name: String { Statement.name }
+    static var sql: String { Statement.prepared }
+    let bindings: PostgresBindings
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// The hot statements.
+enum HotSQL {
+    enum Enqueue: PostgresHotStatement {
+        static let name = "spool_enqueue_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.enqueue }
+        static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
+    }
+    /// The enqueue without `pg_notify` (notifications off).
+    enum QuietEnqueue: PostgresHotStatement {
+        static let name = "spool_enqueue_quiet_v1"
+        static var prepared: String { PostgresStatements.onSearchPathQuiet.enqueue }
+        static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
+    }
+    enum Holders: PostgresHotStatement {
+        static let name = "spool_holders_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.holders }
+        static func text(_ statements: PostgresStatements) -> String { statements.holders }
+    }
+    enum ClaimLocks: PostgresHotStatement {
+        static let name = "spool_claim_locks_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.claimLocks }
+        static func text(_ statements: PostgresStatements) -> String { statements.claimLocks }
+    }
+    enum LimitedQueues: PostgresHotStatement {
+        static let name = "spool_limited_queues_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.limitedQueues }
+        static func text(_ statements: PostgresStatements) -> String { statements.limitedQueues }
+    }
+    enum Claim: PostgresHotStatement {
+        static let name = "spool_claim_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.claim }
+        static func text(_ statements: PostgresStatements) -> String { statements.claim }
+    }
+    enum RecordStarts: PostgresHotStatement {
+        static let name = "spool_record_starts_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.recordStarts }
+        static func text(_ statements: PostgresStatements) -> String { statements.recordStarts }
+    }
+    enum Finish: PostgresHotStatement {
+        static let name = "spool_finish_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.finish }
+        static func text(_ statements: PostgresStatements) -> String { statements.finish }
+    }
+    enum Heartbeat: PostgresHotStatement {
+        static let name = "spool_heartbeat_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.heartbeat }
+        static func text(_ statements: PostgresStatements) -> String { statements.heartbeat }
+    }
+    enum Ready: PostgresHotStatement {
+        static let name = "spool_ready_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.ready }
+        static func text(_ statements: PostgresStatements) -> String { statements.ready }
+    }
+    enum Job: PostgresHotStatement {
+        static let name = "spool_job_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.job }
+        static func text(_ statements: PostgresStatements) -> String { statements.job }
+    }
+    enum Notify: PostgresHotStatement {
+        static let name = "spool_notify_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.notify }
+        static func text(_ statements: PostgresStatements) -> String { statements.notify }
+    }
+}
+
+extension PostgresStorage {
+    /// Runs a hot statement on `connection` (or a pooled one) and collects its rows: prepared
+    /// when the configuration says so, else as an unnamed statement with the schema-qualified
+    /// text. A connection that is not the pool's (the caller's, for a transactional enqueue)
+    /// must pass `prepare: false`: its `search_path` is the caller's.
+    func run<Statement: PostgresHotStatement>(
+        _ statement: Statement.Type, _ bindings: PostgresBindings, on connection: PostgresConnection? = nil, prepare: Bool? = nil
+    ) async throws -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        if prepare ?? configuration.preparedStatements {
+            let prepared = Prepared<Statement>(bindings: bindings)
+            if let connection {
+                for try await row in try await connection.execute(prepared, logger: logger) { rows.append(row) }
+            } else {
+                for try await row in try await client.execute(prepared, logger: logger) { rows.append(row) }
+            }
+        } else {
+            let query = PostgresQuery(unsafeSQL: Statement.text(sql), binds: bindings)
+            if let connection {
+                rows = try await connection.query(query, logger: logger).collect()
+            } else {
+                rows = try await client.query(query, logger: logger).collect()
+            }
+        }
+        return rows
+    }
+}
