@@ -10,6 +10,7 @@
 /// - `P:job:ID` hash: one job (`state`, `queue`, `kind`, `payload`, `prio`, `attempt`, `max`,
 ///   `runat`, `created`, `attempted`, `finished`, `owner`, `lease`, `errors`, `ukey`,
 ///   `timeout`, `result`, `progress`, `expired`, `meta`). Times are milliseconds since 1970.
+///   `owner` and `lease` mean something only while `state` is `running` (a finish leaves them).
 /// - `P:q:QUEUE:ready` sorted set of available jobs: score `-priority`, member the run-at
 ///   (15 digits) then the id, so a range reads them by priority, then run-at, then id.
 /// - `P:q:QUEUE:sched` sorted set of scheduled jobs by run-at; claims promote the due ones.
@@ -209,16 +210,20 @@ enum RedisScript: String, CaseIterable, Sendable {
                     if #ms > 0 then
                       -- The range just read is the head of the set: drop it in one call.
                       redis.call('ZREMRANGEBYRANK', readyk(q), 0, #ms - 1)
-                      local leases, nowtext = {}, fmt(now)
+                      local leases, nowtext, prefix = {}, fmt(now), P .. ':job:'
+                      -- Direct stores at a running index: no temporary row, no table.insert.
+                      local o = #out
                       for i = 1, #ms do
                         local id = string.sub(ms[i], 16)
-                        local k = jobkey(id)
+                        local k = prefix .. id
                         local f = redis.call('HMGET', k, 'attempt', 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta')
                         local attempt = (tonumber(f[1]) or 0) + 1
                         redis.call('HSET', k, 'attempt', attempt, 'state', 'running', 'owner', worker, 'lease', untilms, 'attempted', nowtext)
-                        table.insert(leases, untilms); table.insert(leases, id)
-                        local row = {id, q, f[2] or '', f[3] or '', f[4] or '0', attempt, f[5] or '1', f[6] or '0', f[7] or '0', f[8] or '', f[9] or ''}
-                        for j = 1, #row do table.insert(out, row[j]) end
+                        leases[2 * i - 1] = untilms; leases[2 * i] = id
+                        out[o + 1] = id; out[o + 2] = q; out[o + 3] = f[2] or ''; out[o + 4] = f[3] or ''
+                        out[o + 5] = f[4] or '0'; out[o + 6] = attempt; out[o + 7] = f[5] or '1'; out[o + 8] = f[6] or '0'
+                        out[o + 9] = f[7] or '0'; out[o + 10] = f[8] or ''; out[o + 11] = f[9] or ''
+                        o = o + 11
                       end
                       zaddall(RUN, leases)
                       count(q, 'available', -#ms); count(q, 'running', #ms)
@@ -238,18 +243,20 @@ enum RedisScript: String, CaseIterable, Sendable {
                 local worker, n, F = ARGV[2], tonumber(ARGV[3]), 7
                 local lost, wakeup = {}, false
                 local done, finished, moves, queues = {}, {}, {}, {}
+                local nd, nf, prefix = 0, 0, P .. ':job:'
                 for i = 0, n - 1 do
                   local b = 4 + i * F
                   local id, outcome, at, runat, err, hasres, res = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-                  local k = jobkey(id)
+                  local k = prefix .. id
                   local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat', 'ukey')
                   if f[1] ~= 'running' or f[2] ~= worker then
-                    table.insert(lost, id)
+                    lost[#lost + 1] = id
                   else
                     local q = f[3]
                     queues[q] = true
-                    table.insert(done, id)
-                    redis.call('HDEL', k, 'owner', 'lease')
+                    nd = nd + 1; done[nd] = id
+                    -- 'owner' and 'lease' stay: they count only while the state is running, and
+                    -- the next claim overwrites them (one command less per job).
                     local to = outcome
                     if outcome == 'retry' then to = 'scheduled'
                     elseif outcome == 'snooze' then
@@ -260,8 +267,9 @@ enum RedisScript: String, CaseIterable, Sendable {
                       redis.call('HINCRBY', k, 'attempt', -1)
                     end
                     if err ~= '' then adderr(k, cjson.decode(err)) end
-                    local move = q .. '\0' .. to
-                    moves[move] = (moves[move] or 0) + 1
+                    local byq = moves[q]
+                    if not byq then byq = {}; moves[q] = byq end
+                    byq[to] = (byq[to] or 0) + 1
                     if to == 'scheduled' then
                       redis.call('HSET', k, 'state', to, 'expired', '0', 'runat', runat)
                       redis.call('ZADD', schedk(q), runat, id)
@@ -276,7 +284,7 @@ enum RedisScript: String, CaseIterable, Sendable {
                       else
                         redis.call('HSET', k, 'state', to, 'expired', '0', 'finished', at)
                       end
-                      table.insert(finished, at); table.insert(finished, id)
+                      finished[nf + 1] = at; finished[nf + 2] = id; nf = nf + 2
                       if f[6] and f[6] ~= '' and redis.call('HGET', UNI, f[6]) == id then redis.call('HDEL', UNI, f[6]) end
                     end
                   end
@@ -286,10 +294,8 @@ enum RedisScript: String, CaseIterable, Sendable {
                   redis.call('ZREM', RUN, unpack(done, i, math.min(i + 999, #done)))
                 end
                 zaddall(FIN, finished)
-                for move, c in pairs(moves) do
-                  local sep = string.find(move, '\0', 1, true)
-                  local q, to = string.sub(move, 1, sep - 1), string.sub(move, sep + 1)
-                  count(q, 'running', -c); count(q, to, c)
+                for q, byq in pairs(moves) do
+                  for to, c in pairs(byq) do count(q, 'running', -c); count(q, to, c) end
                 end
                 if wakeup or capped(queues) then wake() end
                 return lost
