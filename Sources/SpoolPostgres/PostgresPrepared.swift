@@ -60,6 +60,11 @@ enum HotSQL {
         static var prepared: String { PostgresStatements.onSearchPath.claim }
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
+    enum FastClaim: PostgresHotStatement {
+        static let name = "spool_fast_claim_v1"
+        static var prepared: String { PostgresStatements.onSearchPath.fastClaim }
+        static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
+    }
     enum RecordStarts: PostgresHotStatement {
         static let name = "spool_record_starts_v1"
         static var prepared: String { PostgresStatements.onSearchPath.recordStarts }

@@ -163,8 +163,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         clientConfiguration.options.maximumConnections = configuration.poolSize
         clientConfiguration.options.minimumConnections = 0
         if configuration.preparedStatements {
-            // The prepared statements' unqualified table names resolve here (see `Prepared`).
-            clientConfiguration.options.additionalStartupParameters.append(("search_path", "\"\(configuration.schema)\""))
+            // The prepared statements' unqualified table names resolve here (see `Prepared`),
+            // and the one-statement claim is planned without bitmap and sequential scans (why:
+            // see `claimRows`); `stats`, the one statement that wants a full scan, turns them
+            // back on for its own transaction.
+            clientConfiguration.options.additionalStartupParameters += [
+                ("search_path", "\"\(configuration.schema)\""), ("enable_bitmapscan", "off"), ("enable_seqscan", "off"),
+            ]
         }
         self.configuration = configuration
         self.logger = configuration.logger
@@ -423,6 +428,24 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         return rows
     }
 
+    /// The claim in one round trip (prepared statements only), or nil when a demanded queue
+    /// has limits: then nothing was claimed and ``claimRows`` must do it.
+    private func fastClaimRows(
+        queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
+    ) async throws -> [PostgresRow]? {
+        let rows = try await self.rows(HotSQL.FastClaim.self, binds {
+            $0.append(queues)
+            $0.append(limits)
+            $0.append(now)
+            $0.append(total)
+            $0.append(worker)
+            $0.append(expiry)
+        }, "claim for worker '\(worker)'")
+        if let first = rows.first, try first.makeRandomAccess()[12].decode(Bool.self) { return nil }
+        limitedQueues.withLock { known in known.subtract(queues) }
+        return rows
+    }
+
     /// Wakes local waiters and, with notifications on, every other process's.
     private func announceWork(_ queues: some Sequence<String>) async {
         workSignal.signal()
@@ -540,14 +563,20 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
         guard !queues.isEmpty else { return [] }
         let nowMicros = PostgresCoding.micros(now)
-        let rows = try await claimRows(
-            queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker,
-            expiry: nowMicros + PostgresCoding.micros(request.lease)
-        )
+        let expiry = nowMicros + PostgresCoding.micros(request.lease)
+        var rows: [PostgresRow]? = nil
+        if configuration.preparedStatements {
+            rows = try await fastClaimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
+        }
+        if rows == nil {
+            rows = try await claimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
+        }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
-        claimed.reserveCapacity(rows.count)
-        for row in rows {
+        claimed.reserveCapacity(rows?.count ?? 0)
+        for row in rows ?? [] {
             let cells = row.makeRandomAccess()
+            // The one-statement claim's row when it claimed nothing: all NULL but the flag.
+            if cells[0].bytes == nil { continue }
             claimed.append((try cells[11].decode(Int64.self), try PostgresCoding.claimed(cells)))
         }
         // RETURNING gives rows in no particular order: put them in claim order.
@@ -712,7 +741,23 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Counts by queue and state. Cost: one scan of the state index.
     public func stats() async throws -> StorageStats {
         var stats = StorageStats()
-        for row in try await rows(sql.stats, PostgresBindings(), "counting jobs") {
+        let counted: [PostgresRow]
+        if configuration.preparedStatements {
+            // The pool's sessions have sequential scans off (see `init`); counting wants one.
+            try await readiness.wait(timeout: configuration.startTimeout, target: target)
+            do {
+                counted = try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SET LOCAL enable_seqscan = on", logger: self.logger)
+                    try await connection.query("SET LOCAL enable_bitmapscan = on", logger: self.logger)
+                    return try await connection.query(PostgresQuery(unsafeSQL: self.sql.stats), logger: self.logger).collect()
+                }
+            } catch {
+                throw SpoolError.postgres(error, target: target, operation: "counting jobs")
+            }
+        } else {
+            counted = try await rows(sql.stats, PostgresBindings(), "counting jobs")
+        }
+        for row in counted {
             let (queue, state, count) = try row.decode((String, String, Int).self)
             stats.queues[queue, default: [:]][try PostgresCoding.state(state)] = count
         }

@@ -109,7 +109,8 @@ final class RESPConnection: Sendable {
 
     private static func send(_ arguments: [[UInt8]], on channel: any Channel) async throws -> RESPValue {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush(RESPRequest(arguments: arguments, promise: promise), promise: nil)
+        // See `pipeline`: a write on a channel closed meanwhile must fail the reply too.
+        channel.writeAndFlush(RESPRequest(arguments: arguments, promise: promise)).whenFailure { promise.fail($0) }
         return try await promise.futureResult.get()
     }
 
@@ -131,7 +132,10 @@ final class RESPConnection: Sendable {
     func pipeline(_ commands: [[[UInt8]]]) async throws -> [RESPValue] {
         let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
         for (command, promise) in zip(commands, promises) {
-            channel.write(RESPRequest(arguments: command, promise: promise), promise: nil)
+            // A write that never reaches the handler (the channel closed and its pipeline was
+            // emptied in between) fails only its write future: fail the reply with it, or the
+            // caller would wait forever. (A reply already failed by the handler stays as it was.)
+            channel.write(RESPRequest(arguments: command, promise: promise)).whenFailure { promise.fail($0) }
         }
         channel.flush()
         var replies: [RESPValue] = []
