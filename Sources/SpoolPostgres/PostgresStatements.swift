@@ -65,14 +65,11 @@ struct PostgresStatements: Sendable {
             SELECT id\(notifyColumn) FROM ins
             """
         holders = "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
-        claim = """
-            WITH demand AS (
-                SELECT d.queue, d.lim, d.ord FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM \(s)queues p WHERE p.name = d.queue
-                    AND (p.paused OR ((p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL) AND d.queue <> ALL($7::text[])))
-                )
-            ), picked AS (
+        // Shared by both claims, over a CTE `demand` (queue, lim, ord) of the queues to claim
+        // from: the due jobs, by priority, run-at and id, locked (SKIP LOCKED), then moved to
+        // running with the lease of $5 until $6 (at $3, at most $4 in all).
+        let picked = """
+            picked AS (
                 SELECT c.id, demand.ord FROM demand CROSS JOIN LATERAL (
                     SELECT j.id, j.priority, j.run_at FROM \(jobs) j
                     WHERE j.queue = demand.queue AND j.state IN ('available', 'scheduled')
@@ -84,10 +81,22 @@ struct PostgresStatements: Sendable {
                 ORDER BY demand.ord, c.priority DESC, c.run_at, c.id
                 LIMIT $4
             )
+            """
+        let take = """
             UPDATE \(jobs) j
             SET state = 'running', attempt = j.attempt + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
             FROM picked WHERE j.id = picked.id
             RETURNING \(PostgresCoding.claimedColumns), picked.ord
+            """
+        claim = """
+            WITH demand AS (
+                SELECT d.queue, d.lim, d.ord FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM \(s)queues p WHERE p.name = d.queue
+                    AND (p.paused OR ((p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL) AND d.queue <> ALL($7::text[])))
+                )
+            ), \(picked)
+            \(take)
             """
         // The claim in one statement, for the pool's connections (prepared, with bitmap and
         // sequential scans off for the session; see `PostgresStorage.init`): it commits without
@@ -104,22 +113,8 @@ struct PostgresStatements: Sendable {
             ), demand AS (
                 SELECT d.queue, d.lim, d.ord FROM limited, unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
                 WHERE NOT limited.found AND NOT EXISTS (SELECT 1 FROM \(s)queues p WHERE p.name = d.queue AND p.paused)
-            ), picked AS (
-                SELECT c.id, demand.ord FROM demand CROSS JOIN LATERAL (
-                    SELECT j.id, j.priority, j.run_at FROM \(jobs) j
-                    WHERE j.queue = demand.queue AND j.state IN ('available', 'scheduled')
-                      AND (j.state = 'available' OR j.run_at <= $3)
-                    ORDER BY j.priority DESC, j.run_at, j.id
-                    LIMIT demand.lim
-                    FOR UPDATE SKIP LOCKED
-                ) c
-                ORDER BY demand.ord, c.priority DESC, c.run_at, c.id
-                LIMIT $4
-            ), claimed AS (
-                UPDATE \(jobs) j
-                SET state = 'running', attempt = j.attempt + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
-                FROM picked WHERE j.id = picked.id
-                RETURNING \(PostgresCoding.claimedColumns), picked.ord
+            ), \(picked), claimed AS (
+                \(take)
             )
             SELECT claimed.*, limited.found FROM limited LEFT JOIN claimed ON true
             """

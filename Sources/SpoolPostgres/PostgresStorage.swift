@@ -395,15 +395,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                         if queueLimits.rate != nil { rateLimited.append(name) }
                     }
                 }
-                let claimed = try await self.run(HotSQL.Claim.self, binds {
-                    $0.append(queues)
-                    $0.append(limits)
-                    $0.append(now)
-                    $0.append(total)
-                    $0.append(worker)
-                    $0.append(expiry)
-                    $0.append(locked)
-                }, on: connection)
+                var bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
+                bindings.append(locked)
+                let claimed = try await self.run(HotSQL.Claim.self, bindings, on: connection)
                 if !rateLimited.isEmpty {
                     var started = [Int32](repeating: 0, count: rateLimited.count)
                     for row in claimed {
@@ -428,19 +422,27 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         return rows
     }
 
-    /// The claim in one round trip (prepared statements only), or nil when a demanded queue
-    /// has limits: then nothing was claimed and ``claimRows`` must do it.
-    private func fastClaimRows(
+    /// $1–$6 of both claim statements.
+    private static func claimBindings(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
-    ) async throws -> [PostgresRow]? {
-        let rows = try await self.rows(HotSQL.FastClaim.self, binds {
+    ) -> PostgresBindings {
+        binds {
             $0.append(queues)
             $0.append(limits)
             $0.append(now)
             $0.append(total)
             $0.append(worker)
             $0.append(expiry)
-        }, "claim for worker '\(worker)'")
+        }
+    }
+
+    /// The claim in one round trip (prepared statements only), or nil when a demanded queue
+    /// has limits: then nothing was claimed and ``claimRows`` must do it.
+    private func fastClaimRows(
+        queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
+    ) async throws -> [PostgresRow]? {
+        let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
+        let rows = try await self.rows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
         if let first = rows.first, try first.makeRandomAccess()[12].decode(Bool.self) { return nil }
         limitedQueues.withLock { known in known.subtract(queues) }
         return rows
