@@ -10,10 +10,16 @@ import PostgresNIO
 protocol PostgresHotStatement {
     /// The name the statement is prepared under; unique per statement text.
     static var name: String { get }
-    /// The unqualified text, for preparing.
-    static var prepared: String { get }
-    /// This statement's text in `statements` (schema-qualified: for running unprepared).
+    /// This statement's text in `statements`: schema-qualified for running unprepared, or
+    /// unqualified in ``PostgresStatements/onSearchPath``.
     static func text(_ statements: PostgresStatements) -> String
+    /// The unqualified text, for preparing (a requirement, so that a statement can pick
+    /// another unqualified set).
+    static var prepared: String { get }
+}
+
+extension PostgresHotStatement {
+    static var prepared: String { text(.onSearchPath) }
 }
 
 /// A hot statement with its bindings, as PostgresNIO's prepared statement: prepared on a
@@ -31,68 +37,56 @@ struct Prepared<Statement: PostgresHotStatement>: PostgresPreparedStatement {
 enum HotSQL {
     enum Enqueue: PostgresHotStatement {
         static let name = "spool_enqueue_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.enqueue }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
     }
     /// The enqueue without `pg_notify` (notifications off).
     enum QuietEnqueue: PostgresHotStatement {
         static let name = "spool_enqueue_quiet_v1"
-        static var prepared: String { PostgresStatements.onSearchPathQuiet.enqueue }
+        static var prepared: String { text(.onSearchPathQuiet) }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
     }
     enum Holders: PostgresHotStatement {
         static let name = "spool_holders_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.holders }
         static func text(_ statements: PostgresStatements) -> String { statements.holders }
     }
     enum ClaimLocks: PostgresHotStatement {
         static let name = "spool_claim_locks_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.claimLocks }
         static func text(_ statements: PostgresStatements) -> String { statements.claimLocks }
     }
     enum LimitedQueues: PostgresHotStatement {
         static let name = "spool_limited_queues_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.limitedQueues }
         static func text(_ statements: PostgresStatements) -> String { statements.limitedQueues }
     }
     enum Claim: PostgresHotStatement {
         static let name = "spool_claim_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.claim }
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
     enum FastClaim: PostgresHotStatement {
         static let name = "spool_fast_claim_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.fastClaim }
         static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
     }
     enum RecordStarts: PostgresHotStatement {
         static let name = "spool_record_starts_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.recordStarts }
         static func text(_ statements: PostgresStatements) -> String { statements.recordStarts }
     }
     enum Finish: PostgresHotStatement {
         static let name = "spool_finish_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.finish }
         static func text(_ statements: PostgresStatements) -> String { statements.finish }
     }
     enum Heartbeat: PostgresHotStatement {
         static let name = "spool_heartbeat_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.heartbeat }
         static func text(_ statements: PostgresStatements) -> String { statements.heartbeat }
     }
     enum Ready: PostgresHotStatement {
         static let name = "spool_ready_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.ready }
         static func text(_ statements: PostgresStatements) -> String { statements.ready }
     }
     enum Job: PostgresHotStatement {
         static let name = "spool_job_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.job }
         static func text(_ statements: PostgresStatements) -> String { statements.job }
     }
     enum Notify: PostgresHotStatement {
         static let name = "spool_notify_v1"
-        static var prepared: String { PostgresStatements.onSearchPath.notify }
         static func text(_ statements: PostgresStatements) -> String { statements.notify }
     }
 }

@@ -338,13 +338,21 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
     // MARK: Running statements
 
-    /// Runs one statement on a pooled connection and collects its rows.
-    func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
+    /// Runs `body` once the storage is ready, reporting its failure as a ``SpoolError`` that
+    /// names `operation`.
+    private func performing<T>(_ operation: @autoclosure () -> String, _ body: () async throws -> T) async throws -> T {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         do {
-            return try await client.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger).collect()
+            return try await body()
         } catch {
             throw SpoolError.postgres(error, target: target, operation: operation())
+        }
+    }
+
+    /// Runs one statement on a pooled connection and collects its rows.
+    func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
+        try await performing(operation()) {
+            try await client.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger).collect()
         }
     }
 
@@ -353,17 +361,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     func rows<Statement: PostgresHotStatement>(
         _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
     ) async throws -> [PostgresRow] {
-        try await readiness.wait(timeout: configuration.startTimeout, target: target)
-        do {
-            return try await run(statement, bindings)
-        } catch {
-            throw SpoolError.postgres(error, target: target, operation: operation())
-        }
+        try await performing(operation()) { try await run(statement, bindings) }
     }
 
-    /// Runs the claim in a transaction that first sets, for that transaction only (`SET LOCAL`,
-    /// so the pooled connection is unchanged afterwards, and safe behind a transaction-mode
-    /// pooler):
+    /// The claim of queues with limits, or of any queue with prepared statements off (else
+    /// ``fastClaimRows`` takes one round trip). Runs in a transaction that first sets, for that
+    /// transaction only (`SET LOCAL`, so the pooled connection is unchanged afterwards, and
+    /// safe behind a transaction-mode pooler):
     /// - no bitmap and no sequential scans. A job table turns over completely between two runs
     ///   of autovacuum's ANALYZE, so the planner's statistics are nearly always wrong. With a
     ///   fresh or stale estimate of "one matching row" it picks a bitmap scan of every waiting
@@ -379,10 +383,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     private func claimRows(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
     ) async throws -> [PostgresRow] {
-        try await readiness.wait(timeout: configuration.startTimeout, target: target)
-        let rows: [PostgresRow], locked: [String]
-        do {
-            (rows, locked) = try await client.withTransaction(logger: logger) { connection -> ([PostgresRow], [String]) in
+        let (rows, locked) = try await performing("claim for worker '\(worker)'") {
+            try await client.withTransaction(logger: logger) { connection -> ([PostgresRow], [String]) in
                 let settings = try await self.run(HotSQL.ClaimLocks.self, binds { $0.append(queues) }, on: connection)
                 let locked = try settings.first?.decode((String, String, String, [String]).self).3 ?? []
                 var limits = limits
@@ -412,8 +414,6 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                 }
                 return (claimed, locked)
             }
-        } catch {
-            throw SpoolError.postgres(error, target: target, operation: "claim for worker '\(worker)'")
         }
         limitedQueues.withLock { known in
             known.subtract(queues)
@@ -436,16 +436,18 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// The claim in one round trip (prepared statements only), or nil when a demanded queue
-    /// has limits: then nothing was claimed and ``claimRows`` must do it.
+    /// The claimed rows, in one round trip (prepared statements only), or nil when a demanded
+    /// queue has limits: then nothing was claimed and ``claimRows`` must do it.
     private func fastClaimRows(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
     ) async throws -> [PostgresRow]? {
         let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
         let rows = try await self.rows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
-        if let first = rows.first, try first.makeRandomAccess()[12].decode(Bool.self) { return nil }
+        guard let first = rows.first?.makeRandomAccess() else { return [] }
+        if try first[12].decode(Bool.self) { return nil }
         limitedQueues.withLock { known in known.subtract(queues) }
-        return rows
+        // Nothing claimed: the one row is all NULL but the flag.
+        return first[0].bytes == nil ? [] : rows
     }
 
     /// Wakes local waiters and, with notifications on, every other process's.
@@ -479,12 +481,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let results: [EnqueueResult]
         do {
             if insert.hasUniqueKeys {
+                // The holders are read in the same transaction as the insert.
                 results = try await client.withTransaction(logger: logger) { connection in
-                    try await self.insert(insert, on: connection, pooled: true)
+                    try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
                 }
             } else {
-                let rows = try await run(enqueueStatement, insert.bindings(channel: configuration.notifications ? channel : nil))
-                results = try insert.results(inserted: rows, holders: [])
+                results = try await self.insert(insert, on: nil, prepare: configuration.preparedStatements)
             }
         } catch {
             throw insert.mapError(error, target: target)
@@ -512,7 +514,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !jobs.isEmpty else { return [] }
         let insert = try InsertBatch(jobs, now: now)
         do {
-            let results = try await self.insert(insert, on: connection, pooled: false)
+            // The caller's connection has the caller's search_path: no prepared statements.
+            let results = try await self.insert(insert, on: connection, prepare: false)
             workSignal.signal()
             return results
         } catch {
@@ -520,16 +523,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// The enqueue statement for this configuration.
-    private var enqueueStatement: any PostgresHotStatement.Type {
-        configuration.notifications ? HotSQL.Enqueue.self : HotSQL.QuietEnqueue.self
-    }
-
-    /// `pooled`: `connection` is one of the pool's (so the prepared statements apply), not the
-    /// caller's.
-    private func insert(_ insert: InsertBatch, on connection: PostgresConnection, pooled: Bool) async throws -> [EnqueueResult] {
-        let prepare = pooled && configuration.preparedStatements
-        let rows = try await run(enqueueStatement, insert.bindings(channel: configuration.notifications ? channel : nil), on: connection, prepare: prepare)
+    /// Inserts the batch on `connection` (nil: a pooled one) and reads the holders of the keys
+    /// it could not take (only keyed jobs can be left out; nothing else is).
+    private func insert(_ insert: InsertBatch, on connection: PostgresConnection?, prepare: Bool) async throws -> [EnqueueResult] {
+        let rows = configuration.notifications
+            ? try await run(HotSQL.Enqueue.self, insert.bindings(channel: channel), on: connection, prepare: prepare)
+            : try await run(HotSQL.QuietEnqueue.self, insert.bindings(channel: nil), on: connection, prepare: prepare)
         var holders: [PostgresRow] = []
         if rows.count < insert.count {
             holders = try await run(HotSQL.Holders.self, binds { $0.append(insert.keys) }, on: connection, prepare: prepare)
@@ -566,19 +565,17 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !queues.isEmpty else { return [] }
         let nowMicros = PostgresCoding.micros(now)
         let expiry = nowMicros + PostgresCoding.micros(request.lease)
-        var rows: [PostgresRow]? = nil
-        if configuration.preparedStatements {
-            rows = try await fastClaimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
-        }
-        if rows == nil {
+        let rows: [PostgresRow]
+        if configuration.preparedStatements,
+           let fast = try await fastClaimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry) {
+            rows = fast
+        } else {
             rows = try await claimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
         }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
-        claimed.reserveCapacity(rows?.count ?? 0)
-        for row in rows ?? [] {
+        claimed.reserveCapacity(rows.count)
+        for row in rows {
             let cells = row.makeRandomAccess()
-            // The one-statement claim's row when it claimed nothing: all NULL but the flag.
-            if cells[0].bytes == nil { continue }
             claimed.append((try cells[11].decode(Int64.self), try PostgresCoding.claimed(cells)))
         }
         // RETURNING gives rows in no particular order: put them in claim order.
@@ -746,15 +743,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let counted: [PostgresRow]
         if configuration.preparedStatements {
             // The pool's sessions have sequential scans off (see `init`); counting wants one.
-            try await readiness.wait(timeout: configuration.startTimeout, target: target)
-            do {
-                counted = try await client.withTransaction(logger: logger) { connection in
-                    try await connection.query("SET LOCAL enable_seqscan = on", logger: self.logger)
-                    try await connection.query("SET LOCAL enable_bitmapscan = on", logger: self.logger)
+            counted = try await performing("counting jobs") {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query(
+                        "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)", logger: self.logger
+                    )
                     return try await connection.query(PostgresQuery(unsafeSQL: self.sql.stats), logger: self.logger).collect()
                 }
-            } catch {
-                throw SpoolError.postgres(error, target: target, operation: "counting jobs")
             }
         } else {
             counted = try await rows(sql.stats, PostgresBindings(), "counting jobs")
