@@ -69,8 +69,11 @@ public struct JobContext: Sendable {
     public let dueAt: Date
     let baseLogger: Logger
     let progressSink: (any JobProgressSink)?
+    /// The worker's runner slot running the job (where its progress is kept).
+    let slot: Int
 
-    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?, startedAt: Date) {
+    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?, slot: Int = 0, startedAt: Date) {
+        self.slot = slot
         self.startedAt = startedAt
         dueAt = job.runAt
         id = job.id
@@ -98,13 +101,13 @@ public struct JobContext: Sendable {
     /// Records the job's progress (0...1, with an optional note). Stored with the next heartbeat,
     /// so it shows in the inspection API within a heartbeat interval. Cheap: no I/O here.
     public func reportProgress(_ fraction: Double, message: String? = nil) {
-        progressSink?.report(JobProgress(fraction: fraction, message: message), for: id)
+        progressSink?.report(JobProgress(fraction: fraction, message: message), for: id, slot: slot)
     }
 }
 
 /// Where `JobContext.reportProgress` goes (the worker's table of running jobs).
 protocol JobProgressSink: Sendable {
-    func report(_ progress: JobProgress, for id: JobID)
+    func report(_ progress: JobProgress, for id: JobID, slot: Int)
 }
 
 /// Thrown by a handler to fail the job for good: it goes to `dead` at once, whatever attempts

@@ -167,7 +167,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         let limit = min(max(1, limit), 1_000_000)
         return state.withLock { store in
             var matches: [MemoryJob] = []
-            for job in store.index.values where filter.matches(state: job.state, queue: job.queue, kind: job.kind) {
+            for job in store.index.jobs where filter.matches(state: job.state, queue: job.queue, kind: job.kind) {
                 if let after, job.id >= after { continue }
                 matches.append(job)
             }
@@ -439,9 +439,8 @@ struct ScheduledEntry: Comparable {
 struct Store {
     var queues: [String: MemoryQueue] = [:]
     var kinds: [String: MemoryKind] = [:]
-    /// Every job the store knows, by the low half of its id (unique within a process; the full
-    /// id is compared on every lookup).
-    var index: [UInt64: MemoryJob] = [:]
+    /// Every job the store knows.
+    var index = JobIndex()
     var running: [JobID: RunningLease] = [:]
     var scheduled = Heap<ScheduledEntry>()
     /// Finished jobs in the order they finished, for the retention bound (entries of jobs
@@ -457,8 +456,7 @@ struct Store {
     }
 
     func lookup(_ id: JobID) -> MemoryJob? {
-        guard let job = index[id.low], job.id == id else { return nil }
-        return job
+        index.job(id)
     }
 
     mutating func queue(_ name: String) -> MemoryQueue {
@@ -516,9 +514,8 @@ struct Store {
             if home.waiting >= capacity { break }
             let state = new.initialState(now: now)
             let job = MemoryJob(new, home: home, kind: kind, state: state)
-            if let previous = self.index.updateValue(job, forKey: job.id.low) {
+            if let previous = self.index.insert(job) {
                 // Two ids sharing their low half (one chance in 2^64): keep the stored job.
-                self.index[job.id.low] = previous
                 return .failure(SpoolError(code: .invalidArgument, message: "job id \(job.id) collides with stored job \(previous.id)", job: job.id))
             }
             home.move(from: nil, to: state)
@@ -662,12 +659,7 @@ struct Store {
     }
 
     mutating func forget(_ job: MemoryJob) {
-        // One hash in the common case; put back a different job that shares the key.
-        guard let removed = index.removeValue(forKey: job.id.low) else { return }
-        guard removed === job else {
-            index[job.id.low] = removed
-            return
-        }
+        guard index.remove(job) else { return }
         job.home.move(from: job.state, to: nil)
         if let key = job.extra?.uniqueKey, uniqueKeys[key] === job { uniqueKeys[key] = nil }
     }

@@ -64,11 +64,16 @@ extension JobCompletion.Outcome {
 
 /// Logs every run's outcome with `spool.*` metadata: failures at `warning` (dead at `error`)
 /// with the error, successes at `debug`.
+///
+/// The logger's level is read once, when the middleware is made: with it above `debug`, a
+/// success costs nothing here.
 public struct LoggingMiddleware: JobMiddleware {
     let logger: Logger
+    private let logsSuccesses: Bool
 
     public init(logger: Logger) {
         self.logger = logger
+        logsSuccesses = logger.logLevel <= .debug
     }
 
     public func didRun(_ report: JobRunReport) {
@@ -77,7 +82,7 @@ public struct LoggingMiddleware: JobMiddleware {
         // Successes and snoozes log at debug: skip building metadata when that is off.
         switch outcome {
         case .succeeded, .snooze:
-            guard logger.logLevel <= .debug else { return }
+            guard logsSuccesses else { return }
         case .retry, .dead, .cancelled, .handBack:
             break
         }

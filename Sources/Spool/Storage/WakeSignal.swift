@@ -50,8 +50,11 @@ public final class WakeSignal: Sendable {
                 state.waiters.removeAll(keepingCapacity: true)
                 return waiting
             }
-            let tokens = state.waiters.keys.prefix(limit)
-            return tokens.compactMap { state.waiters.removeValue(forKey: $0) }
+            var taken: [CheckedContinuation<Void, Never>] = []
+            while taken.count < limit, let (_, waiter) = state.waiters.popFirst() {
+                taken.append(waiter)
+            }
+            return taken
         }
         for waiter in waiters { waiter.resume() }
     }

@@ -243,9 +243,12 @@ public final class Worker: Service, Sendable {
         // Most runs are of the kind just run: skip the dictionary lookup then.
         var lastHandler: RegisteredJob?
         var runsSinceYield = 0
+        var afterWait = false
         while true {
             let ticket = core.jobsSignal.ticket()
-            switch core.nextStep(slot: slot, releasing: finished, outcome: outcome) {
+            let step = core.nextStep(slot: slot, releasing: finished, outcome: outcome, afterWait: afterWait)
+            afterWait = false
+            switch step {
             case .run(let job):
                 if lastHandler?.kind != job.kind { lastHandler = handlers[job.kind] }
                 if let lane = lastHandler?.options.lane ?? (queueLanes.isEmpty ? nil : queueLanes[job.queue]) {
@@ -268,6 +271,7 @@ public final class Worker: Service, Sendable {
                 finished = nil
                 outcome = nil
                 await core.jobsSignal.wait(ticket)
+                afterWait = true
             case .exit:
                 return false
             case .replace:
@@ -293,7 +297,7 @@ public final class Worker: Service, Sendable {
             return conclude(job, outcome: .dead(error: error), startedAt: error.at, duration: nil, timedOut: false, now: error.at)
         }
         let started = clock.now
-        let context = JobContext(job: job, logger: logger, progressSink: core, startedAt: started)
+        let context = JobContext(job: job, logger: logger, progressSink: core, slot: slot, startedAt: started)
         if let timeout = job.timeout ?? handler.options.timeout {
             await runWithTimeout(job, handler: handler, context: context, timeout: timeout, started: started, slot: slot)
             return nil
@@ -353,7 +357,7 @@ public final class Worker: Service, Sendable {
                         concludeLost(job, loss: loss, startedAt: started, now: now)
                     } else if !timedOut {
                         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
-                        core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now))
+                        core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now), slot: slot, timedOut: false)
                     } else {
                         logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
                             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
@@ -365,7 +369,7 @@ public final class Worker: Service, Sendable {
                     timedOut = true
                     let now = clock.now
                     let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout, now: now)
-                    core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: true, now: now))
+                    core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: true, now: now), slot: slot, timedOut: true)
                     group.cancelAll()
                 case .timerCancelled:
                     break
@@ -418,11 +422,10 @@ public final class Worker: Service, Sendable {
         return .dead(error: failure)
     }
 
-    /// Counts and tells middleware; returns the completion to store.
+    /// Tells middleware; returns the completion to store (the core counts it when it gets it).
     private func conclude(
         _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, duration: Duration?, timedOut: Bool, now: Date
     ) -> JobCompletion {
-        core.count(outcome, timedOut: timedOut)
         if !middleware.isEmpty {
             let report = JobRunReport(job: job, outcome: outcome, startedAt: startedAt, duration: duration, timedOut: timedOut)
             for layer in middleware { layer.didRun(report) }
@@ -435,6 +438,7 @@ public final class Worker: Service, Sendable {
     private func concludeLost(_ job: ClaimedJob, loss: WorkerCore.LeaseLoss, startedAt: Date, now: Date) {
         if loss == .cancelled {
             let reason = "cancelled while running"
+            core.countCancelled()
             _ = conclude(job, outcome: .cancelled(reason: reason), startedAt: startedAt, duration: .seconds(now.timeIntervalSince(startedAt)), timedOut: false, now: now)
         }
         logger.debug("the handler of a job whose lease was lost has returned; its slot is free again", metadata: [

@@ -6,7 +6,8 @@ import Synchronization
 /// waiting for a runner, the leases held, slot accounting, and outcomes waiting to be stored.
 ///
 /// One lock, taken about once per job by a runner (finish the last job and take the next in
-/// one go) and once per batch by the claimer and the flusher.
+/// one go) and once per batch by the claimer and the flusher. Nothing is hashed per job: the
+/// leases held are the claimed jobs waiting in the buffer plus those running in the slots.
 final class WorkerCore: JobProgressSink, Sendable {
     enum Phase: Sendable, Equatable {
         /// Claiming and running.
@@ -15,10 +16,6 @@ final class WorkerCore: JobProgressSink, Sendable {
         case draining
         /// The drain timed out or the worker was cancelled: what remains is handed back.
         case stopping
-    }
-
-    struct Lease {
-        var progress: JobProgress?
     }
 
     /// Why the storage no longer grants this worker a job's lease.
@@ -32,7 +29,11 @@ final class WorkerCore: JobProgressSink, Sendable {
     /// What one runner slot is doing.
     enum Slot: Sendable, Equatable {
         case idle
+        /// Running a job whose lease this worker holds (its outcome is not yet recorded).
         case running(JobID)
+        /// Running a job whose outcome is recorded already (a timeout reported at its deadline):
+        /// the handler still holds the slot, the lease is no longer this worker's to renew.
+        case recorded(JobID)
         /// The running job's lease was lost: its handler is being cancelled, and the runner must
         /// end (its task stays cancelled) so the slot can start a fresh one.
         case lost(JobID, LeaseLoss)
@@ -43,14 +44,19 @@ final class WorkerCore: JobProgressSink, Sendable {
         var buffer = Deque<ClaimedJob>()
         /// Per runner slot (index: slot), the job it runs.
         var slots: [Slot]
-        /// Jobs claimed whose outcome is not yet decided (they need heartbeats).
-        var leases: [JobID: Lease] = [:]
+        /// The latest progress reported by running jobs whose lease is held.
+        var progress: [JobID: JobProgress] = [:]
         /// Slots in use: claimed jobs waiting for a runner plus handlers still running (a
         /// timed-out handler that ignores cancellation keeps its slot until it returns).
         var busy = 0
         var busyByQueue: [String: Int] = [:]
         var outcomes: [JobCompletion] = []
         var outcomesClosed = false
+        /// A runner was woken for claimed jobs and has not yet come to take one.
+        var runnerWakePending = false
+        /// What the worker has done (counted under the lock the runners take anyway: counters
+        /// of their own would bounce a cache line between threads on every job).
+        var stats = WorkerStats()
     }
 
     let state: Mutex<State>
@@ -78,15 +84,6 @@ final class WorkerCore: JobProgressSink, Sendable {
     let phaseSignal = WakeSignal()
     /// Per runner slot: the lease of the job it runs was lost.
     let slotSignals: [WakeSignal]
-
-    let succeeded = Atomic<Int>(0)
-    let failed = Atomic<Int>(0)
-    let retried = Atomic<Int>(0)
-    let dead = Atomic<Int>(0)
-    let timedOut = Atomic<Int>(0)
-    let snoozed = Atomic<Int>(0)
-    let cancelled = Atomic<Int>(0)
-    let handedBack = Atomic<Int>(0)
 
     var phase: Phase { state.withLock { $0.phase } }
 
@@ -156,25 +153,29 @@ final class WorkerCore: JobProgressSink, Sendable {
     /// the claim) they are handed back at once instead.
     func push(_ jobs: [ClaimedJob], at now: Date) {
         guard !jobs.isEmpty else { return }
+        var wakeRunner = false
         let accepted: Bool = state.withLock { state in
             guard state.phase == .running else {
                 for job in jobs {
                     state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
                 }
+                state.stats.handedBack += jobs.count
                 return false
             }
             state.buffer.append(contentsOf: jobs)
             state.busy += jobs.count
-            for job in jobs {
-                state.leases[job.id] = Lease()
-                if tracksQueues { state.busyByQueue[job.queue, default: 0] += 1 }
+            if tracksQueues {
+                for job in jobs { state.busyByQueue[job.queue, default: 0] += 1 }
             }
+            wakeRunner = !state.runnerWakePending
+            state.runnerWakePending = true
             return true
         }
         if accepted {
-            jobsSignal.signal(waking: jobs.count)
+            // One idle runner; it wakes the next if more jobs wait (see `nextStep`). The signal
+            // is bumped even when a runner is on its way, so one about to park sees the jobs.
+            jobsSignal.signal(waking: wakeRunner ? 1 : 0)
         } else {
-            handedBack.wrappingAdd(jobs.count, ordering: .relaxed)
             outcomesSignal.signal()
         }
     }
@@ -188,18 +189,34 @@ final class WorkerCore: JobProgressSink, Sendable {
         case replace
     }
 
-    /// In one go: stores the outcome of the job the runner in `slot` just ran (if not already
-    /// recorded and its lease is still held), releases its slot, and takes the next job.
+    /// In one go: counts and stores the outcome of the job the runner in `slot` just ran (stored
+    /// only if not already recorded and its lease is still held), releases its slot, and takes
+    /// the next job.
     ///
     /// Wakes the flusher only when outcomes start to pile up (the first of a batch), and the
     /// claimer only when it may be waiting: the worker was full, or the claimed jobs ran low.
-    func nextStep(slot: Int, releasing finished: ClaimedJob?, outcome: JobCompletion?) -> RunnerStep {
+    ///
+    /// Idle runners are woken one at a time, in a chain: ``push(_:at:)`` wakes one, and a
+    /// runner that takes a job and leaves more behind wakes the next, unless one is already on
+    /// its way (`afterWait` says this runner comes back from a wait: it may be that one). When
+    /// handlers suspend (I/O), each woken runner soon frees its thread for the next, and the
+    /// chain reaches as many runners as there are jobs. When handlers return at once, the
+    /// runners already on the threads take the jobs and the chain stays short: waking a runner
+    /// per job would cost a task wake-up each and queue a hundred runners ahead of the claimer
+    /// on the cooperative pool.
+    func nextStep(slot: Int, releasing finished: ClaimedJob?, outcome: JobCompletion?, afterWait: Bool = false) -> RunnerStep {
         var wakeClaimer = false
         var wakeFlusher = false
+        var wakeAnother = false
         let step: RunnerStep = state.withLock { state in
-            if let outcome, state.leases.removeValue(forKey: outcome.id) != nil {
-                wakeFlusher = state.outcomes.isEmpty
-                state.outcomes.append(outcome)
+            if afterWait { state.runnerWakePending = false }
+            if let outcome {
+                state.stats.count(outcome.outcome, timedOut: false)
+                if state.slots[slot] == .running(outcome.id) {
+                    wakeFlusher = state.outcomes.isEmpty
+                    state.outcomes.append(outcome)
+                    if !state.progress.isEmpty { state.progress[outcome.id] = nil }
+                }
             }
             if let finished {
                 wakeClaimer = state.busy == concurrency
@@ -212,25 +229,37 @@ final class WorkerCore: JobProgressSink, Sendable {
             }
             if state.phase != .stopping, let job = state.buffer.popFirst() {
                 if state.buffer.count == lowWater { wakeClaimer = true }
+                if !state.buffer.isEmpty && !state.runnerWakePending {
+                    state.runnerWakePending = true
+                    wakeAnother = true
+                }
                 state.slots[slot] = .running(job.id)
                 return .run(job)
             }
             state.slots[slot] = .idle
+            // This runner is about to wait: a wake that found nobody parked must not hold back
+            // the next one.
+            state.runnerWakePending = false
             if state.buffer.isEmpty { wakeClaimer = true }
             return state.phase == .running ? .wait : .exit
         }
         if wakeFlusher { outcomesSignal.signal() }
         if wakeClaimer { slotsSignal.signal() }
+        if wakeAnother { jobsSignal.signal(waking: 1) }
         return step
     }
 
-    /// Records the outcome of a run for the flusher (outside the runner's step: timeouts).
-    /// Returns false when an outcome for this job was already recorded.
+    /// Counts the outcome of a run in `slot` and records it for the flusher (outside the
+    /// runner's step: timeouts). Returns false when an outcome for this job was already
+    /// recorded or its lease was lost.
     @discardableResult
-    func record(_ completion: JobCompletion) -> Bool {
+    func record(_ completion: JobCompletion, slot: Int, timedOut: Bool) -> Bool {
         var wakeFlusher = false
         let recorded: Bool = state.withLock { state in
-            guard state.leases.removeValue(forKey: completion.id) != nil else { return false }
+            state.stats.count(completion.outcome, timedOut: timedOut)
+            guard state.slots[slot] == .running(completion.id) else { return false }
+            state.slots[slot] = .recorded(completion.id)
+            if !state.progress.isEmpty { state.progress[completion.id] = nil }
             wakeFlusher = state.outcomes.isEmpty
             state.outcomes.append(completion)
             return true
@@ -246,28 +275,25 @@ final class WorkerCore: JobProgressSink, Sendable {
     func loseLeases(_ losses: [JobID: LeaseLoss]) -> [(id: JobID, running: Bool)] {
         var wakeSlots: [Int] = []
         var wakeClaimer = false
-        var droppedCancelled = 0
         let affected: [(id: JobID, running: Bool)] = state.withLock { state in
             var affected: [(id: JobID, running: Bool)] = []
-            for (id, loss) in losses where state.leases.removeValue(forKey: id) != nil {
+            for (id, loss) in losses {
                 if let slot = state.slots.firstIndex(of: .running(id)) {
                     state.slots[slot] = .lost(id, loss)
+                    state.progress[id] = nil
                     wakeSlots.append(slot)
                     affected.append((id, true))
-                    continue
-                }
-                if let index = state.buffer.firstIndex(where: { $0.id == id }) {
+                } else if let index = state.buffer.firstIndex(where: { $0.id == id }) {
                     let job = state.buffer.remove(at: index)
                     state.busy -= 1
                     if tracksQueues { state.busyByQueue[job.queue, default: 1] -= 1 }
                     wakeClaimer = true
-                    if loss == .cancelled { droppedCancelled += 1 }
+                    if loss == .cancelled { state.stats.cancelled += 1 }
+                    affected.append((id, false))
                 }
-                affected.append((id, false))
             }
             return affected
         }
-        cancelled.wrappingAdd(droppedCancelled, ordering: .relaxed)
         for slot in wakeSlots { slotSignals[slot].signal() }
         if wakeClaimer { slotsSignal.signal() }
         return affected
@@ -324,21 +350,18 @@ final class WorkerCore: JobProgressSink, Sendable {
 
     /// The drain is over: hand back every claimed job no runner has started.
     func forceStop(at now: Date) {
-        let handed: Int = state.withLock { state in
-            guard state.phase != .stopping else { return 0 }
+        state.withLock { state in
+            guard state.phase != .stopping else { return }
             state.phase = .stopping
             let waiting = state.buffer
             state.buffer.removeAll()
             for job in waiting {
                 state.busy -= 1
                 if tracksQueues { state.busyByQueue[job.queue, default: 1] -= 1 }
-                if state.leases.removeValue(forKey: job.id) != nil {
-                    state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
-                }
+                state.outcomes.append(JobCompletion(id: job.id, outcome: .handBack, at: now))
             }
-            return waiting.count
+            state.stats.handedBack += waiting.count
         }
-        handedBack.wrappingAdd(handed, ordering: .relaxed)
         signalAll()
     }
 
@@ -358,42 +381,58 @@ final class WorkerCore: JobProgressSink, Sendable {
         }
     }
 
-    /// The heartbeats to send: every lease held, with its latest progress.
+    /// The heartbeats to send: every lease held (claimed jobs waiting for a runner, and running
+    /// jobs whose outcome is not yet recorded), with the latest progress of each.
     func heartbeats() -> [JobHeartbeat] {
         state.withLock { state in
-            state.leases.map { JobHeartbeat(id: $0.key, progress: $0.value.progress) }
+            var beats = state.buffer.map { JobHeartbeat(id: $0.id, progress: nil) }
+            for case .running(let id) in state.slots {
+                beats.append(JobHeartbeat(id: id, progress: state.progress[id]))
+            }
+            return beats
         }
     }
 
-    func report(_ progress: JobProgress, for id: JobID) {
+    /// Keeps the progress of the job running in `slot`, while its lease is held.
+    func report(_ progress: JobProgress, for id: JobID, slot: Int) {
         state.withLock { state in
-            state.leases[id]?.progress = progress
+            guard state.slots.indices.contains(slot), state.slots[slot] == .running(id) else { return }
+            state.progress[id] = progress
         }
+    }
+
+    /// Counts a running job cancelled through the storage (its outcome is not stored).
+    func countCancelled() {
+        state.withLock { $0.stats.cancelled += 1 }
     }
 
     var stats: WorkerStats {
-        WorkerStats(
-            succeeded: succeeded.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
-            retried: retried.load(ordering: .relaxed), dead: dead.load(ordering: .relaxed),
-            timedOut: timedOut.load(ordering: .relaxed), snoozed: snoozed.load(ordering: .relaxed),
-            cancelled: cancelled.load(ordering: .relaxed), handedBack: handedBack.load(ordering: .relaxed),
-            inFlight: state.withLock { $0.busy }
-        )
+        state.withLock { state in
+            var stats = state.stats
+            stats.inFlight = state.busy
+            return stats
+        }
+    }
+}
+
+extension WorkerStats {
+    init() {
+        self.init(succeeded: 0, failed: 0, retried: 0, dead: 0, timedOut: 0, snoozed: 0, cancelled: 0, handedBack: 0, inFlight: 0)
     }
 
-    func count(_ outcome: JobCompletion.Outcome, timedOut wasTimedOut: Bool) {
+    mutating func count(_ outcome: JobCompletion.Outcome, timedOut wasTimedOut: Bool) {
         switch outcome {
-        case .succeeded: succeeded.wrappingAdd(1, ordering: .relaxed)
+        case .succeeded: succeeded += 1
         case .retry:
-            failed.wrappingAdd(1, ordering: .relaxed)
-            retried.wrappingAdd(1, ordering: .relaxed)
+            failed += 1
+            retried += 1
         case .dead:
-            failed.wrappingAdd(1, ordering: .relaxed)
-            dead.wrappingAdd(1, ordering: .relaxed)
-        case .snooze: snoozed.wrappingAdd(1, ordering: .relaxed)
-        case .cancelled: cancelled.wrappingAdd(1, ordering: .relaxed)
-        case .handBack: handedBack.wrappingAdd(1, ordering: .relaxed)
+            failed += 1
+            dead += 1
+        case .snooze: snoozed += 1
+        case .cancelled: cancelled += 1
+        case .handBack: handedBack += 1
         }
-        if wasTimedOut { timedOut.wrappingAdd(1, ordering: .relaxed) }
+        if wasTimedOut { timedOut += 1 }
     }
 }

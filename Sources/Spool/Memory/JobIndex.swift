@@ -1,0 +1,73 @@
+/// Every job of a memory store by id, in chunks of 64 consecutive ids.
+///
+/// A process makes ids from one counter (``JobID/low``), so the jobs a store holds have mostly
+/// consecutive low halves, and they are enqueued, claimed and forgotten roughly in that order.
+/// Keying a hash table by chunk (`low >> 6`) and indexing the chunk by the rest keeps those
+/// accesses next to each other in memory: draining a million jobs walks the index instead of
+/// missing the cache on every job, as one hash table entry per job did (a third of the memory
+/// driver's finish time). It also costs about 8 bytes per job instead of 20–40.
+///
+/// Ids from elsewhere (given by a caller) still work; they only fill their chunks sparsely, at
+/// worst one 64-slot chunk (about 560 bytes) per job.
+struct JobIndex {
+    static let slotBits = 6
+    static let slotsPerChunk = 1 << slotBits
+
+    /// One chunk's slots; slot `i` holds the job whose `low & 63 == i`.
+    final class Chunk {
+        var slots: [MemoryJob?] = Array(repeating: nil, count: JobIndex.slotsPerChunk)
+        var count = 0
+    }
+
+    private var chunks: [UInt64: Chunk] = [:]
+    /// The number of jobs indexed.
+    private(set) var count = 0
+
+    private static func place(_ id: JobID) -> (chunk: UInt64, slot: Int) {
+        (id.low >> UInt64(slotBits), Int(truncatingIfNeeded: id.low) & (slotsPerChunk - 1))
+    }
+
+    /// The job with this id, if indexed (the full id is compared: only the low half places it).
+    func job(_ id: JobID) -> MemoryJob? {
+        let (key, slot) = Self.place(id)
+        guard let job = chunks[key]?.slots[slot], job.id == id else { return nil }
+        return job
+    }
+
+    /// Indexes `job`, unless its place is taken: then returns the job holding it (a job with
+    /// the same id, or, one chance in 2^64, another id with the same low half) and changes
+    /// nothing.
+    mutating func insert(_ job: MemoryJob) -> MemoryJob? {
+        let (key, slot) = Self.place(job.id)
+        let chunk: Chunk
+        if let existing = chunks[key] {
+            chunk = existing
+        } else {
+            chunk = Chunk()
+            chunks[key] = chunk
+        }
+        if let holder = chunk.slots[slot] { return holder }
+        chunk.slots[slot] = job
+        chunk.count += 1
+        count += 1
+        return nil
+    }
+
+    /// Removes `job` (this very object: another one in its place stays). Returns whether it was
+    /// indexed.
+    @discardableResult
+    mutating func remove(_ job: MemoryJob) -> Bool {
+        let (key, slot) = Self.place(job.id)
+        guard let chunk = chunks[key], chunk.slots[slot] === job else { return false }
+        chunk.slots[slot] = nil
+        chunk.count -= 1
+        count -= 1
+        if chunk.count == 0 { chunks[key] = nil }
+        return true
+    }
+
+    /// Every indexed job, in no particular order.
+    var jobs: some Sequence<MemoryJob> {
+        chunks.values.lazy.flatMap { $0.slots.lazy.compactMap { $0 } }
+    }
+}
