@@ -141,11 +141,21 @@ public struct Snooze: Error, Sendable, CustomStringConvertible {
 }
 
 /// A registered job kind: how to run it and with which defaults.
-public struct RegisteredJob: Sendable {
+///
+/// A class: workers pass it along for every job they run, and a reference costs one retain
+/// where a struct of this size costs several.
+public final class RegisteredJob: Sendable {
     public let kind: String
     public let options: JobOptions
     /// Decodes the payload and runs the handler; returns the encoded result, if any.
     let run: @Sendable (JobPayload, JobContext) async throws -> [UInt8]?
+
+    @usableFromInline
+    init(kind: String, options: JobOptions, run: @escaping @Sendable (JobPayload, JobContext) async throws -> [UInt8]?) {
+        self.kind = kind
+        self.options = options
+        self.run = run
+    }
 }
 
 /// The job kinds a process knows: each kind's handler and options.
@@ -157,7 +167,17 @@ public final class JobRegistry: Sendable {
 
     public init() {}
 
+    @usableFromInline
+    func store(_ job: RegisteredJob) {
+        handlers.withLock { $0[job.kind] = job }
+    }
+
+    // The typed `register`s are inlinable so that the handler closure is compiled for the
+    // concrete parameters type in the caller's module: decoding an in-process payload is then a
+    // type check, not a generic cast.
+
     /// Registers the handler of `P`'s kind.
+    @inlinable
     public func register<P: JobParameters>(
         _ type: P.Type, options: JobOptions = JobOptions(),
         handler: @escaping @Sendable (P, JobContext) async throws -> Void
@@ -167,11 +187,12 @@ public final class JobRegistry: Sendable {
             try await handler(parameters, context)
             return nil
         }
-        handlers.withLock { $0[P.kind] = job }
+        store(job)
     }
 
     /// Registers the handler of `P`'s kind whose return value is stored as the job's result
     /// (JSON).
+    @inlinable
     public func register<P: JobParameters, R: Encodable & Sendable>(
         _ type: P.Type, options: JobOptions = JobOptions(),
         handler: @escaping @Sendable (P, JobContext) async throws -> R
@@ -181,7 +202,7 @@ public final class JobRegistry: Sendable {
             let result = try await handler(parameters, context)
             return try JobPayload(value: result).encoded()
         }
-        handlers.withLock { $0[P.kind] = job }
+        store(job)
     }
 
     /// Registers a handler of raw payload bytes for `kind` (a kind with no Swift type, such as
@@ -190,7 +211,7 @@ public final class JobRegistry: Sendable {
         kind: String, options: JobOptions = JobOptions(),
         handler: @escaping @Sendable (JobPayload, JobContext) async throws -> [UInt8]?
     ) {
-        handlers.withLock { $0[kind] = RegisteredJob(kind: kind, options: options, run: handler) }
+        store(RegisteredJob(kind: kind, options: options, run: handler))
     }
 
     /// The registration of `kind`, if any.

@@ -6,11 +6,13 @@ import Foundation
 /// Durable drivers call ``encoded()`` and store the bytes; the memory driver keeps the value as
 /// it is and encodes only when someone inspects the job.
 public struct JobPayload: Sendable {
+    @usableFromInline
     enum Storage: Sendable {
         case bytes([UInt8])
         case value(any Encodable & Sendable)
     }
 
+    @usableFromInline
     let storage: Storage
 
     /// A payload of already-encoded bytes (what a durable driver reads back, or what the HTTP
@@ -43,6 +45,7 @@ public struct JobPayload: Sendable {
     /// Decodes the payload as `P`, using the held value when it already is one.
     ///
     /// - Throws: ``SpoolError`` (`undecodablePayload`) saying why decoding failed.
+    @inlinable
     public func decode<P: Decodable>(as type: P.Type) throws -> P {
         switch storage {
         case .value(let value):
@@ -53,7 +56,8 @@ public struct JobPayload: Sendable {
         }
     }
 
-    private static func decodeBytes<P: Decodable>(_ bytes: [UInt8], as type: P.Type) throws -> P {
+    @usableFromInline
+    static func decodeBytes<P: Decodable>(_ bytes: [UInt8], as type: P.Type) throws -> P {
         do {
             return try JSONDecoder.spool.decode(P.self, from: Data(bytes))
         } catch {

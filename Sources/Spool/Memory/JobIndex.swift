@@ -13,13 +13,28 @@ struct JobIndex {
     static let slotBits = 6
     static let slotsPerChunk = 1 << slotBits
 
-    /// One chunk's slots; slot `i` holds the job whose `low & 63 == i`.
+    /// One chunk's slots; slot `i` holds the job whose `low & 63 == i`. Raw memory: only the
+    /// store's lock reaches it, and an array's exclusivity and uniqueness checks cost more than
+    /// the store itself.
     final class Chunk {
-        var slots: [MemoryJob?] = Array(repeating: nil, count: JobIndex.slotsPerChunk)
+        let slots = UnsafeMutablePointer<MemoryJob?>.allocate(capacity: JobIndex.slotsPerChunk)
         var count = 0
+
+        init() {
+            slots.initialize(repeating: nil, count: JobIndex.slotsPerChunk)
+        }
+
+        deinit {
+            slots.deinitialize(count: JobIndex.slotsPerChunk)
+            slots.deallocate()
+        }
     }
 
     private var chunks: [UInt64: Chunk] = [:]
+    /// The chunk used last, and its key: jobs are stored and forgotten in runs of consecutive
+    /// ids, so most calls need no hash lookup at all.
+    private var recentKey = UInt64.max
+    private var recent: Chunk?
     /// The number of jobs indexed.
     private(set) var count = 0
 
@@ -34,17 +49,26 @@ struct JobIndex {
         return job
     }
 
+    /// The chunk of `key`, through the one-entry cache.
+    private mutating func chunk(_ key: UInt64) -> Chunk? {
+        if key == recentKey, let recent { return recent }
+        guard let chunk = chunks[key] else { return nil }
+        (recentKey, recent) = (key, chunk)
+        return chunk
+    }
+
     /// Indexes `job`, unless its place is taken: then returns the job holding it (a job with
     /// the same id, or, one chance in 2^64, another id with the same low half) and changes
     /// nothing.
     mutating func insert(_ job: MemoryJob) -> MemoryJob? {
         let (key, slot) = Self.place(job.id)
         let chunk: Chunk
-        if let existing = chunks[key] {
+        if let existing = self.chunk(key) {
             chunk = existing
         } else {
             chunk = Chunk()
             chunks[key] = chunk
+            (recentKey, recent) = (key, chunk)
         }
         if let holder = chunk.slots[slot] { return holder }
         chunk.slots[slot] = job
@@ -58,16 +82,21 @@ struct JobIndex {
     @discardableResult
     mutating func remove(_ job: MemoryJob) -> Bool {
         let (key, slot) = Self.place(job.id)
-        guard let chunk = chunks[key], chunk.slots[slot] === job else { return false }
+        guard let chunk = self.chunk(key), chunk.slots[slot] === job else { return false }
         chunk.slots[slot] = nil
         chunk.count -= 1
         count -= 1
-        if chunk.count == 0 { chunks[key] = nil }
+        if chunk.count == 0 {
+            chunks[key] = nil
+            if recentKey == key { (recentKey, recent) = (.max, nil) }
+        }
         return true
     }
 
     /// Every indexed job, in no particular order.
     var jobs: some Sequence<MemoryJob> {
-        chunks.values.lazy.flatMap { $0.slots.lazy.compactMap { $0 } }
+        chunks.values.lazy.flatMap { chunk in
+            UnsafeMutableBufferPointer(start: chunk.slots, count: JobIndex.slotsPerChunk).lazy.compactMap { $0 }
+        }
     }
 }

@@ -94,11 +94,13 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     // MARK: Claim, finish, heartbeat, rescue
 
     public func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] {
-        let claimed = state.withLock { store in
+        let taken = state.withLock { store in
             store.claim(request, now: now)
         }
-        if !claimed.isEmpty { spaceSignal.signal() }
-        return claimed
+        guard !taken.isEmpty else { return [] }
+        spaceSignal.signal()
+        // Built outside the lock, from what was read under it (the finisher waits meanwhile).
+        return taken.map { $0.job.claimed(attempt: $0.attempt, runAt: $0.runAt, extra: $0.extra) }
     }
 
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
@@ -269,15 +271,16 @@ final class MemoryKind: @unchecked Sendable {
 /// header), the rest in `extra`, allocated only for jobs that need it. The creation time is the
 /// id's (to the millisecond); attempt and finish times are centiseconds after it.
 final class MemoryJob: @unchecked Sendable {
-    // Only touched under the store's lock. The order packs the small fields together.
+    // The `var`s are only touched under the store's lock; the `let`s are read outside it too
+    // (a claim builds its `ClaimedJob`s after unlocking). The order packs the small fields.
     let id: JobID
     let home: MemoryQueue
     let kindRef: MemoryKind
     let payload: JobPayload
     var state: JobState
     var attempt: UInt16
-    var maxAttempts: UInt16
-    var priority: Int16
+    let maxAttempts: UInt16
+    let priority: Int16
     /// Centiseconds after creation when the last attempt started / the job finished; 0 = never.
     var attemptedStamp: UInt32 = 0
     var finishedStamp: UInt32 = 0
@@ -344,7 +347,9 @@ final class MemoryJob: @unchecked Sendable {
         )
     }
 
-    func claimed() -> ClaimedJob {
+    /// The job as claimed, from its mutable fields as read under the store's lock (the rest
+    /// never change after the enqueue: timeout and metadata live in `extra` from the start).
+    func claimed(attempt: UInt16, runAt: Date, extra: Extra?) -> ClaimedJob {
         ClaimedJob(
             id: id, queue: queue, kind: kind, payload: payload, priority: Int(priority), attempt: Int(attempt),
             maxAttempts: Int(maxAttempts), createdAt: createdAt, runAt: runAt, timeout: extra?.timeout,
@@ -561,9 +566,17 @@ struct Store {
         return (false, reopens)
     }
 
-    mutating func claim(_ request: ClaimRequest, now: Date) -> [ClaimedJob] {
+    /// A job taken by a claim, with its fields that may change later (read under the lock).
+    struct Taken {
+        let job: MemoryJob
+        let attempt: UInt16
+        let runAt: Date
+        let extra: MemoryJob.Extra?
+    }
+
+    mutating func claim(_ request: ClaimRequest, now: Date) -> [Taken] {
         promoteDue(now: now)
-        var claimed: [ClaimedJob] = []
+        var claimed: [Taken] = []
         claimed.reserveCapacity(request.limit)
         let expiry = now.adding(request.lease)
         for demand in request.demands where demand.limit > 0 && claimed.count < request.limit {
@@ -577,7 +590,7 @@ struct Store {
                 job.attemptedStamp = job.stamp(now)
                 queue.move(from: .available, to: .running)
                 running[job.id] = RunningLease(job: job, owner: request.worker, expiresAt: expiry)
-                claimed.append(job.claimed())
+                claimed.append(Taken(job: job, attempt: job.attempt, runAt: job.runAt, extra: job.extra))
                 taken += 1
             }
             if taken > 0, queue.limits.rate != nil { queue.starts.append((now, taken)) }

@@ -294,7 +294,7 @@ public final class Worker: Service, Sendable {
                 message: "no handler is registered for kind '\(job.kind)' on worker \(configuration.workerID)",
                 reason: "unknown_kind"
             )
-            return conclude(job, outcome: .dead(error: error), startedAt: error.at, duration: nil, timedOut: false, now: error.at)
+            return conclude(job, outcome: .dead(error: error), startedAt: error.at, ran: false, timedOut: false, now: error.at)
         }
         let started = clock.now
         let context = JobContext(job: job, logger: logger, progressSink: core, slot: slot, startedAt: started)
@@ -320,7 +320,7 @@ public final class Worker: Service, Sendable {
             return nil
         }
         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
-        return conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now)
+        return conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now)
     }
 
     private func runWithTimeout(
@@ -357,7 +357,7 @@ public final class Worker: Service, Sendable {
                         concludeLost(job, loss: loss, startedAt: started, now: now)
                     } else if !timedOut {
                         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
-                        core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: false, now: now), slot: slot, timedOut: false)
+                        core.record(conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now), slot: slot, timedOut: false)
                     } else {
                         logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
                             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
@@ -369,7 +369,7 @@ public final class Worker: Service, Sendable {
                     timedOut = true
                     let now = clock.now
                     let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout, now: now)
-                    core.record(conclude(job, outcome: outcome, startedAt: started, duration: .seconds(now.timeIntervalSince(started)), timedOut: true, now: now), slot: slot, timedOut: true)
+                    core.record(conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: true, now: now), slot: slot, timedOut: true)
                     group.cancelAll()
                 case .timerCancelled:
                     break
@@ -422,11 +422,13 @@ public final class Worker: Service, Sendable {
         return .dead(error: failure)
     }
 
-    /// Tells middleware; returns the completion to store (the core counts it when it gets it).
+    /// Tells middleware (with the run time when the handler `ran`); returns the completion to
+    /// store (the core counts it when it gets it).
     private func conclude(
-        _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, duration: Duration?, timedOut: Bool, now: Date
+        _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, ran: Bool, timedOut: Bool, now: Date
     ) -> JobCompletion {
         if !middleware.isEmpty {
+            let duration: Duration? = ran ? .seconds(now.timeIntervalSince(startedAt)) : nil
             let report = JobRunReport(job: job, outcome: outcome, startedAt: startedAt, duration: duration, timedOut: timedOut)
             for layer in middleware { layer.didRun(report) }
         }
@@ -439,7 +441,7 @@ public final class Worker: Service, Sendable {
         if loss == .cancelled {
             let reason = "cancelled while running"
             core.countCancelled()
-            _ = conclude(job, outcome: .cancelled(reason: reason), startedAt: startedAt, duration: .seconds(now.timeIntervalSince(startedAt)), timedOut: false, now: now)
+            _ = conclude(job, outcome: .cancelled(reason: reason), startedAt: startedAt, ran: true, timedOut: false, now: now)
         }
         logger.debug("the handler of a job whose lease was lost has returned; its slot is free again", metadata: [
             "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)", "spool.ran_for_s": "\(now.timeIntervalSince(startedAt))",
