@@ -267,14 +267,38 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
 
     /// Runs `body` in one IMMEDIATE transaction on the writer connection. Not cancellable:
     /// the transaction commits or rolls back as a whole.
-    private func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    ///
+    /// `synced: false` commits without waiting for the disk (`synchronous = NORMAL` for this
+    /// transaction), whatever ``Configuration/durability`` says: for claims and heartbeats,
+    /// whose loss in a power cut (or OS crash) only puts a job back in line or shortens a lease
+    /// of a worker that died with the machine, so the job runs again (at least once, as always).
+    /// The next synced commit (an enqueue, an outcome) syncs these too. As the PostgreSQL
+    /// driver does for its claims; enqueues and outcomes keep waiting for the disk.
+    private func write<T: Sendable>(
+        _ operation: String, synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
         try checkOpen(operation)
         let path = self.path
         let busyTimeout = configuration.busyTimeout
+        let relaxed = !synced && configuration.durability != .normal
+        let logger = configuration.logger
+        let restore = "PRAGMA synchronous = \(configuration.durability.pragma)"
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             pool.asyncWriteWithoutTransaction { db in
                 do {
                     var value: T?
+                    if relaxed { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                    defer {
+                        // A pragma on an open connection does not fail; if it ever did, say so:
+                        // later commits would not wait for the disk.
+                        if relaxed {
+                            do { try db.execute(sql: restore) } catch {
+                                logger.error("could not restore synchronous commits on the writer connection", metadata: [
+                                    "spool.error": "\(error)", "spool.sqlite.path": "\(path)",
+                                ])
+                            }
+                        }
+                    }
                     try db.inTransaction(.immediate) {
                         value = try body(db)
                         return .commit
@@ -499,7 +523,9 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// a lease owned by `request.worker` until `now + request.lease`.
     ///
     /// Two claims never return the same job, whichever processes make them. Cost: one write
-    /// transaction; index reads proportional to the jobs returned (plus the jobs that became due).
+    /// transaction that does not wait for the disk (a claim lost in a power cut puts the job
+    /// back in line: see `write(_:synced:_:)`); index reads proportional to the jobs returned
+    /// (plus the jobs that became due).
     public func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] {
         let demands = request.demands.filter { $0.limit > 0 }
         guard request.limit > 0, !demands.isEmpty else { return [] }
@@ -507,7 +533,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         let expiry = nowMicros + SQLiteCoding.micros(request.lease)
         let worker = request.worker
         let total = request.limit
-        return try await write("claim for worker '\(worker)'") { db in
+        return try await write("claim for worker '\(worker)'", synced: false) { db in
             try db.cachedStatement(sql: Self.promoteSQL).execute(arguments: [nowMicros])
             let settings = try Self.queueSettings(db)
             let statement = try db.cachedStatement(sql: Self.claimSQL)
@@ -788,7 +814,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         guard !beats.isEmpty else { return [] }
         let expiry = SQLiteCoding.micros(now) + SQLiteCoding.micros(lease)
         let rows: [(JobID, String?)] = try beats.map { ($0.id, try SQLiteCoding.encodeProgress($0.progress)) }
-        return try await write("heartbeat of \(beats.count) job(s) by worker '\(worker)'") { db in
+        return try await write("heartbeat of \(beats.count) job(s) by worker '\(worker)'", synced: false) { db in
             let update = try db.cachedStatement(sql: Self.heartbeatSQL)
             var lost: [JobID] = []
             for (id, progress) in rows {

@@ -84,6 +84,21 @@ struct SQLiteStorageTests {
         #expect(try storage.writerSynchronous() == 1)
     }
 
+    @Test("claims and heartbeats do not wait for the disk, and leave later commits durable")
+    func claimsLeaveCommitsDurable() async throws {
+        let storage = try SQLiteStorage.temporary()
+        _ = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0)
+        let claimed = try await claim(storage, 2)
+        #expect(claimed.count == 2)
+        #expect(try storage.writerSynchronous() == 2, "back to FULL after a claim")
+        let lost = try await storage.heartbeat(claimed.map { JobHeartbeat(id: $0.id) }, worker: "w1", lease: .seconds(30), now: t0)
+        #expect(lost.isEmpty)
+        #expect(try storage.writerSynchronous() == 2, "back to FULL after a heartbeat")
+        // A claim that finds nothing restores it too.
+        #expect(try await claim(storage, 2).isEmpty)
+        #expect(try storage.writerSynchronous() == 2)
+    }
+
     @Test("without migrate-on-open, an unmigrated file is refused until `migrate(path:)` runs")
     func explicitMigration() async throws {
         try await withTemporaryFolder { folder in

@@ -34,6 +34,7 @@ public struct JobPayload: Sendable {
         case .bytes(let bytes):
             return bytes
         case .value(let value):
+            if let bytes = PayloadEncoder.encode(value) { return bytes }
             do {
                 return Array(try JSONEncoder.spool.encode(value))
             } catch {
@@ -97,20 +98,22 @@ func describe(decodingError error: any Error) -> String {
 }
 
 extension JSONEncoder {
-    /// The encoder Spool uses for payloads and results: sorted keys, ISO 8601 dates.
-    static var spool: JSONEncoder {
+    /// The encoder Spool uses for payloads and results: sorted keys, ISO 8601 dates. One
+    /// shared instance (encoding is thread-safe; making an encoder per payload cost as much as
+    /// encoding a small one).
+    static let spool: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder
-    }
+    }()
 }
 
 extension JSONDecoder {
-    /// The decoder Spool uses for payloads: ISO 8601 dates.
-    static var spool: JSONDecoder {
+    /// The decoder Spool uses for payloads: ISO 8601 dates. One shared instance.
+    static let spool: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
-    }
+    }()
 }
