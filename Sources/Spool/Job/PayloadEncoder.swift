@@ -127,6 +127,23 @@ private final class ObjectBox {
 
     func write(to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
+        // Usually the keys come sorted already (one key, or declared in order): write them as
+        // they are.
+        var inOrder = true
+        for index in entries.indices.dropFirst() where !entries[index - 1].key.utf8.lexicographicallyPrecedes(entries[index].key.utf8) {
+            inOrder = false
+            break
+        }
+        if inOrder {
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Node.writeString(entry.key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                entry.value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+            return
+        }
         // Sorted by key bytes; of a key encoded twice, the last value wins (as with JSONEncoder).
         let sorted = entries.enumerated().sorted { lhs, rhs in
             if lhs.element.key == rhs.element.key { return lhs.offset < rhs.offset }
@@ -171,13 +188,13 @@ private final class NodeEncoder: Encoder {
     }
 
     static func special<T: Encodable>(_ value: T) throws -> Node? {
-        switch value {
-        case let date as Date: return .string(try iso8601(date))
-        case let data as Data: return .string(data.base64EncodedString())
-        case let url as URL: return .string(url.absoluteString)
-        case is Decimal: throw Unsupported()
-        default: return nil
-        }
+        // Compare types before casting: a dynamic cast of every value costs more than the rest
+        // of encoding it.
+        if T.self == Date.self, let date = value as? Date { return .string(try iso8601(date)) }
+        if T.self == Data.self, let data = value as? Data { return .string(data.base64EncodedString()) }
+        if T.self == URL.self, let url = value as? URL { return .string(url.absoluteString) }
+        if T.self == Decimal.self { throw Unsupported() }
+        return nil
     }
 
     /// `yyyy-MM-ddTHH:mm:ssZ` in UTC, whole seconds (as the `.iso8601` strategy writes).
