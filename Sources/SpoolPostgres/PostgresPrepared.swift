@@ -92,29 +92,16 @@ enum HotSQL {
 }
 
 extension PostgresStorage {
-    /// Runs a hot statement on `connection` (or a pooled one) and collects its rows: prepared
-    /// when the configuration says so, else as an unnamed statement with the schema-qualified
-    /// text. A connection that is not the pool's (the caller's, for a transactional enqueue)
-    /// must pass `prepare: false`: its `search_path` is the caller's.
+    /// Runs a hot statement on `connection` and collects its rows: prepared when the
+    /// configuration says so, else as an unnamed statement with the schema-qualified text. A
+    /// connection that is not the pool's (the caller's, for a transactional enqueue) must pass
+    /// `prepare: false`: its `search_path` is the caller's.
     func run<Statement: PostgresHotStatement>(
-        _ statement: Statement.Type, _ bindings: PostgresBindings, on connection: PostgresConnection? = nil, prepare: Bool? = nil
+        _ statement: Statement.Type, _ bindings: PostgresBindings, on connection: CheckedConnection, prepare: Bool? = nil
     ) async throws -> [PostgresRow] {
-        var rows: [PostgresRow] = []
         if prepare ?? configuration.preparedStatements {
-            let prepared = Prepared<Statement>(bindings: bindings)
-            if let connection {
-                for try await row in try await connection.execute(prepared, logger: logger) { rows.append(row) }
-            } else {
-                for try await row in try await client.execute(prepared, logger: logger) { rows.append(row) }
-            }
-        } else {
-            let query = PostgresQuery(unsafeSQL: Statement.text(sql), binds: bindings)
-            if let connection {
-                rows = try await connection.query(query, logger: logger).collect()
-            } else {
-                rows = try await client.query(query, logger: logger).collect()
-            }
+            return try await connection.execute(Prepared<Statement>(bindings: bindings))
         }
-        return rows
+        return try await connection.query(PostgresQuery(unsafeSQL: Statement.text(sql), binds: bindings))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PostgresNIO
 import Spool
 
@@ -131,55 +130,49 @@ enum PostgresSchema {
     }
 
     /// The schema's version, 0 when it has no migrations table.
-    static func version(_ connection: PostgresConnection, schema: String, logger: Logger) async throws -> Int {
+    static func version(_ connection: CheckedConnection, schema: String) async throws -> Int {
         let exists = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT to_regclass($1) IS NOT NULL", binds: binds { $0.append("\"\(schema)\".migrations") }),
-            logger: logger
+            PostgresQuery(unsafeSQL: "SELECT to_regclass($1) IS NOT NULL", binds: binds { $0.append("\"\(schema)\".migrations") })
         )
-        var present = false
-        for try await row in exists { present = try row.decode(Bool.self) }
-        guard present else { return 0 }
+        guard try exists.first?.decode(Bool.self) == true else { return 0 }
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0)::bigint FROM \"\(schema)\".migrations"), logger: logger
+            PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0)::bigint FROM \"\(schema)\".migrations")
         )
-        var version = 0
-        for try await row in rows { version = try row.decode(Int.self) }
-        return version
+        return try rows.first?.decode(Int.self) ?? 0
     }
 
     /// Brings the schema to ``latestVersion`` in one transaction on `connection`, under an
     /// advisory lock on the schema name. A failed migration leaves the schema as it was.
     /// - Throws: ``SpoolError`` when the schema is newer than this build.
-    static func migrate(_ connection: PostgresConnection, schema: String, now: Date, logger: Logger) async throws -> PostgresMigrationReport {
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: binds { $0.append("spool.migrate.\(schema)") }),
-                logger: logger
+    static func migrate(_ connection: CheckedConnection, schema: String, now: Date) async throws -> PostgresMigrationReport {
+        try await connection.transaction { connection in
+            _ = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: binds { $0.append("spool.migrate.\(schema)") })
             )
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: """
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""))
+            _ = try await connection.query(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS "\(schema)".migrations (
                     version    integer NOT NULL PRIMARY KEY,
                     name       text    NOT NULL,
                     applied_at bigint  NOT NULL
                 )
-                """), logger: logger)
-            let current = try await version(connection, schema: schema, logger: logger)
+                """))
+            let current = try await version(connection, schema: schema)
             if current > latestVersion { throw tooNew(schema: schema, version: current) }
             var applied: [String] = []
             for migration in migrations where migration.version > current {
                 for statement in migration.statements {
                     let sql = statement.replacingOccurrences(of: "{S}", with: "\"\(schema)\"")
-                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: sql))
                 }
-                try await connection.query(PostgresQuery(
+                _ = try await connection.query(PostgresQuery(
                     unsafeSQL: "INSERT INTO \"\(schema)\".migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                     binds: binds {
                         $0.append(migration.version)
                         $0.append(migration.name)
                         $0.append(PostgresCoding.micros(now))
                     }
-                ), logger: logger)
+                ))
                 applied.append("\(migration.version): \(migration.name)")
             }
             return PostgresMigrationReport(from: current, to: max(current, latestVersion), applied: applied)

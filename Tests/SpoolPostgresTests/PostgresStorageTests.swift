@@ -137,6 +137,90 @@ struct PostgresStorageTests {
         }
     }
 
+    /// PostgresNIO drops a statement written to a connection whose channel NIO has torn down
+    /// (the call would never end); the driver checks the connection on its event loop first.
+    @Test("an enqueue on a connection the server closed fails with storageUnavailable instead of waiting forever", .timeLimit(.minutes(1)))
+    func enqueueOnClosedConnection() async throws {
+        let url = try PostgresTestServer.requireURL()
+        try await PostgresTestServer.withStorage { storage in
+            try await PostgresTestServer.withConnection(url: url) { victim in
+                let pid = try #require(try await victim.query("SELECT pg_backend_pid()", logger: Self.logger).collect().first).decode(Int32.self)
+                try await PostgresTestServer.withConnection(url: url) { killer in
+                    try await killer.query("SELECT pg_terminate_backend(\(pid))", logger: Self.logger)
+                }
+                try await victim.closeFuture.get()
+                let error = try await #require(throws: SpoolError.self) {
+                    try await storage.enqueue([Self.newJob()], on: victim, now: Date())
+                }
+                #expect(error.code == .storageUnavailable && error.message.contains("connection was lost"), "\(error)")
+            }
+        }
+    }
+
+    /// A storage whose pooled connections carry `applicationName` (so a test can find them in
+    /// `pg_stat_activity`); its LISTEN connection does not.
+    static func namedStorage(url: String, schema: String, applicationName: String, poolSize: Int) throws -> PostgresStorage {
+        let parsed = try #require(URLComponents(string: url))
+        let host = parsed.host ?? "127.0.0.1", port = parsed.port ?? 5432, user = parsed.user ?? "spool"
+        let database = String(parsed.path.dropFirst())
+        var client = PostgresClient.Configuration(host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
+        client.options.additionalStartupParameters = [("application_name", applicationName)]
+        let listen = PostgresConnection.Configuration(host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
+        return try PostgresStorage(
+            clientConfiguration: client, listenConfiguration: listen,
+            configuration: PostgresTestServer.configuration(schema: schema, poolSize: poolSize)
+        )
+    }
+
+    /// The pool hands out a connection the server closed until it hears of the close, and a
+    /// failed transaction rolls back on its connection: neither may leave a call waiting.
+    @Test("while the server keeps closing the pool's connections, every operation ends, and the storage recovers", .timeLimit(.minutes(2)))
+    func connectionsClosedUnderLoad() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("closing")
+        let storage = try Self.namedStorage(url: url, schema: schema, applicationName: schema, poolSize: 4)
+        final class Tally: Sendable {
+            let succeeded = Atomic<Int>(0)
+            let unavailable = Atomic<Int>(0)
+            let stop = Atomic<Bool>(false)
+        }
+        let tally = Tally()
+        try await PostgresTestServer.running(storage) { storage in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<8 {
+                    group.addTask {
+                        while !tally.stop.load(ordering: .relaxed) {
+                            do {
+                                // A prepared statement, and a transaction of two statements.
+                                if caller.isMultiple(of: 2) { _ = try await storage.job(JobID()) } else { _ = try await storage.stats() }
+                                tally.succeeded.wrappingAdd(1, ordering: .relaxed)
+                            } catch let error as SpoolError where error.code == .storageUnavailable {
+                                tally.unavailable.wrappingAdd(1, ordering: .relaxed)
+                            }
+                        }
+                    }
+                }
+                try await PostgresTestServer.withConnection(url: url) { killer in
+                    let start = ContinuousClock.now
+                    while ContinuousClock.now - start < .seconds(3) {
+                        try await killer.query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(schema)", logger: Self.logger
+                        )
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                tally.stop.store(true, ordering: .relaxed)
+                try await group.waitForAll()
+            }
+            #expect(tally.succeeded.load(ordering: .relaxed) > 0 && tally.unavailable.load(ordering: .relaxed) > 0,
+                    "succeeded \(tally.succeeded.load(ordering: .relaxed)), unavailable \(tally.unavailable.load(ordering: .relaxed))")
+            try await Expectation.eventually(timeout: .seconds(30), "the storage answers again") {
+                (try? await storage.stats()) != nil
+            }
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
+
     @Test("an enqueue from another instance wakes a waiting worker through NOTIFY, not the poll")
     func notifyWakesOtherInstance() async throws {
         let url = try PostgresTestServer.requireURL()
