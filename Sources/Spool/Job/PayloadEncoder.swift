@@ -301,32 +301,41 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-private struct UnkeyedContainer: UnkeyedEncodingContainer {
+/// Where unkeyed and single-value containers put what they are given.
+private protocol NodeSink {
+    var encoder: NodeEncoder { get }
+    func put(_ node: Node)
+}
+
+// One set of scalar overloads serves both containers (their requirements match).
+extension NodeSink {
+    func encodeNil() throws { put(.null) }
+    func encode(_ value: Bool) throws { put(.bool(value)) }
+    func encode(_ value: String) throws { put(.string(value)) }
+    func encode(_ value: Double) throws { put(try NodeEncoder.double(value)) }
+    func encode(_ value: Float) throws { put(try NodeEncoder.float(value)) }
+    func encode(_ value: Int) throws { put(.int(Int64(value))) }
+    func encode(_ value: Int8) throws { put(.int(Int64(value))) }
+    func encode(_ value: Int16) throws { put(.int(Int64(value))) }
+    func encode(_ value: Int32) throws { put(.int(Int64(value))) }
+    func encode(_ value: Int64) throws { put(.int(value)) }
+    func encode(_ value: UInt) throws { put(.uint(UInt64(value))) }
+    func encode(_ value: UInt8) throws { put(.uint(UInt64(value))) }
+    func encode(_ value: UInt16) throws { put(.uint(UInt64(value))) }
+    func encode(_ value: UInt32) throws { put(.uint(UInt64(value))) }
+    func encode(_ value: UInt64) throws { put(.uint(value)) }
+    func encode<T: Encodable>(_ value: T) throws {
+        put(try encoder.node(for: value) ?? .object(ObjectBox()))
+    }
+}
+
+private struct UnkeyedContainer: UnkeyedEncodingContainer, NodeSink {
     let encoder: NodeEncoder
     let box: ArrayBox
     var codingPath: [any CodingKey] { [] }
     var count: Int { box.items.count }
 
-    private func put(_ node: Node) { box.items.append(node) }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(try NodeEncoder.double(value)) }
-    mutating func encode(_ value: Float) throws { put(try NodeEncoder.float(value)) }
-    mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { put(.int(value)) }
-    mutating func encode(_ value: UInt) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.uint(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        put(try encoder.node(for: value) ?? .object(ObjectBox()))
-    }
+    func put(_ node: Node) { box.items.append(node) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let nested = ObjectBox()
@@ -346,30 +355,11 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     }
 }
 
-private struct SingleValueContainer: SingleValueEncodingContainer {
+private struct SingleValueContainer: SingleValueEncodingContainer, NodeSink {
     let encoder: NodeEncoder
     var codingPath: [any CodingKey] { [] }
 
-    private func put(_ node: Node) { encoder.value = node }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(try NodeEncoder.double(value)) }
-    mutating func encode(_ value: Float) throws { put(try NodeEncoder.float(value)) }
-    mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { put(.int(value)) }
-    mutating func encode(_ value: UInt) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.uint(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.uint(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        put(try encoder.node(for: value) ?? .object(ObjectBox()))
-    }
+    func put(_ node: Node) { encoder.value = node }
 }
 
 /// What `superEncoder` returns: every use of it throws, so the whole value falls back to
