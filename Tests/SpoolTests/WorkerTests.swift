@@ -88,6 +88,35 @@ struct WorkerTests {
         #expect(stats.count(.available) == 0 && stats.count(.running) == 0)
     }
 
+    /// Idle runners are woken one by one, each waking the next while jobs wait: when handlers
+    /// suspend, every slot must still end up running a job at the same time.
+    @Test func suspendedHandlersFillEverySlot() async throws {
+        let slots = 40
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        let started = EventRecorder<Void>()
+        let release = EventRecorder<Void>()
+        registry.register(Count.self) { _, _ in
+            started.record(())
+            try await release.waitForCount(1, timeout: .seconds(60))
+        }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: slots, rescueInterval: nil), middleware: []
+        )
+        try await withRunningWorker(worker) {
+            // Two claims' worth, enqueued while the runners are idle, then more once they run.
+            let first = try await client.enqueue((0..<slots / 2).map { Count(index: $0) })
+            try await started.waitForCount(slots / 2, timeout: .seconds(30))
+            let second = try await client.enqueue((slots / 2..<slots * 2).map { Count(index: $0) })
+            try await started.waitForCount(slots, timeout: .seconds(30))
+            #expect(worker.stats.inFlight == slots)
+            release.record(())
+            let outcomes = try await JobHandle.values(first + second)
+            #expect(outcomes.count == slots * 2 && outcomes.allSatisfy { $0.succeeded })
+        }
+    }
+
     @Test func perQueueConcurrencyIsABound() async throws {
         let storage = MemoryStorage()
         let registry = JobRegistry()
