@@ -72,7 +72,7 @@ public struct JobContext: Sendable {
     /// The worker's runner slot running the job (where its progress is kept).
     let slot: Int
 
-    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?, slot: Int = 0, startedAt: Date) {
+    init(job: ClaimedJob, logger: Logger, progressSink: (any JobProgressSink)?, slot: Int, startedAt: Date) {
         self.slot = slot
         self.startedAt = startedAt
         dueAt = job.runAt

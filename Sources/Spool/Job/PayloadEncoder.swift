@@ -22,7 +22,8 @@ enum PayloadEncoder {
     static func encode<T: Encodable>(_ value: T) -> [UInt8]? {
         let encoder = NodeEncoder(run: EncodingRun())
         do {
-            guard let node = try encoder.node(for: value), !encoder.run.unsupported else { return nil }
+            let node = try encoder.node(for: value)
+            guard !encoder.run.unsupported else { return nil }
             var out: [UInt8] = []
             out.reserveCapacity(64)
             node.write(to: &out)
@@ -38,8 +39,8 @@ private struct Unsupported: Error {}
 
 /// What all encoders of one `encode` call share.
 private final class EncodingRun {
-    /// Set when something asked for what this encoder does not do (`superEncoder`), even if
-    /// it then wrote nothing that failed.
+    /// Set when something asked for what this encoder does not do (`superEncoder`): the
+    /// output is then left to `JSONEncoder`, whatever was written.
     var unsupported = false
 }
 
@@ -62,9 +63,9 @@ private enum Node {
         case .bool(let value):
             out.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
         case .int(let value):
-            Node.writeDecimal(value.magnitude, negative: value < 0, to: &out)
+            out.append(contentsOf: String(value).utf8)
         case .uint(let value):
-            Node.writeDecimal(value, negative: false, to: &out)
+            out.append(contentsOf: String(value).utf8)
         case .double(let value):
             out.append(contentsOf: value.description.utf8)
         case .string(let value):
@@ -78,25 +79,6 @@ private enum Node {
                 item.write(to: &out)
             }
             out.append(UInt8(ascii: "]"))
-        }
-    }
-
-    static func writeDecimal(_ magnitude: UInt64, negative: Bool, to out: inout [UInt8]) {
-        if negative { out.append(UInt8(ascii: "-")) }
-        if magnitude < 10 {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude))
-            return
-        }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var value = magnitude
-            var index = buffer.count
-            while value > 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
-            }
-            out.append(contentsOf: buffer[index...])
         }
     }
 
@@ -127,38 +109,26 @@ private final class ObjectBox {
 
     func write(to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
-        // Usually the keys come sorted already (one key, or declared in order): write them as
-        // they are.
-        var inOrder = true
-        for index in entries.indices.dropFirst() where !entries[index - 1].key.utf8.lexicographicallyPrecedes(entries[index].key.utf8) {
-            inOrder = false
-            break
-        }
-        if inOrder {
-            for (index, entry) in entries.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Node.writeString(entry.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                entry.value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-            return
-        }
-        // Sorted by key bytes; of a key encoded twice, the last value wins (as with JSONEncoder).
-        let sorted = entries.enumerated().sorted { lhs, rhs in
-            if lhs.element.key == rhs.element.key { return lhs.offset < rhs.offset }
-            return lhs.element.key.utf8.lexicographicallyPrecedes(rhs.element.key.utf8)
-        }
-        var first = true
-        for (index, entry) in sorted.enumerated() {
-            if index + 1 < sorted.count && sorted[index + 1].element.key == entry.element.key { continue }
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            Node.writeString(entry.element.key, to: &out)
+        for (index, entry) in inKeyOrder().enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            Node.writeString(entry.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            entry.element.value.write(to: &out)
+            entry.value.write(to: &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// The entries sorted by key bytes; of a key encoded twice, the last value wins (as with
+    /// JSONEncoder). Usually they come sorted already (one key, or declared in order).
+    private func inKeyOrder() -> [(key: String, value: Node)] {
+        let precedes = { (lhs: String, rhs: String) in lhs.utf8.lexicographicallyPrecedes(rhs.utf8) }
+        if entries.indices.dropFirst().allSatisfy({ precedes(entries[$0 - 1].key, entries[$0].key) }) { return entries }
+        let sorted = entries.enumerated().sorted { lhs, rhs in
+            lhs.element.key == rhs.element.key ? lhs.offset < rhs.offset : precedes(lhs.element.key, rhs.element.key)
+        }
+        return sorted.indices.compactMap { index in
+            index + 1 < sorted.count && sorted[index + 1].element.key == sorted[index].element.key ? nil : sorted[index].element
+        }
     }
 }
 
@@ -179,8 +149,8 @@ private final class NodeEncoder: Encoder {
     }
 
     /// `value` as a node: the types JSONEncoder treats specially first, then the value's own
-    /// encoding. Nil when it encoded nothing at all (JSONEncoder writes `{}` then; so do we).
-    func node<T: Encodable>(for value: T) throws -> Node? {
+    /// encoding (`{}` when it encoded nothing at all, as JSONEncoder writes).
+    func node<T: Encodable>(for value: T) throws -> Node {
         if let special = try Self.special(value) { return special }
         let child = NodeEncoder(run: run)
         try value.encode(to: child)
@@ -237,6 +207,13 @@ private final class NodeEncoder: Encoder {
         SingleValueContainer(encoder: self)
     }
 
+    /// What `superEncoder` returns: marks the run as needing `JSONEncoder` (so nothing encoded
+    /// here is used) and gives a throwaway encoder to write into.
+    func unsupported() -> any Encoder {
+        run.unsupported = true
+        return NodeEncoder(run: run)
+    }
+
     static func double(_ value: Double) throws -> Node {
         guard value.isFinite else { throw Unsupported() }
         // Whole numbers as integers, as JSONEncoder writes them (`1`, not `1.0`).
@@ -275,7 +252,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt32, forKey key: Key) throws { put(.uint(UInt64(value)), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { put(.uint(value), key) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        put(try encoder.node(for: value) ?? .object(ObjectBox()), key)
+        put(try encoder.node(for: value), key)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
@@ -291,13 +268,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     mutating func superEncoder() -> any Encoder {
-        encoder.run.unsupported = true
-        return UnsupportedEncoder()
+        encoder.unsupported()
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        encoder.run.unsupported = true
-        return UnsupportedEncoder()
+        encoder.unsupported()
     }
 }
 
@@ -325,7 +300,7 @@ extension NodeSink {
     func encode(_ value: UInt32) throws { put(.uint(UInt64(value))) }
     func encode(_ value: UInt64) throws { put(.uint(value)) }
     func encode<T: Encodable>(_ value: T) throws {
-        put(try encoder.node(for: value) ?? .object(ObjectBox()))
+        put(try encoder.node(for: value))
     }
 }
 
@@ -350,8 +325,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer, NodeSink {
     }
 
     mutating func superEncoder() -> any Encoder {
-        encoder.run.unsupported = true
-        return UnsupportedEncoder()
+        encoder.unsupported()
     }
 }
 
@@ -360,48 +334,4 @@ private struct SingleValueContainer: SingleValueEncodingContainer, NodeSink {
     var codingPath: [any CodingKey] { [] }
 
     func put(_ node: Node) { encoder.value = node }
-}
-
-/// What `superEncoder` returns: every use of it throws, so the whole value falls back to
-/// `JSONEncoder`.
-private struct UnsupportedEncoder: Encoder {
-    var codingPath: [any CodingKey] { [] }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
-
-    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(FailingKeyed<Key>())
-    }
-
-    func unkeyedContainer() -> any UnkeyedEncodingContainer { FailingUnkeyed() }
-    func singleValueContainer() -> any SingleValueEncodingContainer { FailingSingle() }
-}
-
-private struct FailingKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    var codingPath: [any CodingKey] { [] }
-    mutating func encodeNil(forKey key: Key) throws { throw Unsupported() }
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { throw Unsupported() }
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(FailingKeyed<NestedKey>())
-    }
-    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer { FailingUnkeyed() }
-    mutating func superEncoder() -> any Encoder { UnsupportedEncoder() }
-    mutating func superEncoder(forKey key: Key) -> any Encoder { UnsupportedEncoder() }
-}
-
-private struct FailingUnkeyed: UnkeyedEncodingContainer {
-    var codingPath: [any CodingKey] { [] }
-    var count: Int { 0 }
-    mutating func encodeNil() throws { throw Unsupported() }
-    mutating func encode<T: Encodable>(_ value: T) throws { throw Unsupported() }
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(FailingKeyed<NestedKey>())
-    }
-    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { FailingUnkeyed() }
-    mutating func superEncoder() -> any Encoder { UnsupportedEncoder() }
-}
-
-private struct FailingSingle: SingleValueEncodingContainer {
-    var codingPath: [any CodingKey] { [] }
-    mutating func encodeNil() throws { throw Unsupported() }
-    mutating func encode<T: Encodable>(_ value: T) throws { throw Unsupported() }
 }

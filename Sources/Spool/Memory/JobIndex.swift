@@ -35,8 +35,6 @@ struct JobIndex {
     /// ids, so most calls need no hash lookup at all.
     private var recentKey = UInt64.max
     private var recent: Chunk?
-    /// The number of jobs indexed.
-    private(set) var count = 0
 
     private static func place(_ id: JobID) -> (chunk: UInt64, slot: Int) {
         (id.low >> UInt64(slotBits), Int(truncatingIfNeeded: id.low) & (slotsPerChunk - 1))
@@ -73,7 +71,6 @@ struct JobIndex {
         if let holder = chunk.slots[slot] { return holder }
         chunk.slots[slot] = job
         chunk.count += 1
-        count += 1
         return nil
     }
 
@@ -85,7 +82,6 @@ struct JobIndex {
         guard let chunk = self.chunk(key), chunk.slots[slot] === job else { return false }
         chunk.slots[slot] = nil
         chunk.count -= 1
-        count -= 1
         if chunk.count == 0 {
             chunks[key] = nil
             if recentKey == key { (recentKey, recent) = (.max, nil) }
