@@ -10,8 +10,10 @@ public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
     /// (``JobOptions/lane``); nil: the shared cooperative pool.
     public var lane: BlockingPool?
     /// This queue's share of the worker's free slots when several queues have work. When any
-    /// of a worker's queues has a weight, each claim splits the free slots in proportion to the
-    /// weights (a queue without one counts as 1), so a busy queue cannot starve the others; the
+    /// of a worker's queues has a weight, the free slots are split in proportion to the weights
+    /// (a queue without one counts as 1) by stride scheduling: the split carries over from
+    /// claim to claim, so it holds even when each claim fills one or two slots, and a busy
+    /// queue cannot starve the others. A queue that had nothing to run earns no credit. The
     /// slots a queue leaves unused (it has no due jobs) go to the other queues in the same claim
     /// round (work stealing). With no weights (the default), queues are served strictly in
     /// order: a later queue gets only what the earlier ones leave.

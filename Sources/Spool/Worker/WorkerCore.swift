@@ -54,6 +54,11 @@ final class WorkerCore: JobProgressSink, Sendable {
         var outcomesClosed = false
         /// A runner was woken for claimed jobs and has not yet come to take one.
         var runnerWakePending = false
+        /// Per weighted queue, its pass (stride scheduling): the slots it was offered, each
+        /// counted as 1 / weight. A claim offers each free slot to the queue with the lowest
+        /// pass, so over many claims the shares follow the weights however few slots each
+        /// claim fills.
+        var passes: [String: Double] = [:]
         /// What the worker has done (counted under the lock the runners take anyway: counters
         /// of their own would bounce a cache line between threads on every job).
         var stats = WorkerStats()
@@ -119,33 +124,42 @@ final class WorkerCore: JobProgressSink, Sendable {
             guard weighted, room.count > 1, queues.contains(where: { $0.weight != nil }) else {
                 return .claim(limit: free, demands: room.map { QueueDemand(queue: $0.queue.name, limit: $0.limit) }, weighted: false)
             }
-            let shares = Self.shares(of: free, weights: room.map { $0.queue.weight ?? 1 })
+            let shares = Self.offer(free, to: room.map { ($0.queue.name, $0.queue.weight ?? 1, $0.limit) }, passes: &state.passes)
             let demands = zip(room, shares).compactMap { entry, share -> QueueDemand? in
-                let limit = min(entry.limit, share)
-                return limit > 0 ? QueueDemand(queue: entry.queue.name, limit: limit) : nil
+                share > 0 ? QueueDemand(queue: entry.queue.name, limit: share) : nil
             }
             return .claim(limit: free, demands: demands, weighted: true)
         }
     }
 
-    /// `total` split in proportion to `weights` (largest remainders first); every weight gets
-    /// at least one while there are enough to go round.
-    static func shares(of total: Int, weights: [Int]) -> [Int] {
-        let sum = weights.reduce(0, +)
-        guard sum > 0, total > 0 else { return weights.map { _ in 0 } }
-        var shares = weights.map { total * $0 / sum }
-        var left = total - shares.reduce(0, +)
-        let byRemainder = weights.indices.sorted { (total * weights[$0]) % sum > (total * weights[$1]) % sum }
-        for index in byRemainder where left > 0 {
+    /// Splits `free` slots among `queues` by stride scheduling: each slot goes to the queue with
+    /// the lowest pass (ties to the earlier queue) that still has room under its limit, and
+    /// raises that pass by 1 / weight. Passes carry over from claim to claim, so a weight of
+    /// 3 : 1 gives 3 : 1 of the slots over time even when each claim fills one or two.
+    ///
+    /// A queue is charged for what it was offered, whether or not it had jobs to fill it, so
+    /// a queue that ran dry builds up no credit; and one that was out of the running (at its
+    /// own concurrency cap) rejoins at most one slot's worth behind the leader, so it cannot
+    /// then take a burst of slots.
+    static func offer(_ free: Int, to queues: [(name: String, weight: Int, limit: Int)], passes: inout [String: Double]) -> [Int] {
+        guard !queues.isEmpty else { return [] }
+        var pass = queues.map { passes[$0.name, default: 0] }
+        let lead = pass.max() ?? 0
+        for index in pass.indices { pass[index] = max(pass[index], lead - 1) }
+        var shares = queues.map { _ in 0 }
+        for _ in 0..<free {
+            var pick: Int?
+            for index in queues.indices where shares[index] < queues[index].limit {
+                if pick.map({ pass[index] < pass[$0] }) ?? true { pick = index }
+            }
+            guard let index = pick else { break }
             shares[index] += 1
-            left -= 1
+            pass[index] += 1 / Double(max(1, queues[index].weight))
         }
-        // Starvation guard: a queue rounded down to nothing takes one from the largest share.
-        for index in shares.indices where shares[index] == 0 {
-            guard let largest = shares.indices.max(by: { shares[$0] < shares[$1] }), shares[largest] > 1 else { break }
-            shares[largest] -= 1
-            shares[index] = 1
-        }
+        // Keep the numbers small: only differences between passes matter.
+        let floor = pass.min() ?? 0
+        for (index, queue) in queues.enumerated() { passes[queue.name] = pass[index] }
+        for name in passes.keys { passes[name]! -= floor }
         return shares
     }
 
