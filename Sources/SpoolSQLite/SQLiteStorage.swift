@@ -380,7 +380,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     private static let insertSQL = """
         INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, unique_key, timeout_us, metadata)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN (\(SQLiteSchema.liveStates)) DO NOTHING
+        ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND \(SQLiteSchema.liveCondition) DO NOTHING
         """
 
     /// The most jobs without a unique key one INSERT statement stores (11 parameters each).
@@ -403,7 +403,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     }()
 
     private static let holderSQL = """
-        SELECT id, state FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND state IN (\(SQLiteSchema.liveStates))
+        SELECT id, state FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND \(SQLiteSchema.liveCondition)
         """
 
     private static func insert(_ rows: [InsertRow], _ db: Database) throws -> [EnqueueResult] {
@@ -1004,7 +1004,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             // The partial index that holds these states, named by its own condition (the
             // planner matches a partial index only to a literal copy of its WHERE).
             if states.allSatisfy(SQLiteSchema.stateIndexHolds) {
-                clauses.append("state IN (\(SQLiteSchema.stateIndexStates))")
+                clauses.append(SQLiteSchema.stateIndexCondition)
             } else if states.allSatisfy({ $0 == .running }) {
                 clauses.append("state = 'running'")
             }
@@ -1037,7 +1037,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// on the claim index, running ones on the lease index, the others on the state index.
     private static let statsSQL = """
         SELECT queue, state, COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_state
-        WHERE state IN (\(SQLiteSchema.stateIndexStates)) GROUP BY state, queue
+        WHERE \(SQLiteSchema.stateIndexCondition) GROUP BY state, queue
         UNION ALL
         SELECT queue, 'available', COUNT(*) FROM spool_jobs INDEXED BY spool_jobs_claim WHERE state = 'available' GROUP BY queue
         UNION ALL
@@ -1064,7 +1064,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     private static let stateSQL = "SELECT state, attempt, errors, unique_key FROM spool_jobs WHERE id = ?"
 
     private static let liveHolderSQL = """
-        SELECT 1 FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND state IN (\(SQLiteSchema.liveStates)) LIMIT 1
+        SELECT 1 FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND \(SQLiteSchema.liveCondition) LIMIT 1
         """
 
     private static let manualRetrySQL = """
@@ -1151,7 +1151,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
 
     private static let pruneSQL = """
         DELETE FROM spool_jobs WHERE rowid IN (
-            SELECT rowid FROM spool_jobs INDEXED BY spool_jobs_finished WHERE state IN (\(SQLiteSchema.finishedStates)) AND finished_at < ?
+            SELECT rowid FROM spool_jobs INDEXED BY spool_jobs_finished WHERE \(SQLiteSchema.finishedCondition) AND finished_at < ?
             ORDER BY finished_at LIMIT ?
         )
         """

@@ -60,13 +60,23 @@ struct SQLiteStorageTests {
             #expect(again.description == "schema version \(SQLiteStorage.schemaVersion), up to date")
 
             let queue = try DatabaseQueue(path: path)
-            let (tables, indexes, journal, migrations) = try await queue.read { db in
+            let (tables, indexes, journal, migrations, jobsSQL) = try await queue.read { db in
                 (
                     try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
                     try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'spool_%' ORDER BY name"),
                     try String.fetchOne(db, sql: "PRAGMA journal_mode"),
-                    try Int.fetchAll(db, sql: "SELECT version FROM spool_migrations ORDER BY version")
+                    try Int.fetchAll(db, sql: "SELECT version FROM spool_migrations ORDER BY version"),
+                    try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'spool_jobs' AND sql IS NOT NULL")
                 )
+            }
+            // No IN list in what SQLite evaluates on every row written (the CHECK, the partial
+            // indexes' WHERE): each would build a temporary b-tree per row.
+            #expect(jobsSQL.count == 7 && jobsSQL.allSatisfy { !$0.contains(" IN (") }, "\(jobsSQL)")
+            // The rebuilt table keeps its CHECK.
+            await #expect(throws: (any Error).self) {
+                try await queue.write { db in
+                    try db.execute(sql: "INSERT INTO spool_jobs (id, queue, kind, priority, state, max_attempts, run_at, created_at) VALUES (x'01', 'q', 'k', 0, 'lost', 1, 0, 0)")
+                }
             }
             #expect(tables == ["spool_jobs", "spool_migrations", "spool_queue_starts", "spool_queues"])
             #expect(indexes == [
@@ -169,6 +179,11 @@ struct SQLiteStorageTests {
         #expect(SQLiteSchema.finishedStates == list(JobState.allCases.filter(\.isFinished)))
         #expect(SQLiteSchema.stateIndexStates == list(JobState.allCases.filter(SQLiteSchema.stateIndexHolds)))
         #expect(!SQLiteSchema.stateIndexHolds(.available) && !SQLiteSchema.stateIndexHolds(.running))
+        #expect(SQLiteSchema.finishedCondition == "(state = 'succeeded' OR state = 'dead' OR state = 'cancelled')")
+        let latest = SQLiteSchema.migrations.last?.sql ?? ""
+        for condition in [SQLiteSchema.liveCondition, SQLiteSchema.finishedCondition, SQLiteSchema.stateIndexCondition] {
+            #expect(latest.contains("WHERE \(condition)") || latest.contains("AND \(condition)"), "\(condition) is an index's WHERE")
+        }
         #expect(JobStateMachine.next(from: .available, on: .claim) == .running)
         #expect(JobStateMachine.next(from: .scheduled, on: .becomeDue) == .available)
     }
