@@ -109,6 +109,55 @@ struct SQLiteStorageTests {
         #expect(try storage.writerSynchronous() == 2)
     }
 
+    /// Waits until `storage`'s own checkpoint connection has checkpointed `count` times in all.
+    func waitForCheckpoints(_ storage: SQLiteStorage, _ count: Int) async {
+        let checkpointer = storage.checkpointer
+        while true {
+            let ticket = checkpointer.checkpointed.ticket()
+            if checkpointer.completed.load(ordering: .acquiring) >= count { return }
+            await checkpointer.checkpointed.wait(ticket)
+        }
+    }
+
+    @Test("outcomes do not wait for the disk unless asked to, and reach it within the sync interval")
+    func outcomesSyncWithinTheInterval() async throws {
+        for syncsOutcomes in [false, true] {
+            let storage = try SQLiteStorage.temporary(configuration: .init(syncsOutcomes: syncsOutcomes, syncInterval: .milliseconds(20)))
+            _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)
+            #expect(storage.checkpointer.completed.load(ordering: .acquiring) == 0, "an enqueue waits for the disk: nothing to sync later")
+            let claimed = try await claim(storage, 1)
+            _ = try await storage.finish(claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: t0) }, worker: "w1")
+            #expect(try storage.writerSynchronous() == 2, "back to FULL after an outcome")
+            // The claim (and the outcome, by default) committed without a sync: a checkpoint,
+            // which syncs the WAL first, follows within the interval.
+            await waitForCheckpoints(storage, 1)
+            #expect(try await storage.job(claimed[0].id)?.state == .succeeded)
+        }
+    }
+
+    @Test("a busy writer leaves its checkpoints to the checkpoint connection, and the WAL stays bounded")
+    func checkpointsRunOffTheWriter() async throws {
+        try await withTemporaryFolder { folder in
+            let path = folder + "/busy.sqlite"
+            // No timed syncs: every checkpoint counted below was asked for by the writer's hook.
+            let storage = try SQLiteStorage(path: path, configuration: .init(syncInterval: .seconds(3_600)))
+            var maxWAL = 0
+            for _ in 0..<20 {
+                _ = try await storage.enqueue((0..<1_000).map { _ in newJob() }, whenFull: .fail, now: t0)
+                let claimed = try await claim(storage, 1_000)
+                _ = try await storage.finish(claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: t0) }, worker: "w1")
+                let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+                maxWAL = max(maxWAL, size)
+            }
+            // 20,000 jobs written three times each: far past the 1,000-page threshold.
+            await waitForCheckpoints(storage, 1)
+            // The writer would let it reach the backstop (8,000 pages, 32 MiB) before checkpointing.
+            #expect(maxWAL < Int(WALCheckpointer.backstopPages) * 3 / 4 * 4_096, "WAL reached \(maxWAL) bytes")
+            #expect(try await storage.stats().count(.succeeded) == 20_000)
+            try storage.close()
+        }
+    }
+
     @Test("without migrate-on-open, an unmigrated file is refused until `migrate(path:)` runs")
     func explicitMigration() async throws {
         try await withTemporaryFolder { folder in
