@@ -45,6 +45,17 @@ enum HotSQL {
         static var prepared: String { text(.onSearchPathQuiet) }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
     }
+    /// The enqueue of jobs without unique keys.
+    enum KeylessEnqueue: PostgresHotStatement {
+        static let name = "spool_enqueue_keyless_v1"
+        static func text(_ statements: PostgresStatements) -> String { statements.enqueueKeyless }
+    }
+    /// The same without `pg_notify`.
+    enum QuietKeylessEnqueue: PostgresHotStatement {
+        static let name = "spool_enqueue_keyless_quiet_v1"
+        static var prepared: String { text(.onSearchPathQuiet) }
+        static func text(_ statements: PostgresStatements) -> String { statements.enqueueKeyless }
+    }
     enum Holders: PostgresHotStatement {
         static let name = "spool_holders_v1"
         static func text(_ statements: PostgresStatements) -> String { statements.holders }

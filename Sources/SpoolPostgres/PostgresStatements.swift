@@ -17,6 +17,7 @@ struct PostgresStatements: Sendable {
     let claim: String
     let fastClaim: String
     let finish: String
+    let enqueueKeyless: String
     let heartbeat: String
     let rescue: String
     let ready: String
@@ -64,6 +65,23 @@ struct PostgresStatements: Sendable {
             )
             SELECT id\(notifyColumn) FROM ins
             """
+        // Jobs without unique keys cannot conflict: a plain INSERT, with nothing returned
+        // (one row per job to send and decode otherwise), notifying each queue of the input.
+        let keylessInsert = """
+            INSERT INTO \(jobs) (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+            SELECT id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
+                   CASE WHEN has_timeout THEN timeout_us END, CASE WHEN has_metadata THEN metadata::jsonb END
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[], $7::int8[],
+                        $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::text[], $13::bool[])
+                AS t(id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
+                     timeout_us, has_timeout, metadata, has_metadata)
+            """
+        enqueueKeyless = notifications
+            ? """
+                WITH ins AS (\(keylessInsert))
+                SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues
+                """
+            : keylessInsert
         holders = "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
         // Shared by both claims, over a CTE `demand` (queue, lim, ord) of the queues to claim
         // from: the due jobs, by priority, run-at and id, locked (SKIP LOCKED), then moved to
@@ -284,7 +302,7 @@ struct InsertBatch: Sendable {
     let uuids: [UUID]
     let queues: [String]
     let kinds: [String]
-    let payloads: [ByteBuffer]
+    let payloads: [[UInt8]]
     let priorities: [Int64]
     let states: [JobState]
     let maxAttempts: [Int64]
@@ -300,7 +318,7 @@ struct InsertBatch: Sendable {
 
     init(_ jobs: [NewJob], now: Date) throws {
         let nowMicros = PostgresCoding.micros(now)
-        var ids: [JobID] = [], queues: [String] = [], kinds: [String] = [], payloads: [ByteBuffer] = []
+        var ids: [JobID] = [], queues: [String] = [], kinds: [String] = [], payloads: [[UInt8]] = []
         var priorities: [Int64] = [], states: [JobState] = [], maxAttempts: [Int64] = [], runAts: [Int64] = []
         var createdAts: [Int64] = [], uniqueKeys: [String?] = [], timeouts: [Int64?] = [], metadata: [String?] = []
         for job in jobs {
@@ -309,7 +327,7 @@ struct InsertBatch: Sendable {
             ids.append(job.id)
             queues.append(job.queue)
             kinds.append(job.kind)
-            payloads.append(ByteBuffer(bytes: try job.payload.encoded()))
+            payloads.append(try job.payload.encoded())
             priorities.append(Int64(job.priority))
             states.append(runAt > nowMicros ? .scheduled : .available)
             maxAttempts.append(Int64(job.maxAttempts))
@@ -338,23 +356,44 @@ struct InsertBatch: Sendable {
     /// notifying text's last.
     func bindings(channel: String?) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 16)
-        bindings.append(uuids)
-        bindings.append(queues)
-        bindings.append(kinds)
-        bindings.append(payloads)
-        bindings.append(priorities)
-        bindings.append(states.map(\.rawValue))
-        bindings.append(maxAttempts)
-        bindings.append(runAts)
-        bindings.append(createdAts)
-        bindings.append(uniqueKeys.map { $0 ?? "" })
-        bindings.append(uniqueKeys.map { $0 != nil })
-        bindings.append(timeouts.map { $0 ?? 0 })
-        bindings.append(timeouts.map { $0 != nil })
-        bindings.append(metadata.map { $0 ?? "" })
-        bindings.append(metadata.map { $0 != nil })
+        appendColumns(to: &bindings, keys: true)
         if let channel { bindings.append(channel) }
         return bindings
+    }
+
+    /// The keyless enqueue's bindings (``PostgresStatements/enqueueKeyless``): the same
+    /// columns without the unique-key pair.
+    func keylessBindings(channel: String?) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 14)
+        appendColumns(to: &bindings, keys: false)
+        if let channel { bindings.append(channel) }
+        return bindings
+    }
+
+    private func appendColumns(to bindings: inout PostgresBindings, keys: Bool) {
+        bindings.append(PostgresArray(.uuids(uuids)))
+        bindings.append(PostgresArray(.texts(queues)))
+        bindings.append(PostgresArray(.texts(kinds)))
+        bindings.append(PostgresArray(.bytes(payloads)))
+        bindings.append(PostgresArray(.int8s(priorities)))
+        bindings.append(PostgresArray(.texts(states.map(\.rawValue))))
+        bindings.append(PostgresArray(.int8s(maxAttempts)))
+        bindings.append(PostgresArray(.int8s(runAts)))
+        bindings.append(PostgresArray(.int8s(createdAts)))
+        if keys {
+            bindings.append(PostgresArray(.texts(uniqueKeys.map { $0 ?? "" })))
+            bindings.append(PostgresArray(.bools(uniqueKeys.map { $0 != nil })))
+        }
+        bindings.append(PostgresArray(.int8s(timeouts.map { $0 ?? 0 })))
+        bindings.append(PostgresArray(.bools(timeouts.map { $0 != nil })))
+        bindings.append(PostgresArray(.texts(metadata.map { $0 ?? "" })))
+        bindings.append(PostgresArray(.bools(metadata.map { $0 != nil })))
+    }
+
+    /// The results of a keyless batch: every job was stored (the statement fails as a whole
+    /// otherwise).
+    var storedResults: [EnqueueResult] {
+        zip(ids, states).map { EnqueueResult(id: $0, state: $1, existing: false) }
     }
 
     /// One result per job: stored, or naming the live holder of its unique key.

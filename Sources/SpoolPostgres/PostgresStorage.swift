@@ -573,6 +573,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Inserts the batch on `connection` and reads the holders of the keys it could not take
     /// (only keyed jobs can be left out; nothing else is).
     private func insert(_ insert: InsertBatch, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
+        if !insert.hasUniqueKeys {
+            _ = configuration.notifications
+                ? try await run(HotSQL.KeylessEnqueue.self, insert.keylessBindings(channel: channel), on: connection, prepare: prepare)
+                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.keylessBindings(channel: nil), on: connection, prepare: prepare)
+            return insert.storedResults
+        }
         let rows = configuration.notifications
             ? try await run(HotSQL.Enqueue.self, insert.bindings(channel: channel), on: connection, prepare: prepare)
             : try await run(HotSQL.QuietEnqueue.self, insert.bindings(channel: nil), on: connection, prepare: prepare)
