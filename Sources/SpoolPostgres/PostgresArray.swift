@@ -14,6 +14,7 @@ struct PostgresArray: PostgresDynamicTypeEncodable {
         case texts([String])
         case bytes([[UInt8]])
         case int8s([Int64])
+        case int4s([Int32])
         case bools([Bool])
     }
 
@@ -29,6 +30,7 @@ struct PostgresArray: PostgresDynamicTypeEncodable {
         case .texts: .textArray
         case .bytes: .byteaArray
         case .int8s: .int8Array
+        case .int4s: .int4Array
         case .bools: .boolArray
         }
     }
@@ -41,6 +43,7 @@ struct PostgresArray: PostgresDynamicTypeEncodable {
         case .texts(let values): (.text, values.count)
         case .bytes(let values): (.bytea, values.count)
         case .int8s(let values): (.int8, values.count)
+        case .int4s(let values): (.int4, values.count)
         case .bools(let values): (.bool, values.count)
         }
     }
@@ -78,6 +81,12 @@ struct PostgresArray: PostgresDynamicTypeEncodable {
             buffer.reserveCapacity(minimumWritableBytes: values.count * 12)
             for value in values {
                 buffer.writeInteger(Int32(8))
+                buffer.writeInteger(value)
+            }
+        case .int4s(let values):
+            buffer.reserveCapacity(minimumWritableBytes: values.count * 8)
+            for value in values {
+                buffer.writeInteger(Int32(4))
                 buffer.writeInteger(value)
             }
         case .bools(let values):

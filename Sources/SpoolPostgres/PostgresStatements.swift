@@ -449,7 +449,7 @@ struct FinishBatch: Sendable {
     var setRunAt: [Bool] = []
     var finished: [Bool] = []
     var ats: [Int64] = []
-    var results: [ByteBuffer] = []
+    var results: [[UInt8]] = []
     var hasResult: [Bool] = []
     var errors: [String] = []
     var hasError: [Bool] = []
@@ -491,7 +491,7 @@ struct FinishBatch: Sendable {
             if runAt != nil { reschedules = true }
             finished.append(next.isFinished)
             ats.append(at)
-            results.append(ByteBuffer(bytes: result ?? []))
+            results.append(result ?? [])
             hasResult.append(result != nil)
             errors.append(try error.map(PostgresCoding.encodeError) ?? "")
             hasError.append(error != nil)
@@ -501,18 +501,18 @@ struct FinishBatch: Sendable {
 
     func bindings(worker: String) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 13)
-        bindings.append(ids)
-        bindings.append(states)
-        bindings.append(deltas)
-        bindings.append(runAts)
-        bindings.append(setRunAt)
-        bindings.append(finished)
-        bindings.append(ats)
-        bindings.append(results)
-        bindings.append(hasResult)
-        bindings.append(errors)
-        bindings.append(hasError)
-        bindings.append(ownAttempt)
+        bindings.append(PostgresArray(.uuids(ids)))
+        bindings.append(PostgresArray(.texts(states)))
+        bindings.append(PostgresArray(.int4s(deltas)))
+        bindings.append(PostgresArray(.int8s(runAts)))
+        bindings.append(PostgresArray(.bools(setRunAt)))
+        bindings.append(PostgresArray(.bools(finished)))
+        bindings.append(PostgresArray(.int8s(ats)))
+        bindings.append(PostgresArray(.bytes(results)))
+        bindings.append(PostgresArray(.bools(hasResult)))
+        bindings.append(PostgresArray(.texts(errors)))
+        bindings.append(PostgresArray(.bools(hasError)))
+        bindings.append(PostgresArray(.bools(ownAttempt)))
         bindings.append(worker)
         return bindings
     }

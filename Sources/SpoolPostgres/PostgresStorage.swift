@@ -686,9 +686,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
         let bindings = binds {
             $0.append(PostgresCoding.micros(now) + PostgresCoding.micros(lease))
-            $0.append(beats.map { PostgresCoding.uuid($0.id) })
-            $0.append(progress)
-            $0.append(hasProgress)
+            $0.append(PostgresArray(.uuids(beats.map { PostgresCoding.uuid($0.id) })))
+            $0.append(PostgresArray(.texts(progress)))
+            $0.append(PostgresArray(.bools(hasProgress)))
             $0.append(worker)
         }
         let rows = try await rows(HotSQL.Heartbeat.self, bindings, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")

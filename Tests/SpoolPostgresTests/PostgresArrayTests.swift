@@ -25,6 +25,7 @@ struct PostgresArrayTests {
             (PostgresArray(.texts(texts)), texts),
             (PostgresArray(.bytes(blobs)), blobs.map { ByteBuffer(bytes: $0) }),
             (PostgresArray(.int8s(ints)), ints),
+            (PostgresArray(.int4s([0, -7, .max, .min])), [Int32(0), -7, .max, .min]),
             (PostgresArray(.bools(bools)), bools),
             (PostgresArray(.uuids([])), [UUID]()),
             (PostgresArray(.texts([])), [String]()),
