@@ -38,6 +38,10 @@ enum PostgresSchema {
     static let liveStates = "'scheduled', 'available', 'running'"
     /// Final states (`JobState.isFinished`).
     static let finishedStates = "'succeeded', 'dead', 'cancelled'"
+    /// The states `jobs_state` holds (from version 3): all but `available` and `running`.
+    static let stateIndexStates = "'scheduled', 'succeeded', 'dead', 'cancelled'"
+    /// Whether `jobs_state` holds jobs in `state` (``stateIndexStates``).
+    static func stateIndexHolds(_ state: JobState) -> Bool { state != .available && state != .running }
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "create jobs, queues and leaders", statements: [
@@ -93,6 +97,15 @@ enum PostgresSchema {
             // Starts (claims) of rate-limited queues within their window: one row per claim.
             "CREATE TABLE {S}.queue_starts (queue text NOT NULL, at bigint NOT NULL, count integer NOT NULL)",
             "CREATE INDEX queue_starts_queue ON {S}.queue_starts (queue, at)",
+        ]),
+        // Every insert, and every claim (an update that changes `state` is never HOT, so it
+        // adds an entry to each index whose predicate the new row meets), added an entry to
+        // the state index: about a fifth of a bulk enqueue's time in the server. Available
+        // and running jobs, the ones that come and go fastest, leave it; listings of them
+        // walk the id index instead (stats count with a sequential scan either way).
+        Migration(version: 3, name: "state index without available and running jobs", statements: [
+            "DROP INDEX {S}.jobs_state",
+            "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN (\(stateIndexStates))",
         ]),
     ]
 

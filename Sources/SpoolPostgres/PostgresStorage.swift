@@ -760,7 +760,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     }
 
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at a million),
-    /// after the cursor. Cost: walks the id index (or the state index) until `limit` matches.
+    /// after the cursor. Cost: walks the id index (or, for states other than available and
+    /// running, the state index) until `limit` matches.
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
         let limit = min(max(1, limit), 1_000_000)
         var clauses: [String] = []
@@ -769,6 +770,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
             if states.isEmpty { return JobPage(jobs: [], nextCursor: nil) }
             bindings.append(states.map(\.rawValue).sorted())
             clauses.append("state = ANY($\(bindings.count)::text[])")
+            // The partial state index's own predicate, so the planner can take it.
+            if states.allSatisfy(PostgresSchema.stateIndexHolds) {
+                clauses.append("state IN (\(PostgresSchema.stateIndexStates))")
+            }
         }
         if let queue = filter.queue {
             bindings.append(queue)
