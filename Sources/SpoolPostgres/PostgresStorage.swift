@@ -388,17 +388,37 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// Runs one statement on a pooled connection and collects its rows.
+    /// Runs one statement in a transaction of its own on a pooled connection and collects its
+    /// rows.
+    ///
+    /// Why a transaction for one statement: PostgresNIO reports a statement done at its
+    /// `CommandComplete`, but a statement outside a transaction commits only when the server
+    /// then processes the `Sync` that follows it. A server that stops or crashes in between
+    /// rolls it back after the caller was told it succeeded: an acknowledged change (an
+    /// enqueue, an outcome, a retry through the API) that never happened, or a claim whose jobs
+    /// run although they were never taken, so they run twice. `COMMIT`'s reply comes only once
+    /// the commit is done. Cost: two more round trips.
     func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
         try await performing(operation()) {
-            try await withConnection { connection in
+            try await withTransaction { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings))
             }
         }
     }
 
+    /// Runs one hot statement in a transaction of its own (why: see the `rows` that takes the
+    /// statement as text) and collects its rows.
+    func committedRows<Statement: PostgresHotStatement>(
+        _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
+    ) async throws -> [PostgresRow] {
+        try await performing(operation()) {
+            try await withTransaction { connection in try await self.run(statement, bindings, on: connection) }
+        }
+    }
+
     /// Runs one hot statement on a pooled connection (prepared, see ``run(_:_:on:prepare:)``)
-    /// and collects its rows.
+    /// and collects its rows. Outside a transaction: for reads, and writes whose loss is
+    /// harmless (a heartbeat); the others take ``committedRows(_:_:_:)``.
     func rows<Statement: PostgresHotStatement>(
         _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
     ) async throws -> [PostgresRow] {
@@ -485,7 +505,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
     ) async throws -> [PostgresRow]? {
         let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
-        let rows = try await self.rows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
+        let rows = try await committedRows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
         guard let first = rows.first?.makeRandomAccess() else { return [] }
         if try first[12].decode(Bool.self) { return nil }
         limitedQueues.withLock { known in known.subtract(queues) }
@@ -523,15 +543,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
-            if insert.hasUniqueKeys {
-                // The holders are read in the same transaction as the insert.
-                results = try await withTransaction { connection in
-                    try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
-                }
-            } else {
-                results = try await withConnection { connection in
-                    try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
-                }
+            // In a transaction even for one statement: see `rows(_:_:_:)` (and the holders of
+            // unique keys are read in the same transaction as the insert).
+            results = try await withTransaction { connection in
+                try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
             }
         } catch {
             throw insert.mapError(error, target: target)
@@ -654,7 +669,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
         guard !completions.isEmpty else { return [] }
         let batch = try FinishBatch(completions)
-        let rows = try await rows(HotSQL.Finish.self, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
+        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
         var written = Set<JobID>(minimumCapacity: rows.count)
         var madeAvailable: [String] = []
         var queues = Set<String>()

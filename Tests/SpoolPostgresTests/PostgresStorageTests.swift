@@ -79,6 +79,54 @@ struct PostgresStorageTests {
         }
     }
 
+    /// A statement outside a transaction commits after PostgresNIO reports it done (at
+    /// `CommandComplete`; the commit comes at the `Sync` after it). A deferred constraint
+    /// trigger that fails at commit stands in for a server that stops in between: an
+    /// enqueue, an outcome or a claim must fail then, not report what was rolled back.
+    @Test("an enqueue, a claim and an outcome whose commit fails are reported as failed")
+    func commitFailureIsReported() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("commit")
+        let storage = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
+        try await PostgresTestServer.running(storage) { storage in
+            let job = Self.newJob()
+            _ = try await storage.enqueue([job], whenFull: .fail, now: Date())
+            // From now on every commit that touched a job of kind 'noop' fails.
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                for sql in [
+                    """
+                    CREATE FUNCTION "\(schema)".refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'refused at commit'; END $$
+                    """,
+                    """
+                    CREATE CONSTRAINT TRIGGER refuse AFTER INSERT OR UPDATE ON "\(schema)".jobs
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.kind = 'noop') EXECUTE FUNCTION "\(schema)".refuse()
+                    """,
+                ] {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger)
+                }
+            }
+            await #expect(throws: SpoolError.self) { _ = try await storage.enqueue([Self.newJob()], whenFull: .fail, now: Date()) }
+            let request = ClaimRequest(demands: [QueueDemand(queue: "default", limit: 10)], worker: "w1", lease: .seconds(30), limit: 10)
+            await #expect(throws: SpoolError.self) { _ = try await storage.claim(request, now: Date()) }
+            #expect(try await storage.stats().count(.available) == 1, "the failed enqueue stored nothing, the failed claim took nothing")
+            // Let the claim through, then refuse the outcome.
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DISABLE TRIGGER refuse"), logger: Self.logger)
+            }
+            let claimed = try await storage.claim(request, now: Date())
+            #expect(claimed.map(\.id) == [job.id])
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs ENABLE TRIGGER refuse"), logger: Self.logger)
+            }
+            await #expect(throws: SpoolError.self) {
+                _ = try await storage.finish([JobCompletion(id: job.id, outcome: .succeeded(result: nil), at: Date())], worker: "w1")
+            }
+            #expect(try await storage.job(job.id)?.state == .running)
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
+
     @Test("a schema newer than the code is refused, and migrate() reports versions")
     func migrationRefusesNewerSchema() async throws {
         let url = try PostgresTestServer.requireURL()
