@@ -352,20 +352,12 @@ struct InsertBatch: Sendable {
         self.metadata = metadata
     }
 
-    /// The enqueue statement's bindings; `channel` (nil with notifications off) is the
-    /// notifying text's last.
-    func bindings(channel: String?) -> PostgresBindings {
+    /// The enqueue statement's bindings, or with `keys: false` the keyless enqueue's
+    /// (``PostgresStatements/enqueueKeyless``: the same columns without the unique-key pair);
+    /// `channel` (nil with notifications off) is the notifying text's last.
+    func bindings(channel: String?, keys: Bool = true) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 16)
-        appendColumns(to: &bindings, keys: true)
-        if let channel { bindings.append(channel) }
-        return bindings
-    }
-
-    /// The keyless enqueue's bindings (``PostgresStatements/enqueueKeyless``): the same
-    /// columns without the unique-key pair.
-    func keylessBindings(channel: String?) -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 14)
-        appendColumns(to: &bindings, keys: false)
+        appendColumns(to: &bindings, keys: keys)
         if let channel { bindings.append(channel) }
         return bindings
     }

@@ -388,8 +388,18 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// Runs one statement in a transaction of its own on a pooled connection and collects its
-    /// rows.
+    /// Runs one statement on a pooled connection and collects its rows. Outside a transaction:
+    /// for reads; writes take ``committedRows(_:_:_:)``.
+    func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
+        try await performing(operation()) {
+            try await withConnection { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings))
+            }
+        }
+    }
+
+    /// Runs one statement that writes in a transaction of its own on a pooled connection and
+    /// collects its rows.
     ///
     /// Why a transaction for one statement: PostgresNIO reports a statement done at its
     /// `CommandComplete`, but a statement outside a transaction commits only when the server
@@ -398,7 +408,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// enqueue, an outcome, a retry through the API) that never happened, or a claim whose jobs
     /// run although they were never taken, so they run twice. `COMMIT`'s reply comes only once
     /// the commit is done. Cost: two more round trips.
-    func rows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
+    func committedRows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
         try await performing(operation()) {
             try await withTransaction { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings))
@@ -406,8 +416,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// Runs one hot statement in a transaction of its own (why: see the `rows` that takes the
-    /// statement as text) and collects its rows.
+    /// Runs one hot statement that writes in a transaction of its own (why: see
+    /// ``committedRows(_:_:_:)`` for a statement as text) and collects its rows.
     func committedRows<Statement: PostgresHotStatement>(
         _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
     ) async throws -> [PostgresRow] {
@@ -543,7 +553,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
-            // In a transaction even for one statement: see `rows(_:_:_:)` (and the holders of
+            // In a transaction even for one statement: see `committedRows` (and the holders of
             // unique keys are read in the same transaction as the insert).
             results = try await withTransaction { connection in
                 try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
@@ -590,8 +600,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     private func insert(_ insert: InsertBatch, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
         if !insert.hasUniqueKeys {
             _ = configuration.notifications
-                ? try await run(HotSQL.KeylessEnqueue.self, insert.keylessBindings(channel: channel), on: connection, prepare: prepare)
-                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.keylessBindings(channel: nil), on: connection, prepare: prepare)
+                ? try await run(HotSQL.KeylessEnqueue.self, insert.bindings(channel: channel, keys: false), on: connection, prepare: prepare)
+                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.bindings(channel: nil, keys: false), on: connection, prepare: prepare)
             return insert.storedResults
         }
         let rows = configuration.notifications
@@ -718,7 +728,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// running jobs by lease expiry); rows locked by a concurrent finish are left for the next
     /// rescue. Safe to run from several processes at once.
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
-        let rows = try await rows(sql.rescue, binds {
+        let rows = try await committedRows(sql.rescue, binds {
             $0.append(PostgresCoding.micros(now))
             $0.append(Int64(poisonAfter))
         }, "rescue of expired leases")
@@ -860,7 +870,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     }
 
     private func retryRows(_ ids: [JobID], _ nowMicros: Int64) async throws -> [(JobID, String)] {
-        let rows = try await rows(sql.retry, binds {
+        let rows = try await committedRows(sql.retry, binds {
             $0.append(ids.map(PostgresCoding.uuid))
             $0.append(nowMicros)
         }, "retry of \(ids.count) job(s)")
@@ -875,7 +885,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// - Returns: the ids that were cancelled, in the order given.
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await rows(sql.cancel, binds {
+        let rows = try await committedRows(sql.cancel, binds {
             $0.append(ids.map(PostgresCoding.uuid))
             $0.append(PostgresCoding.micros(now))
         }, "cancel of \(ids.count) job(s)")
@@ -888,7 +898,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// - Returns: the ids that existed and were deleted, in the order given.
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await rows(sql.delete, binds { $0.append(ids.map(PostgresCoding.uuid)) }, "delete of \(ids.count) job(s)")
+        let rows = try await committedRows(sql.delete, binds { $0.append(ids.map(PostgresCoding.uuid)) }, "delete of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         if !done.isEmpty { workSignal.signal() }
         return ids.filter { done.contains($0) }
@@ -899,7 +909,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// - Returns: how many were deleted.
     public func prune(finishedBefore before: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        let rows = try await rows(sql.prune, binds {
+        let rows = try await committedRows(sql.prune, binds {
             $0.append(PostgresCoding.micros(before))
             $0.append(Int64(limit))
         }, "prune of finished jobs")
@@ -911,7 +921,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Pauses or resumes a queue for every process sharing the schema: a paused queue keeps
     /// accepting jobs but claims hand none out. A resume notifies idle workers everywhere.
     public func setPaused(_ paused: Bool, queue: String) async throws {
-        _ = try await rows(sql.setPaused, binds { $0.append(queue); $0.append(paused) }, "\(paused ? "pausing" : "resuming") queue '\(queue)'")
+        _ = try await committedRows(sql.setPaused, binds { $0.append(queue); $0.append(paused) }, "\(paused ? "pausing" : "resuming") queue '\(queue)'")
         if !paused { await announceWork([queue]) }
     }
 
@@ -924,7 +934,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// claims that start after it commits honour them. Notifies idle workers everywhere.
     public func setLimits(_ limits: QueueLimits, queue: String) async throws {
         try limits.validate()
-        _ = try await rows(sql.setLimits, binds {
+        _ = try await committedRows(sql.setLimits, binds {
             $0.append(queue)
             $0.append(limits.maxRunning.map(Int32.init))
             $0.append(limits.rate.map { Int32($0.count) })

@@ -32,8 +32,11 @@ final class WALCheckpointer: Sendable {
     let syncInterval: Duration
     private let logger: Logger
     private let queue = DispatchQueue(label: "spool.sqlite.checkpoint")
-    /// The checkpoint connection: opened on first use, used and closed only on `queue`.
+    /// The checkpoint connection: opened on first use by a checkpoint on `queue`, closed by
+    /// ``close()``; the lock keeps the two apart.
     private let connection = Mutex<OpaquePointer?>(nil)
+    /// The writer connection the hook is installed on (0: none).
+    private let connectionKey = Atomic<UInt>(0)
     /// A checkpoint is queued and has not started yet (requests meanwhile add nothing).
     private let queued = Atomic<Bool>(false)
     /// A sync is scheduled for unsynced commits.
@@ -81,9 +84,6 @@ final class WALCheckpointer: Sendable {
         }, nil)
         self.connectionKey.store(Self.key(connection), ordering: .releasing)
     }
-
-    /// The writer connection the hook is installed on (0: none).
-    private let connectionKey = Atomic<UInt>(0)
 
     deinit {
         let key = connectionKey.load(ordering: .acquiring)
