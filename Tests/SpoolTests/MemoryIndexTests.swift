@@ -68,4 +68,48 @@ struct MemoryIndexTests {
         #expect(Set(kept) == Set(ids.suffix(10)))
         #expect(try await storage.job(ids[0]) == nil)
     }
+
+    /// Leases live on the jobs, with a claim-ordered list for rescue that is not cleaned when a
+    /// job finishes: a job claimed, retried and claimed again appears in it twice, and many
+    /// finished jobs leave stale entries. Rescue must still see each running job once, and only
+    /// running ones.
+    @Test func leasesSurviveReclaimsAndStaleEntries() async throws {
+        let storage = MemoryStorage(MemoryStorage.Configuration(capacity: 10_000, finishedLimit: 10))
+        func claim(_ count: Int, worker: String, at time: Date) async throws -> [ClaimedJob] {
+            try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: count)], worker: worker, lease: .seconds(30), limit: count), now: time
+            )
+        }
+        let again = JobID()
+        _ = try await storage.enqueue([newJob(again)], whenFull: .fail, now: now)
+        #expect(try await claim(1, worker: "a", at: now).map(\.id) == [again])
+        let error = JobAttemptError(attempt: 1, at: now, message: "boom", reason: "error")
+        #expect(try await storage.finish([JobCompletion(id: again, outcome: .retry(at: now, error: error), at: now)], worker: "a").isEmpty)
+        #expect(try await storage.job(again)?.leaseOwner == nil)
+        #expect(try await claim(1, worker: "b", at: now).map(\.id) == [again])
+        let running = try #require(try await storage.job(again))
+        #expect(running.leaseOwner == "b")
+        #expect(running.leaseExpiresAt == now.addingTimeInterval(30))
+        // Another worker's outcome and heartbeat are refused.
+        #expect(try await storage.finish([JobCompletion(id: again, outcome: .succeeded(result: nil), at: now)], worker: "a") == [again])
+        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "a", lease: .seconds(30), now: now) == [again])
+
+        // Three thousand jobs come and go, leaving stale entries behind.
+        let churn = (0..<3_000).map { _ in JobID() }
+        _ = try await storage.enqueue(churn.map(newJob), whenFull: .fail, now: now)
+        for _ in 0..<30 {
+            let batch = try await claim(100, worker: "c", at: now)
+            #expect(try await storage.finish(batch.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: now) }, worker: "c").isEmpty)
+        }
+        // A heartbeat keeps b's lease a minute longer; then the lease runs out.
+        let later = now.addingTimeInterval(60)
+        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "b", lease: .seconds(30), now: later).isEmpty)
+        #expect(try await storage.rescueExpired(now: later.addingTimeInterval(29), poisonAfter: 5).rescued.isEmpty)
+        let report = try await storage.rescueExpired(now: later.addingTimeInterval(31), poisonAfter: 5)
+        #expect(report.rescued == [again])
+        let rescued = try #require(try await storage.job(again))
+        #expect(rescued.state == .available)
+        #expect(rescued.leaseOwner == nil)
+        #expect(try await storage.stats().queues["default"]?[.running] == nil)
+    }
 }

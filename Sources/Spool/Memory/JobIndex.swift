@@ -47,6 +47,14 @@ struct JobIndex {
         return job
     }
 
+    /// ``job(_:)`` through the one-entry chunk cache: for runs of lookups of nearby ids (a
+    /// worker's batch of outcomes).
+    mutating func nearbyJob(_ id: JobID) -> MemoryJob? {
+        let (key, slot) = Self.place(id)
+        guard let job = chunk(key)?.slots[slot], job.id == id else { return nil }
+        return job
+    }
+
     /// The chunk of `key`, through the one-entry cache.
     private mutating func chunk(_ key: UInt64) -> Chunk? {
         if key == recentKey, let recent { return recent }

@@ -42,6 +42,17 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         self.state = Mutex(Store(finishedLimit: configuration.finishedLimit))
     }
 
+    /// Runs `body` on the store under its lock. Jobs the store forgot meanwhile are freed after
+    /// the lock is released, so the other threads wait for none of that.
+    private func withStore<T>(_ body: (inout Store) throws -> T) rethrows -> T {
+        let (result, forgotten) = try state.withLock { store in
+            let result = try body(&store)
+            return (result, store.takeForgotten())
+        }
+        withExtendedLifetime(forgotten) {}
+        return result
+    }
+
     /// A memory store whose queues hold `capacity` waiting jobs each.
     public convenience init(capacity: Int) {
         self.init(Configuration(capacity: capacity))
@@ -64,7 +75,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         var index = 0
         while index < jobs.count {
             let ticket = spaceSignal.ticket()
-            let outcome: Result<Int, SpoolError> = state.withLock { store in
+            let outcome: Result<Int, SpoolError> = withStore { store in
                 // A batch that may not wait is stored whole or not at all.
                 if whenFull == .fail, let full = store.firstQueueWithoutRoom(for: jobs, capacity: configuration.capacity) {
                     return .failure(SpoolError.queueFull(queue: full, capacity: configuration.capacity))
@@ -94,7 +105,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     // MARK: Claim, finish, heartbeat, rescue
 
     public func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] {
-        let taken = state.withLock { store in
+        let taken = withStore { store in
             store.claim(request, now: now)
         }
         guard !taken.isEmpty else { return [] }
@@ -104,7 +115,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
-        let (lost, changes) = state.withLock { store in
+        let (lost, changes) = withStore { store in
             store.finish(completions, worker: worker)
         }
         if changes.madeAvailable || changes.freedLimitedSlot { workSignal.signal() }
@@ -113,23 +124,23 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
-        state.withLock { store in
+        withStore { store in
             var lost: [JobID] = []
             let expiry = now.adding(lease)
             for beat in beats {
-                guard let running = store.running[beat.id], running.owner == worker else {
+                guard let job = store.leased(beat.id, to: worker) else {
                     lost.append(beat.id)
                     continue
                 }
-                store.running[beat.id]?.expiresAt = expiry
-                if let progress = beat.progress { running.job.extras().progress = progress }
+                job.leaseExpiry = expiry
+                if let progress = beat.progress { job.extras().progress = progress }
             }
             return lost
         }
     }
 
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
-        let report = state.withLock { store in
+        let report = withStore { store in
             store.rescue(now: now, poisonAfter: poisonAfter)
         }
         if !report.rescued.isEmpty || !report.poisoned.isEmpty { workSignal.signal() }
@@ -139,7 +150,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
         let ticket = workSignal.ticket()
-        let (ready, nextDue, reopens) = state.withLock { store in
+        let (ready, nextDue, reopens) = withStore { store in
             let (ready, reopens) = store.hasClaimable(queues: queues, now: clock.now)
             return (ready, store.earliestScheduled(), reopens)
         }
@@ -151,7 +162,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     public func waitUntilFinished(_ id: JobID) async throws -> JobRecord? {
         while true {
             let ticket = finishSignal.ticket()
-            let record = state.withLock { $0.lookup(id)?.record(running: $0.running[id]) }
+            let record = withStore { $0.lookup(id)?.record() }
             guard let record else { return nil }
             if record.state.isFinished { return record }
             await finishSignal.wait(ticket)
@@ -162,12 +173,12 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     // MARK: Inspection
 
     public func job(_ id: JobID) async throws -> JobRecord? {
-        state.withLock { $0.lookup(id)?.record(running: $0.running[id]) }
+        withStore { $0.lookup(id)?.record() }
     }
 
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
         let limit = min(max(1, limit), 1_000_000)
-        return state.withLock { store in
+        return withStore { store in
             var matches: [MemoryJob] = []
             for job in store.index.jobs where filter.matches(state: job.state, queue: job.queue, kind: job.kind) {
                 if let after, job.id >= after { continue }
@@ -175,13 +186,13 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
             }
             // Newest first; take one extra to know whether another page exists.
             let page = matches.sorted { $0.id > $1.id }.prefix(limit + 1)
-            let jobs = page.prefix(limit).map { $0.record(running: store.running[$0.id]) }
+            let jobs = page.prefix(limit).map { $0.record() }
             return JobPage(jobs: jobs, nextCursor: page.count > limit ? jobs.last?.id : nil)
         }
     }
 
     public func stats() async throws -> StorageStats {
-        state.withLock { store in
+        withStore { store in
             var stats = StorageStats()
             for (name, queue) in store.queues {
                 var counts: [JobState: Int] = [:]
@@ -195,7 +206,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func retry(_ ids: [JobID], now: Date) async throws -> [JobID] {
-        let retried = state.withLock { store in
+        let retried = withStore { store in
             ids.filter { store.manualRetry($0, now: now) }
         }
         if !retried.isEmpty { workSignal.signal() }
@@ -203,7 +214,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
-        let cancelled = state.withLock { store in
+        let cancelled = withStore { store in
             ids.filter { store.cancel($0, now: now) }
         }
         if !cancelled.isEmpty {
@@ -215,7 +226,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
-        let deleted = state.withLock { store in
+        let deleted = withStore { store in
             ids.filter { store.delete($0) }
         }
         if !deleted.isEmpty {
@@ -227,25 +238,25 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func prune(finishedBefore before: Date, limit: Int) async throws -> Int {
-        state.withLock { store in
+        withStore { store in
             store.prune(before: before, limit: limit)
         }
     }
 
     public func setPaused(_ paused: Bool, queue: String) async throws {
-        state.withLock { store in
+        withStore { store in
             if paused { store.paused.insert(queue) } else { store.paused.remove(queue) }
         }
         if !paused { workSignal.signal() }
     }
 
     public func pausedQueues() async throws -> Set<String> {
-        state.withLock { $0.paused }
+        withStore { $0.paused }
     }
 
     public func setLimits(_ limits: QueueLimits, queue: String) async throws {
         try limits.validate()
-        state.withLock { store in
+        withStore { store in
             store.queue(queue).limits = limits
             if limits.rate == nil { store.queue(queue).starts.removeAll() }
         }
@@ -253,7 +264,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     }
 
     public func queueLimits() async throws -> [String: QueueLimits] {
-        state.withLock { store in
+        withStore { store in
             store.queues.filter { !$0.value.limits.isNone }.mapValues(\.limits)
         }
     }
@@ -267,8 +278,9 @@ final class MemoryKind: @unchecked Sendable {
     init(_ name: String) { self.name = name }
 }
 
-/// One job as the memory driver keeps it: the hot fields packed inline (128 bytes with its
-/// header), the rest in `extra`, allocated only for jobs that need it. The creation time is the
+/// One job as the memory driver keeps it: the hot fields packed inline (its lease among them,
+/// so claims and outcomes hash nothing), the rest in `extra`, allocated only for jobs that need
+/// it. About 180 bytes per waiting job, index included (`spool bench` prints it). The creation time is the
 /// id's (to the millisecond); attempt and finish times are centiseconds after it.
 final class MemoryJob: @unchecked Sendable {
     // The `var`s are only touched under the store's lock; the `let`s are read outside it too
@@ -285,6 +297,9 @@ final class MemoryJob: @unchecked Sendable {
     var attemptedStamp: UInt32 = 0
     var finishedStamp: UInt32 = 0
     var runAt: Date
+    /// While running: the worker holding the lease, and when the lease expires.
+    var leaseOwner: String?
+    var leaseExpiry = Date.distantPast
     var extra: Extra?
 
     final class Extra {
@@ -336,12 +351,13 @@ final class MemoryJob: @unchecked Sendable {
         return extra
     }
 
-    func record(running: RunningLease?) -> JobRecord {
+    func record() -> JobRecord {
         JobRecord(
             id: id, queue: queue, kind: kind, payload: payload, priority: Int(priority), state: state,
             attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt, createdAt: createdAt,
             attemptedAt: date(ofStamp: attemptedStamp), finishedAt: date(ofStamp: finishedStamp),
-            leaseOwner: running?.owner, leaseExpiresAt: running?.expiresAt, errors: extra?.errors ?? [],
+            leaseOwner: state == .running ? leaseOwner : nil, leaseExpiresAt: state == .running ? leaseExpiry : nil,
+            errors: extra?.errors ?? [],
             uniqueKey: extra?.uniqueKey, timeout: extra?.timeout, result: extra?.result,
             progress: extra?.progress, expiredLeases: extra?.expiredLeases ?? 0, metadata: extra?.metadata ?? [:]
         )
@@ -364,13 +380,6 @@ final class MemoryJob: @unchecked Sendable {
             extra.errors.removeFirst(extra.errors.count - JobAttemptError.historyLimit)
         }
     }
-}
-
-/// The lease of a running job.
-struct RunningLease {
-    let job: MemoryJob
-    let owner: String
-    var expiresAt: Date
 }
 
 /// A queue's waiting jobs, by priority (highest first), each priority in arrival order, and its
@@ -441,12 +450,20 @@ struct ScheduledEntry: Comparable {
     var isCurrent: Bool { job.state == .scheduled && job.runAt == runAt }
 }
 
-struct Store {
+/// Everything the memory driver holds. Only ever reached under ``MemoryStorage``'s lock, which
+/// is what makes sending it into a locked closure safe.
+struct Store: @unchecked Sendable {
     var queues: [String: MemoryQueue] = [:]
     var kinds: [String: MemoryKind] = [:]
     /// Every job the store knows.
     var index = JobIndex()
-    var running: [JobID: RunningLease] = [:]
+    /// Jobs in the order they were claimed, running ones among them. An entry goes stale when
+    /// its job stops running (it is not removed then: finishing a job touches no shared index),
+    /// and stale entries are dropped from the front at each claim and by ``compactRunning()``;
+    /// a job claimed again may appear twice.
+    var runningOrder = Deque<MemoryJob>()
+    /// Jobs running now (all queues).
+    var runningCount = 0
     var scheduled = Heap<ScheduledEntry>()
     /// Finished jobs in the order they finished, for the retention bound (entries of jobs
     /// since retried, deleted or pruned are stale and skipped).
@@ -455,6 +472,8 @@ struct Store {
     /// Unique keys held by live jobs.
     var uniqueKeys: [String: MemoryJob] = [:]
     var paused: Set<String> = []
+    /// Jobs forgotten under the lock, to be freed after it (``MemoryStorage/withStore(_:)``).
+    var forgotten: [MemoryJob] = []
 
     init(finishedLimit: Int) {
         self.finishedLimit = finishedLimit
@@ -462,6 +481,21 @@ struct Store {
 
     func lookup(_ id: JobID) -> MemoryJob? {
         index.job(id)
+    }
+
+    /// The job `id` if it is running under a lease held by `worker`.
+    mutating func leased(_ id: JobID, to worker: String) -> MemoryJob? {
+        guard let job = index.nearbyJob(id), job.state == .running, job.leaseOwner == worker else { return nil }
+        return job
+    }
+
+    /// Drops stale entries from ``runningOrder``: from the front (jobs finish roughly in the
+    /// order they were claimed), and all of them once they outnumber the running jobs.
+    mutating func compactRunning() {
+        while let first = runningOrder.first, first.state != .running { runningOrder.removeFirst() }
+        guard runningOrder.count > 2 * runningCount + 1024 else { return }
+        var seen = Set<ObjectIdentifier>(minimumCapacity: runningCount)
+        runningOrder = Deque(runningOrder.filter { $0.state == .running && seen.insert(ObjectIdentifier($0)).inserted })
     }
 
     mutating func queue(_ name: String) -> MemoryQueue {
@@ -579,6 +613,7 @@ struct Store {
         var claimed: [Taken] = []
         claimed.reserveCapacity(request.limit)
         let expiry = now.adding(request.lease)
+        compactRunning()
         for demand in request.demands where demand.limit > 0 && claimed.count < request.limit {
             guard !paused.contains(demand.queue), let queue = queues[demand.queue] else { continue }
             var taken = 0
@@ -589,7 +624,10 @@ struct Store {
                 job.attempt &+= 1
                 job.attemptedStamp = job.stamp(now)
                 queue.move(from: .available, to: .running)
-                running[job.id] = RunningLease(job: job, owner: request.worker, expiresAt: expiry)
+                job.leaseOwner = request.worker
+                job.leaseExpiry = expiry
+                runningOrder.append(job)
+                runningCount += 1
                 claimed.append(Taken(job: job, attempt: job.attempt, runAt: job.runAt, extra: job.extra))
                 taken += 1
             }
@@ -609,16 +647,11 @@ struct Store {
         var lost: [JobID] = []
         var changes = FinishChanges()
         for completion in completions {
-            guard let lease = running.removeValue(forKey: completion.id) else {
+            guard let job = leased(completion.id, to: worker),
+                  let next = JobStateMachine.next(from: .running, on: completion.event) else {
                 lost.append(completion.id)
                 continue
             }
-            guard lease.owner == worker, let next = JobStateMachine.next(from: .running, on: completion.event) else {
-                running[completion.id] = lease
-                lost.append(completion.id)
-                continue
-            }
-            let job = lease.job
             job.extra?.expiredLeases = 0
             switch completion.outcome {
             case .succeeded(let result):
@@ -647,6 +680,10 @@ struct Store {
     /// Moves `job` to `next`, keeping counts, lanes, the scheduled heap, unique keys and the
     /// finished window in step.
     mutating func move(_ job: MemoryJob, to next: JobState, at now: Date) {
+        if job.state == .running {
+            job.leaseOwner = nil
+            runningCount -= 1
+        }
         job.home.move(from: job.state, to: next)
         job.state = next
         switch next {
@@ -671,23 +708,32 @@ struct Store {
         }
     }
 
+    mutating func takeForgotten() -> [MemoryJob] {
+        guard !forgotten.isEmpty else { return [] }
+        defer { forgotten = [] }
+        return forgotten
+    }
+
     mutating func forget(_ job: MemoryJob) {
         guard index.remove(job) else { return }
+        forgotten.append(job)
         job.home.move(from: job.state, to: nil)
         if let key = job.extra?.uniqueKey, uniqueKeys[key] === job { uniqueKeys[key] = nil }
     }
 
     mutating func rescue(now: Date, poisonAfter: Int) -> RescueReport {
         var report = RescueReport()
-        let expired = running.values.filter { $0.expiresAt < now }.sorted { $0.job.id < $1.job.id }
-        for lease in expired {
-            running[lease.job.id] = nil
-            let job = lease.job
+        var seen = Set<ObjectIdentifier>()
+        let expired = runningOrder.filter { job in
+            job.state == .running && job.leaseExpiry < now && seen.insert(ObjectIdentifier(job)).inserted
+        }.sorted { $0.id < $1.id }
+        for job in expired {
+            let owner = job.leaseOwner ?? ""
             let extra = job.extras()
             extra.expiredLeases += 1
             job.recordError(JobAttemptError(
                 attempt: Int(job.attempt), at: now,
-                message: "the lease of worker '\(lease.owner)' expired (worker crashed or hung)", reason: "lease_expired"
+                message: "the lease of worker '\(owner)' expired (worker crashed or hung)", reason: "lease_expired"
             ))
             if extra.expiredLeases > poisonAfter {
                 job.recordError(JobAttemptError(
@@ -720,7 +766,6 @@ struct Store {
 
     mutating func cancel(_ id: JobID, now: Date) -> Bool {
         guard let job = lookup(id), JobStateMachine.next(from: job.state, on: .cancel) != nil else { return false }
-        running[id] = nil
         job.recordError(JobAttemptError(attempt: Int(job.attempt), at: now, message: "cancelled by request", reason: "cancelled"))
         move(job, to: .cancelled, at: now)
         return true
@@ -728,7 +773,10 @@ struct Store {
 
     mutating func delete(_ id: JobID) -> Bool {
         guard let job = lookup(id) else { return false }
-        running[id] = nil
+        if job.state == .running {
+            job.leaseOwner = nil
+            runningCount -= 1
+        }
         forget(job)
         // Lanes and the heap drop the stale entry when they reach it.
         job.state = .cancelled

@@ -459,6 +459,10 @@ public final class Worker: Service, Sendable {
     private func flushOutcomes() async {
         var failures = 0
         while true {
+            // Let the runners that are ready run first: their outcomes join this batch. Woken
+            // at the first outcome, the flusher would otherwise store a handful at a time
+            // while the other thread runs jobs (a store call and its lock per few jobs).
+            await Task.yield()
             let ticket = core.outcomesSignal.ticket()
             let (batch, closed) = core.takeOutcomes()
             if batch.isEmpty {
