@@ -280,8 +280,8 @@ final class MemoryKind: @unchecked Sendable {
 
 /// One job as the memory driver keeps it: the hot fields packed inline (its lease among them,
 /// so claims and outcomes hash nothing), the rest in `extra`, allocated only for jobs that need
-/// it. About 180 bytes per waiting job, index included (`spool bench` prints it). The creation time is the
-/// id's (to the millisecond); attempt and finish times are centiseconds after it.
+/// it. About 180 bytes per waiting job, index included (`spool bench` prints it). The creation
+/// time is the id's (to the millisecond); attempt and finish times are centiseconds after it.
 final class MemoryJob: @unchecked Sendable {
     // The `var`s are only touched under the store's lock; the `let`s are read outside it too
     // (a claim builds its `ClaimedJob`s after unlocking). The order packs the small fields.
@@ -297,7 +297,8 @@ final class MemoryJob: @unchecked Sendable {
     var attemptedStamp: UInt32 = 0
     var finishedStamp: UInt32 = 0
     var runAt: Date
-    /// While running: the worker holding the lease, and when the lease expires.
+    /// The worker holding the lease, and when the lease expires: set by each claim, and
+    /// meaningful only while the job is running (nothing reads them in another state).
     var leaseOwner: String?
     var leaseExpiry = Date.distantPast
     var extra: Extra?
@@ -462,8 +463,6 @@ struct Store: @unchecked Sendable {
     /// and stale entries are dropped from the front at each claim and by ``compactRunning()``;
     /// a job claimed again may appear twice.
     var runningOrder = Deque<MemoryJob>()
-    /// Jobs running now (all queues).
-    var runningCount = 0
     var scheduled = Heap<ScheduledEntry>()
     /// Finished jobs in the order they finished, for the retention bound (entries of jobs
     /// since retried, deleted or pruned are stale and skipped).
@@ -493,8 +492,10 @@ struct Store: @unchecked Sendable {
     /// order they were claimed), and all of them once they outnumber the running jobs.
     mutating func compactRunning() {
         while let first = runningOrder.first, first.state != .running { runningOrder.removeFirst() }
-        guard runningOrder.count > 2 * runningCount + 1024 else { return }
-        var seen = Set<ObjectIdentifier>(minimumCapacity: runningCount)
+        guard runningOrder.count > 1024 else { return }
+        let running = queues.values.reduce(0) { $0 + $1.counts[JobState.running.ordinal] }
+        guard runningOrder.count > 2 * running + 1024 else { return }
+        var seen = Set<ObjectIdentifier>(minimumCapacity: running)
         runningOrder = Deque(runningOrder.filter { $0.state == .running && seen.insert(ObjectIdentifier($0)).inserted })
     }
 
@@ -627,7 +628,6 @@ struct Store: @unchecked Sendable {
                 job.leaseOwner = request.worker
                 job.leaseExpiry = expiry
                 runningOrder.append(job)
-                runningCount += 1
                 claimed.append(Taken(job: job, attempt: job.attempt, runAt: job.runAt, extra: job.extra))
                 taken += 1
             }
@@ -680,10 +680,6 @@ struct Store: @unchecked Sendable {
     /// Moves `job` to `next`, keeping counts, lanes, the scheduled heap, unique keys and the
     /// finished window in step.
     mutating func move(_ job: MemoryJob, to next: JobState, at now: Date) {
-        if job.state == .running {
-            job.leaseOwner = nil
-            runningCount -= 1
-        }
         job.home.move(from: job.state, to: next)
         job.state = next
         switch next {
@@ -773,10 +769,6 @@ struct Store: @unchecked Sendable {
 
     mutating func delete(_ id: JobID) -> Bool {
         guard let job = lookup(id) else { return false }
-        if job.state == .running {
-            job.leaseOwner = nil
-            runningCount -= 1
-        }
         forget(job)
         // Lanes and the heap drop the stale entry when they reach it.
         job.state = .cancelled
