@@ -47,6 +47,15 @@ struct CheckedConnection {
         return rows
     }
 
+    /// Runs `COPY table (columns) FROM STDIN` (text format; `table` is found on the
+    /// connection's `search_path`) and sends `chunks` as its data.
+    func copy(into table: String, columns: [String], chunks: [ByteBuffer]) async throws {
+        try checkOpen()
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            for chunk in chunks { try await writer.write(chunk) }
+        }
+    }
+
     /// Runs `body` in a transaction: `BEGIN`, then `COMMIT` when `body` returns, or `ROLLBACK`
     /// when it throws (which fails at once on a closed connection: the server has rolled back).
     /// Throws `body`'s error, or the error of `BEGIN` or `COMMIT`.

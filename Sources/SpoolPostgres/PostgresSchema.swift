@@ -38,10 +38,11 @@ enum PostgresSchema {
     static let liveStates = "'scheduled', 'available', 'running'"
     /// Final states (`JobState.isFinished`).
     static let finishedStates = "'succeeded', 'dead', 'cancelled'"
-    /// The states `jobs_state` holds (from version 3): all but `available` and `running`.
-    static let stateIndexStates = "'scheduled', 'succeeded', 'dead', 'cancelled'"
+    /// The states `jobs_state` holds (from version 4): the rare ones an operator looks for,
+    /// not `available`, `running` and `succeeded`, which nearly every job passes through.
+    static let stateIndexStates = "'scheduled', 'dead', 'cancelled'"
     /// Whether `jobs_state` holds jobs in `state` (``stateIndexStates``).
-    static func stateIndexHolds(_ state: JobState) -> Bool { state != .available && state != .running }
+    static func stateIndexHolds(_ state: JobState) -> Bool { state == .scheduled || state == .dead || state == .cancelled }
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "create jobs, queues and leaders", statements: [
@@ -104,6 +105,16 @@ enum PostgresSchema {
         // and running jobs, the ones that come and go fastest, leave it; listings of them
         // walk the id index instead (stats count with a sequential scan either way).
         Migration(version: 3, name: "state index without available and running jobs", statements: [
+            "DROP INDEX {S}.jobs_state",
+            "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN ('scheduled', 'succeeded', 'dead', 'cancelled')",
+        ]),
+        // The same for succeeded jobs: a finish moves a job to `succeeded` in a new row version
+        // (never HOT, as `state` changes), which added an entry to the primary key, the finish
+        // index and this one. Without this one, the update part of a 2,000-job finish took
+        // about a fifth less time (23 ms against 29 ms, median of 8, EXPLAIN ANALYZE on this
+        // 2-core machine). Listings of succeeded jobs walk the id index, where nearly every
+        // entry is one.
+        Migration(version: 4, name: "state index without succeeded jobs", statements: [
             "DROP INDEX {S}.jobs_state",
             "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN (\(stateIndexStates))",
         ]),

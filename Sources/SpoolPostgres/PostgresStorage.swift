@@ -550,13 +550,19 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         let insert = try InsertBatch(jobs, now: now)
+        // COPY finds the table on the pool's search_path, which is set with prepared statements.
+        let copy = configuration.preparedStatements && !insert.hasUniqueKeys ? CopyRows(insert) : nil
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
             // In a transaction even for one statement: see `committedRows` (and the holders of
             // unique keys are read in the same transaction as the insert).
             results = try await withTransaction { connection in
-                try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
+                if let copy {
+                    try await self.copy(insert, copy, on: connection)
+                    return insert.storedResults
+                }
+                return try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
             }
         } catch {
             throw insert.mapError(error, target: target)
@@ -597,6 +603,15 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
     /// Inserts the batch on `connection` and reads the holders of the keys it could not take
     /// (only keyed jobs can be left out; nothing else is).
+    /// Stores a batch without unique keys with COPY (see ``CopyRows``) on a pooled connection,
+    /// inside the caller's transaction, and notifies its queues in the same transaction.
+    private func copy(_ insert: InsertBatch, _ rows: CopyRows, on connection: CheckedConnection) async throws {
+        try await connection.copy(into: "jobs", columns: CopyRows.columns, chunks: rows.chunks)
+        if configuration.notifications {
+            _ = try await run(HotSQL.Notify.self, binds { $0.append(channel); $0.append(Array(Set(insert.queues))) }, on: connection, prepare: true)
+        }
+    }
+
     private func insert(_ insert: InsertBatch, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
         if !insert.hasUniqueKeys {
             _ = configuration.notifications
@@ -785,8 +800,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     }
 
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at a million),
-    /// after the cursor. Cost: walks the id index (or, for states other than available and
-    /// running, the state index) until `limit` matches.
+    /// after the cursor. Cost: walks the id index (or, for only scheduled, dead and cancelled
+    /// jobs, the state index) until `limit` matches.
     public func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
         let limit = min(max(1, limit), 1_000_000)
         var clauses: [String] = []

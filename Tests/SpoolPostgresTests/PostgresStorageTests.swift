@@ -55,6 +55,35 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test("a batch stored with COPY (prepared statements on) or INSERT (off) reads back unchanged, escapes and all", arguments: [true, false])
+    func bulkRoundTrip(preparedStatements: Bool) async throws {
+        try await PostgresTestServer.withStorage(preparedStatements: preparedStatements) { storage in
+            let now = Date(timeIntervalSince1970: 1_790_000_000.5)
+            let awkward = "tab\tnew\nline\r\\N back\\slash ünï \\. 😀"
+            var jobs = [
+                NewJob(queue: "q \\ \t", kind: awkward, payload: JobPayload(bytes: []), priority: -7, maxAttempts: 1,
+                       runAt: now, createdAt: now, timeout: .microseconds(1_500), metadata: ["k\t": awkward, "": ""]),
+                NewJob(kind: "big", payload: JobPayload(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
+                       priority: Int(Int32.max), runAt: now.addingTimeInterval(3_600), createdAt: now),
+                NewJob(kind: "\\N", payload: JobPayload(bytes: Array("\\.\n\\N\t".utf8)), priority: Int.min + 1, runAt: now, createdAt: now),
+            ]
+            jobs += (0..<500).map { NewJob(kind: "filler", payload: JobPayload(bytes: [UInt8($0 % 256)]), runAt: now, createdAt: now) }
+            let results = try await storage.enqueue(jobs, whenFull: .wait, now: now)
+            #expect(results.map(\.id) == jobs.map(\.id) && results.allSatisfy { !$0.existing })
+            #expect(results[1].state == .scheduled && results[0].state == .available)
+            for (index, job) in jobs.enumerated() where index < 3 || index == jobs.count - 1 {
+                let record = try #require(try await storage.job(job.id))
+                let (stored, sent) = (try record.payload.encoded(), try job.payload.encoded())
+                #expect(record.queue == job.queue && record.kind == job.kind && stored == sent, "job \(index)")
+                #expect(record.priority == job.priority && record.maxAttempts == job.maxAttempts, "job \(index)")
+                #expect(record.runAt == job.runAt && record.createdAt == job.createdAt, "job \(index)")
+                #expect(record.timeout == job.timeout && record.metadata == job.metadata && record.uniqueKey == nil, "job \(index)")
+                #expect(record.state == results[index].state && record.attempt == 0 && record.errors.isEmpty, "job \(index)")
+            }
+            #expect(try await storage.stats().count(.available) == jobs.count - 1)
+        }
+    }
+
     @Test("the error history is capped and a retried job refuses a taken unique key")
     func historyCapAndRetryUniqueKey() async throws {
         try await PostgresTestServer.withStorage { storage in

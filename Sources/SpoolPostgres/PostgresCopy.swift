@@ -1,0 +1,126 @@
+import Foundation
+import NIOCore
+import Spool
+
+/// A keyless enqueue batch as the data of `COPY jobs (…) FROM STDIN` in PostgreSQL's text
+/// format: one line per job, columns separated by tabs, `\N` for NULL.
+///
+/// Why COPY: the server stores a thousand jobs from COPY in about 11 ms against about 15 ms
+/// (bind plus execute) for `INSERT … SELECT FROM unnest(…)` over the same columns (2 cores,
+/// server log with `log_min_duration_statement = 0`). COPY skips the fifteen array
+/// parameters' decoding and the function scan's tuple store, and writes the heap a page at a
+/// time (one WAL record per page, not per row). COPY knows no `ON CONFLICT`, so only batches
+/// without unique keys take it.
+///
+/// Cost on the client: about the same as the arrays (the payload is written as hex, twice its
+/// size), in chunks of about 64 KiB so that the server starts on the first while the rest
+/// is sent.
+struct CopyRows {
+    /// The columns of each line, in order.
+    static let columns = ["id", "queue", "kind", "payload", "priority", "state", "max_attempts", "run_at", "created_at", "timeout_us", "metadata"]
+    /// About how many bytes a chunk holds before the next line starts a new one.
+    static let chunkSize = 64 * 1024
+
+    private(set) var chunks: [ByteBuffer] = []
+    private var buffer: ByteBuffer
+
+    init(_ batch: InsertBatch, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
+        buffer = allocator.buffer(capacity: Self.chunkSize + 1024)
+        for index in 0..<batch.count {
+            writeUUID(batch.uuids[index])
+            tab(); writeText(batch.queues[index])
+            tab(); writeText(batch.kinds[index])
+            tab(); writeBytes(batch.payloads[index])
+            tab(); writeInteger(batch.priorities[index])
+            tab(); buffer.writeString(batch.states[index].rawValue)
+            tab(); writeInteger(batch.maxAttempts[index])
+            tab(); writeInteger(batch.runAts[index])
+            tab(); writeInteger(batch.createdAts[index])
+            tab(); if let timeout = batch.timeouts[index] { writeInteger(timeout) } else { writeNull() }
+            tab(); if let metadata = batch.metadata[index] { writeText(metadata) } else { writeNull() }
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            if buffer.readableBytes >= Self.chunkSize {
+                chunks.append(buffer)
+                buffer = allocator.buffer(capacity: Self.chunkSize + 1024)
+            }
+        }
+        if buffer.readableBytes > 0 { chunks.append(buffer) }
+    }
+
+    private mutating func tab() { buffer.writeInteger(UInt8(ascii: "\t")) }
+
+    private mutating func writeNull() { buffer.writeStaticString("\\N") }
+
+    /// Text with COPY's escapes for the characters it gives meaning: backslash, tab, newline
+    /// and carriage return.
+    private mutating func writeText(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for (offset, byte) in bytes.enumerated() {
+                let escaped: UInt8
+                switch byte {
+                case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+                case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
+                case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
+                case UInt8(ascii: "\r"): escaped = UInt8(ascii: "r")
+                default: continue
+                }
+                buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<offset])))
+                buffer.writeInteger(UInt8(ascii: "\\"))
+                buffer.writeInteger(escaped)
+                start = offset + 1
+            }
+            buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
+        }
+    }
+
+    /// `bytea` in hex (`\x…`, its backslash escaped for COPY).
+    private mutating func writeBytes(_ bytes: [UInt8]) {
+        buffer.writeStaticString("\\\\x")
+        _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = Self.hex[Int(byte >> 4)]
+                out[2 * index + 1] = Self.hex[Int(byte & 0x0F)]
+            }
+            return bytes.count * 2
+        }
+    }
+
+    /// 32 hex digits, which `uuid` reads as well as the dashed form.
+    private mutating func writeUUID(_ uuid: UUID) {
+        withUnsafeBytes(of: uuid.uuid) { bytes in
+            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { out in
+                for index in 0..<16 {
+                    out[2 * index] = Self.hex[Int(bytes[index] >> 4)]
+                    out[2 * index + 1] = Self.hex[Int(bytes[index] & 0x0F)]
+                }
+                return 32
+            }
+        }
+    }
+
+    private mutating func writeInteger(_ value: Int64) {
+        if value == 0 {
+            buffer.writeInteger(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 20 digits and a sign
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var magnitude = value.magnitude
+            var position = scratch.count
+            while magnitude > 0 {
+                position -= 1
+                scratch[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            if value < 0 {
+                position -= 1
+                scratch[position] = UInt8(ascii: "-")
+            }
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[position...]))
+        }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+}
