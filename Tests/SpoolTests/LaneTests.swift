@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Spool
 import SpoolTesting
@@ -51,6 +54,39 @@ struct LaneTests {
             #expect(onLane.all == [true, true, true, true], "every crunch ran on a lane thread")
         }
     }
+
+    #if os(Linux)
+    @Test("a lane that yields to other work runs at nice 19 in an idle cgroup where the process may make one, removed at shutdown")
+    func idleCgroup() async throws {
+        let pool = BlockingPool(threads: 2, name: "test.idle lane", yieldsToOtherWork: true)
+        let nice = try await pool.run { getpriority(__priority_which_t(0), 0) }
+        #expect(nice == 19)
+        switch pool.isolation {
+        case .idleCgroup(let path):
+            let group = URL(fileURLWithPath: path).lastPathComponent
+            #expect(group.hasPrefix("spool-lane-\(getpid())-test.idle_lane-"))
+            if FileManager.default.fileExists(atPath: path + "/cpu.idle") {
+                #expect(try String(contentsOfFile: path + "/cpu.idle", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+            } else {
+                #expect(try String(contentsOfFile: path + "/cpu.shares", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+            }
+            let seen = try await pool.run { try String(contentsOfFile: "/proc/thread-self/cgroup", encoding: .utf8) }
+            #expect(seen.contains("/" + group + "\n"), "a pool thread is in the group: \(seen)")
+            let outside = try String(contentsOfFile: "/proc/thread-self/cgroup", encoding: .utf8)
+            #expect(!outside.contains(group), "other threads stay where they were")
+            pool.shutdown()
+            #expect(!FileManager.default.fileExists(atPath: path), "the group is removed at shutdown")
+        case .lowPriority(let reason):
+            pool.shutdown()
+            // Only where this process may not make a group: this machine's image runs tests as
+            // root with a cgroup v1 cpu controller, so CI takes the branch above.
+            #expect(access("/sys/fs/cgroup/cpu/tasks", W_OK) != 0, "fell back to nice 19 although the cpu cgroup is writable: \(reason)")
+        case .none:
+            pool.shutdown()
+            Issue.record("a pool that yields to other work reports no isolation")
+        }
+    }
+    #endif
 
     @Test("a queue bound to a lane runs its jobs there unless their kind names another")
     func queueLane() async throws {

@@ -35,6 +35,9 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
     public let threadCount: Int
     /// Whether the threads run at the lowest priority, leaving the cores to other work first (see ``init(threads:name:yieldsToOtherWork:)``).
     public let yieldsToOtherWork: Bool
+    /// How the threads of a pool that yields to other work are kept out of its way.
+    public let isolation: LaneIsolation
+    private let idleGroup: IdleCgroup?
 
     /// Starts `threads` threads (at least 1) named `name-N`; nil: one per core, or one per core
     /// but one for a pool that yields to other work (at least 1).
@@ -49,21 +52,44 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
     /// --workload L0,L1` on 2 cores, SQLite: I/O job p99 ×1.2 with one lane thread, ×13 with
     /// two). Linux's `SCHED_IDLE` class looks like the better fit but is worse: measured the
     /// same way, a spinning `SCHED_IDLE` thread held up other threads' wakeups by up to a
-    /// scheduler tick (p99 ×3). Linux ranks threads only within their process's scheduling
-    /// group: another process on the machine, a database server included, competes with the
-    /// lane as an equal however low the lane's priority. Without `yieldsToOtherWork` (the
-    /// default), the threads compete as equals, which suits blocking calls that mostly wait.
+    /// scheduler tick (p99 ×3). Linux ranks threads by nice only within their scheduling group
+    /// (a session's autogroup, or a cgroup): against another process, a database server
+    /// included, a lane whose process is otherwise idle competes as an equal. So on Linux the
+    /// threads also move into a cgroup of their own marked idle (`cpu.idle`), where they run
+    /// only on cycles nothing else on the machine wants, when the process may create one
+    /// (cgroup v1 `cpu` controller, write access: root or a delegated hierarchy); see
+    /// ``isolation`` for what was done. The group is removed at ``shutdown()``. Without
+    /// `yieldsToOtherWork` (the default), the threads compete as equals, which suits blocking
+    /// calls that mostly wait.
+    ///
+    /// Cost of yielding: while the machine is saturated by other work, the lane's jobs wait.
     public init(threads: Int? = nil, name: String = "spool.blocking", yieldsToOtherWork: Bool = false) {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         threadCount = max(1, threads ?? (yieldsToOtherWork ? cores - 1 : cores))
         self.name = name
         self.yieldsToOtherWork = yieldsToOtherWork
+        var group: IdleCgroup?
+        if yieldsToOtherWork {
+            switch IdleCgroup.make(label: name) {
+            case .success(let made):
+                group = made
+                isolation = .idleCgroup(path: made.path)
+            case .failure(let unavailable):
+                isolation = .lowPriority(reason: unavailable.description)
+            }
+        } else {
+            isolation = .none
+        }
+        idleGroup = group
+        let idleGroup = group
         for index in 0..<threadCount {
             finished.enter()
             // The threads keep the pool alive until `shutdown()` lets them end.
             let thread = Thread {
                 if yieldsToOtherWork { Self.lowerThisThreadsPriority() }
+                _ = idleGroup?.enterCurrentThread()
                 self.work()
+                idleGroup?.leaveCurrentThread()
                 self.finished.leave()
             }
             if yieldsToOtherWork { thread.qualityOfService = .background }
@@ -121,6 +147,7 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
         // A pool thread shutting its own pool down must not wait for itself.
         if !alreadyStopped && !isCurrentThread {
             finished.wait()
+            idleGroup?.remove()
         }
     }
 
@@ -144,4 +171,17 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
             job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
+}
+
+/// How a ``BlockingPool`` keeps its threads out of other work's way.
+public enum LaneIsolation: Sendable, Hashable {
+    /// Nothing: the pool's threads compete as equals (`yieldsToOtherWork` false).
+    case none
+    /// The lowest priority of the normal class (nice 19; background quality of service on
+    /// Darwin) only: a lane below its own process's other threads, but an equal of other
+    /// processes. `reason` says why no idle cgroup was made.
+    case lowPriority(reason: String)
+    /// Nice 19, and a cgroup marked idle at `path` (Linux): below every other thread on the
+    /// machine.
+    case idleCgroup(path: String)
 }
