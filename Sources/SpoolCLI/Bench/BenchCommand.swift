@@ -27,8 +27,10 @@ struct BenchCommand: AsyncParsableCommand {
 
             Lane workloads, run only when named: L0 is W4 again (no other load); L1 adds 20 ms \
             CPU-bound jobs keeping a lane busy (a lane that yields to other work, of its default \
-            size, one thread per core but one: BlockingPool(yieldsToOtherWork: true)); L2 runs the same CPU-bound jobs on the shared cooperative pool instead (no \
-            lane), for contrast. L1's p99 close to L0's shows the lane isolates CPU work.
+            size, one thread per core but one: BlockingPool(yieldsToOtherWork: true), nice 19 in \
+            an idle cgroup where the process may make one); L2 runs the same CPU-bound jobs on \
+            the shared cooperative pool instead (no lane), for contrast. L1's p99 close to L0's \
+            shows the lane isolates CPU work.
 
             Every run gets a fresh store: for sqlite a new file in the temporary folder, deleted \
             after the run, or at --database sqlite:PATH (PATH must not exist; it is deleted after \
