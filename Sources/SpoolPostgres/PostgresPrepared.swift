@@ -69,11 +69,11 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.limitedQueues }
     }
     enum Claim: PostgresHotStatement {
-        static let name = "spool_claim_v1"
+        static let name = "spool_claim_v2"
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
     enum FastClaim: PostgresHotStatement {
-        static let name = "spool_fast_claim_v1"
+        static let name = "spool_fast_claim_v2"
         static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
     }
     enum RecordStarts: PostgresHotStatement {

@@ -88,7 +88,7 @@ struct PostgresStatements: Sendable {
         // running with the lease of $5 until $6 (at $3, at most $4 in all).
         let picked = """
             picked AS (
-                SELECT c.id, demand.ord FROM demand CROSS JOIN LATERAL (
+                SELECT c.id FROM demand CROSS JOIN LATERAL (
                     SELECT j.id, j.priority, j.run_at FROM \(jobs) j
                     WHERE j.queue = demand.queue AND j.state IN ('available', 'scheduled')
                       AND (j.state = 'available' OR j.run_at <= $3)
@@ -100,11 +100,17 @@ struct PostgresStatements: Sendable {
                 LIMIT $4
             )
             """
+        // The picked ids as an array, not a join with `picked`: the rows are then found by
+        // one primary-key probe each. As a join, the planner may take a merge join that reads
+        // the primary key from its first entry up to the last picked id, through every job
+        // claimed before (a claim of 500 among 10,000 jobs read 6,500-7,500 entries by its
+        // fifteenth run, 2.6-4.8 ms of its 8-11 ms). The claim order of each row is its
+        // queue's position in $1 (the demanded queues are distinct).
         let take = """
             UPDATE \(jobs) j
             SET state = 'running', attempt = j.attempt + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
-            FROM picked WHERE j.id = picked.id
-            RETURNING \(PostgresCoding.claimedColumns), picked.ord
+            WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
+            RETURNING \(PostgresCoding.claimedColumns), array_position($1::text[], j.queue)::int8
             """
         claim = """
             WITH demand AS (
