@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Spool
 import Synchronization
@@ -9,6 +10,16 @@ public struct QueueProbeJob: JobParameters {
 
     public init(queue: String) {
         self.queue = queue
+    }
+}
+
+/// A job kind for the lane case: holds its lane thread until released.
+public struct LaneProbeJob: JobParameters {
+    public static let kind = "spool.lane-probe"
+    public var index: Int
+
+    public init(index: Int) {
+        self.index = index
     }
 }
 
@@ -112,6 +123,44 @@ extension StorageConformance {
                 try check(started.allSatisfy { $0 == "high" }, "only high has jobs: \(started)")
                 open.store(true, ordering: .releasing)
                 _ = try await running.waitForCount(20, timeout: .seconds(30))
+            }
+        },
+        ConformanceCase(name: "worker: a kind bound to a lane runs on its threads; with them all blocked, other jobs still run") { storage in
+            let lane = BlockingPool(threads: 2, name: "conformance.lane")
+            defer { lane.shutdown() }
+            let registry = JobRegistry()
+            // Holds every lane thread until released: blocking, not suspending, as CPU-bound or
+            // blocking code does.
+            let release = DispatchSemaphore(value: 0)
+            let onLane = EventRecorder<Bool>()
+            registry.register(LaneProbeJob.self, options: JobOptions(lane: lane)) { _, _ in
+                onLane.record(lane.isCurrentThread)
+                release.wait()
+            }
+            let probes = EventRecorder<String>()
+            registry.register(QueueProbeJob.self) { job, _ in
+                probes.record(job.queue)
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+            let worker = Worker(
+                storage: storage, registry: registry,
+                configuration: WorkerConfiguration(concurrency: 20, rescueInterval: nil), middleware: []
+            )
+            try await withRunningWorker(worker) {
+                // More blocking jobs than the machine has cooperative threads: on the shared
+                // pool they would stall every other job; on the lane only its own threads.
+                let blocking = try await client.enqueue((0..<4).map { LaneProbeJob(index: $0) })
+                _ = try await onLane.waitForCount(2, timeout: .seconds(30))
+                try await fill(client, ["default"], count: 30)
+                _ = try await probes.waitForCount(30, timeout: .seconds(30))
+                try check(onLane.count == 2, "the other blocking jobs wait for a lane thread (\(onLane.count) started)")
+                for _ in 0..<4 { release.signal() }
+                for handle in blocking {
+                    let state = try await handle.value.state
+                    try check(state == .succeeded, "a blocking job ended \(state)")
+                }
+                try check(onLane.all == [true, true, true, true], "every blocking job ran on a lane thread: \(onLane.all)")
             }
         },
         ConformanceCase(name: "scheduler: after a pause, skip enqueues no missed tick and catch-up one") { storage in
