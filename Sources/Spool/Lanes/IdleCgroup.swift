@@ -31,9 +31,9 @@ struct IdleCgroup: Sendable {
         let description: String
     }
 
-    /// Creates a new idle group beside this process's CPU group, named
-    /// `spool-lane-PID-LABEL-N`, after removing empty groups this naming left behind by
-    /// processes that are gone.
+    /// Creates a new idle group inside this process's CPU group (so any limit on that group
+    /// still holds for the lane), named `spool-lane-PID-LABEL-N`, after removing empty groups
+    /// of that naming left behind by processes that are gone.
     static func make(label: String) -> Result<IdleCgroup, Unavailable> {
         #if os(Linux)
         guard let parent = processCPUGroup() else {
