@@ -601,10 +601,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
-    /// Inserts the batch on `connection` and reads the holders of the keys it could not take
-    /// (only keyed jobs can be left out; nothing else is).
     /// Stores a batch without unique keys with COPY (see ``CopyRows``) on a pooled connection,
-    /// inside the caller's transaction, and notifies its queues in the same transaction.
+    /// inside the transaction open on it, and notifies its queues in that transaction.
     private func copy(_ insert: InsertBatch, _ rows: CopyRows, on connection: CheckedConnection) async throws {
         try await connection.copy(into: "jobs", columns: CopyRows.columns, chunks: rows.chunks)
         if configuration.notifications {
@@ -612,6 +610,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
+    /// Inserts the batch on `connection` and reads the holders of the keys it could not take
+    /// (only keyed jobs can be left out; nothing else is).
     private func insert(_ insert: InsertBatch, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
         if !insert.hasUniqueKeys {
             _ = configuration.notifications
