@@ -78,25 +78,22 @@ struct CopyRows {
     /// `bytea` in hex (`\x…`, its backslash escaped for COPY).
     private mutating func writeBytes(_ bytes: [UInt8]) {
         buffer.writeStaticString("\\\\x")
+        bytes.withUnsafeBytes { writeHex($0) }
+    }
+
+    /// 32 hex digits, which `uuid` reads as well as the dashed form.
+    private mutating func writeUUID(_ uuid: UUID) {
+        withUnsafeBytes(of: uuid.uuid) { writeHex($0) }
+    }
+
+    /// Two lower-case hex digits per byte.
+    private mutating func writeHex(_ bytes: UnsafeRawBufferPointer) {
         _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count * 2) { out in
             for (index, byte) in bytes.enumerated() {
                 out[2 * index] = Self.hex[Int(byte >> 4)]
                 out[2 * index + 1] = Self.hex[Int(byte & 0x0F)]
             }
             return bytes.count * 2
-        }
-    }
-
-    /// 32 hex digits, which `uuid` reads as well as the dashed form.
-    private mutating func writeUUID(_ uuid: UUID) {
-        withUnsafeBytes(of: uuid.uuid) { bytes in
-            _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { out in
-                for index in 0..<16 {
-                    out[2 * index] = Self.hex[Int(bytes[index] >> 4)]
-                    out[2 * index + 1] = Self.hex[Int(bytes[index] & 0x0F)]
-                }
-                return 32
-            }
         }
     }
 

@@ -68,28 +68,22 @@ public final class BlockingPool: TaskExecutor, Service, @unchecked Sendable {
         threadCount = max(1, threads ?? (yieldsToOtherWork ? cores - 1 : cores))
         self.name = name
         self.yieldsToOtherWork = yieldsToOtherWork
-        var group: IdleCgroup?
-        if yieldsToOtherWork {
-            switch IdleCgroup.make(label: name) {
-            case .success(let made):
-                group = made
-                isolation = .idleCgroup(path: made.path)
-            case .failure(let unavailable):
-                isolation = .lowPriority(reason: unavailable.description)
-            }
-        } else {
-            isolation = .none
+        let made = yieldsToOtherWork ? IdleCgroup.make(label: name) : nil
+        switch made {
+        case .success(let group): isolation = .idleCgroup(path: group.path)
+        case .failure(let unavailable): isolation = .lowPriority(reason: unavailable.description)
+        case nil: isolation = .none
         }
+        let group = try? made?.get()
         idleGroup = group
-        let idleGroup = group
         for index in 0..<threadCount {
             finished.enter()
             // The threads keep the pool alive until `shutdown()` lets them end.
             let thread = Thread {
                 if yieldsToOtherWork { Self.lowerThisThreadsPriority() }
-                _ = idleGroup?.enterCurrentThread()
+                group?.enterCurrentThread()
                 self.work()
-                idleGroup?.leaveCurrentThread()
+                group?.leaveCurrentThread()
                 self.finished.leave()
             }
             if yieldsToOtherWork { thread.qualityOfService = .background }

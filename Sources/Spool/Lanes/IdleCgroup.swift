@@ -60,9 +60,9 @@ struct IdleCgroup: Sendable {
         #endif
     }
 
-    /// Moves the calling thread into the group. False when the kernel refused.
-    func enterCurrentThread() -> Bool {
-        Self.write("0", to: path + "/tasks")
+    /// Moves the calling thread into the group; a refusal leaves it where it was, at nice 19.
+    func enterCurrentThread() {
+        _ = Self.write("0", to: path + "/tasks")
     }
 
     /// Moves the calling thread back to the parent group, so that the group can be removed

@@ -459,9 +459,9 @@ struct Store: @unchecked Sendable {
     /// Every job the store knows.
     var index = JobIndex()
     /// Jobs in the order they were claimed, running ones among them. An entry goes stale when
-    /// its job stops running (it is not removed then: finishing a job touches no shared index),
-    /// and stale entries are dropped from the front at each claim and by ``compactRunning()``;
-    /// a job claimed again may appear twice.
+    /// its job stops running (it is not removed then: finishing a job touches no shared index);
+    /// each claim drops stale entries (``compactRunning()``). A job claimed again may appear
+    /// twice.
     var runningOrder = Deque<MemoryJob>()
     var scheduled = Heap<ScheduledEntry>()
     /// Finished jobs in the order they finished, for the retention bound (entries of jobs
@@ -495,8 +495,13 @@ struct Store: @unchecked Sendable {
         guard runningOrder.count > 1024 else { return }
         let running = queues.values.reduce(0) { $0 + $1.counts[JobState.running.ordinal] }
         guard runningOrder.count > 2 * running + 1024 else { return }
-        var seen = Set<ObjectIdentifier>(minimumCapacity: running)
-        runningOrder = Deque(runningOrder.filter { $0.state == .running && seen.insert(ObjectIdentifier($0)).inserted })
+        runningOrder = Deque(distinctRunning())
+    }
+
+    /// The running jobs of ``runningOrder``, each once, in claim order.
+    func distinctRunning() -> [MemoryJob] {
+        var seen = Set<ObjectIdentifier>()
+        return runningOrder.filter { $0.state == .running && seen.insert(ObjectIdentifier($0)).inserted }
     }
 
     mutating func queue(_ name: String) -> MemoryQueue {
@@ -719,10 +724,7 @@ struct Store: @unchecked Sendable {
 
     mutating func rescue(now: Date, poisonAfter: Int) -> RescueReport {
         var report = RescueReport()
-        var seen = Set<ObjectIdentifier>()
-        let expired = runningOrder.filter { job in
-            job.state == .running && job.leaseExpiry < now && seen.insert(ObjectIdentifier(job)).inserted
-        }.sorted { $0.id < $1.id }
+        let expired = distinctRunning().filter { $0.leaseExpiry < now }.sorted { $0.id < $1.id }
         for job in expired {
             let owner = job.leaseOwner ?? ""
             let extra = job.extras()
