@@ -48,11 +48,12 @@ struct CheckedConnection {
     }
 
     /// Runs `COPY table (columns) FROM STDIN` (text format; `table` is found on the
-    /// connection's `search_path`) and sends `chunks` as its data.
-    func copy(into table: String, columns: [String], chunks: [ByteBuffer]) async throws {
+    /// connection's `search_path`) with the data `write` hands to its argument, chunk by chunk.
+    /// When `write` throws, the COPY is cancelled (it stores nothing) and its error is thrown.
+    func copy(into table: String, columns: [String], _ write: (_ send: (ByteBuffer) async throws -> Void) async throws -> Void) async throws {
         try checkOpen()
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            for chunk in chunks { try await writer.write(chunk) }
+            try await write { chunk in try await writer.write(chunk) }
         }
     }
 

@@ -302,13 +302,16 @@ struct PostgresStatements: Sendable {
     }
 }
 
-/// An enqueue batch as column arrays, validated and encoded before any I/O.
+/// An enqueue batch as column arrays, validated before any I/O. The payloads and metadata,
+/// the costly columns, are encoded apart: by ``bodies()`` for an INSERT (before any I/O too),
+/// or line by line while a COPY sends them (``CopyRows``).
 struct InsertBatch: Sendable {
+    /// The jobs, for their payloads and metadata.
+    let jobs: [NewJob]
     let ids: [JobID]
     let uuids: [UUID]
     let queues: [String]
     let kinds: [String]
-    let payloads: [[UInt8]]
     let priorities: [Int64]
     let states: [JobState]
     let maxAttempts: [Int64]
@@ -316,24 +319,29 @@ struct InsertBatch: Sendable {
     let createdAts: [Int64]
     let uniqueKeys: [String?]
     let timeouts: [Int64?]
-    let metadata: [String?]
+
+    /// The encoded payloads and metadata of a batch, in its order.
+    struct Bodies: Sendable {
+        var payloads: [[UInt8]] = []
+        var metadata: [String?] = []
+    }
 
     var count: Int { ids.count }
     var hasUniqueKeys: Bool { uniqueKeys.contains { $0 != nil } }
     var keys: [String] { uniqueKeys.compactMap { $0 } }
 
+    /// - Throws: ``SpoolError`` `invalidArgument` for the first invalid job.
     init(_ jobs: [NewJob], now: Date) throws {
         let nowMicros = PostgresCoding.micros(now)
-        var ids: [JobID] = [], queues: [String] = [], kinds: [String] = [], payloads: [[UInt8]] = []
+        var ids: [JobID] = [], queues: [String] = [], kinds: [String] = []
         var priorities: [Int64] = [], states: [JobState] = [], maxAttempts: [Int64] = [], runAts: [Int64] = []
-        var createdAts: [Int64] = [], uniqueKeys: [String?] = [], timeouts: [Int64?] = [], metadata: [String?] = []
+        var createdAts: [Int64] = [], uniqueKeys: [String?] = [], timeouts: [Int64?] = []
         for job in jobs {
             try job.validate()
             let runAt = PostgresCoding.micros(job.runAt)
             ids.append(job.id)
             queues.append(job.queue)
             kinds.append(job.kind)
-            payloads.append(try job.payload.encoded())
             priorities.append(Int64(job.priority))
             states.append(runAt > nowMicros ? .scheduled : .available)
             maxAttempts.append(Int64(job.maxAttempts))
@@ -341,13 +349,12 @@ struct InsertBatch: Sendable {
             createdAts.append(PostgresCoding.micros(job.createdAt))
             uniqueKeys.append(job.uniqueKey)
             timeouts.append(job.timeout.map(PostgresCoding.micros))
-            metadata.append(try PostgresCoding.encodeMetadata(job.metadata))
         }
+        self.jobs = jobs
         self.ids = ids
         self.uuids = ids.map(PostgresCoding.uuid)
         self.queues = queues
         self.kinds = kinds
-        self.payloads = payloads
         self.priorities = priorities
         self.states = states
         self.maxAttempts = maxAttempts
@@ -355,24 +362,37 @@ struct InsertBatch: Sendable {
         self.createdAts = createdAts
         self.uniqueKeys = uniqueKeys
         self.timeouts = timeouts
-        self.metadata = metadata
+    }
+
+    /// The payload and metadata of the job at `index`, as stored.
+    /// - Throws: ``SpoolError`` `unencodablePayload` (or the metadata's encoding error).
+    func body(_ index: Int) throws -> (payload: [UInt8], metadata: String?) {
+        let job = jobs[index]
+        return (try job.payload.encoded(), try PostgresCoding.encodeMetadata(job.metadata))
+    }
+
+    /// Every job's payload and metadata, encoded. Throws as ``body(_:)``.
+    func bodies() throws -> Bodies {
+        var bodies = Bodies()
+        bodies.payloads.reserveCapacity(count)
+        bodies.metadata.reserveCapacity(count)
+        for index in 0..<count {
+            let (payload, metadata) = try body(index)
+            bodies.payloads.append(payload)
+            bodies.metadata.append(metadata)
+        }
+        return bodies
     }
 
     /// The enqueue statement's bindings, or with `keys: false` the keyless enqueue's
     /// (``PostgresStatements/enqueueKeyless``: the same columns without the unique-key pair);
     /// `channel` (nil with notifications off) is the notifying text's last.
-    func bindings(channel: String?, keys: Bool = true) -> PostgresBindings {
+    func bindings(_ bodies: Bodies, channel: String?, keys: Bool = true) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 16)
-        appendColumns(to: &bindings, keys: keys)
-        if let channel { bindings.append(channel) }
-        return bindings
-    }
-
-    private func appendColumns(to bindings: inout PostgresBindings, keys: Bool) {
         bindings.append(PostgresArray(.uuids(uuids)))
         bindings.append(PostgresArray(.texts(queues)))
         bindings.append(PostgresArray(.texts(kinds)))
-        bindings.append(PostgresArray(.bytes(payloads)))
+        bindings.append(PostgresArray(.bytes(bodies.payloads)))
         bindings.append(PostgresArray(.int8s(priorities)))
         bindings.append(PostgresArray(.texts(states.map(\.rawValue))))
         bindings.append(PostgresArray(.int8s(maxAttempts)))
@@ -384,8 +404,10 @@ struct InsertBatch: Sendable {
         }
         bindings.append(PostgresArray(.int8s(timeouts.map { $0 ?? 0 })))
         bindings.append(PostgresArray(.bools(timeouts.map { $0 != nil })))
-        bindings.append(PostgresArray(.texts(metadata.map { $0 ?? "" })))
-        bindings.append(PostgresArray(.bools(metadata.map { $0 != nil })))
+        bindings.append(PostgresArray(.texts(bodies.metadata.map { $0 ?? "" })))
+        bindings.append(PostgresArray(.bools(bodies.metadata.map { $0 != nil })))
+        if let channel { bindings.append(channel) }
+        return bindings
     }
 
     /// The results of a keyless batch: every job was stored (the statement fails as a whole

@@ -551,18 +551,19 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !jobs.isEmpty else { return [] }
         let insert = try InsertBatch(jobs, now: now)
         // COPY finds the table on the pool's search_path, which is set with prepared statements.
-        let copy = configuration.preparedStatements && !insert.hasUniqueKeys ? CopyRows(insert) : nil
+        // It encodes the payloads as it sends them; an INSERT's are encoded before any I/O.
+        let bodies = configuration.preparedStatements && !insert.hasUniqueKeys ? nil : try insert.bodies()
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
             // In a transaction even for one statement: see `committedRows` (and the holders of
             // unique keys are read in the same transaction as the insert).
             results = try await withTransaction { connection in
-                if let copy {
-                    try await self.copy(insert, copy, on: connection)
+                guard let bodies else {
+                    try await self.copy(insert, on: connection)
                     return insert.storedResults
                 }
-                return try await self.insert(insert, on: connection, prepare: self.configuration.preparedStatements)
+                return try await self.insert(insert, bodies, on: connection, prepare: self.configuration.preparedStatements)
             }
         } catch {
             throw insert.mapError(error, target: target)
@@ -589,10 +590,11 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
         let insert = try InsertBatch(jobs, now: now)
+        let bodies = try insert.bodies()
         do {
             // The caller's connection has the caller's search_path: no prepared statements.
             let results = try await onLoop(of: connection) { connection in
-                try await self.insert(insert, on: connection, prepare: false)
+                try await self.insert(insert, bodies, on: connection, prepare: false)
             }
             workSignal.signal()
             return results
@@ -603,8 +605,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
     /// Stores a batch without unique keys with COPY (see ``CopyRows``) on a pooled connection,
     /// inside the transaction open on it, and notifies its queues in that transaction.
-    private func copy(_ insert: InsertBatch, _ rows: CopyRows, on connection: CheckedConnection) async throws {
-        try await connection.copy(into: "jobs", columns: CopyRows.columns, chunks: rows.chunks)
+    private func copy(_ insert: InsertBatch, on connection: CheckedConnection) async throws {
+        try await connection.copy(into: "jobs", columns: CopyRows.columns) { send in try await CopyRows.send(insert, to: send) }
         if configuration.notifications {
             _ = try await run(HotSQL.Notify.self, binds { $0.append(channel); $0.append(Array(Set(insert.queues))) }, on: connection, prepare: true)
         }
@@ -612,16 +614,16 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
 
     /// Inserts the batch on `connection` and reads the holders of the keys it could not take
     /// (only keyed jobs can be left out; nothing else is).
-    private func insert(_ insert: InsertBatch, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
+    private func insert(_ insert: InsertBatch, _ bodies: InsertBatch.Bodies, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
         if !insert.hasUniqueKeys {
             _ = configuration.notifications
-                ? try await run(HotSQL.KeylessEnqueue.self, insert.bindings(channel: channel, keys: false), on: connection, prepare: prepare)
-                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.bindings(channel: nil, keys: false), on: connection, prepare: prepare)
+                ? try await run(HotSQL.KeylessEnqueue.self, insert.bindings(bodies, channel: channel, keys: false), on: connection, prepare: prepare)
+                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.bindings(bodies, channel: nil, keys: false), on: connection, prepare: prepare)
             return insert.storedResults
         }
         let rows = configuration.notifications
-            ? try await run(HotSQL.Enqueue.self, insert.bindings(channel: channel), on: connection, prepare: prepare)
-            : try await run(HotSQL.QuietEnqueue.self, insert.bindings(channel: nil), on: connection, prepare: prepare)
+            ? try await run(HotSQL.Enqueue.self, insert.bindings(bodies, channel: channel), on: connection, prepare: prepare)
+            : try await run(HotSQL.QuietEnqueue.self, insert.bindings(bodies, channel: nil), on: connection, prepare: prepare)
         var holders: [PostgresRow] = []
         if rows.count < insert.count {
             holders = try await run(HotSQL.Holders.self, binds { $0.append(insert.keys) }, on: connection, prepare: prepare)

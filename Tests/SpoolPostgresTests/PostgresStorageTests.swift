@@ -84,6 +84,32 @@ struct PostgresStorageTests {
         }
     }
 
+    /// A payload that refuses to be encoded, as a value with a non-finite number would.
+    private struct Unencodable: Encodable, Sendable {
+        func encode(to encoder: any Encoder) throws {
+            throw EncodingError.invalidValue(Double.nan, EncodingError.Context(codingPath: [], debugDescription: "not a JSON number"))
+        }
+    }
+
+    /// COPY encodes each payload as it sends its line: a bad one near the end comes after
+    /// chunks the server has already taken, and the COPY must be cancelled whole.
+    @Test("a batch with an unencodable payload near its end is refused whole, by COPY (prepared statements on) or INSERT (off)", arguments: [true, false])
+    func unencodablePayloadStoresNothing(preparedStatements: Bool) async throws {
+        try await PostgresTestServer.withStorage(preparedStatements: preparedStatements) { storage in
+            let now = Date()
+            var jobs = (0..<600).map { NewJob(kind: "filler", payload: JobPayload(bytes: Array("{\"index\":\($0)}".utf8)), runAt: now, createdAt: now) }
+            jobs.append(NewJob(kind: "bad", payload: JobPayload(value: Unencodable()), runAt: now, createdAt: now))
+            jobs += (0..<10).map { NewJob(kind: "after", payload: JobPayload(bytes: [UInt8($0)]), runAt: now, createdAt: now) }
+            let error = await #expect(throws: SpoolError.self) { try await storage.enqueue(jobs, whenFull: .wait, now: now) }
+            #expect(error?.code == .unencodablePayload)
+            #expect(try await storage.stats().count(.available) == 0)
+            // The connection that ran the cancelled COPY is fit for the next batch.
+            let results = try await storage.enqueue(Array(jobs[0..<600]), whenFull: .wait, now: now)
+            #expect(results.count == 600)
+            #expect(try await storage.stats().count(.available) == 600)
+        }
+    }
+
     @Test("the error history is capped and a retried job refuses a taken unique key")
     func historyCapAndRetryUniqueKey() async throws {
         try await PostgresTestServer.withStorage { storage in
