@@ -84,6 +84,11 @@ enum HotSQL {
         static let name = "spool_finish_v1"
         static func text(_ statements: PostgresStatements) -> String { statements.finish }
     }
+    /// The finish of a batch of successes only.
+    enum FinishSucceeded: PostgresHotStatement {
+        static let name = "spool_finish_succeeded_v1"
+        static func text(_ statements: PostgresStatements) -> String { statements.finishSucceeded }
+    }
     enum Heartbeat: PostgresHotStatement {
         static let name = "spool_heartbeat_v1"
         static func text(_ statements: PostgresStatements) -> String { statements.heartbeat }

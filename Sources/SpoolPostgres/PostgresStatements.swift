@@ -17,6 +17,7 @@ struct PostgresStatements: Sendable {
     let claim: String
     let fastClaim: String
     let finish: String
+    let finishSucceeded: String
     let enqueueKeyless: String
     let heartbeat: String
     let rescue: String
@@ -158,6 +159,18 @@ struct PostgresStatements: Sendable {
                         $9::bool[], $10::text[], $11::bool[], $12::bool[])
                 AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
             WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
+            RETURNING j.id, j.state, j.queue
+            """
+        // The same for a batch of successes only, nearly every batch: two columns of input
+        // (three with results) instead of twelve, and no per-row choices. The server binds and
+        // scans the input in about a fifth of the time, and the client encodes a fifth of it.
+        finishSucceeded = """
+            UPDATE \(jobs) j SET
+                state = 'succeeded', finished_at = o.at,
+                result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
+                lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+            FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bool[]) AS o(id, at, result, has_result)
+            WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $5
             RETURNING j.id, j.state, j.queue
             """
         heartbeat = """
@@ -476,6 +489,8 @@ struct FinishBatch: Sendable {
     var ownAttempt: [Bool] = []
     /// True when some outcome sets a new run-at (retry or snooze).
     var reschedules = false
+    /// True when every outcome is a success (``PostgresStatements/finishSucceeded`` stores them).
+    var succeededOnly = true
 
     init(_ completions: [JobCompletion]) throws {
         for completion in completions {
@@ -503,6 +518,7 @@ struct FinishBatch: Sendable {
             case .handBack:
                 delta = -1
             }
+            if next != .succeeded { succeededOnly = false }
             ids.append(PostgresCoding.uuid(completion.id))
             states.append(next.rawValue)
             deltas.append(delta)
@@ -517,6 +533,18 @@ struct FinishBatch: Sendable {
             hasError.append(error != nil)
             ownAttempt.append(own)
         }
+    }
+
+    /// The bindings of ``PostgresStatements/finishSucceeded`` (for a batch that is
+    /// ``succeededOnly``).
+    func succeededBindings(worker: String) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(PostgresArray(.uuids(ids)))
+        bindings.append(PostgresArray(.int8s(ats)))
+        bindings.append(PostgresArray(.bytes(results)))
+        bindings.append(PostgresArray(.bools(hasResult)))
+        bindings.append(worker)
+        return bindings
     }
 
     func bindings(worker: String) -> PostgresBindings {

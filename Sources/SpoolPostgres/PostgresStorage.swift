@@ -696,7 +696,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
         guard !completions.isEmpty else { return [] }
         let batch = try FinishBatch(completions)
-        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), "finish of \(completions.count) job(s) by worker '\(worker)'")
+        let operation = "finish of \(completions.count) job(s) by worker '\(worker)'"
+        let rows = batch.succeededOnly
+            ? try await committedRows(HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker), operation)
+            : try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), operation)
         var written = Set<JobID>(minimumCapacity: rows.count)
         var madeAvailable: [String] = []
         var queues = Set<String>()

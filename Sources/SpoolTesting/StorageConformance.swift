@@ -229,6 +229,41 @@ public enum StorageConformance {
             try check(lost == [id], "a non-holder's outcome is refused")
             try check(try await state(storage, id) == .running, "the job is still running")
         },
+        // Drivers may store a batch of successes another way than a mixed one: both must hold.
+        ConformanceCase(name: "one finish stores mixed outcomes, each by its own rule, and successes with and without results") { storage in
+            let ids = try await storage.enqueue((0..<6).map { _ in job() }, whenFull: .wait, now: t0).map(\.id)
+            try check(try await claim(storage, 6).count == 6, "all six claimed")
+            let retryAt = t0.addingTimeInterval(10)
+            let mixed = try await storage.finish([
+                JobCompletion(id: ids[0], outcome: .succeeded(result: Array("1".utf8)), at: t0),
+                JobCompletion(id: ids[1], outcome: .retry(at: retryAt, error: error(1)), at: t0),
+                JobCompletion(id: ids[2], outcome: .succeeded(result: nil), at: t0),
+                JobCompletion(id: ids[3], outcome: .dead(error: error(1, "fatal")), at: t0),
+            ], worker: "w1")
+            try check(mixed.isEmpty, "a mixed finish with the lease held writes everything")
+            let finishedLater = t0.addingTimeInterval(1)
+            let successes = try await storage.finish([
+                JobCompletion(id: ids[4], outcome: .succeeded(result: Array("[5]".utf8)), at: finishedLater),
+                JobCompletion(id: ids[5], outcome: .succeeded(result: nil), at: finishedLater),
+                JobCompletion(id: ids[0], outcome: .succeeded(result: nil), at: finishedLater),
+            ], worker: "w1")
+            try check(successes == [ids[0]], "a job already finished is not finished again, got \(successes)")
+            var records: [JobRecord] = []
+            for id in ids {
+                guard let record = try await storage.job(id) else { throw ConformanceFailure(message: "job \(id) is gone", file: #fileID, line: #line) }
+                records.append(record)
+            }
+            try check(records[0].state == .succeeded && records[0].result == Array("1".utf8), "success with a result (mixed)")
+            try check(records[1].state == .scheduled && records[1].runAt == retryAt && records[1].errors.map(\.message) == ["boom"], "retry (mixed)")
+            try check(records[2].state == .succeeded && records[2].result == nil && records[2].errors.isEmpty, "success without a result (mixed)")
+            try check(records[3].state == .dead && records[3].lastError?.message == "fatal", "dead (mixed)")
+            try check(records[4].state == .succeeded && records[4].result == Array("[5]".utf8), "success with a result (successes only)")
+            try check(records[5].state == .succeeded && records[5].result == nil, "success without a result (successes only)")
+            // To 10 ms: the memory driver keeps times as hundredths of a second after creation.
+            func near(_ date: Date?, _ expected: Date) -> Bool { date.map { abs($0.timeIntervalSince(expected)) <= 0.011 } ?? false }
+            try check(near(records[4].finishedAt, finishedLater) && near(records[2].finishedAt, t0), "each finish time is the outcome's")
+            try check(records.allSatisfy { $0.leaseOwner == nil && $0.attempt == 1 }, "no lease left, one attempt each")
+        },
         ConformanceCase(name: "listing pages newest first with filters") { storage in
             var jobs: [NewJob] = []
             for index in 0..<25 {
