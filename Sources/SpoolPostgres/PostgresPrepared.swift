@@ -86,7 +86,7 @@ enum HotSQL {
     }
     /// The finish of a batch of successes only.
     enum FinishSucceeded: PostgresHotStatement {
-        static let name = "spool_finish_succeeded_v1"
+        static let name = "spool_finish_succeeded_v2"
         static func text(_ statements: PostgresStatements) -> String { statements.finishSucceeded }
     }
     enum Heartbeat: PostgresHotStatement {

@@ -697,9 +697,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         guard !completions.isEmpty else { return [] }
         let batch = try FinishBatch(completions)
         let operation = "finish of \(completions.count) job(s) by worker '\(worker)'"
-        let rows = batch.succeededOnly
-            ? try await committedRows(HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker), operation)
-            : try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), operation)
+        if batch.succeededOnly {
+            let row = try await committedRows(HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker), operation).first
+            let (queues, lost) = try row?.decode(([String], [UUID]).self) ?? ([], batch.ids)
+            if !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
+            return lost.map(PostgresCoding.id)
+        }
+        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), operation)
         var written = Set<JobID>(minimumCapacity: rows.count)
         var madeAvailable: [String] = []
         var queues = Set<String>()
