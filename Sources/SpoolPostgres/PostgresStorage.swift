@@ -552,7 +552,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         let insert = try InsertBatch(jobs, now: now)
         // COPY finds the table on the pool's search_path, which is set with prepared statements.
         // It encodes the payloads as it sends them; an INSERT's are encoded before any I/O.
-        let bodies = configuration.preparedStatements && !insert.hasUniqueKeys ? nil : try insert.bodies()
+        let copies = configuration.preparedStatements && !insert.hasUniqueKeys && insert.count >= CopyRows.minimumBatch
+        let bodies = copies ? nil : try insert.bodies()
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
