@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SpoolTesting
 
 @testable import Spool
 
@@ -546,22 +547,5 @@ struct PayloadDecodingTests {
             let why = try #require(foundation.map { describe(decodingError: $0) })
             #expect(error?.message == "the payload is not a valid Email: \(why)")
         }
-    }
-}
-
-/// A small deterministic generator, so that a failure names inputs that come back next run.
-private struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
