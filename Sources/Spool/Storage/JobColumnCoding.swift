@@ -62,7 +62,7 @@ extension JobColumnCoding {
     public static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
         guard let text, !text.isEmpty else { return [] }
         do {
-            return try JSONDecoder().decode([StoredAttemptError].self, from: Data(text.utf8)).map {
+            return try decode([StoredAttemptError].self, text).map {
                 JobAttemptError(attempt: $0.attempt, at: date(micros: $0.at), message: $0.message, reason: $0.reason)
             }
         } catch {
@@ -89,7 +89,7 @@ extension JobColumnCoding {
     public static func decodeProgress(_ text: String?) throws -> JobProgress? {
         guard let text else { return nil }
         do {
-            let stored = try JSONDecoder().decode(StoredProgress.self, from: Data(text.utf8))
+            let stored = try decode(StoredProgress.self, text)
             return JobProgress(fraction: stored.fraction, message: stored.message)
         } catch {
             throw corrupt("a job's progress is not valid JSON: \(error)")
@@ -103,10 +103,17 @@ extension JobColumnCoding {
         return String(decoding: try encoder.encode(metadata), as: UTF8.self)
     }
 
+    /// `text` as `T`: ``PayloadDecoder`` when it answers (these columns hold no dates, where
+    /// its contract and a plain `JSONDecoder`'s could differ), else `JSONDecoder`, which throws.
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        if let value = PayloadDecoder.decode(T.self, from: Array(text.utf8)) { return value }
+        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+
     public static func decodeMetadata(_ text: String?) throws -> [String: String] {
         guard let text, !text.isEmpty else { return [:] }
         do {
-            return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+            return try decode([String: String].self, text)
         } catch {
             throw corrupt("a job's metadata is not a JSON object of strings: \(error)")
         }
