@@ -22,11 +22,12 @@ struct CopyRows {
     static let columns = ["id", "queue", "kind", "payload", "priority", "state", "max_attempts", "run_at", "created_at", "timeout_us", "metadata"]
     /// The fewest jobs a batch needs to take COPY. A COPY costs two round trips more than an
     /// INSERT (the server's answer to the command before the data, and the notification in a
-    /// statement of its own), about what it saves the server on some fifty jobs; a single
-    /// enqueue took five round trips instead of three.
+    /// statement of its own; 0.1-0.2 ms each on loopback) and saves the server about 3 µs a
+    /// job (11-13 ms against 15 ms per 1,000): it pays from about 64 jobs. A single enqueue by
+    /// COPY took five round trips instead of three (W1 1.17k → 1.43k jobs/s with the INSERT).
     static let minimumBatch = 64
     /// About how many bytes a chunk holds before the next line starts a new one: about a
-    /// hundred no-op jobs, so the server starts early, for one write each.
+    /// hundred no-op jobs per write, so the server starts on the first chunk early.
     static let chunkSize = 16 * 1024
 
     /// Makes the lines of `batch` and hands them to `send` in chunks of about ``chunkSize``

@@ -151,10 +151,16 @@ extension StorageConformance {
                 // More blocking jobs than the machine has cooperative threads: on the shared
                 // pool they would stall every other job; on the lane only its own threads.
                 let blocking = try await client.enqueue((0..<4).map { LaneProbeJob(index: $0) })
-                _ = try await onLane.waitForCount(2, timeout: .seconds(30))
-                try await fill(client, ["default"], count: 30)
-                _ = try await probes.waitForCount(30, timeout: .seconds(30))
-                try check(onLane.count == 2, "the other blocking jobs wait for a lane thread (\(onLane.count) started)")
+                do {
+                    _ = try await onLane.waitForCount(2, timeout: .seconds(30))
+                    try await fill(client, ["default"], count: 30)
+                    _ = try await probes.waitForCount(30, timeout: .seconds(30))
+                    try check(onLane.count == 2, "the other blocking jobs wait for a lane thread (\(onLane.count) started)")
+                } catch {
+                    // Blocked lane threads would hold up the worker's and the lane's shutdown.
+                    for _ in 0..<4 { release.signal() }
+                    throw error
+                }
                 for _ in 0..<4 { release.signal() }
                 for handle in blocking {
                     let state = try await handle.value.state

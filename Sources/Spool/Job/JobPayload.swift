@@ -60,9 +60,8 @@ public struct JobPayload: Sendable {
     /// `bytes` as `P`: Spool's own decoder when it can, `JSONDecoder` (and its error) otherwise.
     @usableFromInline
     static func decodeBytes<P: Decodable>(_ bytes: [UInt8], as type: P.Type) throws -> P {
-        if let value = PayloadDecoder.decode(P.self, from: bytes) { return value }
         do {
-            return try JSONDecoder.spool.decode(P.self, from: Data(bytes))
+            return try PayloadDecoder.decode(P.self, from: bytes, orWith: .spool)
         } catch {
             throw SpoolError(
                 code: .undecodablePayload,

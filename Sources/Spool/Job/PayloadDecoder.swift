@@ -41,6 +41,14 @@ enum PayloadDecoder {
             return nil
         }
     }
+
+    /// The value in `bytes`: this decoder's when it answers, else `fallback`'s, which throws
+    /// its own error. `fallback` must decode as `JSONDecoder.spool` does wherever this decoder
+    /// answers (a plain `JSONDecoder` does, dates aside, which are left to it anyway).
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], orWith fallback: JSONDecoder) throws -> T {
+        if let value = decode(T.self, from: bytes) { return value }
+        return try fallback.decode(T.self, from: Data(bytes))
+    }
 }
 
 /// Something `PayloadDecoder` leaves to `JSONDecoder`: malformed or unusual JSON, or a value

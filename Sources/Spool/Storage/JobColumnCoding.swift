@@ -103,11 +103,10 @@ extension JobColumnCoding {
         return String(decoding: try encoder.encode(metadata), as: UTF8.self)
     }
 
-    /// `text` as `T`: ``PayloadDecoder`` when it answers (these columns hold no dates, where
-    /// its contract and a plain `JSONDecoder`'s could differ), else `JSONDecoder`, which throws.
+    /// `text` as `T`, through ``PayloadDecoder`` (these columns hold no dates, so a plain
+    /// `JSONDecoder` is the fallback).
     private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        if let value = PayloadDecoder.decode(T.self, from: Array(text.utf8)) { return value }
-        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        try PayloadDecoder.decode(T.self, from: Array(text.utf8), orWith: columnDecoder)
     }
 
     public static func decodeMetadata(_ text: String?) throws -> [String: String] {
@@ -139,3 +138,7 @@ private struct StoredProgress: Codable {
     var fraction: Double
     var message: String?
 }
+
+/// The fallback decoder of the stored columns, one shared instance: decoding is thread-safe,
+/// and making a decoder costs about as much as decoding a small value.
+private let columnDecoder = JSONDecoder()
