@@ -9,6 +9,9 @@ struct RESPDecodingError: Error, Sendable, CustomStringConvertible, Equatable {
 
 /// Bounds on what one reply may hold, so a broken or hostile server cannot make the decoder
 /// allocate without bound or recurse without bound.
+///
+/// The decoder reads each bound as at least 0 (depth at least 1) and at most 2^40, whatever is
+/// set here, so no sum of lengths it computes can overflow.
 struct RESPLimits: Sendable, Hashable {
     /// The longest bulk string, verbatim string or blob error, in bytes. Default 64 MiB.
     var maxBulkLength: Int = 64 << 20
@@ -24,11 +27,18 @@ struct RESPLimits: Sendable, Hashable {
 ///
 /// Pure (no I/O) and deterministic. Aggregates are built up as their elements arrive (a stack
 /// of open aggregates), so a large reply arriving in many reads is scanned once: cost O(bytes).
-/// Only an incomplete scalar (a line or a bulk string not fully arrived) is read again when
-/// more bytes come. Anything that is not RESP, or breaks a limit of ``RESPLimits``, throws
-/// ``RESPDecodingError``; after an error the decoder holds no usable state and must be
-/// discarded. Streamed strings and aggregates (`$?`, `*?`) are refused. Attributes (`|`) are
-/// read and dropped, the value they annotate is returned.
+/// Only an incomplete scalar is looked at again when more bytes come: a bulk string's header
+/// (its body is not rescanned), or a line from where the last look stopped, so a line dripped
+/// byte by byte costs O(length), not O(length²).
+///
+/// Never traps, whatever the bytes: each call returns a reply, returns nil for "more bytes
+/// needed" (a valid reply cut anywhere decodes once the rest arrives), or throws
+/// ``RESPDecodingError`` for anything that is not RESP or breaks a limit of ``RESPLimits``;
+/// after an error the decoder holds no usable state and must be discarded. Headers reserve
+/// nothing up front (an aggregate announcing 2^40 elements reserves room for at most 1024), so
+/// memory grows only with the bytes actually received. Streamed strings and aggregates (`$?`,
+/// `*?`) are refused. Attributes (`|`) are read and dropped, the value they annotate is
+/// returned.
 struct RESPDecoder {
     let limits: RESPLimits
     private var buffer: ByteBuffer
@@ -36,6 +46,9 @@ struct RESPDecoder {
     private var stack: [Frame] = []
     /// Elements announced so far in the reply being decoded.
     private var elements = 0
+    /// How many bytes of the line after the type byte at the reader index are known to hold
+    /// no CR or LF (a line not yet complete when last looked at); 0 after every token.
+    private var lineScanned = 0
 
     fileprivate enum Kind { case array, set, push, map, attribute }
 
@@ -51,7 +64,11 @@ struct RESPDecoder {
     }
 
     init(limits: RESPLimits = RESPLimits()) {
-        self.limits = limits
+        let bound = 1 << 40
+        self.limits = RESPLimits(
+            maxBulkLength: min(max(0, limits.maxBulkLength), bound), maxDepth: min(max(1, limits.maxDepth), bound),
+            maxElements: min(max(0, limits.maxElements), bound), maxLineLength: min(max(0, limits.maxLineLength), bound)
+        )
         self.buffer = ByteBufferAllocator().buffer(capacity: 0)
     }
 
@@ -78,18 +95,24 @@ struct RESPDecoder {
                 throw RESPDecodingError(message: "replies nested deeper than \(limits.maxDepth) levels")
             }
             let limits = self.limits
-            let parsed: (Token, Int)? = try buffer.withUnsafeReadableBytes { bytes in
-                var parser = Parser(bytes: bytes, limits: limits)
-                guard let token = try parser.token() else { return nil }
+            let scanned = lineScanned
+            let parsed: (Token?, Int) = try buffer.withUnsafeReadableBytes { bytes in
+                var parser = Parser(bytes: bytes, limits: limits, lineScanned: scanned)
+                guard let token = try parser.token() else { return (nil, parser.lineScanned) }
                 return (token, parser.index)
             }
-            guard let (token, consumed) = parsed else { return nil }
-            buffer.moveReaderIndex(forwardBy: consumed)
+            guard let token = parsed.0 else {
+                lineScanned = parsed.1
+                return nil
+            }
+            lineScanned = 0
+            buffer.moveReaderIndex(forwardBy: parsed.1)
             var value: RESPValue
             switch token {
             case .value(let scalar):
                 value = scalar
             case .aggregate(let kind, let count):
+                // count ≤ maxElements ≤ 2^40 (half that for maps): no sum here overflows.
                 let announced = kind == .map || kind == .attribute ? count * 2 : count
                 elements += announced
                 guard elements <= limits.maxElements else {
@@ -147,24 +170,33 @@ struct RESPDecoder {
         let bytes: UnsafeRawBufferPointer
         let limits: RESPLimits
         var index = 0
+        /// In: bytes of the first line known to hold no CR or LF; out, when the line is still
+        /// incomplete: how many now are.
+        var lineScanned: Int
 
-        init(bytes: UnsafeRawBufferPointer, limits: RESPLimits) {
+        init(bytes: UnsafeRawBufferPointer, limits: RESPLimits, lineScanned: Int) {
             self.bytes = bytes
             self.limits = limits
+            self.lineScanned = lineScanned
         }
 
         static let cr = UInt8(ascii: "\r")
         static let lf = UInt8(ascii: "\n")
 
         /// The bytes up to the next CRLF (which is consumed), or nil when it has not arrived.
+        /// Scanning starts `lineScanned` bytes in (bytes already known to be plain), and records
+        /// where it stopped when the line is incomplete.
         mutating func line() throws -> UnsafeRawBufferPointer? {
             let start = index
-            var cursor = start
-            let end = min(bytes.count, start + limits.maxLineLength + 2)
+            var cursor = start + min(lineScanned, bytes.count - start)
+            let end = start + min(bytes.count - start, limits.maxLineLength + 2)
             while cursor < end {
                 let byte = bytes[cursor]
                 if byte == Self.cr {
-                    guard cursor + 1 < bytes.count else { return nil }
+                    guard cursor + 1 < bytes.count else {
+                        lineScanned = cursor - start
+                        return nil
+                    }
                     guard bytes[cursor + 1] == Self.lf else { throw RESPDecodingError(message: "CR not followed by LF at offset \(cursor)") }
                     index = cursor + 2
                     return UnsafeRawBufferPointer(rebasing: bytes[start..<cursor])
@@ -175,6 +207,7 @@ struct RESPDecoder {
             if end - start >= limits.maxLineLength + 2 {
                 throw RESPDecodingError(message: "a line longer than \(limits.maxLineLength) bytes")
             }
+            lineScanned = cursor - start
             return nil
         }
 
@@ -229,6 +262,9 @@ struct RESPDecoder {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
             let typeOffset = index
+            guard Self.isTypeByte(type) else {
+                throw RESPDecodingError(message: "unknown type byte 0x\(String(type, radix: 16)) at offset \(typeOffset)")
+            }
             index += 1
             guard let line = try line() else { return nil }
             switch type {
@@ -299,6 +335,19 @@ struct RESPDecoder {
                 return .aggregate(type == UInt8(ascii: "|") ? .attribute : .map, count: count)
             default:
                 throw RESPDecodingError(message: "unknown type byte 0x\(String(type, radix: 16)) at offset \(typeOffset)")
+            }
+        }
+
+        /// True for the first byte of a RESP2 or RESP3 value, so that anything else is refused
+        /// before its line arrives.
+        static func isTypeByte(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "#"), UInt8(ascii: ","),
+                UInt8(ascii: "("), UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="), UInt8(ascii: "*"), UInt8(ascii: "~"),
+                UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+                return true
+            default:
+                return false
             }
         }
 
