@@ -10,21 +10,27 @@ import Foundation
 /// - progress: JSON `{"fraction", "message"?}`; metadata: a JSON object of strings, nil when
 ///   empty.
 ///
-/// A driver adopts it with the name its errors use (`storeName`); a value that cannot be read
-/// back is reported as ``SpoolError`` `storageUnavailable` naming the store and the field.
+/// A driver adopts it with the name its errors use (`storeName`). Reading back treats a row as
+/// hostile (a corrupt file, a row edited by hand): nothing traps. A value out of range saturates
+/// as ``StoredValue`` documents; an error history, progress or metadata that is not what was
+/// written reads as ``StoredValue/unreadableErrors(_:)``, nil and empty, so the job stays
+/// readable; an id or state that cannot be read throws ``SpoolError`` `storageUnavailable`
+/// naming the store, the column and (when known) the job.
 public protocol JobColumnCoding {
     /// The store's name in messages: "SQLite", "PostgreSQL".
     static var storeName: String { get }
 }
 
 extension JobColumnCoding {
-    /// Microseconds since the Unix epoch.
+    /// Microseconds since the Unix epoch, saturating at the ends of `Int64` (about ±292,000
+    /// years).
     public static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        Int64(saturating: (date.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
+    /// A stored time, clamped to ``JobInput/earliestRunAt`` ... ``JobInput/latestRunAt``.
     public static func date(micros: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        StoredValue.date(micros: micros)
     }
 
     public static func micros(_ duration: Duration) -> Int64 {
@@ -32,13 +38,18 @@ extension JobColumnCoding {
         return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
     }
 
+    /// A stored timeout, clamped to 1 µs ... ``JobInput/maximumDuration``.
     public static func duration(micros: Int64) -> Duration {
-        .microseconds(micros)
+        StoredValue.timeout(micros: micros)
     }
 
-    public static func state(_ text: String) throws -> JobState {
+    /// A stored state.
+    /// - Parameter job: the job whose row it is, for the error.
+    /// - Throws: ``SpoolError`` `storageUnavailable` naming the column (and the job) when `text`
+    ///   is not a state.
+    public static func state(_ text: String, job: JobID? = nil) throws -> JobState {
         guard let state = JobState(rawValue: text) else {
-            throw corrupt("unknown job state '\(text)'")
+            throw corrupt("column 'state' holds an unknown job state '\(text.prefix(40))'", job: job)
         }
         return state
     }
@@ -46,6 +57,12 @@ extension JobColumnCoding {
     /// The error a malformed stored value is reported as.
     public static func corrupt(_ what: String) -> SpoolError {
         SpoolError(code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: \(what)")
+    }
+
+    /// The error a malformed stored value of `job` is reported as.
+    public static func corrupt(_ what: String, job: JobID?) -> SpoolError {
+        guard let job else { return corrupt(what) }
+        return SpoolError(code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: job \(job): \(what)", job: job)
     }
 
     // MARK: JSON columns
@@ -59,14 +76,14 @@ extension JobColumnCoding {
         String(decoding: try JSONEncoder().encode(StoredAttemptError(error, at: micros(error.at))), as: UTF8.self)
     }
 
+    /// A stored error history; one that is not a JSON array of errors reads as the single entry
+    /// of ``StoredValue/unreadableErrors(_:)`` (so the job stays readable, and a later failure
+    /// appends to that). Never throws (the signature is kept for the drivers that call it).
     public static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
         guard let text, !text.isEmpty else { return [] }
-        do {
-            return try decode([StoredAttemptError].self, text).map {
-                JobAttemptError(attempt: $0.attempt, at: date(micros: $0.at), message: $0.message, reason: $0.reason)
-            }
-        } catch {
-            throw corrupt("a job's error history is not valid JSON: \(error)")
+        guard let stored = try? decode([StoredAttemptError].self, text) else { return StoredValue.unreadableErrors(text) }
+        return stored.map {
+            JobAttemptError(attempt: StoredValue.attempt(Int64($0.attempt)), at: date(micros: $0.at), message: $0.message, reason: $0.reason)
         }
     }
 
@@ -86,14 +103,12 @@ extension JobColumnCoding {
         return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
     }
 
+    /// A stored progress; one that is not JSON `{"fraction", "message"?}` reads as nil (no
+    /// progress reported), a fraction outside 0...1 as the nearest end. Never throws (the
+    /// signature is kept for the drivers that call it).
     public static func decodeProgress(_ text: String?) throws -> JobProgress? {
-        guard let text else { return nil }
-        do {
-            let stored = try decode(StoredProgress.self, text)
-            return JobProgress(fraction: stored.fraction, message: stored.message)
-        } catch {
-            throw corrupt("a job's progress is not valid JSON: \(error)")
-        }
+        guard let text, let stored = try? decode(StoredProgress.self, text) else { return nil }
+        return JobProgress(fraction: stored.fraction, message: stored.message)
     }
 
     public static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
@@ -106,16 +121,15 @@ extension JobColumnCoding {
     /// `text` as `T`, through ``PayloadDecoder`` (these columns hold no dates, so a plain
     /// `JSONDecoder` is the fallback).
     private static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try PayloadDecoder.decode(T.self, from: Array(text.utf8), orWith: columnDecoder)
+        try StoredValue.decodeJSON(T.self, Array(text.utf8))
     }
 
+    /// Stored metadata; a value that is not a JSON object of strings reads as empty (metadata
+    /// is trace context and tags: a job runs without them). Never throws (the signature is kept
+    /// for the drivers that call it).
     public static func decodeMetadata(_ text: String?) throws -> [String: String] {
         guard let text, !text.isEmpty else { return [:] }
-        do {
-            return try decode([String: String].self, text)
-        } catch {
-            throw corrupt("a job's metadata is not a JSON object of strings: \(error)")
-        }
+        return (try? decode([String: String].self, text)) ?? [:]
     }
 }
 
@@ -138,7 +152,3 @@ private struct StoredProgress: Codable {
     var fraction: Double
     var message: String?
 }
-
-/// The fallback decoder of the stored columns, one shared instance: decoding is thread-safe,
-/// and making a decoder costs about as much as decoding a small value.
-private let columnDecoder = JSONDecoder()
