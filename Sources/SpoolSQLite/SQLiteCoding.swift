@@ -13,6 +13,11 @@ import Spool
 // - progress: JSON `{"fraction", "message"?}`; metadata: a JSON object of strings, NULL when
 //   empty.
 // - payload and result: BLOBs of the encoded bytes (an empty payload reads back as NULL → []).
+//
+// Reading back treats the file as hostile (``JobColumnCoding``): numbers are read as SQLite
+// converts them to INTEGER (a REAL saturates, text that is not a number reads as 0) and then
+// clamped to their ranges (``StoredValue``); only an id that is not 16 bytes, a state that is
+// not a state, or a value of a type GRDB cannot convert throws.
 
 enum SQLiteCoding: JobColumnCoding {
     static let storeName = "SQLite"
@@ -50,35 +55,35 @@ enum SQLiteCoding: JobColumnCoding {
         result, progress, expired_leases, metadata
         """
 
+    /// A full record from a row of ``recordColumns``.
+    /// - Throws: ``SpoolError`` `storageUnavailable` naming the column (and the job, once its id
+    ///   is read) for an id that is not 16 bytes, an unknown state, or a number column holding
+    ///   text or a BLOB; other values saturate or read as documented in ``JobColumnCoding``.
     static func record(_ row: Row) throws -> JobRecord {
-        let payload: Data? = try row.decode(atIndex: 3)
-        let result: Data? = try row.decode(atIndex: 17)
-        let attemptedAt: Int64? = try row.decode(atIndex: 10)
-        let finishedAt: Int64? = try row.decode(atIndex: 11)
-        let leaseExpiresAt: Int64? = try row.decode(atIndex: 13)
-        let timeout: Int64? = try row.decode(atIndex: 16)
+        let id = try id(try row.decode(atIndex: 0))
+        let columns = StoredColumns(row: row, id: id)
         return JobRecord(
-            id: try id(try row.decode(atIndex: 0)),
-            queue: try row.decode(atIndex: 1),
-            kind: try row.decode(atIndex: 2),
-            payload: JobPayload(bytes: payload.map { Array($0) } ?? []),
-            priority: try row.decode(atIndex: 4),
-            state: try state(try row.decode(atIndex: 5)),
-            attempt: try row.decode(atIndex: 6),
-            maxAttempts: try row.decode(atIndex: 7),
-            runAt: date(micros: try row.decode(atIndex: 8)),
-            createdAt: date(micros: try row.decode(atIndex: 9)),
-            attemptedAt: attemptedAt.map { date(micros: $0) },
-            finishedAt: finishedAt.map { date(micros: $0) },
-            leaseOwner: try row.decode(atIndex: 12),
-            leaseExpiresAt: leaseExpiresAt.map { date(micros: $0) },
-            errors: try decodeErrors(try row.decode(atIndex: 14)),
-            uniqueKey: try row.decode(atIndex: 15),
-            timeout: timeout.map { duration(micros: $0) },
-            result: result.map { Array($0) },
-            progress: try decodeProgress(try row.decode(atIndex: 18)),
-            expiredLeases: try row.decode(atIndex: 19),
-            metadata: try decodeMetadata(try row.decode(atIndex: 20))
+            id: id,
+            queue: try columns.text(1, "queue"),
+            kind: try columns.text(2, "kind"),
+            payload: JobPayload(bytes: columns.bytes(3) ?? []),
+            priority: StoredValue.priority(try columns.integer(4, "priority")),
+            state: try state(try columns.text(5, "state"), job: id),
+            attempt: StoredValue.attempt(try columns.integer(6, "attempt")),
+            maxAttempts: StoredValue.maxAttempts(try columns.integer(7, "max_attempts")),
+            runAt: date(micros: try columns.integer(8, "run_at")),
+            createdAt: date(micros: try columns.integer(9, "created_at")),
+            attemptedAt: try columns.optionalInteger(10, "attempted_at").map { date(micros: $0) },
+            finishedAt: try columns.optionalInteger(11, "finished_at").map { date(micros: $0) },
+            leaseOwner: try columns.optionalText(12, "lease_owner"),
+            leaseExpiresAt: try columns.optionalInteger(13, "lease_expires_at").map { date(micros: $0) },
+            errors: try decodeErrors(try columns.optionalText(14, "errors")),
+            uniqueKey: try columns.optionalText(15, "unique_key"),
+            timeout: try columns.optionalInteger(16, "timeout_us").map { duration(micros: $0) },
+            result: columns.bytes(17),
+            progress: try decodeProgress(try columns.optionalText(18, "progress")),
+            expiredLeases: StoredValue.count(try columns.optionalInteger(19, "expired_leases") ?? 0),
+            metadata: try decodeMetadata(try columns.optionalText(20, "metadata"))
         )
     }
 
@@ -92,13 +97,68 @@ enum SQLiteCoding: JobColumnCoding {
             queue: columns.text(1),
             kind: columns.text(2),
             payload: JobPayload(bytes: columns.bytes(3)),
-            priority: columns.int(4),
-            attempt: columns.int(5),
-            maxAttempts: columns.int(6),
+            priority: StoredValue.priority(columns.int64(4)),
+            attempt: StoredValue.attempt(columns.int64(5)),
+            maxAttempts: StoredValue.maxAttempts(columns.int64(6)),
             createdAt: date(micros: columns.int64(7)),
             runAt: date(micros: columns.int64(8)),
             timeout: columns.optionalInt64(9).map { duration(micros: $0) },
             metadata: try decodeMetadata(columns.optionalText(10))
         )
+    }
+}
+
+/// The columns of one row of a job, read whatever their storage class: SQLite columns are typed
+/// by affinity only, so a corrupt file may hold a REAL, TEXT or BLOB in any of them.
+struct StoredColumns {
+    let row: Row
+    let id: JobID
+
+    /// An integer; a REAL saturates at the ends of `Int64`.
+    /// - Throws: when the column holds NULL, TEXT or a BLOB.
+    func integer(_ index: Int, _ column: String) throws -> Int64 {
+        guard let value = try optionalInteger(index, column) else {
+            throw SQLiteCoding.corrupt("column '\(column)' is NULL", job: id)
+        }
+        return value
+    }
+
+    func optionalInteger(_ index: Int, _ column: String) throws -> Int64? {
+        let value: DatabaseValue = row[index]
+        switch value.storage {
+        case .null: return nil
+        case .int64(let integer): return integer
+        case .double(let double): return Int64(saturating: double.rounded())
+        case .string, .blob: throw SQLiteCoding.corrupt("column '\(column)' holds \(value.description.prefix(40)), not an integer", job: id)
+        }
+    }
+
+    /// Text; a BLOB is read as UTF-8 (invalid sequences replaced), a number as its digits.
+    func optionalText(_ index: Int, _ column: String) throws -> String? {
+        let value: DatabaseValue = row[index]
+        switch value.storage {
+        case .null: return nil
+        case .string(let text): return text
+        case .blob(let data): return String(decoding: data, as: UTF8.self)
+        case .int64(let integer): return String(integer)
+        case .double(let double): return String(double)
+        }
+    }
+
+    func text(_ index: Int, _ column: String) throws -> String {
+        guard let text = try optionalText(index, column) else {
+            throw SQLiteCoding.corrupt("column '\(column)' is NULL", job: id)
+        }
+        return text
+    }
+
+    /// The bytes of a BLOB (or of TEXT); nil for NULL or a number.
+    func bytes(_ index: Int) -> [UInt8]? {
+        let value: DatabaseValue = row[index]
+        switch value.storage {
+        case .blob(let data): return Array(data)
+        case .string(let text): return Array(text.utf8)
+        case .null, .int64, .double: return nil
+        }
     }
 }

@@ -811,7 +811,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             case .given(let given):
                 error = given
             case .cancelled(let reason, let at):
-                error = JobAttemptError(attempt: try held.decode(atIndex: 0), at: at, message: reason, reason: "cancelled")
+                let attempt = try StoredColumns(row: held, id: row.id).integer(0, "attempt")
+                error = JobAttemptError(attempt: StoredValue.attempt(attempt), at: at, message: reason, reason: "cancelled")
             }
             errors = try SQLiteCoding.appending([error], to: held.decode(atIndex: 1))
         }
@@ -882,10 +883,11 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
             for row in expired {
                 let blob: Data = try row.decode(atIndex: 0)
                 let id = try SQLiteCoding.id(blob)
-                let attempt: Int = try row.decode(atIndex: 1)
-                let owner: String? = try row.decode(atIndex: 2)
-                let previous: Int = try row.decode(atIndex: 3)
-                let count = previous + 1
+                let columns = StoredColumns(row: row, id: id)
+                let attempt = StoredValue.attempt(try columns.integer(1, "attempt"))
+                let owner = try columns.optionalText(2, "lease_owner")
+                // Clamped, so that a corrupt count cannot overflow here.
+                let count = StoredValue.count(try columns.optionalInteger(3, "expired_leases") ?? 0) + 1
                 var added = [JobAttemptError(
                     attempt: attempt, at: now,
                     message: "the lease of worker '\(owner ?? "?")' expired (worker crashed or hung)", reason: "lease_expired"
