@@ -16,6 +16,10 @@ import Spool
 // - progress: `jsonb` `{"fraction", "message"?}`; metadata: a `jsonb` object of strings, NULL
 //   when empty.
 // - payload and result: `bytea`.
+//
+// Reading back treats the rows as hostile (``JobColumnCoding``): numbers and times out of their
+// ranges are clamped (``StoredValue``), an unreadable error history, progress or metadata reads
+// as documented there; an unknown state throws, naming the job.
 
 enum PostgresCoding: JobColumnCoding {
     static let storeName = "PostgreSQL"
@@ -68,19 +72,20 @@ enum PostgresCoding: JobColumnCoding {
 
     static func record(_ row: PostgresRow) throws -> JobRecord {
         let cells = row.makeRandomAccess()
+        let id = id(try cells[0].decode(UUID.self))
         let attemptedAt = try cells[10].decode(Int64?.self)
         let finishedAt = try cells[11].decode(Int64?.self)
         let leaseExpiresAt = try cells[13].decode(Int64?.self)
         let timeout = try cells[16].decode(Int64?.self)
         return JobRecord(
-            id: id(try cells[0].decode(UUID.self)),
+            id: id,
             queue: try cells[1].decode(String.self),
             kind: try cells[2].decode(String.self),
             payload: JobPayload(bytes: bytes(try cells[3].decode(ByteBuffer?.self)) ?? []),
-            priority: try cells[4].decode(Int.self),
-            state: try state(try cells[5].decode(String.self)),
-            attempt: try cells[6].decode(Int.self),
-            maxAttempts: try cells[7].decode(Int.self),
+            priority: StoredValue.priority(try cells[4].decode(Int64.self)),
+            state: try state(try cells[5].decode(String.self), job: id),
+            attempt: StoredValue.attempt(try cells[6].decode(Int64.self)),
+            maxAttempts: StoredValue.maxAttempts(try cells[7].decode(Int64.self)),
             runAt: date(micros: try cells[8].decode(Int64.self)),
             createdAt: date(micros: try cells[9].decode(Int64.self)),
             attemptedAt: attemptedAt.map { date(micros: $0) },
@@ -89,10 +94,10 @@ enum PostgresCoding: JobColumnCoding {
             leaseExpiresAt: leaseExpiresAt.map { date(micros: $0) },
             errors: try decodeErrors(try cells[14].decode(String?.self)),
             uniqueKey: try cells[15].decode(String?.self),
-            timeout: timeout.map { .microseconds($0) },
+            timeout: timeout.map { duration(micros: $0) },
             result: bytes(try cells[17].decode(ByteBuffer?.self)),
             progress: try decodeProgress(try cells[18].decode(String?.self)),
-            expiredLeases: try cells[19].decode(Int.self),
+            expiredLeases: StoredValue.count(try cells[19].decode(Int64.self)),
             metadata: try decodeMetadata(try cells[20].decode(String?.self))
         )
     }
@@ -110,12 +115,12 @@ enum PostgresCoding: JobColumnCoding {
             queue: try cells[1].decode(String.self),
             kind: try cells[2].decode(String.self),
             payload: JobPayload(bytes: bytes(try cells[3].decode(ByteBuffer?.self)) ?? []),
-            priority: try cells[4].decode(Int.self),
-            attempt: try cells[5].decode(Int.self),
-            maxAttempts: try cells[6].decode(Int.self),
+            priority: StoredValue.priority(try cells[4].decode(Int64.self)),
+            attempt: StoredValue.attempt(try cells[5].decode(Int64.self)),
+            maxAttempts: StoredValue.maxAttempts(try cells[6].decode(Int64.self)),
             createdAt: date(micros: try cells[7].decode(Int64.self)),
             runAt: date(micros: try cells[8].decode(Int64.self)),
-            timeout: timeout.map { .microseconds($0) },
+            timeout: timeout.map { duration(micros: $0) },
             metadata: try decodeMetadata(try cells[10].decode(String?.self))
         )
     }
