@@ -410,26 +410,12 @@ public final class RedisStorage: JobStorage, Service, Sendable {
         let demands = request.demands.filter { $0.limit > 0 }
         guard !demands.isEmpty else { return [] }
         var arguments: [[UInt8]] = [
-            RedisCoding.arg(now), RedisCoding.arg(RedisCoding.millis(now) + RedisCoding.millis(request.lease)),
+            RedisCoding.arg(now), RedisCoding.arg(RedisCoding.adding(RedisCoding.millis(now), RedisCoding.millis(request.lease))),
             RedisCoding.arg(request.worker), RedisCoding.arg(total), RedisCoding.arg(demands.count),
         ]
         for demand in demands { arguments += [RedisCoding.arg(demand.queue), RedisCoding.arg(min(demand.limit, total))] }
         let reply = try await perform(.claim, arguments, "claim for worker '\(request.worker)'")
-        guard let cells = reply.elements, cells.count % 11 == 0 else { throw RedisCoding.corrupt("a claim reply of the wrong shape") }
-        var claimed: [ClaimedJob] = []
-        claimed.reserveCapacity(cells.count / 11)
-        for start in stride(from: 0, to: cells.count, by: 11) {
-            let row = cells[start..<(start + 11)].map { $0 }
-            guard let id = row[0].string.flatMap({ JobID($0) }) else { throw RedisCoding.corrupt("a claimed job without an id") }
-            let timeout = row[9].int.map { Duration.nanoseconds($0) }
-            claimed.append(ClaimedJob(
-                id: id, queue: row[1].string ?? "", kind: row[2].string ?? "", payload: JobPayload(bytes: row[3].bytes ?? []),
-                priority: Int(row[4].int ?? 0), attempt: Int(row[5].int ?? 1), maxAttempts: Int(row[6].int ?? 1),
-                createdAt: RedisCoding.date(millis: row[7].int ?? 0), runAt: RedisCoding.date(millis: row[8].int ?? 0),
-                timeout: timeout, metadata: try RedisCoding.decodeMetadata(row[10].bytes)
-            ))
-        }
-        return claimed
+        return try RedisCoding.claimed(reply)
     }
 
     // MARK: Finish, heartbeat, rescue
@@ -551,14 +537,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     }
 
     private func record(_ reply: RESPValue) throws -> JobRecord? {
-        guard let cells = reply.elements else { throw RedisCoding.corrupt("expected a hash, got \(reply)") }
-        if cells.isEmpty { return nil }
-        var fields: [String: [UInt8]] = [:]
-        for pair in stride(from: 0, to: cells.count - 1, by: 2) {
-            guard let name = cells[pair].string, let value = cells[pair + 1].bytes else { continue }
-            fields[name] = value
-        }
-        return try RedisCoding.record(fields)
+        try RedisCoding.hash(reply).map { try RedisCoding.record($0) }
     }
 
     /// Jobs passing `filter`, newest (highest id) first, at most `limit` (capped at 10,000),
