@@ -71,6 +71,9 @@ struct APIRoutes: Sendable {
         do {
             return try JSONParser.parse(bytes)
         } catch let error as JSONSyntaxError {
+            if let member = error.duplicateMember {
+                throw Problem.invalidField(member, "appears twice")
+            }
             throw Problem.malformedJSON(error)
         }
     }
@@ -163,7 +166,7 @@ struct APIRoutes: Sendable {
         var filter = JobFilter()
         if let text = query("state"), !text.isEmpty {
             var states = Set<JobState>()
-            for name in text.split(separator: ",") {
+            for name in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let state = JobState(rawValue: String(name)) else {
                     throw Problem.invalidParameter(
                         "state", "must be one or more of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got '\(name)')"
@@ -269,15 +272,8 @@ struct APIRoutes: Sendable {
     /// be null or absent: no such limit; `{}` removes both): 200 `{"name", "limits"}`.
     func setLimits(_ request: Request, queue: String) async throws -> Response {
         try Self.checkQueueName(queue)
-        let fields = try FieldReader(try await readJSON(request), known: ["max_running", "rate"])
-        var limits = QueueLimits(maxRunning: try fields.integer("max_running", in: 1...Int(Int32.max)))
-        if let rate = try fields.string("rate") {
-            do {
-                limits.rate = try QueueLimits.Rate(parsing: rate)
-            } catch let error as SpoolError {
-                throw Problem.invalidField("rate", error.message)
-            }
-        }
+        let fields = try FieldReader(try await readJSON(request), known: ["max_running", "rate"], nullable: ["max_running", "rate"])
+        let limits = QueueLimits(maxRunning: try fields.integer("max_running", in: 1...QueueLimits.maximum), rate: try fields.rate("rate"))
         try await storage.setLimits(limits, queue: queue)
         return Self.respond(.object([("name", .string(queue)), ("limits", APIJSON.limits(limits))]))
     }

@@ -8,7 +8,7 @@ import Spool
 /// (`runAt`) is an error rather than silently ignored.
 struct EnqueueRequest: Sendable {
     static let fields = ["kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s"]
-    /// The longest kind, queue name and unique key accepted.
+    /// The longest kind, queue name and unique key accepted, in Unicode code points.
     static let maximumNameLength = FieldReader.maximumNameLength
 
     var kind: String
@@ -23,6 +23,9 @@ struct EnqueueRequest: Sendable {
     var timeout: Duration?
 
     /// Reads one job from `json`; `path` prefixes the names of bad fields (`jobs[3].`).
+    ///
+    /// Names go through ``JobInput/name(_:field:)`` (NFC, no control characters), priority and
+    /// max attempts must lie in ``JobInput``'s ranges, delays and timeouts within a year.
     /// - Throws: ``Problem`` 400 naming the field and what is wrong with it.
     init(json: JSONValue, path: String = "") throws {
         let fields = try FieldReader(json, path: path, known: Self.fields)
@@ -32,26 +35,55 @@ struct EnqueueRequest: Sendable {
         self.kind = kind
         payload = json["payload"]?.bytes ?? Array("{}".utf8)
         queue = try fields.name("queue")
-        priority = try fields.integer("priority")
-        if let value = fields.field("run_at") {
+        priority = try fields.integer("priority", in: JobInput.priorityRange)
+        if let value = try fields.field("run_at") {
             guard case .string(let text) = value else {
                 throw Problem.invalidField(path + "run_at", "must be an RFC 3339 time string (got \(value.typeName))")
             }
-            guard let date = RFC3339.parse(text) else {
-                throw Problem.invalidField(path + "run_at", "must be an RFC 3339 time such as 2026-01-31T12:00:00Z (got '\(text)')")
-            }
-            runAt = date
+            runAt = try Self.runAt(text, field: path + "run_at")
         }
-        delay = try fields.seconds("delay_s", allowZero: true)
+        delay = try fields.seconds("delay_s", minimum: 0)
         if runAt != nil && delay != nil {
             throw Problem.invalidField(path + "delay_s", "cannot be given with run_at: give one or the other")
         }
         uniqueKey = try fields.name("unique_key")
-        maxAttempts = try fields.integer("max_attempts")
-        if let maxAttempts, maxAttempts < 1 {
-            throw Problem.invalidField(path + "max_attempts", "must be at least 1 (got \(maxAttempts))")
+        maxAttempts = try fields.integer("max_attempts", in: 1...JobInput.maximumAttempts)
+        timeout = try fields.seconds("timeout_s", minimum: FieldReader.minimumPositiveSeconds)
+    }
+
+    /// The earliest and latest run-at times, as the API writes them.
+    static let runAtRange = "from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"
+
+    /// `text` as a run-at time: RFC 3339 (see ``RFC3339``) within ``JobInput``'s range.
+    ///
+    /// The range is checked in UTC, and the written year must be 1970 to 9999 too. On the two
+    /// edge days an offset that could carry the time out of range is refused whatever the time
+    /// of day: `1970-01-01` takes `Z` or an offset of zero or less, `9999-12-31` `Z` or an offset
+    /// of zero or more. So the document's pattern states the rule exactly, and a fraction past
+    /// the millisecond (cut, not rounded) never carries 9999-12-31T23:59:59.9999Z out of range.
+    /// - Throws: ``Problem`` 400 naming `field`.
+    static func runAt(_ text: String, field: String) throws -> Date {
+        let reading: RFC3339.Reading
+        do {
+            reading = try RFC3339.read(text)
+        } catch {
+            throw Problem.invalidField(field, error.reason)
         }
-        timeout = try fields.seconds("timeout_s", allowZero: false)
+        guard reading.year >= 1970 else {
+            throw Problem.invalidField(field, "must be \(runAtRange) (got '\(text)')")
+        }
+        let firstDay = (reading.year, reading.month, reading.day) == (1970, 1, 1)
+        let lastDay = (reading.year, reading.month, reading.day) == (9999, 12, 31)
+        if (firstDay && reading.offsetSeconds > 0) || (lastDay && reading.offsetSeconds < 0) {
+            throw Problem.invalidField(
+                field, "must be \(runAtRange): on \(firstDay ? "1970-01-01" : "9999-12-31") write it in UTC (Z) (got '\(text)')"
+            )
+        }
+        do {
+            return try JobInput.runAt(reading.date, field: field)
+        } catch let error as SpoolError {
+            throw FieldReader.problem(error, field: field)
+        }
     }
 
     /// The job to store, with the kind's registered defaults for what the request leaves out.

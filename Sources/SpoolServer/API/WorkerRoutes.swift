@@ -25,10 +25,16 @@ struct WorkerRoutes: Sendable {
     /// Reads and checks request bodies (the API's limit and problems).
     let read: @Sendable (Request) async throws -> JSONValue
 
+    /// The most jobs one claim may ask for.
     static let maximumClaim = 500
+    /// The most queues one claim may name.
+    static let maximumQueues = 100
+    /// The longest long-poll of a claim, in seconds.
     static let maximumWait = 60.0
     static let defaultLease = Duration.seconds(30)
+    /// The longest lease, in seconds: a day.
     static let maximumLease = 86_400.0
+    /// The most ids of a heartbeat, and results of a finish.
     static let maximumIDs = 1_000
 
     func register<Context: RequestContext>(on router: Router<Context>) {
@@ -37,6 +43,8 @@ struct WorkerRoutes: Sendable {
         router.post("/v1/worker/finish") { request, _ in try await self.finish(request) }
     }
 
+    /// The worker's name, checked like every name (``JobInput/name(_:field:)``) and in NFC, so
+    /// the lease owner written at the claim and the one a heartbeat or finish names agree.
     private func workerName(_ fields: FieldReader) throws -> String {
         try fields.required("worker", fields.name("worker"), "the worker's name, unique among running workers (e.g. host:pid)")
     }
@@ -55,17 +63,14 @@ struct WorkerRoutes: Sendable {
     func claim(_ request: Request) async throws -> Response {
         let fields = try FieldReader(try await read(request), known: ["worker", "queues", "limit", "lease_s", "wait_s"])
         let worker = try workerName(fields)
-        let queueItems = try fields.required("queues", fields.array("queues", maximumCount: 100), "an array of queue names")
+        let queueItems = try fields.required("queues", fields.array("queues", maximumCount: Self.maximumQueues), "an array of queue names")
         let queues: [String] = try queueItems.enumerated().map { index, item in
-            guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= FieldReader.maximumNameLength else {
-                throw Problem.invalidField("queues[\(index)]", "must be a queue name: 1 to \(FieldReader.maximumNameLength) bytes")
-            }
-            return name
+            try FieldReader.name(item, field: "queues[\(index)]")
         }
         guard !queues.isEmpty else { throw Problem.invalidField("queues", "must name at least one queue") }
         let limit = try fields.integer("limit", in: 1...Self.maximumClaim) ?? 1
-        let lease = try fields.seconds("lease_s", allowZero: false, maximum: Self.maximumLease) ?? Self.defaultLease
-        let wait = try fields.seconds("wait_s", allowZero: true, maximum: Self.maximumWait) ?? .zero
+        let lease = try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
+        let wait = try fields.seconds("wait_s", minimum: 0, maximum: Self.maximumWait) ?? .zero
 
         let claimRequest = ClaimRequest(demands: queues.map { QueueDemand(queue: $0, limit: limit) }, worker: worker, lease: lease, limit: limit)
         let deadline = clock.now.adding(wait)
@@ -99,7 +104,7 @@ struct WorkerRoutes: Sendable {
         let fields = try FieldReader(try await read(request), known: ["worker", "ids", "lease_s"])
         let worker = try workerName(fields)
         let ids = try ids(try fields.required("ids", fields.array("ids", maximumCount: Self.maximumIDs), "an array of job ids"), field: "ids")
-        let lease = try fields.seconds("lease_s", allowZero: false, maximum: Self.maximumLease) ?? Self.defaultLease
+        let lease = try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
         let lost = Set(try await storage.heartbeat(ids.map { JobHeartbeat(id: $0) }, worker: worker, lease: lease, now: clock.now))
         return APIRoutes.respond(.object([
             ("extended", .array(ids.filter { !lost.contains($0) }.map { .string($0.description) })),
@@ -125,7 +130,9 @@ struct WorkerRoutes: Sendable {
         let items = try fields.required("results", fields.array("results", maximumCount: Self.maximumIDs), "an array of outcomes")
         let results: [Result] = try items.enumerated().map { index, item in
             let path = "results[\(index)]."
-            let entry = try FieldReader(item, path: path, known: ["id", "status", "result", "error", "retry_in_s", "permanent"])
+            let entry = try FieldReader(
+                item, path: path, known: ["id", "status", "result", "error", "retry_in_s", "permanent"], nullable: ["result"]
+            )
             let text = try entry.required("id", entry.string("id"), "the job's id")
             guard let id = JobID(text) else { throw Problem.invalidField(path + "id", "must be a job id (26 base-32 characters)") }
             let status = try entry.required("status", entry.string("status"), "\"succeeded\" or \"failed\"")
@@ -133,9 +140,9 @@ struct WorkerRoutes: Sendable {
                 throw Problem.invalidField(path + "status", "must be \"succeeded\" or \"failed\" (got \"\(status)\")")
             }
             return Result(
-                id: id, succeeded: status == "succeeded", result: entry.field("result")?.bytes,
+                id: id, succeeded: status == "succeeded", result: try entry.field("result")?.bytes,
                 error: try entry.string("error") ?? "failed (no error message given)",
-                retryIn: try entry.seconds("retry_in_s", allowZero: true), permanent: try entry.bool("permanent") ?? false
+                retryIn: try entry.seconds("retry_in_s", minimum: 0), permanent: try entry.bool("permanent") ?? false
             )
         }
         let now = clock.now
