@@ -145,14 +145,30 @@ final class ConformanceRun: Sendable {
     @discardableResult
     func send(
         _ method: HTTPRequest.Method, _ template: String, _ uri: String? = nil, body: String? = nil, token: String? = nil,
-        expect status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation
+        contentType: String? = nil, expect status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Reply {
-        let reply = try await client.call(method, uri ?? template, body: body, token: token)
+        let reply: Reply
+        if let contentType {
+            reply = try await send(method, uri ?? template, body: body ?? "", token: token, contentType: contentType)
+        } else {
+            reply = try await client.call(method, uri ?? template, body: body, token: token)
+        }
         #expect(reply.status == status, "\(method) \(uri ?? template): \(reply.text)", sourceLocation: sourceLocation)
         let problems = checker.problems(reply, method: method, template: template)
         #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
         _ = covered.withLock { $0.insert("\(method.rawValue) \(template) \(reply.status.code)") }
         return reply
+    }
+
+    /// Sends `body` with the given `Content-Type` (not the JSON that `call` always declares).
+    private func send(_ method: HTTPRequest.Method, _ uri: String, body: String, token: String?, contentType: String) async throws -> Reply {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.contentLength] = String(body.utf8.count)
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let response = try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: body))
+        let bytes = Array(response.body.readableBytesView)
+        return Reply(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self), json: try? JSONParser.parse(bytes))
     }
 }
 
@@ -206,6 +222,7 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/jobs", body: #"{"kind": "a"}"#, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/jobs", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/jobs", body: "{", token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/jobs", body: #"{"kind": "a"}"#, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
             let first = try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "unique_key": "u"}"#, token: admin, expect: .accepted)
             try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "unique_key": "u"}"#, token: admin, expect: .conflict)
             let second = try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "payload": [1]}"#, token: admin, expect: .accepted)
@@ -219,6 +236,7 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/jobs/batch", body: batch, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/jobs/batch", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/jobs/batch", body: "{}", token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/jobs/batch", body: batch, token: admin, contentType: "application/x-www-form-urlencoded", expect: .unsupportedMediaType)
             try await run.send(.post, "/v1/jobs/batch", body: batch, token: admin, expect: .accepted)
             let overflow = #"{"jobs": [{"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}]}"#
             try await run.send(.post, "/v1/jobs/batch", body: overflow, token: admin, expect: .serviceUnavailable)
@@ -233,6 +251,8 @@ struct OpenAPITests {
             try await run.send(.get, "/v1/jobs/{id}", "/v1/jobs/\(id1)", token: reader, expect: .ok)
             try await run.send(.get, "/v1/jobs/{id}", "/v1/jobs/\(id1)", expect: .unauthorized)
             try await run.send(.get, "/v1/jobs/{id}", "/v1/jobs/\(unknown)", token: reader, expect: .notFound)
+            // An id whose percent-encoding is not UTF-8 cannot even be read: 400, not 404.
+            try await run.send(.get, "/v1/jobs/{id}", "/v1/jobs/%FF", token: reader, expect: .badRequest)
 
             // cancel and retry
             for action in ["cancel", "retry"] {
@@ -240,6 +260,7 @@ struct OpenAPITests {
                 try await run.send(.post, template, "/v1/jobs/\(id1)/\(action)", expect: .unauthorized)
                 try await run.send(.post, template, "/v1/jobs/\(id1)/\(action)", token: reader, expect: .forbidden)
                 try await run.send(.post, template, "/v1/jobs/\(unknown)/\(action)", token: admin, expect: .notFound)
+                try await run.send(.post, template, "/v1/jobs/%FF/\(action)", token: admin, expect: .badRequest)
                 try await run.send(.post, template, "/v1/jobs/\(id1)/\(action)", token: admin, expect: .ok)
                 try await run.send(.post, template, "/v1/jobs/\(id1)/\(action)", token: admin, expect: .conflict)
             }
@@ -252,6 +273,7 @@ struct OpenAPITests {
             try await run.send(.delete, "/v1/jobs/{id}", "/v1/jobs/\(id2)", token: reader, expect: .forbidden)
             try await run.send(.delete, "/v1/jobs/{id}", "/v1/jobs/\(id2)", token: admin, expect: .noContent)
             try await run.send(.delete, "/v1/jobs/{id}", "/v1/jobs/\(id2)", token: admin, expect: .notFound)
+            try await run.send(.delete, "/v1/jobs/{id}", "/v1/jobs/%FF", token: admin, expect: .badRequest)
 
             // Queues
             for action in ["pause", "resume"] {
@@ -259,6 +281,7 @@ struct OpenAPITests {
                 try await run.send(.post, template, "/v1/queues/mail/\(action)", expect: .unauthorized)
                 try await run.send(.post, template, "/v1/queues/mail/\(action)", token: reader, expect: .forbidden)
                 try await run.send(.post, template, "/v1/queues/mail/\(action)", token: admin, expect: .ok)
+                try await run.send(.post, template, "/v1/queues/%01/\(action)", token: admin, expect: .badRequest)
                 if action == "pause" { try await run.send(.get, "/v1/queues", token: reader, expect: .ok) }
             }
             try await run.send(.get, "/v1/queues", expect: .unauthorized)
@@ -267,6 +290,8 @@ struct OpenAPITests {
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, expect: .unauthorized)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: reader, expect: .forbidden)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: #"{"rate": "often"}"#, token: admin, expect: .badRequest)
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: "{}", token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: admin, expect: .ok)
             try await run.send(.get, "/v1/queues", token: reader, expect: .ok)
 
@@ -275,6 +300,8 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/worker/claim", body: claimBody, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/claim", body: claimBody, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/worker/claim", body: #"{"worker": "w1"}"#, token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/worker/claim", body: claimBody, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(.post, "/v1/worker/claim", body: big, token: admin, expect: .contentTooLarge)
             let claimed = try await run.send(.post, "/v1/worker/claim", body: claimBody, token: admin, expect: .ok)
             let claimedID = claimed["jobs"]?.arrayValue?.first?["id"]?.stringValue ?? ""
             #expect(!claimedID.isEmpty, "\(claimed.text)")
@@ -282,11 +309,15 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/worker/heartbeat", body: #"{"worker": "w1", "ids": ["nope"]}"#, token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(.post, "/v1/worker/heartbeat", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: admin, expect: .ok)
             let done = #"{"worker": "w1", "results": [{"id": ""# + claimedID + #"", "status": "succeeded", "result": {"ok": true}}]}"#
             try await run.send(.post, "/v1/worker/finish", body: done, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/finish", body: done, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/worker/finish", body: #"{"worker": "w1", "results": [{"status": "maybe"}]}"#, token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/worker/finish", body: done, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(.post, "/v1/worker/finish", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/worker/finish", body: done, token: admin, expect: .ok)
 
             // Stats, health, metrics, the document

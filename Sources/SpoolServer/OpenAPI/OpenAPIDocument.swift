@@ -1,21 +1,72 @@
+import Spool
+
 /// The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`.
 ///
-/// Hand-written to match the routes in `APIRoutes`; `OpenAPITests` sends real requests to every
-/// route and checks each answer's status and required fields against this document, so the two
-/// cannot drift apart unnoticed.
+/// Hand-written to match the routes in `APIRoutes`, with every limit the server enforces
+/// stated as JSON Schema (lengths, patterns, ranges, closed objects, nullability), taken from
+/// the constants the server checks against. `OpenAPITests` sends real requests to every route
+/// and checks each answer's status and fields against this document, and that the limits are
+/// stated; `scripts/test` runs Schemathesis against `spool serve` with it, so the two cannot
+/// drift apart unnoticed.
+///
+/// The text is split by concern: the paths here, the reusable parameters and responses in
+/// `OpenAPIDocument+Components.swift`, the schemas in `OpenAPIDocument+Schemas.swift`.
 enum OpenAPIDocument {
-    /// The document, as minified-or-not JSON text (served as it is).
+    /// The document, as JSON text (served as it is).
     static let json: String = #"""
 {
   "openapi": "3.1.0",
   "info": {
     "title": "Spool",
     "version": "1.0.0",
-    "description": "Spool's job server. Field names are snake_case; times are RFC 3339 UTC. With SPOOL_ADMIN_TOKEN or SPOOL_READ_TOKEN configured, send `Authorization: Bearer TOKEN`: reads (GET) take either token, writes only the admin token. Errors are application/problem+json (RFC 9457)."
+    "description": "Spool's job server. Field names are snake_case; times are RFC 3339 (written in UTC with milliseconds). With SPOOL_ADMIN_TOKEN or SPOOL_READ_TOKEN configured, send `Authorization: Bearer TOKEN`: reads (GET) take either token, writes only the admin token; with neither configured every request is allowed, on loopback only. Request bodies must be JSON (`Content-Type: application/json`); an object must not name a member twice. Unknown members are refused and `null` is refused wherever a schema does not allow it (leave a member out for its default). Integers may be written with a zero fraction (`5.0` is 5). Names (kind, queue, unique key, worker) are 1 to 255 Unicode code points without control characters, stored in Unicode NFC. Errors are application/problem+json (RFC 9457); a 400 names the bad member in `field` (a path such as `jobs[2].priority`) or the bad parameter in `parameter`."
   },
   "servers": [{"url": "http://127.0.0.1:8080"}],
-  "security": [{"bearer": []}],
+  "security": [{"bearer": []}, {}],
   "paths": {
+"""# + jobPaths + "," + queuePaths + "," + workerPaths + "," + operationPaths + """
+
+  },
+  "components": {
+""" + components + "," + schemas + """
+
+  }
+}
+
+"""
+
+    /// The length limit and pattern of a name (kind, queue, unique key, worker), as a schema's
+    /// members: `JobInput.name` counts code points and refuses U+0000–U+001F and U+007F–U+009F.
+    static let nameRules = #""type": "string", "minLength": 1, "maxLength": \#(JobInput.maximumNameLength), "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$""#
+
+    /// The pattern of a job id: 26 Crockford base-32 digits (any case; `I`, `L` read as 1 and
+    /// `O` as 0), the first at most 7 (128 bits).
+    static let idPattern = "^[0-7IiLlOo][0-9A-TV-Za-tv-z]{25}$"
+
+    /// The pattern of a run-at time (with `format: date-time`): RFC 3339 with a written year
+    /// from 1970 to 9999, and on the edge days (1970-01-01, 9999-12-31) no offset that could
+    /// carry it out of range (see `EnqueueRequest.runAt(_:field:)`). JSON-escaped.
+    static let runAtPattern = #"^(?!1970-01-01[Tt][0-9:.]*\\+(?!00:00))(?!9999-12-31[Tt][0-9:.]*-(?!00:00))(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"#
+
+    /// The pattern of the `state` filter: empty, or states separated by commas.
+    static let statesPattern: String = {
+        let state = "(" + JobState.allCases.map(\.rawValue).joined(separator: "|") + ")"
+        return "^$|^\(state)(,\(state))*$"
+    }()
+
+    /// A year of seconds, the cap of delays, timeouts and retries.
+    static let year = FieldReader.text(FieldReader.maximumSeconds)
+
+    /// The responses every body-taking write may give besides its own.
+    static let writeResponses = #"""
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "415": {"$ref": "#/components/responses/UnsupportedMediaType"}
+"""#
+
+    static let jobPaths = #"""
     "/v1/jobs": {
       "post": {
         "operationId": "enqueueJob",
@@ -23,23 +74,20 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnqueueRequest"}}}},
         "responses": {
           "202": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enqueued"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"},
           "409": {"description": "A live job already holds the unique key; nothing was stored. `id` names that job.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Conflict"}}}},
-          "413": {"$ref": "#/components/responses/TooLarge"},
-          "503": {"$ref": "#/components/responses/QueueFull"}
+          "503": {"$ref": "#/components/responses/QueueFull"},
+\#(writeResponses)
         }
       },
       "get": {
         "operationId": "listJobs",
         "summary": "List jobs, newest first",
         "parameters": [
-          {"name": "state", "in": "query", "schema": {"type": "string"}, "description": "One or more states, comma-separated"},
-          {"name": "queue", "in": "query", "schema": {"type": "string"}},
-          {"name": "kind", "in": "query", "schema": {"type": "string"}},
-          {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "The next_cursor of the previous page"},
-          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
+          {"name": "state", "in": "query", "schema": {"type": "string", "pattern": "\#(statesPattern)"}, "description": "One or more states, comma-separated (empty: every state)"},
+          {"name": "queue", "in": "query", "schema": {"type": "string"}, "description": "Only this queue (empty: every queue)"},
+          {"name": "kind", "in": "query", "schema": {"type": "string"}, "description": "Only this kind (empty: every kind)"},
+          {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^$|\#(idPattern)"}, "description": "The next_cursor of the previous page (a job id; empty: the first page)"},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": \#(APIRoutes.maximumPageSize), "default": \#(APIRoutes.defaultPageSize)}}
         ],
         "responses": {
           "200": {"description": "A page of jobs", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobPage"}}}},
@@ -55,11 +103,8 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
         "responses": {
           "202": {"description": "One entry per job, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"},
-          "413": {"$ref": "#/components/responses/TooLarge"},
-          "503": {"$ref": "#/components/responses/QueueFull"}
+          "503": {"$ref": "#/components/responses/QueueFull"},
+\#(writeResponses)
         }
       }
     },
@@ -70,6 +115,7 @@ enum OpenAPIDocument {
         "summary": "A job: state, attempts, error history, payload, result, progress",
         "responses": {
           "200": {"description": "The job", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "404": {"$ref": "#/components/responses/NotFound"}
         }
@@ -79,6 +125,7 @@ enum OpenAPIDocument {
         "summary": "Delete a job in any state (a running job's worker loses its lease)",
         "responses": {
           "204": {"description": "Deleted"},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"},
           "404": {"$ref": "#/components/responses/NotFound"}
@@ -92,6 +139,7 @@ enum OpenAPIDocument {
         "summary": "Make a dead or cancelled job available again with a fresh budget of attempts",
         "responses": {
           "200": {"description": "The job, now available", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"},
           "404": {"$ref": "#/components/responses/NotFound"},
@@ -106,17 +154,21 @@ enum OpenAPIDocument {
         "summary": "Cancel a scheduled, available or running job",
         "responses": {
           "200": {"description": "The job, now cancelled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "409": {"$ref": "#/components/responses/StateConflict"}
         }
       }
-    },
+    }
+"""#
+
+    static let queuePaths = #"""
     "/v1/queues": {
       "get": {
         "operationId": "listQueues",
-        "summary": "Every queue with jobs or paused: counts by state and paused flag",
+        "summary": "Every queue with jobs, paused or limited: counts by state, paused flag, limits",
         "responses": {
           "200": {"description": "The queues, by name", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueList"}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"}
@@ -130,6 +182,7 @@ enum OpenAPIDocument {
         "summary": "Pause a queue: it keeps accepting jobs but hands none out",
         "responses": {
           "200": {"description": "Paused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueuePaused"}}}},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"}
         }
@@ -143,9 +196,7 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueLimits"}}}},
         "responses": {
           "200": {"description": "The limits now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueLimitsSet"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"}
+\#(writeResponses)
         }
       }
     },
@@ -156,6 +207,7 @@ enum OpenAPIDocument {
         "summary": "Resume a paused queue",
         "responses": {
           "200": {"description": "Resumed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueuePaused"}}}},
+          "400": {"$ref": "#/components/responses/BadPathParameter"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
           "403": {"$ref": "#/components/responses/Forbidden"}
         }
@@ -170,7 +222,10 @@ enum OpenAPIDocument {
           "401": {"$ref": "#/components/responses/Unauthorized"}
         }
       }
-    },
+    }
+"""#
+
+    static let workerPaths = #"""
     "/v1/worker/claim": {
       "post": {
         "operationId": "workerClaim",
@@ -178,9 +233,7 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerClaimRequest"}}}},
         "responses": {
           "200": {"description": "The claimed jobs (none after the wait)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerClaimResponse"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"}
+\#(writeResponses)
         }
       }
     },
@@ -191,9 +244,7 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerHeartbeatRequest"}}}},
         "responses": {
           "200": {"description": "`extended` leases are held for `lease_s` more; `lost` jobs were rescued, cancelled or deleted (stop running them)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerHeartbeatResponse"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"}
+\#(writeResponses)
         }
       }
     },
@@ -204,12 +255,13 @@ enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerFinishRequest"}}}},
         "responses": {
           "200": {"description": "`stored` outcomes were recorded; `lost` ones were not (the lease had expired or the job was cancelled or deleted)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkerFinishResponse"}}}},
-          "400": {"$ref": "#/components/responses/BadRequest"},
-          "401": {"$ref": "#/components/responses/Unauthorized"},
-          "403": {"$ref": "#/components/responses/Forbidden"}
+\#(writeResponses)
         }
       }
-    },
+    }
+"""#
+
+    static let operationPaths = #"""
     "/healthz": {
       "get": {
         "operationId": "health",
@@ -217,7 +269,7 @@ enum OpenAPIDocument {
         "security": [],
         "responses": {
           "200": {"description": "Healthy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
-          "503": {"description": "The job store does not answer", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+          "503": {"description": "The job store does not answer", "headers": {"Retry-After": {"required": true, "schema": {"type": "integer", "minimum": 1}}}, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         }
       }
     },
@@ -241,308 +293,5 @@ enum OpenAPIDocument {
         }
       }
     }
-  },
-  "components": {
-    "securitySchemes": {
-      "bearer": {"type": "http", "scheme": "bearer", "description": "SPOOL_ADMIN_TOKEN (everything) or SPOOL_READ_TOKEN (GET only)"}
-    },
-    "parameters": {
-      "JobID": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9A-Za-z]{26}$"}, "description": "A job id: 26 Crockford base-32 characters"},
-      "QueueName": {"name": "name", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
-    },
-    "responses": {
-      "BadRequest": {"description": "Malformed JSON, or a bad field (named in `field`) or query parameter (named in `parameter`)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-      "Unauthorized": {"description": "No token, or an unknown one (tokens are configured)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-      "Forbidden": {"description": "The read-only token on a write", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-      "NotFound": {"description": "No job has this id", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-      "StateConflict": {"description": "The job's state does not allow this", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Conflict"}}}},
-      "TooLarge": {"description": "The body exceeds the server's limit (1 MiB by default)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
-      "QueueFull": {
-        "description": "A bounded queue is full; try again after Retry-After seconds. For a batch, `stored` lists the jobs that were stored before the queue filled.",
-        "headers": {"Retry-After": {"required": true, "schema": {"type": "integer"}}},
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/QueueFullProblem"}}}
-      }
-    },
-    "schemas": {
-      "State": {"type": "string", "enum": ["scheduled", "available", "running", "succeeded", "dead", "cancelled"]},
-      "EnqueueRequest": {
-        "type": "object",
-        "required": ["kind"],
-        "additionalProperties": false,
-        "properties": {
-          "kind": {"type": "string", "minLength": 1, "maxLength": 255, "description": "The registered job name"},
-          "payload": {"description": "Any JSON value, stored as sent; default {}"},
-          "queue": {"type": "string", "minLength": 1, "maxLength": 255, "description": "Default: the kind's registered queue, else `default`"},
-          "priority": {"type": "integer", "description": "Higher runs first within a queue"},
-          "run_at": {"type": "string", "format": "date-time", "description": "Run no earlier than this time; not with delay_s"},
-          "delay_s": {"type": "number", "minimum": 0, "description": "Run no earlier than this many seconds from now; not with run_at"},
-          "unique_key": {"type": "string", "minLength": 1, "maxLength": 255, "description": "While a live job holds this key, the enqueue answers 409 with that job's id"},
-          "max_attempts": {"type": "integer", "minimum": 1},
-          "timeout_s": {"type": "number", "exclusiveMinimum": 0, "description": "Per-attempt time limit in seconds"}
-        }
-      },
-      "WorkerClaimRequest": {
-        "type": "object",
-        "required": ["worker", "queues"],
-        "additionalProperties": false,
-        "properties": {
-          "worker": {"type": "string", "minLength": 1, "maxLength": 255, "description": "The worker's name, unique among running workers (e.g. host:pid); leases are held in this name"},
-          "queues": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 255}},
-          "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 1},
-          "lease_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 30, "description": "How long the lease lasts without a heartbeat"},
-          "wait_s": {"type": "number", "minimum": 0, "maximum": 60, "default": 0, "description": "Long-poll: answer as soon as a job is claimed, or empty after this many seconds"}
-        }
-      },
-      "ClaimedJob": {
-        "type": "object",
-        "required": ["id", "kind", "queue", "payload", "attempt", "max_attempts", "priority", "created_at", "lease_expires_at"],
-        "properties": {
-          "id": {"type": "string"},
-          "kind": {"type": "string"},
-          "queue": {"type": "string"},
-          "payload": {"description": "The job's JSON payload, as enqueued"},
-          "attempt": {"type": "integer", "description": "This run's attempt number, 1 for the first"},
-          "max_attempts": {"type": "integer"},
-          "priority": {"type": "integer"},
-          "created_at": {"type": "string", "format": "date-time"},
-          "lease_expires_at": {"type": "string", "format": "date-time"},
-          "timeout_s": {"type": ["number", "null"]}
-        }
-      },
-      "WorkerClaimResponse": {
-        "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/ClaimedJob"}}}
-      },
-      "WorkerHeartbeatRequest": {
-        "type": "object",
-        "required": ["worker", "ids"],
-        "additionalProperties": false,
-        "properties": {
-          "worker": {"type": "string", "minLength": 1, "maxLength": 255},
-          "ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}},
-          "lease_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 30}
-        }
-      },
-      "WorkerHeartbeatResponse": {
-        "type": "object",
-        "required": ["extended", "lost"],
-        "properties": {"extended": {"type": "array", "items": {"type": "string"}}, "lost": {"type": "array", "items": {"type": "string"}}}
-      },
-      "WorkerResult": {
-        "type": "object",
-        "required": ["id", "status"],
-        "additionalProperties": false,
-        "properties": {
-          "id": {"type": "string"},
-          "status": {"type": "string", "enum": ["succeeded", "failed"]},
-          "result": {"description": "Any JSON value, stored as the job's result (succeeded)"},
-          "error": {"type": "string", "description": "What went wrong (failed)"},
-          "retry_in_s": {"type": "number", "minimum": 0, "description": "Retry after this many seconds (failed; default: exponential backoff)"},
-          "permanent": {"type": "boolean", "default": false, "description": "Do not retry: the job is dead at once (failed)"}
-        }
-      },
-      "WorkerFinishRequest": {
-        "type": "object",
-        "required": ["worker", "results"],
-        "additionalProperties": false,
-        "properties": {
-          "worker": {"type": "string", "minLength": 1, "maxLength": 255},
-          "results": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/WorkerResult"}}
-        }
-      },
-      "WorkerFinishResponse": {
-        "type": "object",
-        "required": ["stored", "lost"],
-        "properties": {"stored": {"type": "array", "items": {"type": "string"}}, "lost": {"type": "array", "items": {"type": "string"}}}
-      },
-      "Enqueued": {
-        "type": "object",
-        "required": ["id", "state"],
-        "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}}
-      },
-      "BatchRequest": {
-        "type": "object",
-        "required": ["jobs"],
-        "additionalProperties": false,
-        "properties": {"jobs": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/EnqueueRequest"}}}
-      },
-      "BatchEntry": {
-        "type": "object",
-        "required": ["id", "state", "existing"],
-        "properties": {
-          "id": {"type": "string"},
-          "state": {"$ref": "#/components/schemas/State"},
-          "existing": {"type": "boolean", "description": "True when a live job already held the unique key: `id` is that job and nothing was stored"}
-        }
-      },
-      "BatchResponse": {
-        "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/BatchEntry"}}}
-      },
-      "AttemptError": {
-        "type": "object",
-        "required": ["attempt", "at", "message", "reason"],
-        "properties": {
-          "attempt": {"type": "integer"},
-          "at": {"type": "string", "format": "date-time"},
-          "message": {"type": "string"},
-          "reason": {"type": "string", "description": "error, timeout, permanent, unknown_kind, undecodable_payload, lease_expired, poison"}
-        }
-      },
-      "Progress": {
-        "type": "object",
-        "required": ["fraction", "message"],
-        "properties": {"fraction": {"type": "number", "minimum": 0, "maximum": 1}, "message": {"type": ["string", "null"]}}
-      },
-      "Job": {
-        "type": "object",
-        "required": ["id", "queue", "kind", "state", "priority", "attempt", "max_attempts", "payload", "run_at", "created_at", "attempted_at", "finished_at", "lease_owner", "lease_expires_at", "errors", "unique_key", "timeout_s", "result", "progress", "metadata"],
-        "properties": {
-          "id": {"type": "string"},
-          "queue": {"type": "string"},
-          "kind": {"type": "string"},
-          "state": {"$ref": "#/components/schemas/State"},
-          "priority": {"type": "integer"},
-          "attempt": {"type": "integer", "description": "How many times the job has been claimed"},
-          "max_attempts": {"type": "integer"},
-          "payload": {"description": "The payload as stored (JSON)"},
-          "run_at": {"type": "string", "format": "date-time"},
-          "created_at": {"type": "string", "format": "date-time"},
-          "attempted_at": {"type": ["string", "null"], "format": "date-time"},
-          "finished_at": {"type": ["string", "null"], "format": "date-time"},
-          "lease_owner": {"type": ["string", "null"]},
-          "lease_expires_at": {"type": ["string", "null"], "format": "date-time"},
-          "errors": {"type": "array", "items": {"$ref": "#/components/schemas/AttemptError"}, "description": "The error of each failed attempt, oldest first (the last 20)"},
-          "unique_key": {"type": ["string", "null"]},
-          "timeout_s": {"type": ["number", "null"]},
-          "result": {"description": "The handler's result (JSON), or null"},
-          "progress": {"oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}]},
-          "metadata": {"type": "object", "additionalProperties": {"type": "string"}}
-        }
-      },
-      "JobSummary": {
-        "type": "object",
-        "required": ["id", "queue", "kind", "state", "priority", "attempt", "max_attempts", "run_at", "created_at", "attempted_at", "finished_at", "unique_key", "last_error"],
-        "properties": {
-          "id": {"type": "string"},
-          "queue": {"type": "string"},
-          "kind": {"type": "string"},
-          "state": {"$ref": "#/components/schemas/State"},
-          "priority": {"type": "integer"},
-          "attempt": {"type": "integer"},
-          "max_attempts": {"type": "integer"},
-          "run_at": {"type": "string", "format": "date-time"},
-          "created_at": {"type": "string", "format": "date-time"},
-          "attempted_at": {"type": ["string", "null"], "format": "date-time"},
-          "finished_at": {"type": ["string", "null"], "format": "date-time"},
-          "unique_key": {"type": ["string", "null"]},
-          "last_error": {"oneOf": [{"$ref": "#/components/schemas/AttemptError"}, {"type": "null"}]}
-        }
-      },
-      "JobPage": {
-        "type": "object",
-        "required": ["jobs", "next_cursor"],
-        "properties": {
-          "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/JobSummary"}},
-          "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page"}
-        }
-      },
-      "Counts": {
-        "type": "object",
-        "required": ["scheduled", "available", "running", "succeeded", "dead", "cancelled"],
-        "properties": {
-          "scheduled": {"type": "integer"}, "available": {"type": "integer"}, "running": {"type": "integer"},
-          "succeeded": {"type": "integer"}, "dead": {"type": "integer"}, "cancelled": {"type": "integer"}
-        }
-      },
-      "Queue": {
-        "type": "object",
-        "required": ["name", "paused", "limits", "counts", "total"],
-        "properties": {
-          "name": {"type": "string"},
-          "paused": {"type": "boolean"},
-          "limits": {"$ref": "#/components/schemas/QueueLimits"},
-          "counts": {"$ref": "#/components/schemas/Counts"},
-          "total": {"type": "integer"}
-        }
-      },
-      "QueueList": {
-        "type": "object",
-        "required": ["queues"],
-        "properties": {"queues": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}}}
-      },
-      "QueueLimits": {
-        "type": "object",
-        "description": "Null or absent: no such limit. {} removes both.",
-        "properties": {
-          "max_running": {"type": ["integer", "null"], "minimum": 1, "description": "At most this many of the queue's jobs running at once, cluster-wide"},
-          "rate": {"type": ["string", "null"], "example": "100/1m", "description": "COUNT/PERIOD (units ms, s, m, h, d): at most COUNT starts in any window of PERIOD"}
-        }
-      },
-      "QueueLimitsSet": {
-        "type": "object",
-        "required": ["name", "limits"],
-        "properties": {"name": {"type": "string"}, "limits": {"$ref": "#/components/schemas/QueueLimits"}}
-      },
-      "QueuePaused": {
-        "type": "object",
-        "required": ["name", "paused"],
-        "properties": {"name": {"type": "string"}, "paused": {"type": "boolean"}}
-      },
-      "Stats": {
-        "type": "object",
-        "required": ["total", "counts", "queues", "paused_queues"],
-        "properties": {
-          "total": {"type": "integer"},
-          "counts": {"$ref": "#/components/schemas/Counts"},
-          "queues": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
-          "paused_queues": {"type": "array", "items": {"type": "string"}}
-        }
-      },
-      "Health": {
-        "type": "object",
-        "required": ["status", "storage"],
-        "properties": {"status": {"type": "string", "enum": ["ok"]}, "storage": {"type": "string", "enum": ["ok"]}}
-      },
-      "Problem": {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-          "type": {"type": "string", "description": "urn:spool:problem:SLUG"},
-          "title": {"type": "string"},
-          "status": {"type": "integer"},
-          "detail": {"type": "string"},
-          "field": {"type": "string", "description": "The request field at fault (400), e.g. jobs[2].priority"},
-          "parameter": {"type": "string", "description": "The query parameter at fault (400)"},
-          "limit_bytes": {"type": "integer", "description": "The body limit (413)"}
-        }
-      },
-      "Conflict": {
-        "allOf": [
-          {"$ref": "#/components/schemas/Problem"},
-          {"type": "object", "required": ["id", "state"], "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}}}
-        ]
-      },
-      "QueueFullProblem": {
-        "allOf": [
-          {"$ref": "#/components/schemas/Problem"},
-          {
-            "type": "object",
-            "required": ["retry_after_s"],
-            "properties": {
-              "retry_after_s": {"type": "integer"},
-              "stored": {
-                "type": "array",
-                "items": {"type": "object", "required": ["index", "id", "state"], "properties": {"index": {"type": "integer"}, "id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}}}
-              }
-            }
-          }
-        ]
-      }
-    }
-  }
-}
 """#
 }
