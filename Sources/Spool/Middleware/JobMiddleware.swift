@@ -115,67 +115,119 @@ public struct LoggingMiddleware: JobMiddleware {
 /// `spool_job_duration_seconds{queue,kind}`, `spool_queue_latency_seconds{queue}` (due →
 /// start), `spool_jobs_enqueued_total{queue,kind}` and `spool_job_timeouts_total{queue,kind}`.
 ///
+/// Labels are bounded, whatever clients name their queues and kinds: the first
+/// ``maximumQueueLabels`` queues and ``maximumKindLabels`` kinds seen get label values of their
+/// own; later ones (and a queue or kind actually named `other`) are counted under
+/// ``otherLabel``. So each metric has at most (101 queues × 201 kinds × 6 outcomes) series,
+/// however many names pass through, and the middleware's memory stays bounded too. Counters
+/// are never removed (they are cumulative).
+///
 /// Metric handles are made once per label set and cached, so the per-job cost is one lock and a
-/// dictionary lookup. When no metrics backend is bootstrapped (`MetricsSystem.bootstrap`) at the
-/// time the middleware is made, it does nothing at all: bootstrap first.
+/// few dictionary lookups. When no metrics backend is bootstrapped (`MetricsSystem.bootstrap`) at
+/// the time the middleware is made, and no `factory` is given, it does nothing at all: bootstrap
+/// first.
 public final class MetricsMiddleware: JobMiddleware {
-    /// False when the metrics system is the no-op default.
-    private let enabled: Bool
+    /// The most queue label values besides ``otherLabel``: 100.
+    public static let maximumQueueLabels = 100
+    /// The most kind label values besides ``otherLabel``: 200.
+    public static let maximumKindLabels = 200
+    /// The label value of the queues and kinds past the caps.
+    public static let otherLabel = "other"
+
+    /// Nil when there is no backend (the metrics system is the no-op default).
+    private let factory: (any MetricsFactory)?
     private struct Key: Hashable {
         let queue: String
         let kind: String
         let outcome: String
     }
 
-    private let outcomes = Mutex<[Key: Counter]>([:])
-    private let durations = Mutex<[Key: Timer]>([:])
-    private let latencies = Mutex<[String: Timer]>([:])
-    private let enqueued = Mutex<[Key: Counter]>([:])
-    private let timeouts = Mutex<[Key: Counter]>([:])
+    private struct State {
+        var queues: Set<String> = []
+        var kinds: Set<String> = []
+        var outcomes: [Key: Counter] = [:]
+        var durations: [Key: Timer] = [:]
+        var latencies: [String: Timer] = [:]
+        var enqueued: [Key: Counter] = [:]
+        var timeouts: [Key: Counter] = [:]
 
-    public init() {
-        enabled = !(MetricsSystem.factory is NOOPMetricsHandler)
+        /// `queue`, or ``otherLabel`` past the cap.
+        mutating func label(queue: String) -> String {
+            Self.admit(queue, into: &queues, cap: MetricsMiddleware.maximumQueueLabels)
+        }
+
+        /// `kind`, or ``otherLabel`` past the cap.
+        mutating func label(kind: String) -> String {
+            Self.admit(kind, into: &kinds, cap: MetricsMiddleware.maximumKindLabels)
+        }
+
+        private static func admit(_ value: String, into admitted: inout Set<String>, cap: Int) -> String {
+            if admitted.contains(value) { return value }
+            guard admitted.count < cap, value != MetricsMiddleware.otherLabel else { return MetricsMiddleware.otherLabel }
+            admitted.insert(value)
+            return value
+        }
+    }
+
+    private let state = Mutex(State())
+
+    /// A middleware reporting to `factory`, or when nil to the process-wide `MetricsSystem`
+    /// (nothing at all when that is not bootstrapped yet).
+    public init(factory: (any MetricsFactory)? = nil) {
+        if let factory {
+            self.factory = factory
+        } else {
+            self.factory = MetricsSystem.factory is NOOPMetricsHandler ? nil : MetricsSystem.factory
+        }
     }
 
     public func willEnqueue(_ jobs: inout [NewJob]) async throws {
-        guard enabled else { return }
-        for job in jobs {
-            cached(enqueued, Key(queue: job.queue, kind: job.kind, outcome: "")) {
-                Counter(label: "spool_jobs_enqueued_total", dimensions: [("queue", job.queue), ("kind", job.kind)])
-            }.increment()
+        guard let factory else { return }
+        let counters = state.withLock { state in
+            jobs.map { job in
+                let queue = state.label(queue: job.queue)
+                let kind = state.label(kind: job.kind)
+                return Self.cached(&state.enqueued, Key(queue: queue, kind: kind, outcome: "")) {
+                    Counter(label: "spool_jobs_enqueued_total", dimensions: [("queue", queue), ("kind", kind)], factory: factory)
+                }
+            }
         }
+        for counter in counters { counter.increment() }
     }
 
     public func didRun(_ report: JobRunReport) {
-        guard enabled else { return }
+        guard let factory else { return }
         let job = report.job
-        let label = report.outcome.label
-        if report.duration != nil {
-            cached(latencies, job.queue) {
-                Timer(label: "spool_queue_latency_seconds", dimensions: [("queue", job.queue)], preferredDisplayUnit: .seconds)
-            }.recordNanoseconds(Int64(report.queueLatency * 1e9))
+        let outcome = report.outcome.label
+        let (latency, counter, duration, timeout) = state.withLock { state in
+            let queue = state.label(queue: job.queue)
+            let kind = state.label(kind: job.kind)
+            let key = Key(queue: queue, kind: kind, outcome: "")
+            let latency = report.duration == nil ? nil : Self.cached(&state.latencies, queue) {
+                Timer(label: "spool_queue_latency_seconds", dimensions: [("queue", queue)], preferredDisplayUnit: .seconds, factory: factory)
+            }
+            let counter = Self.cached(&state.outcomes, Key(queue: queue, kind: kind, outcome: outcome)) {
+                Counter(label: "spool_jobs_total", dimensions: [("queue", queue), ("kind", kind), ("outcome", outcome)], factory: factory)
+            }
+            let duration = report.duration == nil ? nil : Self.cached(&state.durations, key) {
+                Timer(label: "spool_job_duration_seconds", dimensions: [("queue", queue), ("kind", kind)], preferredDisplayUnit: .seconds, factory: factory)
+            }
+            let timeout = !report.timedOut ? nil : Self.cached(&state.timeouts, key) {
+                Counter(label: "spool_job_timeouts_total", dimensions: [("queue", queue), ("kind", kind)], factory: factory)
+            }
+            return (latency, counter, duration, timeout)
         }
-        cached(outcomes, Key(queue: job.queue, kind: job.kind, outcome: label)) {
-            Counter(label: "spool_jobs_total", dimensions: [("queue", job.queue), ("kind", job.kind), ("outcome", label)])
-        }.increment()
-        if let duration = report.duration {
-            cached(durations, Key(queue: job.queue, kind: job.kind, outcome: "")) {
-                Timer(label: "spool_job_duration_seconds", dimensions: [("queue", job.queue), ("kind", job.kind)], preferredDisplayUnit: .seconds)
-            }.record(duration: duration)
-        }
-        if report.timedOut {
-            cached(timeouts, Key(queue: job.queue, kind: job.kind, outcome: "")) {
-                Counter(label: "spool_job_timeouts_total", dimensions: [("queue", job.queue), ("kind", job.kind)])
-            }.increment()
-        }
+        // A run_at centuries back must not trap: the nanoseconds saturate.
+        latency?.recordNanoseconds(Int64(saturating: report.queueLatency * 1e9))
+        counter.increment()
+        if let duration, let elapsed = report.duration { duration.record(duration: elapsed) }
+        timeout?.increment()
     }
 
-    private func cached<K: Hashable & Sendable, M: Sendable>(_ cache: borrowing Mutex<[K: M]>, _ key: K, make: () -> M) -> M {
-        cache.withLock { cache in
-            if let metric = cache[key] { return metric }
-            let metric = make()
-            cache[key] = metric
-            return metric
-        }
+    private static func cached<K: Hashable, M>(_ cache: inout [K: M], _ key: K, make: () -> M) -> M {
+        if let metric = cache[key] { return metric }
+        let metric = make()
+        cache[key] = metric
+        return metric
     }
 }
