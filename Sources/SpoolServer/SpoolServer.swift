@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 import Spool
@@ -26,9 +27,40 @@ import Spool
 /// state with search; a job's payload, errors and result, with retry, cancel and delete.
 ///
 /// Every error is answered as `application/problem+json` (`type`, `title`, `status`, `detail`):
-/// 400 for malformed JSON or a bad field (naming it), 413 past ``Configuration/bodyLimit``,
-/// 401/403 for tokens, 404 for an unknown job or route, 409 for a unique-key or state conflict,
-/// 503 with `Retry-After` when a bounded queue is full (enqueues never wait for space).
+/// 400 for malformed JSON, a bad field or path parameter (naming it) or a request that is not
+/// valid HTTP (a malformed chunk size), 413 past ``Configuration/bodyLimit``, 401/403 for
+/// tokens, 404 for an unknown job or path, 405 with `Allow` for a known path asked with a method
+/// it does not have (`DELETE /v1/stats`), 409 for a unique-key or state conflict, 415 for a body
+/// that is not JSON, 421 for a foreign `Host` when no token is configured, 503 with
+/// `Retry-After` when a bounded queue is full (enqueues never wait for space).
+///
+/// ## The edges
+///
+/// Nothing a request sends stops the server or reaches past it:
+///
+/// - **JSON only** on `/v1` and `/metrics`, with or without tokens: a `Content-Type` other than
+///   `application/json` or `application/*+json` (parameters allowed), or a body without one,
+///   gets 415 before any handler runs; a request without a body needs none. A web page can make
+///   a browser send a form, `text/plain` or a typeless body to any address, never JSON, so no
+///   page can enqueue, pause or cancel through the operator's browser.
+/// - **With no token configured**, the server answers only the machine's own users: it binds
+///   loopback only (``Configuration/effectiveHost``); a `Host` that is not `localhost`,
+///   `127.x.x.x` or `[::1]` (optional port) gets 421, so a DNS-rebound name reads nothing, not
+///   even the dashboard's form token; a write (not `GET`, `HEAD`, `OPTIONS`) with an `Origin`
+///   that is not a loopback origin (or is `null`), or with `Sec-Fetch-Site: cross-site` or
+///   `same-site`, gets 403. The dashboard's own forms pass. With a token configured these rules
+///   are off: the token is the guard (the API takes it only from `Authorization`).
+/// - **Path parameters are percent-decoded**: `POST /v1/queues/a%20b/pause` pauses `a b`. A queue
+///   name is then checked like every name (`JobInput.name(_:field:)`: normalised to NFC, 1 to
+///   255 code points, no control characters); a bad one, or bad percent-encoding, gets 400
+///   naming the parameter.
+/// - **Connections are bounded in time**: ``Configuration/idleTimeout`` closes a connection
+///   that carries nothing (an idle keep-alive, a stalled body), ``Configuration/headerTimeout`` one
+///   whose request head takes too long from its first byte (a slowloris).
+/// - **`/metrics` is bounded in size**: at most ``QueueDepthGauges/maximumQueues`` queues get
+///   their own `spool_queue_depth`/`spool_queue_paused` series, the rest share `queue="other"`,
+///   and the series of queues gone from storage are dropped at the next scrape; the core's job
+///   metrics cap their queue and kind labels the same way (`MetricsMiddleware`).
 public struct SpoolServer: Service {
     /// Settings of the server. Every field has a working default.
     public struct Configuration: Sendable {
@@ -48,6 +80,17 @@ public struct SpoolServer: Service {
         public var maximumBatchSize: Int
         /// The `Retry-After` of 503 answers, in seconds. Default 1.
         public var retryAfterSeconds: Int
+        /// How long a connection may carry nothing (no request bytes read, no response under
+        /// way) before the server closes it: an idle keep-alive connection, or a client that
+        /// stopped sending a body. Default 60 s (what nginx and Envoy users expect); at least
+        /// 1 ms.
+        public var idleTimeout: Duration
+        /// How long a request's head (request line and headers) may take to arrive, counted from
+        /// its first byte; past it the connection is closed without an answer. Default 10 s; at
+        /// least 1 ms. A connection that never sends a byte is governed by ``idleTimeout``
+        /// instead, and so are bytes of a pipelined request sent before the previous one was
+        /// read in full.
+        public var headerTimeout: Duration
         /// The registry `/metrics` exposes. Pass the one the process-wide `MetricsSystem` was
         /// bootstrapped with (see ``SpoolServer/bootstrapMetrics(registry:)``) so the core's
         /// job metrics show; nil: a registry of the server's own, with the queue gauges only.
@@ -64,11 +107,12 @@ public struct SpoolServer: Service {
         /// The server's logger. Default label `spool.server`.
         public var logger: Logger
 
-        /// Settings with the defaults above; empty tokens count as none, and sizes below 1 are
-        /// raised to 1.
+        /// Settings with the defaults above; empty tokens count as none, sizes below 1 are
+        /// raised to 1, and timeouts below 1 ms to 1 ms.
         public init(
             host: String = "127.0.0.1", port: Int = 8080, adminToken: String? = nil, readToken: String? = nil,
             bodyLimit: Int = 1 << 20, maximumBatchSize: Int = 1000, retryAfterSeconds: Int = 1,
+            idleTimeout: Duration = .seconds(60), headerTimeout: Duration = .seconds(10),
             metricsRegistry: PrometheusCollectorRegistry? = nil,
             validatePayload: (@Sendable (_ kind: String, _ payload: [UInt8]) throws -> Void)? = nil,
             dashboardSampleInterval: Duration = .seconds(10),
@@ -82,6 +126,8 @@ public struct SpoolServer: Service {
             self.bodyLimit = max(1, bodyLimit)
             self.maximumBatchSize = max(1, maximumBatchSize)
             self.retryAfterSeconds = max(1, retryAfterSeconds)
+            self.idleTimeout = max(.milliseconds(1), idleTimeout)
+            self.headerTimeout = max(.milliseconds(1), headerTimeout)
             self.metricsRegistry = metricsRegistry
             self.validatePayload = validatePayload
             self.dashboardSampleInterval = max(.milliseconds(1), dashboardSampleInterval)
@@ -141,16 +187,21 @@ public struct SpoolServer: Service {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     }
 
-    /// The router with every route and the problem and auth middleware, to run in a
-    /// Hummingbird application of one's own.
+    /// The router with every route and the problem, loopback, auth, JSON-body and 405 middleware
+    /// (see "The edges" above), to run in a Hummingbird application of one's own. The connection
+    /// limits are not part of it: they live in ``makeApplication()``.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds))
+        if !configuration.requiresToken {
+            router.add(middleware: LoopbackGuardMiddleware<BasicRequestContext>(isBrowserPath: { DashboardRoutes.isDashboardPath($0) }))
+        }
         let auth = AuthMiddleware<BasicRequestContext>(
             adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"],
             isBrowserPath: { DashboardRoutes.isDashboardPath($0) }
         )
         router.add(middleware: auth)
+        router.add(middleware: JSONBodyMiddleware<BasicRequestContext>())
         let routes = APIRoutes(
             storage: storage, client: SpoolClient(storage: storage, registry: registry, clock: clock), registry: registry,
             clock: clock, bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds,
@@ -164,6 +215,9 @@ public struct SpoolServer: Service {
             storage: storage, clock: clock, history: throughput, formToken: formToken, bodyLimit: configuration.bodyLimit,
             access: { try auth.access(of: $0, browser: true) }
         ).register(on: router)
+        // After every route, so it wraps only the not-found answer: a known path with another
+        // method gets 405 with `Allow`.
+        router.add(middleware: MethodNotAllowedMiddleware<BasicRequestContext>(routes: router.routes))
         return router
     }
 
@@ -174,6 +228,9 @@ public struct SpoolServer: Service {
         let onServerRunning = configuration.onServerRunning
         return Application(
             router: makeRouter(),
+            server: TimedHTTP1Channel.builder(
+                idleTimeout: TimeAmount(configuration.idleTimeout), headerTimeout: TimeAmount(configuration.headerTimeout)
+            ),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: nil
             ),

@@ -28,15 +28,16 @@ struct APIRoutes: Sendable {
         router.post("/v1/jobs") { request, _ in try await self.enqueue(request) }
         router.post("/v1/jobs/batch") { request, _ in try await self.enqueueBatch(request) }
         router.get("/v1/jobs") { request, _ in try await self.list(request) }
-        router.get("/v1/jobs/:id") { _, context in try await self.show(try context.parameters.require("id")) }
-        router.post("/v1/jobs/:id/retry") { _, context in try await self.retry(try context.parameters.require("id")) }
-        router.post("/v1/jobs/:id/cancel") { _, context in try await self.cancel(try context.parameters.require("id")) }
-        router.delete("/v1/jobs/:id") { _, context in try await self.delete(try context.parameters.require("id")) }
+        // Path parameters arrive percent-encoded: decode them (and check queue names) first.
+        router.get("/v1/jobs/:id") { _, context in try await self.show(try PathParameter.decoded(context.parameters, "id")) }
+        router.post("/v1/jobs/:id/retry") { _, context in try await self.retry(try PathParameter.decoded(context.parameters, "id")) }
+        router.post("/v1/jobs/:id/cancel") { _, context in try await self.cancel(try PathParameter.decoded(context.parameters, "id")) }
+        router.delete("/v1/jobs/:id") { _, context in try await self.delete(try PathParameter.decoded(context.parameters, "id")) }
         router.get("/v1/queues") { _, _ in try await self.queues() }
-        router.post("/v1/queues/:name/pause") { _, context in try await self.setPaused(true, queue: try context.parameters.require("name")) }
-        router.post("/v1/queues/:name/resume") { _, context in try await self.setPaused(false, queue: try context.parameters.require("name")) }
+        router.post("/v1/queues/:name/pause") { _, context in try await self.setPaused(true, queue: try PathParameter.queueName(context.parameters)) }
+        router.post("/v1/queues/:name/resume") { _, context in try await self.setPaused(false, queue: try PathParameter.queueName(context.parameters)) }
         router.put("/v1/queues/:name/limits") { request, context in
-            try await self.setLimits(request, queue: try context.parameters.require("name"))
+            try await self.setLimits(request, queue: try PathParameter.queueName(context.parameters))
         }
         router.get("/v1/stats") { _, _ in try await self.stats() }
         router.get("/healthz") { _, _ in try await self.health() }
@@ -255,15 +256,9 @@ struct APIRoutes: Sendable {
         return Self.respond(.object([("queues", .array(queues))]))
     }
 
-    private static func checkQueueName(_ queue: String) throws {
-        guard !queue.isEmpty, queue.utf8.count <= EnqueueRequest.maximumNameLength else {
-            throw Problem.badRequest("a queue name must be 1 to \(EnqueueRequest.maximumNameLength) bytes long")
-        }
-    }
-
-    /// `POST /v1/queues/{name}/pause|resume`: 200 `{"name", "paused"}`.
+    /// `POST /v1/queues/{name}/pause|resume`: 200 `{"name", "paused"}`. `queue` is the decoded,
+    /// checked name (``PathParameter/queueName(_:_:)``).
     func setPaused(_ paused: Bool, queue: String) async throws -> Response {
-        try Self.checkQueueName(queue)
         try await storage.setPaused(paused, queue: queue)
         return Self.respond(.object([("name", .string(queue)), ("paused", .bool(paused))]))
     }
@@ -271,7 +266,6 @@ struct APIRoutes: Sendable {
     /// `PUT /v1/queues/{name}/limits` `{"max_running": N, "rate": "COUNT/PERIOD"}` (either may
     /// be null or absent: no such limit; `{}` removes both): 200 `{"name", "limits"}`.
     func setLimits(_ request: Request, queue: String) async throws -> Response {
-        try Self.checkQueueName(queue)
         let fields = try FieldReader(try await readJSON(request), known: ["max_running", "rate"], nullable: ["max_running", "rate"])
         let limits = QueueLimits(maxRunning: try fields.integer("max_running", in: 1...QueueLimits.maximum), rate: try fields.rate("rate"))
         try await storage.setLimits(limits, queue: queue)

@@ -45,20 +45,23 @@ struct DashboardRoutes: Sendable {
         router.get("/") { request, _ in try await self.page(request) { try await self.overview($0) } }
         router.get("/jobs") { request, _ in try await self.page(request) { try await self.jobList(request, $0) } }
         router.get("/jobs/:id") { request, context in
-            let id = try context.parameters.require("id")
-            return try await self.page(request) { try await self.jobPage(id, $0) }
+            try await self.page(request) { try await self.jobPage(try PathParameter.decoded(context.parameters, "id"), $0) }
         }
         for action in ["retry", "cancel", "delete"] {
             router.post("/jobs/:id/\(action)") { request, context in
-                let id = try context.parameters.require("id")
+                let id = try PathParameter.decoded(context.parameters, "id")
                 return try await self.act(request, fallback: "/jobs/\(id)") { _ in try await self.jobAction(action, id: id) }
             }
         }
         for action in ["pause", "resume", "retry-dead"] {
             router.post("/queues/\(action)") { request, _ in
                 try await self.act(request, fallback: "/") { form in
-                    guard let queue = form["queue"], queue.utf8.count <= EnqueueRequest.maximumNameLength else {
-                        throw Problem.badRequest("the form needs a queue name of 1 to \(EnqueueRequest.maximumNameLength) bytes")
+                    guard let sent = form["queue"] else { throw Problem.badRequest("the form needs a queue name") }
+                    let queue: String
+                    do {
+                        queue = try JobInput.name(sent, field: "queue")
+                    } catch let error as SpoolError {
+                        throw Problem.badRequest(error.message)
                     }
                     return try await self.queueAction(action, queue: queue)
                 }

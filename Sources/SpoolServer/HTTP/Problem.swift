@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Spool
 
 /// An error answered as RFC 9457 problem details (`application/problem+json`):
@@ -107,6 +108,58 @@ struct Problem: Error, Sendable, CustomStringConvertible {
         Problem(status: .notFound, slug: "not-found", title: "No such resource", detail: "no route for \(method.rawValue) \(path)")
     }
 
+    /// 400: a path parameter (`{name}`, `{id}`) is wrong: its percent-encoding, or the value.
+    static func invalidPathParameter(_ name: String, detail: String) -> Problem {
+        Problem(
+            status: .badRequest, slug: "invalid-path-parameter", title: "A path parameter is invalid", detail: detail,
+            extra: [("parameter", .string(name))]
+        )
+    }
+
+    /// 400: the bytes of the request are not valid HTTP/1 (a malformed chunk size, say).
+    static func malformedHTTP(_ reason: String) -> Problem {
+        Problem(
+            status: .badRequest, slug: "malformed-request", title: "The request is not valid HTTP",
+            detail: "the request could not be read: \(reason)"
+        )
+    }
+
+    /// 405: the path exists but not with this method; `Allow` lists the ones it has.
+    static func methodNotAllowed(method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> Problem {
+        let names = allowed.map(\.rawValue)
+        var fields = HTTPFields()
+        fields[.allow] = names.joined(separator: ", ")
+        return Problem(
+            status: .methodNotAllowed, slug: "method-not-allowed", title: "The resource does not allow this method",
+            detail: "\(path) does not allow \(method.rawValue) (allowed: \(names.joined(separator: ", ")))",
+            extra: [("allowed", .array(names.map { .string($0) }))], headers: fields
+        )
+    }
+
+    /// 415: a body (or a `Content-Type`) that is not JSON, where only JSON is taken.
+    static func unsupportedMediaType(_ contentType: String?) -> Problem {
+        let got = contentType.map { "'\($0)'" } ?? "none"
+        return Problem(
+            status: .unsupportedMediaType, slug: "unsupported-media-type", title: "The request body must be JSON",
+            detail: "the request body must be JSON, sent with 'Content-Type: application/json' (or application/*+json; parameters such as charset may follow); got Content-Type \(got)",
+            extra: [("accepted", .array([.string("application/json"), .string("application/*+json")]))]
+        )
+    }
+
+    /// 421: with no token configured, a `Host` that is not this machine's loopback name or address.
+    static func misdirected(host: String) -> Problem {
+        Problem(
+            status: .misdirectedRequest, slug: "host-not-loopback", title: "This server answers loopback host names only",
+            detail: "the Host '\(host)' is not localhost, 127.x.x.x or [::1]: with no token configured this server answers only requests addressed to this machine (configure SPOOL_ADMIN_TOKEN to serve other names)",
+            extra: [("host", .string(host))]
+        )
+    }
+
+    /// 403: with no token configured, a write sent from a web page of another site.
+    static func crossSite(_ detail: String) -> Problem {
+        Problem(status: .forbidden, slug: "cross-site", title: "Cross-site writes are refused", detail: detail)
+    }
+
     /// 409: a job cannot make this move in its current state.
     static func conflict(_ detail: String, id: JobID, state: JobState) -> Problem {
         Problem(
@@ -150,7 +203,8 @@ struct Problem: Error, Sendable, CustomStringConvertible {
 }
 
 /// Turns every error of the routes below it into a problem response, and every failure
-/// that is not an API problem into a logged 500.
+/// that is not an API problem into a logged 500. A body whose HTTP framing is broken (a
+/// malformed chunk size) is the client's fault: 400, not logged.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let bodyLimit: Int
     let retryAfter: Int
@@ -168,6 +222,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem.response
         } catch is NIOTooManyBytesError {
             return Problem.tooLarge(limit: bodyLimit).response
+        } catch let error as HTTPParserError {
+            // The body's framing is broken (a bad chunk size): the client's fault, and the
+            // connection closes after this answer.
+            return Problem.malformedHTTP("\(error)").response
         } catch let error as HTTPError {
             if error.status == .notFound {
                 return Problem.routeNotFound(method: request.method, path: request.uri.path).response
