@@ -21,11 +21,17 @@ struct ServeCommand: AsyncParsableCommand {
             everything, SPOOL_READ_TOKEN may only read (GET); clients send `Authorization: \
             Bearer TOKEN`. \
             With no token set every request is allowed, so the server then listens on \
-            127.0.0.1 only, whatever --host says, and says so.
+            127.0.0.1 only, whatever --host says, and says so; it then also refuses a Host \
+            other than localhost, 127.x.x.x or [::1] (421) and writes from web pages of other \
+            sites (403). Request bodies under /v1 must be JSON (Content-Type: \
+            application/json), tokens or not; others get 415.
+
+            Connections that carry nothing for --idle-timeout, or whose request headers take \
+            longer than --header-timeout from their first byte, are closed.
 
             Settings may also come from a JSON file (--config FILE or SPOOL_CONFIG) with the \
             members database, host, port, queues (an array), concurrency, body_limit, \
-            drain_timeout_s, log_level, admin_token, read_token, schedules (periodic jobs; \
+            idle_timeout_s, header_timeout_s, drain_timeout_s, log_level, admin_token, read_token, schedules (periodic jobs; \
             see `spool schedules --help`) and limits (queue name → {"max_running", "rate"}, set \
             in the store at start; see `spool queues limit --help`); a flag beats the environment, which beats the file, \
             which beats the defaults.
@@ -38,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
               spool serve
               SPOOL_ADMIN_TOKEN=secret spool serve --host 0.0.0.0 --port 9000
               spool serve --config /etc/spool/serve.json
-              curl -X POST localhost:8080/v1/jobs -d '{"kind": "spool.echo", "payload": {"hi": 1}}'
+              curl -X POST localhost:8080/v1/jobs -H 'Content-Type: application/json' -d '{"kind": "spool.echo", "payload": {"hi": 1}}'
             """
     )
 
@@ -58,6 +64,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The largest request body accepted, in bytes (default 1048576).", valueName: "bytes"))
     var bodyLimit: Int?
+
+    @Option(help: ArgumentHelp("How long a connection may carry nothing before it is closed, in seconds (default 60).", valueName: "seconds"))
+    var idleTimeout: Double?
+
+    @Option(help: ArgumentHelp("How long a request's headers may take to arrive from their first byte, in seconds (default 10).", valueName: "seconds"))
+    var headerTimeout: Double?
 
     @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds (default 25).", valueName: "seconds"))
     var drainTimeout: Double?
@@ -86,6 +98,8 @@ struct ServeCommand: AsyncParsableCommand {
             guard (0...65_535).contains(port) else { throw CLIError("--port must be from 0 to 65535 (got \(port))") }
             guard bodyLimit >= 1 else { throw CLIError("--body-limit must be at least 1 byte (got \(bodyLimit))") }
             let drain = try ArgumentValues.seconds(drainTimeout ?? file.drainTimeoutSeconds ?? 25, "--drain-timeout")
+            let idle = try ArgumentValues.seconds(idleTimeout ?? file.idleTimeoutSeconds ?? 60, "--idle-timeout", allowZero: false)
+            let header = try ArgumentValues.seconds(headerTimeout ?? file.headerTimeoutSeconds ?? 10, "--header-timeout", allowZero: false)
             let storageURL = try StorageURL.resolve(flag: database.url, environment: environment, fallback: file.database)
             let metrics = PrometheusCollectorRegistry()
             SpoolServer.bootstrapMetrics(registry: metrics)
@@ -93,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
 
             var server = SpoolServer.Configuration(
                 host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"] ?? file.adminToken, readToken: environment["SPOOL_READ_TOKEN"] ?? file.readToken,
-                bodyLimit: bodyLimit, metricsRegistry: metrics,
+                bodyLimit: bodyLimit, idleTimeout: idle, headerTimeout: header, metricsRegistry: metrics,
                 validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload) },
                 logger: Logger(label: "spool.server")
             )

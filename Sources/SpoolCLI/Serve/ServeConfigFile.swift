@@ -8,7 +8,7 @@ import Spool
 /// ```json
 /// {"database": "postgres://spool:secret@db/app", "host": "0.0.0.0", "port": 9000,
 ///  "queues": ["default", "mail"], "concurrency": 20, "body_limit": 1048576,
-///  "drain_timeout_s": 25, "log_level": "info",
+///  "idle_timeout_s": 60, "header_timeout_s": 10, "drain_timeout_s": 25, "log_level": "info",
 ///  "admin_token": "…", "read_token": "…", "schedules": [...],
 ///  "limits": {"mail": {"max_running": 5, "rate": "100/1m"}}}
 /// ```
@@ -25,6 +25,8 @@ struct ServeConfigFile: Decodable {
     var queues: [String]?
     var concurrency: Int?
     var bodyLimit: Int?
+    var idleTimeoutSeconds: Double?
+    var headerTimeoutSeconds: Double?
     var drainTimeoutSeconds: Double?
     var logLevel: Logger.Level?
     var adminToken: String?
@@ -37,6 +39,8 @@ struct ServeConfigFile: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case database, host, port, queues, concurrency
         case bodyLimit = "body_limit"
+        case idleTimeoutSeconds = "idle_timeout_s"
+        case headerTimeoutSeconds = "header_timeout_s"
         case drainTimeoutSeconds = "drain_timeout_s"
         case logLevel = "log_level"
         case adminToken = "admin_token"
