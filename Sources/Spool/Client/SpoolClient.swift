@@ -71,7 +71,9 @@ public struct SpoolClient: Sendable {
     /// Enqueues one job. Returns once it is stored (committed, for durable drivers).
     ///
     /// - Throws: ``SpoolError`` `queueFull` when a bounded queue is full and
-    ///   `options.whenFull` is `.fail`; `invalidArgument` for bad options; storage errors.
+    ///   `options.whenFull` is `.fail`; `invalidArgument` naming the option for a value outside
+    ///   the ranges of ``JobInput`` (a run-at time outside 1970...9999, a control character in a
+    ///   queue name, ...); storage errors.
     ///   With `.wait` (the default) a full bounded queue suspends the caller until space frees.
     public func enqueue<P: JobParameters>(_ parameters: P, options: EnqueueOptions = EnqueueOptions()) async throws -> JobHandle {
         try await enqueue([parameters], options: options)[0]
@@ -103,9 +105,12 @@ public struct SpoolClient: Sendable {
         return try await enqueue([job], whenFull: options.whenFull)[0]
     }
 
-    /// Enqueues prepared jobs as they are, through the enqueue middleware.
+    /// Enqueues prepared jobs through the enqueue middleware, their names normalised to NFC
+    /// (see ``JobInput``).
+    /// - Throws: ``SpoolError`` `invalidArgument` naming the field when a job breaks a rule of
+    ///   ``JobInput`` (nothing of the batch is stored); what middleware or storage throws.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull = .wait) async throws -> [JobHandle] {
-        var jobs = jobs
+        var jobs = try jobs.map { try $0.validated() }
         for layer in middleware {
             try await layer.willEnqueue(&jobs)
         }

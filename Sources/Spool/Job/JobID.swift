@@ -29,7 +29,7 @@ public struct JobID: Hashable, Comparable, Sendable, CustomStringConvertible, Co
 
     /// A new id whose time part is `date` (used for ids made on a manual clock in tests).
     public init(date: Date) {
-        self = JobIDGenerator.shared.next(millis: UInt64(max(0, date.timeIntervalSince1970 * 1000)), monotonic: false)
+        self = JobIDGenerator.shared.next(millis: UInt64(max(0, Int64(saturating: date.timeIntervalSince1970 * 1000))), monotonic: false)
     }
 
     /// The creation time carried in the id, to the millisecond.

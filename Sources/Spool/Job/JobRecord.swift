@@ -145,16 +145,39 @@ public struct NewJob: Sendable {
         runAt > now ? .scheduled : .available
     }
 
-    /// Checks what a driver must refuse: empty names, attempts below one.
+    /// Checks what a driver must refuse (see ``JobInput``): names that are empty, too long, hold
+    /// control characters or are not in NFC; run-at times outside 1970...9999; attempts below
+    /// one; timeouts that are not positive or longer than ``JobInput/maximumDuration``.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validate() throws {
-        guard !queue.isEmpty else { throw SpoolError.invalid("a job's queue name must not be empty") }
-        guard !kind.isEmpty else { throw SpoolError.invalid("a job's kind must not be empty") }
+        let checked = try validated()
+        guard checked.queue == queue, checked.kind == kind, checked.uniqueKey == uniqueKey else {
+            throw SpoolError.invalid("a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
+        }
+    }
+
+    /// This job with its names in Unicode NFC, once every rule of ``validate()`` holds: what
+    /// every driver stores, so two spellings of one name are one name.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
+    public func validated() throws -> NewJob {
+        var job = self
+        job.kind = try JobInput.name(kind, field: "kind")
+        job.queue = try JobInput.name(queue, field: "queue")
+        job.uniqueKey = try uniqueKey.map { try JobInput.name($0, field: "unique_key") }
+        _ = try JobInput.runAt(runAt, field: "run_at")
         guard maxAttempts >= 1 else {
-            throw SpoolError.invalid("max attempts must be at least 1 (got \(maxAttempts)) for kind '\(kind)'")
+            throw SpoolError.invalid("max_attempts must be at least 1 (got \(maxAttempts)) for kind '\(kind)'")
         }
-        if let timeout, timeout <= .zero {
-            throw SpoolError.invalid("a job's timeout must be positive (got \(timeout)) for kind '\(kind)'")
+        guard maxAttempts <= JobInput.maximumAttempts else {
+            throw SpoolError.invalid("max_attempts must be at most \(JobInput.maximumAttempts) (got \(maxAttempts)) for kind '\(kind)'")
         }
+        guard (JobInput.priorityRange).contains(priority) else {
+            throw SpoolError.invalid(
+                "priority must be from \(JobInput.priorityRange.lowerBound) to \(JobInput.priorityRange.upperBound) (got \(priority)) for kind '\(kind)'"
+            )
+        }
+        if let timeout { _ = try JobInput.duration(timeout, field: "timeout") }
+        return job
     }
 }
 

@@ -338,7 +338,7 @@ final class MemoryJob: @unchecked Sendable {
 
     func stamp(_ date: Date) -> UInt32 {
         let centiseconds = (date.timeIntervalSince(createdAt) * 100).rounded(.up)
-        return UInt32(clamping: max(1, Int64(centiseconds)))
+        return UInt32(clamping: max(1, Int64(saturating: centiseconds)))
     }
 
     func date(ofStamp stamp: UInt32) -> Date? {

@@ -54,7 +54,7 @@ public struct RetryStrategy: Sendable {
             let exponent = Double(max(0, attempt - 1))
             let raw = min(maximum.seconds, base.seconds * pow(factor, exponent))
             let spread = raw * jitter * (random * 2 - 1)
-            return .seconds(max(0, raw + spread))
+            return Duration(saturatingSeconds: max(0, raw + spread))
         }
     }
 }

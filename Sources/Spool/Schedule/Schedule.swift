@@ -34,7 +34,7 @@ public struct PeriodicSchedule: Sendable {
     /// 1970>`. The same in every process, so a tick enqueued twice (two schedulers, a leader
     /// change) is stored once while its job is live (scheduled, available or running).
     public func uniqueKey(forTick tick: Date) -> String {
-        "schedule:\(name):\(Int64((tick.timeIntervalSince1970 * 1000).rounded()))"
+        "schedule:\(name):\(Int64(saturating: (tick.timeIntervalSince1970 * 1000).rounded()))"
     }
 
     /// The id of the job for the tick at `tick`: its time part is the tick, the rest a stable
@@ -48,7 +48,7 @@ public struct PeriodicSchedule: Sendable {
         func fnv(_ offset: UInt64) -> UInt64 {
             key.reduce(offset) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
         }
-        let millis = UInt64(max(0, (tick.timeIntervalSince1970 * 1000).rounded())) & 0xFFFF_FFFF_FFFF
+        let millis = UInt64(max(0, Int64(saturating: (tick.timeIntervalSince1970 * 1000).rounded()))) & 0xFFFF_FFFF_FFFF
         return JobID(high: millis << 16 | (fnv(0x84222325_CBF29CE4) & 0xFFFF), low: fnv(0xCBF2_9CE4_8422_2325))
     }
 

@@ -29,7 +29,7 @@ public struct SystemClock: JobClock {
             try Task.checkCancellation()
             return
         }
-        try await Task.sleep(for: .seconds(interval), tolerance: .zero, clock: .continuous)
+        try await Task.sleep(for: Duration(saturatingSeconds: interval), tolerance: .zero, clock: .continuous)
     }
 }
 
@@ -39,9 +39,14 @@ extension JobClock where Self == SystemClock {
 }
 
 extension Date {
-    /// This date moved by `duration`.
+    /// This date moved by `duration`, saturating at the ends of the range of run-at times
+    /// (``JobInput/earliestRunAt`` and ``JobInput/latestRunAt``): a retry or snooze of a
+    /// thousand years is stored as 9999-12-31, never as a time a store cannot hold.
     public func adding(_ duration: Duration) -> Date {
-        addingTimeInterval(duration.seconds)
+        let moved = addingTimeInterval(duration.seconds)
+        if duration > .zero, moved > JobInput.latestRunAt { return max(self, JobInput.latestRunAt) }
+        if duration < .zero, moved < JobInput.earliestRunAt { return min(self, JobInput.earliestRunAt) }
+        return moved
     }
 }
 
@@ -50,5 +55,28 @@ extension Duration {
     public var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+extension Int64 {
+    /// `value` rounded toward zero, saturating at `Int64.min` and `Int64.max`; 0 for NaN. For
+    /// times and durations computed from user or stored values, which must never trap.
+    package init(saturating value: Double) {
+        if value.isNaN {
+            self = 0
+        } else if value >= 9_223_372_036_854_775_807.0 {
+            self = .max
+        } else if value <= -9_223_372_036_854_775_808.0 {
+            self = .min
+        } else {
+            self = Int64(value)
+        }
+    }
+}
+
+extension Duration {
+    /// `seconds` as a duration to the nanosecond, saturating at about ±292 years; zero for NaN.
+    package init(saturatingSeconds seconds: Double) {
+        self = .nanoseconds(Int64(saturating: (seconds * 1e9).rounded()))
     }
 }

@@ -129,14 +129,19 @@ public struct QueueAllowance: Sendable, Hashable {
         var jobs = Int.max
         var reopensAt: Date? = nil
         if let maxRunning = limits.maxRunning {
-            jobs = max(0, maxRunning - running)
+            // `running` comes from a store: saturate rather than trap on a corrupt count.
+            let (free, overflow) = maxRunning.subtractingReportingOverflow(running)
+            jobs = overflow ? (running < 0 ? maxRunning : 0) : max(0, free)
         }
         if let rate = limits.rate {
-            var used = startsInWindow.reduce(0) { $0 + $1.count }
-            jobs = min(jobs, max(0, rate.count - used))
+            var used = startsInWindow.reduce(0) { sum, start in
+                let (total, overflow) = sum.addingReportingOverflow(max(0, start.count))
+                return overflow ? .max : total
+            }
+            jobs = min(jobs, max(0, rate.count - min(used, rate.count)))
             // Full: the window reopens when enough of its oldest starts have left it.
             for start in startsInWindow where used >= rate.count {
-                used -= start.count
+                used -= min(used, max(0, start.count))
                 reopensAt = start.at.adding(rate.period)
             }
         }
@@ -146,9 +151,12 @@ public struct QueueAllowance: Sendable, Hashable {
 }
 
 extension Duration {
-    /// Whole milliseconds, rounded down.
+    /// Whole milliseconds, rounded down, saturating at `Int64.min` and `Int64.max`.
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        let (millis, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, carry) = millis.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return carry ? (millis < 0 ? .min : .max) : total
     }
 }

@@ -430,7 +430,7 @@ public final class Worker: Service, Sendable {
         if !middleware.isEmpty {
             // Whole nanoseconds: `Duration.seconds(Double)` goes through 128-bit arithmetic,
             // a measurable part of a no-op job's cost.
-            let duration: Duration? = ran ? .nanoseconds(Int64((now.timeIntervalSince(startedAt) * 1e9).rounded())) : nil
+            let duration: Duration? = ran ? .nanoseconds(Int64(saturating: (now.timeIntervalSince(startedAt) * 1e9).rounded())) : nil
             let report = JobRunReport(job: job, outcome: outcome, startedAt: startedAt, duration: duration, timedOut: timedOut)
             for layer in middleware { layer.didRun(report) }
         }

@@ -1,0 +1,91 @@
+import Foundation
+
+/// The rules every entry point (library, CLI, HTTP, worker protocol) applies to what a job is
+/// made of, so a value out of range is refused where it comes in, with an error naming it,
+/// and never traps deeper in.
+///
+/// - **Names** (kind, queue, unique key, worker): 1 to ``maximumNameLength`` Unicode code points
+///   (what JSON Schema's `maxLength` counts) once normalised to Unicode NFC, without control characters (U+0000–U+001F, U+007F–U+009F).
+///   Two spellings of one name (NFC `café` and NFD `café`) are one name: every entry stores the
+///   NFC form, so counts, filters, unique keys and pauses agree.
+/// - **Run-at times**: from ``earliestRunAt`` (1970-01-01T00:00:00Z) to ``latestRunAt``
+///   (9999-12-31T23:59:59.999Z), the range of RFC 3339 years that every driver stores exactly.
+/// - **Durations** (timeouts, delays): positive and at most ``maximumDuration`` (100 years).
+/// - **Priorities**: ``priorityRange`` (−32,768 to 32,767); **max attempts**: 1 to
+///   ``maximumAttempts`` (65,535).
+public enum JobInput {
+    /// The priorities accepted: −32,768 to 32,767 (higher runs first).
+    public static let priorityRange = -32_768...32_767
+    /// The most attempts a job may be given.
+    public static let maximumAttempts = 65_535
+    /// The longest name accepted, in Unicode code points (after NFC normalisation).
+    public static let maximumNameLength = 255
+    /// The earliest run-at time accepted: 1970-01-01T00:00:00Z.
+    public static let earliestRunAt = Date(timeIntervalSince1970: 0)
+    /// The latest run-at time accepted: 9999-12-31T23:59:59.999Z.
+    public static let latestRunAt = Date(timeIntervalSince1970: 253_402_300_799.999)
+    /// The longest timeout or delay accepted: 100 years.
+    public static let maximumDuration = Duration.seconds(100 * 366 * 86_400)
+
+    /// `text` in NFC, checked as a name.
+    /// - Parameter field: the name of the field, for the error (`queue`, `jobs[2].kind`).
+    /// - Throws: ``SpoolError`` `invalidArgument` naming `field` when the name is empty, too long
+    ///   or holds a control character.
+    public static func name(_ text: String, field: String) throws -> String {
+        let normalized = isASCII(text) ? text : text.precomposedStringWithCanonicalMapping
+        guard !normalized.isEmpty else { throw SpoolError.invalid("\(field) must not be empty") }
+        let length = normalized.unicodeScalars.count
+        guard length <= maximumNameLength else {
+            throw SpoolError.invalid("\(field) must be at most \(maximumNameLength) characters (Unicode code points) long (got \(length))")
+        }
+        if let bad = normalized.unicodeScalars.first(where: isControl) {
+            throw SpoolError.invalid(
+                "\(field) must not hold control characters (found U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(to: 4)))"
+            )
+        }
+        return normalized
+    }
+
+    /// True when `name` already follows the rules of ``name(_:field:)`` as it is.
+    public static func isValidName(_ name: String) -> Bool {
+        (try? Self.name(name, field: "name")) == name
+    }
+
+    /// `date`, checked against ``earliestRunAt`` ... ``latestRunAt``.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming `field`.
+    public static func runAt(_ date: Date, field: String) throws -> Date {
+        guard date.timeIntervalSince1970.isFinite, date >= earliestRunAt, date <= latestRunAt else {
+            throw SpoolError.invalid(
+                "\(field) must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (got \(date.timeIntervalSince1970) s since 1970)"
+            )
+        }
+        return date
+    }
+
+    /// `duration`, checked to be more than zero (or zero, when `allowZero`) and at most
+    /// ``maximumDuration``.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming `field`.
+    public static func duration(_ duration: Duration, field: String, allowZero: Bool = false) throws -> Duration {
+        guard allowZero ? duration >= .zero : duration > .zero else {
+            throw SpoolError.invalid("\(field) must be \(allowZero ? "zero or more" : "more than zero") (got \(duration))")
+        }
+        guard duration <= maximumDuration else {
+            throw SpoolError.invalid("\(field) must be at most 100 years (got \(duration))")
+        }
+        return duration
+    }
+
+    private static func isASCII(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 < 0x80 }
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
