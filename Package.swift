@@ -102,7 +102,10 @@ let package = Package(
         ),
         .target(
             name: "SpoolTesting",
-            dependencies: ["Spool"],
+            dependencies: [
+                "Spool", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -30,7 +30,7 @@ public struct ConformanceCase: Sendable, CustomStringConvertible {
 /// Cases use a ``ManualClock`` for every time they pass, so none sleeps.
 public enum StorageConformance {
     public static var cases: [ConformanceCase] {
-        storageCases + workerCases + flowCases
+        storageCases + workerCases + flowCases + edgeCases
     }
 
     static let t0 = Date(timeIntervalSince1970: 1_893_456_000)

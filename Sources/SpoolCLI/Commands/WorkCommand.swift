@@ -23,7 +23,10 @@ struct WorkCommand: AsyncParsableCommand {
             --drain-timeout to finish, the rest are handed back at once (no attempt spent). A \
             worker killed outright (SIGKILL, a crash) loses nothing: its jobs run again once \
             their lease expires and a worker's rescue finds them (within --lease plus \
-            --rescue-interval).
+            --rescue-interval). A job that kills its worker every time it runs (a trap in its \
+            handler: Swift cannot catch one in-process) is a poison job: once its lease has \
+            expired more than 3 times in a row it goes to dead with reason "poison", so a \
+            supervisor that restarts the worker (systemd, Kubernetes) gets a healthy worker back.
 
             Logs go to standard error (--json: one JSON object per line).
 
@@ -57,6 +60,11 @@ struct WorkCommand: AsyncParsableCommand {
     @Flag(help: "Write log lines as JSON objects.")
     var json = false
 
+    /// For Spool's own test of poison-job containment: jobs of this kind trap the process, as
+    /// a handler with a bug would. Hidden: no one else has a use for it.
+    @Option(help: .hidden)
+    var testCrashKind: String?
+
     func run() async throws {
         LogSetup.bootstrap(level: logLevel, json: json)
         try await reportingErrors {
@@ -75,7 +83,11 @@ struct WorkCommand: AsyncParsableCommand {
             let logger = Logger(label: "spool.work")
             try await database.withStorage(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage")) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
-                let worker = Worker(storage: opened.storage, registry: BuiltinJobs.registry(), configuration: configuration)
+                let registry = BuiltinJobs.registry()
+                if let testCrashKind {
+                    registry.register(kind: testCrashKind) { _, _ in fatalError("spool work --test-crash-kind: a job of kind \(testCrashKind) traps") }
+                }
+                let worker = Worker(storage: opened.storage, registry: registry, configuration: configuration)
                 var group = ServiceGroupConfiguration(
                     services: [.init(service: worker, serviceName: "spool.worker")],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
