@@ -75,6 +75,10 @@ struct RESPDecoder {
     /// Bytes received and not yet consumed.
     var bufferedBytes: Int { buffer.readableBytes }
 
+    /// True when the decoder holds no part of a reply: no unconsumed bytes and no aggregate
+    /// whose elements are still coming.
+    var isIdle: Bool { buffer.readableBytes == 0 && stack.isEmpty }
+
     /// Adds received bytes.
     mutating func feed(_ bytes: ByteBuffer) {
         var bytes = bytes
