@@ -814,7 +814,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                 let attempt = try StoredColumns(row: held, id: row.id).integer(0, "attempt")
                 error = JobAttemptError(attempt: StoredValue.attempt(attempt), at: at, message: reason, reason: "cancelled")
             }
-            errors = try SQLiteCoding.appending([error], to: held.decode(atIndex: 1))
+            errors = try SQLiteCoding.appending([error], to: StoredColumns(row: held, id: row.id).optionalText(1, "errors"))
         }
         let update = try db.cachedStatement(sql: Self.finishSQL)
         var binder = update.rawBinder(db)
@@ -898,7 +898,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                         attempt: attempt, at: now, message: "poison job: its lease expired \(count) times in a row", reason: "poison"
                     ))
                 }
-                let errors = try SQLiteCoding.appending(added, to: row.decode(atIndex: 4))
+                let errors = try SQLiteCoding.appending(added, to: columns.optionalText(4, "errors"))
                 let state = poisoned ? dead : available
                 try update.execute(arguments: [state.rawValue, count, errors, poisoned ? nowMicros : nil, blob])
                 if poisoned { report.poisoned.append(id) } else { report.rescued.append(id) }
@@ -1151,8 +1151,10 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.stateSQL), arguments: [blob]),
                       let next = JobStateMachine.next(from: try SQLiteCoding.state(row.decode(atIndex: 0)), on: .cancel)
                 else { continue }
-                let error = JobAttemptError(attempt: try row.decode(atIndex: 1), at: now, message: "cancelled by request", reason: "cancelled")
-                let errors = try SQLiteCoding.appending([error], to: row.decode(atIndex: 2))
+                let columns = StoredColumns(row: row, id: id)
+                let attempt = StoredValue.attempt(try columns.integer(1, "attempt"))
+                let error = JobAttemptError(attempt: attempt, at: now, message: "cancelled by request", reason: "cancelled")
+                let errors = try SQLiteCoding.appending([error], to: columns.optionalText(2, "errors"))
                 try db.cachedStatement(sql: Self.cancelSQL).execute(arguments: [next.rawValue, nowMicros, errors, blob])
                 cancelled.append(id)
             }
