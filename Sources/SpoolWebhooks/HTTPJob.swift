@@ -17,7 +17,8 @@ import Spool
 /// Only `url` is required (`http` or `https`). `method` defaults to `POST`; `body` is any JSON
 /// value, sent as `application/json` unless `headers` sets a `Content-Type` (a JSON string body
 /// is then sent as the string's text); left out, no body is sent. `timeout_s` (default 10, at
-/// most 300) bounds the whole request, connection included. Redirects are followed (at most 5).
+/// most 300) bounds the whole request, connection included. Redirects are followed (at most 5)
+/// unless an ``HTTPJobPolicy`` limits the hosts jobs may reach.
 ///
 /// Outcomes, by answer (see ``classify(status:)``):
 /// - 2xx: the job succeeds; its result is `{"status", "body", "duration_ms"}` with the first
@@ -82,13 +83,20 @@ public struct HTTPJob: JobParameters, Equatable {
         }
     }
 
-    /// Checks the payload without sending anything.
+    /// Checks the payload without sending anything, the URL's host against `policy`.
     /// - Throws: ``PermanentFailure`` naming the bad field.
-    public func validate() throws {
+    public func validate(policy: HTTPJobPolicy = .any) throws {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              parsed.host?.isEmpty == false
+              let host = parsed.host, !host.isEmpty
         else {
             throw PermanentFailure("http: url must be an absolute http:// or https:// URL (got '\(url)')")
+        }
+        guard policy.allows(host: host) else {
+            throw PermanentFailure(
+                policy.allowedHosts?.isEmpty == true
+                    ? "http: url: this server sends no webhooks (its allow-list of hosts is empty)"
+                    : "http: url: host '\(host)' is not in this server's allow-list of hosts"
+            )
         }
         if let method {
             let token = method.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }
@@ -132,12 +140,16 @@ public struct HTTPJob: JobParameters, Equatable {
         public let description: String
     }
 
-    /// Registers the `http` kind in `registry`, sending through `client` (the process-wide
-    /// `HTTPClient.shared` by default: no shutdown needed). `options` are the kind's defaults
-    /// (queue, attempts, backoff).
-    public static func register(in registry: JobRegistry, client: HTTPClient = .shared, options: JobOptions = JobOptions()) {
+    /// Registers the `http` kind in `registry`, sending through `client` (nil: the process-wide
+    /// `HTTPClient.shared`, or with an allow-list a shared client that follows no redirect; no
+    /// shutdown needed). `options` are the kind's defaults (queue, attempts, backoff); `policy`
+    /// says which hosts jobs may send to (``HTTPJobPolicy``): a job naming another is `dead`.
+    public static func register(
+        in registry: JobRegistry, client: HTTPClient? = nil, options: JobOptions = JobOptions(), policy: HTTPJobPolicy = .any
+    ) {
+        let client = client ?? policy.client
         registry.register(HTTPJob.self, options: options) { job, context in
-            try await job.deliver(with: client, logger: context.logger)
+            try await job.deliver(with: client, policy: policy, logger: context.logger)
         }
     }
 
@@ -145,8 +157,8 @@ public struct HTTPJob: JobParameters, Equatable {
     /// - Throws: ``PermanentFailure`` for an invalid payload or a status that will not change
     ///   (see ``classify(status:)``), ``DeliveryFailed`` for one worth retrying,
     ///   `CancellationError` when the job is cancelled (its time limit, shutdown).
-    public func deliver(with client: HTTPClient, logger: Logger) async throws -> Result {
-        try validate()
+    public func deliver(with client: HTTPClient, policy: HTTPJobPolicy = .any, logger: Logger) async throws -> Result {
+        try validate(policy: policy)
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: (method ?? "POST").uppercased())
         for (name, value) in headers ?? [:] { request.headers.add(name: name, value: value) }

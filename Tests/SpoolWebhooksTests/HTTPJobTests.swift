@@ -95,6 +95,44 @@ struct HTTPJobTests {
         #expect(refused?.status == nil)
     }
 
+    @Test("an allow-list of hosts: other hosts are refused before sending and dead when run; redirects are not followed")
+    func allowList() async throws {
+        let policy = try HTTPJobPolicy(allowedHosts: ["127.0.0.1", "*.example.com"])
+        for url in ["https://hooks.example.com/x", "http://a.b.example.com/x", "http://127.0.0.1:9/x"] {
+            try HTTPJob(url: url).validate(policy: policy)
+        }
+        for url in ["http://169.254.169.254/latest/meta-data", "http://localhost/x", "http://example.com/x", "http://evil.com/.example.com", "http://[::1]/x"] {
+            let error = #expect(throws: PermanentFailure.self) { try HTTPJob(url: url).validate(policy: policy) }
+            #expect(error?.reason.contains("allow-list") == true, "\(url): \(String(describing: error))")
+        }
+        #expect(throws: PermanentFailure.self) { try HTTPJob(url: "http://127.0.0.1/x").validate(policy: .none) }
+        #expect(throws: PermanentFailure.self) { try HTTPJobPolicy(allowedHosts: ["bad host"]) }
+        #expect(try HTTPJobPolicy(allowedHosts: ["[::1]"]).allows(host: "[::1]"))
+
+        try await withReceiver { receiver in
+            let port = try #require(receiver.base.split(separator: ":").last)
+            // Without an allow-list the redirect is followed; with one, a 3xx answer is final.
+            let open = try await HTTPJob(url: "\(receiver.base)/redirect", method: "GET").deliver(with: .shared, logger: Logger(label: "test"))
+            #expect(open.status == 200 && receiver.hits("/status/200") == 1)
+
+            let storage = MemoryStorage()
+            let registry = JobRegistry()
+            HTTPJob.register(in: registry, options: JobOptions(maxAttempts: 3, retry: .fixed(.milliseconds(10))), policy: policy)
+            let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+            let worker = Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: 2))
+            try await withRunningWorker(worker) {
+                // Stored without the enqueue-time check (as by another program): dead when run.
+                let elsewhere = try await client.enqueue(HTTPJob(url: "http://localhost:\(port)/status/200", method: "GET"))
+                let redirected = try await client.enqueue(HTTPJob(url: "\(receiver.base)/redirect", method: "GET"))
+                let refused = try await waitForJob(storage, elsewhere.id, "the job to another host is dead") { $0.state == .dead }
+                #expect(refused.attempt == 1 && refused.lastError?.message.contains("allow-list") == true, "\(refused.errors)")
+                let stopped = try await waitForJob(storage, redirected.id, "the redirected job is dead") { $0.state == .dead }
+                #expect(stopped.attempt == 1 && stopped.lastError?.message.contains("answered 302") == true, "\(stopped.errors)")
+            }
+            #expect(receiver.hits("/status/200") == 1, "nothing reached the host outside the list")
+        }
+    }
+
     @Test("through a worker: 2xx succeeds with the result, 5xx retries until dead, 404 is dead at once")
     func throughAWorker() async throws {
         try await withReceiver { receiver in
@@ -126,7 +164,7 @@ struct HTTPJobTests {
 }
 
 /// A webhook receiver on loopback: `/hook` echoes what it got, `/status/N` answers N, `/slow`
-/// answers after 5 s, `/big` answers 100 KB.
+/// answers after 5 s, `/big` answers 100 KB, `/redirect` sends to `localhost`'s `/status/200`.
 final class Receiver: Sendable {
     let base: String
     private let counts = Mutex<[String: Int]>([:])
@@ -160,6 +198,13 @@ func withReceiver(_ body: @Sendable (Receiver) async throws -> Void) async throw
             return "late"
         }
         router.on("/big", method: method) { _, _ -> String in String(repeating: "x", count: 100_000) }
+        // A redirect to the same server by another name: `localhost` instead of `127.0.0.1`.
+        router.on("/redirect", method: method) { request, _ -> Response in
+            let port = request.head.authority?.split(separator: ":").last.map(String.init) ?? "80"
+            var response = Response(status: .found)
+            response.headers[.location] = "http://localhost:\(port)/status/200"
+            return response
+        }
     }
     var logger = Logger(label: "test.receiver")
     logger.logLevel = .critical  // its shutdown at the end of a test is not news

@@ -60,6 +60,12 @@ struct WorkCommand: AsyncParsableCommand {
     @Flag(help: "Write log lines as JSON objects.")
     var json = false
 
+    @Option(help: ArgumentHelp(
+        "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
+        valueName: "hosts"
+    ))
+    var httpAllowHosts: String?
+
     /// For Spool's own test of poison-job containment: jobs of this kind trap the process, as
     /// a handler with a bug would. Hidden: no one else has a use for it.
     @Option(help: .hidden)
@@ -74,6 +80,7 @@ struct WorkCommand: AsyncParsableCommand {
             let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)
             let rescue = try ArgumentValues.seconds(rescueInterval, "--rescue-interval")
             let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
+            let policy = try BuiltinJobs.httpPolicy(flag: httpAllowHosts, environment: ProcessInfo.processInfo.environment)
             let url = try StorageURL.resolve(flag: database.url)
             let duty = url.rescueDuty(every: rescue == .zero ? nil : rescue)
             let configuration = WorkerConfiguration(
@@ -83,7 +90,7 @@ struct WorkCommand: AsyncParsableCommand {
             let logger = Logger(label: "spool.work")
             try await database.withStorage(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage")) { opened in
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
-                let registry = BuiltinJobs.registry()
+                let registry = BuiltinJobs.registry(policy: policy)
                 if let testCrashKind {
                     registry.register(kind: testCrashKind) { _, _ in fatalError("spool work --test-crash-kind: a job of kind \(testCrashKind) traps") }
                 }

@@ -23,6 +23,23 @@ enum BuiltinJobs {
         (HTTPJob.kind, "sends {\"url\", \"method\", \"headers\", \"body\", \"timeout_s\"} as an HTTP request (webhook)"),
     ]
 
+    /// The variable and flag that set the `http` kind's allow-list of hosts.
+    static let allowHostsVariable = "SPOOL_HTTP_ALLOW_HOSTS"
+
+    /// The `http` kind's policy from `--http-allow-hosts` (or `SPOOL_HTTP_ALLOW_HOSTS`, or a
+    /// config file's list): nil or unset: any host; a comma-separated list: those hosts; an
+    /// empty list: none (the kind is off).
+    /// - Throws: ``CLIError`` naming an entry that is not a host.
+    static func httpPolicy(flag: String?, file: [String]? = nil, environment: [String: String]) throws -> HTTPJobPolicy {
+        let hosts: [String]? = flag.map(ArgumentValues.list) ?? environment[allowHostsVariable].map(ArgumentValues.list) ?? file
+        guard let hosts else { return .any }
+        do {
+            return try HTTPJobPolicy(allowedHosts: hosts)
+        } catch let error as PermanentFailure {
+            throw CLIError("--http-allow-hosts: \(error.reason)")
+        }
+    }
+
     /// The reserved prefix of built-in kinds.
     static let prefix = "spool."
 
@@ -69,15 +86,15 @@ enum BuiltinJobs {
         var description: String { message }
     }
 
-    /// A registry with the built-in kinds.
-    static func registry() -> JobRegistry {
+    /// A registry with the built-in kinds; `http` jobs may reach the hosts `policy` allows.
+    static func registry(policy: HTTPJobPolicy = .any) -> JobRegistry {
         let registry = JobRegistry()
-        register(in: registry)
+        register(in: registry, policy: policy)
         return registry
     }
 
     /// Registers the built-in kinds in `registry`.
-    static func register(in registry: JobRegistry) {
+    static func register(in registry: JobRegistry, policy: HTTPJobPolicy = .any) {
         registry.register(kind: Noop.kind) { _, _ in nil }
         registry.register(Sleep.self) { job, _ in
             try job.validate()
@@ -89,14 +106,14 @@ enum BuiltinJobs {
             if job.permanent == true { throw PermanentFailure(message) }
             throw RequestedFailure(message: message)
         }
-        HTTPJob.register(in: registry)
+        HTTPJob.register(in: registry, policy: policy)
     }
 
     /// Checks, before it is stored, a payload for a `spool.` kind or `http`: the kind must be a
     /// built-in one and the payload must decode as its parameters. Other kinds pass (their handlers
     /// live in other programs).
     /// - Throws: ``CLIError`` saying what is wrong.
-    static func validate(kind: String, payload: [UInt8]) throws {
+    static func validate(kind: String, payload: [UInt8], policy: HTTPJobPolicy = .any) throws {
         guard kind.hasPrefix(prefix) || kind == HTTPJob.kind else { return }
         let known = kinds.map(\.kind).joined(separator: ", ")
         do {
@@ -108,7 +125,7 @@ enum BuiltinJobs {
             case Fail.kind:
                 _ = try JobPayload(bytes: payload).decode(as: Fail.self)
             case HTTPJob.kind:
-                try JobPayload(bytes: payload).decode(as: HTTPJob.self).validate()
+                try JobPayload(bytes: payload).decode(as: HTTPJob.self).validate(policy: policy)
             default:
                 throw CLIError("'\(kind)' is not a built-in kind (the '\(prefix)' prefix is reserved for \(known))")
             }

@@ -80,6 +80,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A JSON settings file (default: $SPOOL_CONFIG, if set); flags and environment variables win over it.", valueName: "path"))
     var config: String?
 
+    @Option(help: ArgumentHelp(
+        "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
+        valueName: "hosts"
+    ))
+    var httpAllowHosts: String?
+
     @Flag(help: "Write log lines as JSON objects.")
     var json = false
 
@@ -100,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
             let drain = try ArgumentValues.seconds(drainTimeout ?? file.drainTimeoutSeconds ?? 25, "--drain-timeout")
             let idle = try ArgumentValues.seconds(idleTimeout ?? file.idleTimeoutSeconds ?? 60, "--idle-timeout", allowZero: false)
             let header = try ArgumentValues.seconds(headerTimeout ?? file.headerTimeoutSeconds ?? 10, "--header-timeout", allowZero: false)
+            let policy = try BuiltinJobs.httpPolicy(flag: httpAllowHosts, file: file.httpAllowHosts, environment: environment)
             let storageURL = try StorageURL.resolve(flag: database.url, environment: environment, fallback: file.database)
             let metrics = PrometheusCollectorRegistry()
             SpoolServer.bootstrapMetrics(registry: metrics)
@@ -108,7 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
             var server = SpoolServer.Configuration(
                 host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"] ?? file.adminToken, readToken: environment["SPOOL_READ_TOKEN"] ?? file.readToken,
                 bodyLimit: bodyLimit, idleTimeout: idle, headerTimeout: header, metricsRegistry: metrics,
-                validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload) },
+                validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload, policy: policy) },
                 logger: Logger(label: "spool.server")
             )
             if !server.requiresToken {
@@ -130,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
                     try await opened.storage.setLimits(limits, queue: queue)
                     logger.info("queue limits set", metadata: ["spool.queue": "\(queue)", "spool.limits": "\(limits)"])
                 }
-                let registry = BuiltinJobs.registry()
+                let registry = BuiltinJobs.registry(policy: policy)
                 let worker = Worker(
                     storage: opened.storage, registry: registry,
                     configuration: WorkerConfiguration(

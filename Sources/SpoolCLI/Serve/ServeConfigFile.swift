@@ -9,7 +9,7 @@ import Spool
 /// {"database": "postgres://spool:secret@db/app", "host": "0.0.0.0", "port": 9000,
 ///  "queues": ["default", "mail"], "concurrency": 20, "body_limit": 1048576,
 ///  "idle_timeout_s": 60, "header_timeout_s": 10, "drain_timeout_s": 25, "log_level": "info",
-///  "admin_token": "…", "read_token": "…", "schedules": [...],
+///  "admin_token": "…", "read_token": "…", "http_allow_hosts": ["hooks.example.com"], "schedules": [...],
 ///  "limits": {"mail": {"max_running": 5, "rate": "100/1m"}}}
 /// ```
 /// `schedules` lists periodic jobs (see ``ScheduleConfig``); `limits` sets queues' limits
@@ -31,6 +31,8 @@ struct ServeConfigFile: Decodable {
     var logLevel: Logger.Level?
     var adminToken: String?
     var readToken: String?
+    /// The hosts `http` jobs may send to (see `--http-allow-hosts`).
+    var httpAllowHosts: [String]?
     /// Periodic jobs to enqueue (parsed apart: their payloads are any JSON).
     var schedules: [PeriodicSchedule] = []
     /// Queue limits to set at start, by queue.
@@ -45,6 +47,7 @@ struct ServeConfigFile: Decodable {
         case logLevel = "log_level"
         case adminToken = "admin_token"
         case readToken = "read_token"
+        case httpAllowHosts = "http_allow_hosts"
     }
 
     /// The variable naming the file when `--config` is absent.
