@@ -31,16 +31,21 @@ struct JSONParser {
     static let maximumDepth = 64
 
     private let bytes: [UInt8]
+    private let allowsRepeatedMembers: Bool
     private var index = 0
 
-    private init(_ bytes: [UInt8]) {
+    private init(_ bytes: [UInt8], allowsRepeatedMembers: Bool) {
         self.bytes = bytes
+        self.allowsRepeatedMembers = allowsRepeatedMembers
     }
 
     /// Parses one JSON document (surrounding whitespace allowed).
+    /// - Parameter allowsRepeatedMembers: true to keep an object's repeated member names as
+    ///   they are, for JSON already stored (a payload enqueued through the library) that is
+    ///   only shown, never read by name; request bodies leave it false.
     /// - Throws: ``JSONSyntaxError`` naming the offending byte.
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var parser = JSONParser(bytes)
+    static func parse(_ bytes: [UInt8], allowsRepeatedMembers: Bool = false) throws -> JSONValue {
+        var parser = JSONParser(bytes, allowsRepeatedMembers: allowsRepeatedMembers)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -100,7 +105,9 @@ struct JSONParser {
             let keyOffset = index
             let key = try parseString()
             let repeated: Bool
-            if members.count < 16 {
+            if allowsRepeatedMembers {
+                repeated = false
+            } else if members.count < 16 {
                 repeated = members.contains { $0.0.utf8.elementsEqual(key.utf8) }
             } else {
                 if names.isEmpty { names = Set(members.map { Array($0.0.utf8) }) }

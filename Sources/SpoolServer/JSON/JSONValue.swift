@@ -50,7 +50,7 @@ indirect enum JSONValue: Sendable, Equatable {
     /// valid JSON are embedded as a JSON string of their UTF-8 text (or null for binary).
     static func embedding(_ bytes: [UInt8]?) -> JSONValue {
         guard let bytes else { return .null }
-        if (try? JSONParser.parse(bytes)) != nil, let text = String(validating: bytes, as: UTF8.self) {
+        if (try? JSONParser.parse(bytes, allowsRepeatedMembers: true)) != nil, let text = String(validating: bytes, as: UTF8.self) {
             return .raw(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return String(validating: bytes, as: UTF8.self).map { .string($0) } ?? .null
@@ -99,7 +99,7 @@ indirect enum JSONValue: Sendable, Equatable {
         let inner = indent + "  "
         switch self {
         case .raw(let text):
-            if let parsed = try? JSONParser.parse(Array(text.utf8)) {
+            if let parsed = try? JSONParser.parse(Array(text.utf8), allowsRepeatedMembers: true) {
                 parsed.writePretty(to: &out, indent: indent)
             } else {
                 out += text
