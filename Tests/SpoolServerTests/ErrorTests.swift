@@ -54,7 +54,7 @@ struct ErrorTests {
                 (#"{"kind": "a", "run_at": "2030-01-01T00:00:00Z", "delay_s": 1}"#, "delay_s", "field 'delay_s' cannot be given with run_at: give one or the other"),
                 (#"{"kind": "a", "runAt": "2030-01-01T00:00:00Z"}"#, "runAt", "field 'runAt' is not a known field (known: kind, payload, queue, priority, run_at, delay_s, unique_key, max_attempts, timeout_s)"),
                 (#"{"kind": "a", "kind": "b"}"#, "kind", "field 'kind' appears twice"),
-                (#"{"kind": "\#(String(repeating: "k", count: 256))"}"#, "kind", "field 'kind' must be at most 255 bytes long (got 256)"),
+                (#"{"kind": "\#(String(repeating: "k", count: 256))"}"#, "kind", "field 'kind' must be at most 255 characters (Unicode code points) long (got 256)"),
             ]
             for (body, field, detail) in cases {
                 try await Self.expectBadRequest(client, body, field: field, detail: detail)

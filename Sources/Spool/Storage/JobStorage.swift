@@ -62,10 +62,13 @@ public struct JobFilter: Sendable, Hashable {
     public var queue: String?
     public var kind: String?
 
+    /// - Parameters:
+    ///   - queue, kind: normalised to Unicode NFC, as stored names are (see ``JobInput``), so
+    ///     either spelling of a name finds its jobs.
     public init(states: Set<JobState>? = nil, queue: String? = nil, kind: String? = nil) {
         self.states = states
-        self.queue = queue
-        self.kind = kind
+        self.queue = queue?.precomposedStringWithCanonicalMapping
+        self.kind = kind?.precomposedStringWithCanonicalMapping
     }
 
     /// True when `record` passes the filter.

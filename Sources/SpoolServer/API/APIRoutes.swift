@@ -177,8 +177,9 @@ struct APIRoutes: Sendable {
             }
             filter.states = states
         }
-        if let queue = query("queue"), !queue.isEmpty { filter.queue = queue }
-        if let kind = query("kind"), !kind.isEmpty { filter.kind = kind }
+        // Names are stored in NFC: a filter in another spelling finds the same jobs.
+        if let queue = query("queue"), !queue.isEmpty { filter.queue = queue.precomposedStringWithCanonicalMapping }
+        if let kind = query("kind"), !kind.isEmpty { filter.kind = kind.precomposedStringWithCanonicalMapping }
         var cursor: JobID?
         if let text = query("cursor"), !text.isEmpty {
             guard let id = JobID(text) else {
