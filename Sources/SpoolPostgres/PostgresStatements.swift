@@ -109,7 +109,7 @@ struct PostgresStatements: Sendable {
         // queue's position in $1 (the demanded queues are distinct).
         let take = """
             UPDATE \(jobs) j
-            SET state = 'running', attempt = j.attempt + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
+            SET state = 'running', attempt = LEAST(j.attempt, 2147483646) + 1, attempted_at = $3, lease_owner = $5, lease_expires_at = $6
             WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
             RETURNING \(PostgresCoding.claimedColumns), array_position($1::text[], j.queue)::int8
             """
@@ -184,13 +184,13 @@ struct PostgresStatements: Sendable {
             WHERE j.id = b.id AND j.state = 'running' AND j.lease_owner = $5
             RETURNING j.id
             """
-        let poisoned = "(j.expired_leases + 1 > $2)"
+        let poisoned = "(LEAST(j.expired_leases, 2147483646) + 1 > $2)"
         let rescueErrors = """
             j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $1::bigint,
                 'message', 'the lease of worker ''' || COALESCE(j.lease_owner, '?') || ''' expired (worker crashed or hung)',
                 'reason', 'lease_expired'))
             || CASE WHEN \(poisoned) THEN jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', $1::bigint,
-                'message', 'poison job: its lease expired ' || (j.expired_leases + 1) || ' times in a row', 'reason', 'poison'))
+                'message', 'poison job: its lease expired ' || (LEAST(j.expired_leases, 2147483646) + 1) || ' times in a row', 'reason', 'poison'))
                ELSE '[]'::jsonb END
             """
         rescue = """
@@ -198,7 +198,7 @@ struct PostgresStatements: Sendable {
                 SELECT id FROM \(jobs) WHERE state = 'running' AND lease_expires_at < $1 ORDER BY id FOR UPDATE SKIP LOCKED
             )
             UPDATE \(jobs) j SET
-                expired_leases = j.expired_leases + 1,
+                expired_leases = LEAST(j.expired_leases, 2147483646) + 1,
                 state = CASE WHEN \(poisoned) THEN 'dead' ELSE 'available' END,
                 finished_at = CASE WHEN \(poisoned) THEN $1 END,
                 errors = \(PostgresCoding.capped("(\(rescueErrors))")),

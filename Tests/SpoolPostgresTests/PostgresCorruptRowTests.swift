@@ -11,7 +11,7 @@ import Testing
 @Suite("PostgreSQL driver, corrupt rows", .enabled(if: PostgresTestServer.enabled, PostgresTestServer.skipMessage))
 struct PostgresCorruptRowTests {
     static let corruptions = [
-        "priority = 9223372036854775807", "priority = -9223372036854775808", "attempt = -5", "attempt = 2147483646",
+        "priority = 9223372036854775807", "priority = -9223372036854775808", "attempt = -5", "attempt = 2147483646", "attempt = 2147483647",
         "max_attempts = 0", "max_attempts = 2147483647", "run_at = 9223372036854775807", "created_at = -9223372036854775808",
         "timeout_us = -1", "timeout_us = 9223372036854775807", "expired_leases = 2147483647",
         "errors = '{\"not\": \"an array\"}'", "errors = '[{\"attempt\": 1, \"at\": 1e30, \"message\": \"m\", \"reason\": \"error\"}]'",

@@ -59,13 +59,15 @@ struct PostgresStorageTests {
     func bulkRoundTrip(preparedStatements: Bool) async throws {
         try await PostgresTestServer.withStorage(preparedStatements: preparedStatements) { storage in
             let now = Date(timeIntervalSince1970: 1_790_000_000.5)
+            // Names hold no control characters (JobInput); metadata and payloads may.
             let awkward = "tab\tnew\nline\r\\N back\\slash ünï \\. 😀"
+            let awkwardName = "\\N back\\slash ünï \\. 😀"
             var jobs = [
-                NewJob(queue: "q \\ \t", kind: awkward, payload: JobPayload(bytes: []), priority: -7, maxAttempts: 1,
+                NewJob(queue: "q \\ ", kind: awkwardName, payload: JobPayload(bytes: []), priority: -7, maxAttempts: 1,
                        runAt: now, createdAt: now, timeout: .microseconds(1_500), metadata: ["k\t": awkward, "": ""]),
                 NewJob(kind: "big", payload: JobPayload(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
-                       priority: Int(Int32.max), runAt: now.addingTimeInterval(3_600), createdAt: now),
-                NewJob(kind: "\\N", payload: JobPayload(bytes: Array("\\.\n\\N\t".utf8)), priority: Int.min + 1, runAt: now, createdAt: now),
+                       priority: JobInput.priorityRange.upperBound, runAt: now.addingTimeInterval(3_600), createdAt: now),
+                NewJob(kind: "\\N", payload: JobPayload(bytes: Array("\\.\n\\N\t".utf8)), priority: JobInput.priorityRange.lowerBound, runAt: now, createdAt: now),
             ]
             jobs += (0..<500).map { NewJob(kind: "filler", payload: JobPayload(bytes: [UInt8($0 % 256)]), runAt: now, createdAt: now) }
             let results = try await storage.enqueue(jobs, whenFull: .wait, now: now)

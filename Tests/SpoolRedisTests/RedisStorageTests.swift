@@ -139,13 +139,14 @@ struct RedisStorageTests {
     func extremes() async throws {
         try await RedisTestServer.withStorage { storage in
             let now = Date()
-            let jobs = [Int.min, 0, Int.max, -5].map { NewJob(kind: "k", payload: JobPayload(bytes: []), priority: $0, runAt: now, createdAt: now) }
+            let (lowest, highest) = (JobInput.priorityRange.lowerBound, JobInput.priorityRange.upperBound)
+            let jobs = [lowest, 0, highest, -5].map { NewJob(kind: "k", payload: JobPayload(bytes: []), priority: $0, runAt: now, createdAt: now) }
             _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
             let claimed = try await storage.claim(
                 ClaimRequest(demands: [QueueDemand(queue: "default", limit: .max)], worker: "w", lease: .seconds(30)), now: now
             )
-            #expect(claimed.map(\.priority) == [Int.max, 0, -5, Int.min])
-            #expect(try await storage.job(jobs[0].id)?.priority == Int.min)
+            #expect(claimed.map(\.priority) == [highest, 0, -5, lowest])
+            #expect(try await storage.job(jobs[0].id)?.priority == lowest)
         }
     }
 
