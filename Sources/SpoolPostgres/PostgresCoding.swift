@@ -127,9 +127,9 @@ enum PostgresCoding: JobColumnCoding {
 
     /// Limits from the queues table's columns (NULL is no limit).
     static func limits(maxRunning: Int32?, rateLimit: Int32?, periodMicros: Int64?) -> QueueLimits {
-        var rate: QueueLimits.Rate? = nil
-        if let rateLimit, let periodMicros { rate = QueueLimits.Rate(count: Int(rateLimit), period: .microseconds(periodMicros)) }
-        return QueueLimits(maxRunning: maxRunning.map(Int.init), rate: rate)
+        QueueLimits.stored(
+            maxRunning: maxRunning.map(Int64.init), rateCount: rateLimit.map(Int64.init), period: periodMicros.map { .microseconds($0) }
+        )
     }
 
     /// A row of `limitedQueues`: the queue, its limits, and what they allow now.
@@ -138,7 +138,7 @@ enum PostgresCoding: JobColumnCoding {
             (String, Int32?, Int32?, Int64?, Int64, [Int64], [Int64]).self
         )
         let limits = limits(maxRunning: maxRunning, rateLimit: rateLimit, periodMicros: period)
-        let starts = zip(ats, counts).map { (at: date(micros: $0), count: Int($1)) }
+        let starts = zip(ats, counts).map { (at: date(micros: $0), count: Int(clamping: $1)) }
         return (name, limits, QueueAllowance(limits: limits, running: Int(running), startsInWindow: starts))
     }
 }

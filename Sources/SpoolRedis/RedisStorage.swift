@@ -684,9 +684,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             guard let name = cells[pair].string, let value = cells[pair + 1].string else { continue }
             let fields = value.split(separator: ",", omittingEmptySubsequences: false).map { Int64($0) }
             guard fields.count == 3 else { throw RedisCoding.corrupt("queue limits of '\(name)': '\(value)'") }
-            var rate: QueueLimits.Rate? = nil
-            if let count = fields[1], let period = fields[2] { rate = QueueLimits.Rate(count: Int(count), period: .milliseconds(period)) }
-            limits[name] = QueueLimits(maxRunning: fields[0].map(Int.init), rate: rate)
+            limits[name] = QueueLimits.stored(maxRunning: fields[0], rateCount: fields[1], period: fields[2].map { .milliseconds($0) })
         }
         return limits
     }

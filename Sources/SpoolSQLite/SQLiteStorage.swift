@@ -610,12 +610,10 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         for row in try Row.fetchAll(db.cachedStatement(sql: Self.queueSettingsSQL)) {
             let name: String = try row.decode(atIndex: 0)
             if try row.decode(atIndex: 1) as Bool { settings.paused.insert(name) }
-            let maxRunning: Int? = try row.decode(atIndex: 2)
-            let rateLimit: Int? = try row.decode(atIndex: 3)
+            let maxRunning: Int64? = try row.decode(atIndex: 2)
+            let rateLimit: Int64? = try row.decode(atIndex: 3)
             let periodMicros: Int64? = try row.decode(atIndex: 4)
-            var rate: QueueLimits.Rate? = nil
-            if let rateLimit, let periodMicros { rate = QueueLimits.Rate(count: rateLimit, period: .microseconds(periodMicros)) }
-            let limits = QueueLimits(maxRunning: maxRunning, rate: rate)
+            let limits = QueueLimits.stored(maxRunning: maxRunning, rateCount: rateLimit, period: periodMicros.map { .microseconds($0) })
             if !limits.isNone { settings.limits[name] = limits }
         }
         return settings

@@ -48,7 +48,8 @@ public enum JobInput {
 
     /// True when `name` already follows the rules of ``name(_:field:)`` as it is.
     public static func isValidName(_ name: String) -> Bool {
-        (try? Self.name(name, field: "name")) == name
+        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
+        (try? Self.name(name, field: "name")).map { $0.utf8.elementsEqual(name.utf8) } ?? false
     }
 
     /// `date`, checked against ``earliestRunAt`` ... ``latestRunAt``.

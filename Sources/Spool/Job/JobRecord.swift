@@ -151,7 +151,12 @@ public struct NewJob: Sendable {
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validate() throws {
         let checked = try validated()
-        guard checked.queue == queue, checked.kind == kind, checked.uniqueKey == uniqueKey else {
+        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
+        let same = { (a: String?, b: String?) -> Bool in
+            guard let a, let b else { return a == nil && b == nil }
+            return a.utf8.elementsEqual(b.utf8)
+        }
+        guard same(checked.queue, queue), same(checked.kind, kind), same(checked.uniqueKey, uniqueKey) else {
             throw SpoolError.invalid("a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
         }
     }

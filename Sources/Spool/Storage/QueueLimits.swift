@@ -90,6 +90,18 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
     /// The largest count a limit may have (what a 32-bit database column holds).
     public static let maximum = Int(Int32.max)
 
+    /// Limits as a store read them back, clamped to what ``validate()`` accepts (counts 1 to
+    /// ``maximum``, a period of 1 ms to 100 years), so a corrupt row limits the queue within
+    /// range instead of trapping the arithmetic of a claim.
+    package static func stored(maxRunning: Int64?, rateCount: Int64?, period: Duration?) -> QueueLimits {
+        let count = { (value: Int64) in Int(min(max(value, 1), Int64(maximum))) }
+        var rate: Rate? = nil
+        if let rateCount, let period {
+            rate = Rate(count: count(rateCount), period: min(max(period, .milliseconds(1)), JobInput.maximumDuration))
+        }
+        return QueueLimits(maxRunning: maxRunning.map(count), rate: rate)
+    }
+
     /// No limits: what a queue has until told otherwise.
     public static let none = QueueLimits()
 
@@ -129,9 +141,8 @@ public struct QueueAllowance: Sendable, Hashable {
         var jobs = Int.max
         var reopensAt: Date? = nil
         if let maxRunning = limits.maxRunning {
-            // `running` comes from a store: saturate rather than trap on a corrupt count.
-            let (free, overflow) = maxRunning.subtractingReportingOverflow(running)
-            jobs = overflow ? (running < 0 ? maxRunning : 0) : max(0, free)
+            // `running` comes from a store: a corrupt count below zero counts as none.
+            jobs = max(0, maxRunning - min(max(0, running), maxRunning))
         }
         if let rate = limits.rate {
             var used = startsInWindow.reduce(0) { sum, start in
