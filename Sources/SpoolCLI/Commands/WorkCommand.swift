@@ -74,7 +74,7 @@ struct WorkCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(level: logLevel, json: json)
         try await reportingErrors {
-            let names = ArgumentValues.list(queues)
+            let names = try ArgumentValues.list(queues).map(QueuesCommand.queueName)
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
             guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
             let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)

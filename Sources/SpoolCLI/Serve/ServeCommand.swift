@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
             LogSetup.bootstrap(level: logLevel ?? file.logLevel ?? .info, json: json)
             let host = self.host ?? file.host ?? "127.0.0.1"
             let port = self.port ?? file.port ?? 8080
-            let names = queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]
+            let names = try (queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]).map(QueuesCommand.queueName)
             let concurrency = self.concurrency ?? file.concurrency ?? 10
             let bodyLimit = self.bodyLimit ?? file.bodyLimit ?? 1 << 20
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
