@@ -46,6 +46,9 @@ public final class Worker: Service, Sendable {
     ) {
         self.storage = storage
         self.registry = registry
+        var configuration = configuration
+        // The fields are public vars: hold them to the ranges `init` promises.
+        configuration.concurrency = min(max(1, configuration.concurrency), WorkerConfiguration.maximumConcurrency)
         self.configuration = configuration
         self.core = WorkerCore(concurrency: configuration.concurrency, queues: configuration.queues)
         self.clock = clock

@@ -48,7 +48,8 @@ public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
 public struct WorkerConfiguration: Sendable {
     /// The queues served, in order of preference. Default `["default"]`.
     public var queues: [WorkerQueue]
-    /// The most jobs this worker runs at once. Default 10.
+    /// The most jobs this worker runs at once: 1 to ``maximumConcurrency`` (values outside are
+    /// moved to the nearest end). Default 10.
     public var concurrency: Int
     /// How long a claimed job's lease lasts without a heartbeat. Default 30 s.
     public var lease: Duration
@@ -69,6 +70,10 @@ public struct WorkerConfiguration: Sendable {
     /// This worker's name, the owner of its leases. Default host, process id and a random tag.
     public var workerID: String
 
+    /// The most slots a worker has: larger concurrencies are lowered to it (each slot is a task
+    /// and a slot in the worker's tables, made up front).
+    public static let maximumConcurrency = 10_000
+
     public init(
         queues: [WorkerQueue] = ["default"], concurrency: Int = 10, lease: Duration = .seconds(30),
         heartbeatInterval: Duration? = nil, drainTimeout: Duration = .seconds(25),
@@ -76,7 +81,7 @@ public struct WorkerConfiguration: Sendable {
         workerID: String = WorkerConfiguration.defaultWorkerID()
     ) {
         self.queues = queues
-        self.concurrency = max(1, concurrency)
+        self.concurrency = min(max(1, concurrency), Self.maximumConcurrency)
         self.lease = lease
         self.heartbeatInterval = heartbeatInterval
         self.drainTimeout = drainTimeout

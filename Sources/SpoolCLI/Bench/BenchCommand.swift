@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Spool
 
 /// `spool bench`: runs the standard workloads of BENCHMARKS.md against one driver and prints
 /// one line of figures per workload as it finishes, then a closing table (or, with `--json`,
@@ -81,7 +82,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let concurrency, !(1...WorkerConfiguration.maximumConcurrency).contains(concurrency) {
+            throw ValidationError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency)")
+        }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if backlog < 1 { throw ValidationError("--backlog must be at least 1") }

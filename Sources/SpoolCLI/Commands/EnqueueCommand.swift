@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolServer
 
 /// `spool enqueue KIND --payload JSON`: stores one job and prints its id and state.
 struct EnqueueCommand: AsyncParsableCommand {
@@ -19,6 +20,7 @@ struct EnqueueCommand: AsyncParsableCommand {
               spool enqueue spool.sleep --payload '{"ms": 500}'
               spool enqueue send-invoice --payload '{"invoice": 42}' --queue billing
               spool enqueue spool.noop --delay 60 --unique-key nightly-2026-01-01 --json
+              spool enqueue spool.noop --run-at 2026-12-24T18:00:00+01:00
             """
     )
 
@@ -40,6 +42,12 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("While a live job holds this key, enqueue nothing and name that job.", valueName: "key"))
     var uniqueKey: String?
+
+    @Option(help: ArgumentHelp(
+        "Run no earlier than this RFC 3339 time, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (not with --delay).",
+        valueName: "time"
+    ))
+    var runAt: String?
 
     @Option(help: ArgumentHelp("The most runs before the job is dead (default 20).", valueName: "n"))
     var maxAttempts: Int?
@@ -64,8 +72,19 @@ struct EnqueueCommand: AsyncParsableCommand {
             try BuiltinJobs.validate(kind: kind, payload: bytes)
             if let queue, queue.isEmpty { throw CLIError("--queue must not be empty") }
             if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
+            if runAt != nil && delay != nil { throw CLIError("--run-at and --delay cannot both be given: give one or the other") }
+            let runAtDate = try runAt.map { text in
+                guard let date = RFC3339.parse(text) else {
+                    throw CLIError("--run-at must be an RFC 3339 time such as 2026-01-31T12:00:00Z (got '\(text)')")
+                }
+                do {
+                    return try JobInput.runAt(date, field: "--run-at")
+                } catch let error as SpoolError {
+                    throw CLIError(error.message)
+                }
+            }
             let options = EnqueueOptions(
-                queue: queue, priority: priority, delay: try delay.map { try ArgumentValues.seconds($0, "--delay") },
+                queue: queue, priority: priority, runAt: runAtDate, delay: try delay.map { try ArgumentValues.seconds($0, "--delay") },
                 uniqueKey: uniqueKey, maxAttempts: maxAttempts,
                 timeout: try timeout.map { try ArgumentValues.seconds($0, "--timeout", allowZero: false) }
             )

@@ -76,7 +76,9 @@ struct WorkCommand: AsyncParsableCommand {
         try await reportingErrors {
             let names = try ArgumentValues.list(queues).map(QueuesCommand.queueName)
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
-            guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
+            guard (1...WorkerConfiguration.maximumConcurrency).contains(concurrency) else {
+                throw CLIError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency) (got \(concurrency))")
+            }
             let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)
             let rescue = try ArgumentValues.seconds(rescueInterval, "--rescue-interval")
             let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")

@@ -100,7 +100,9 @@ struct ServeCommand: AsyncParsableCommand {
             let concurrency = self.concurrency ?? file.concurrency ?? 10
             let bodyLimit = self.bodyLimit ?? file.bodyLimit ?? 1 << 20
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
-            guard concurrency >= 1 else { throw CLIError("--concurrency must be at least 1 (got \(concurrency))") }
+            guard (1...WorkerConfiguration.maximumConcurrency).contains(concurrency) else {
+                throw CLIError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency) (got \(concurrency))")
+            }
             guard (0...65_535).contains(port) else { throw CLIError("--port must be from 0 to 65535 (got \(port))") }
             guard bodyLimit >= 1 else { throw CLIError("--body-limit must be at least 1 byte (got \(bodyLimit))") }
             let drain = try ArgumentValues.seconds(drainTimeout ?? file.drainTimeoutSeconds ?? 25, "--drain-timeout")

@@ -97,8 +97,9 @@ enum DashboardPage {
 
     /// "3 min ago", "in 20 s".
     static func relative(_ date: Date, now: Date) -> String {
-        let seconds = Int(date.timeIntervalSince(now).rounded())
-        let magnitude = abs(seconds)
+        // Saturating: a stored time is read in 1970...9999, but this must never trap.
+        let seconds = Int64(saturating: date.timeIntervalSince(now).rounded())
+        let magnitude = seconds.magnitude
         let amount: String
         switch magnitude {
         case ..<60: amount = "\(magnitude) s"

@@ -9,7 +9,7 @@ import Foundation
 /// A leap second (`:60`) is refused: the instant it names has no place on this clock. A
 /// fraction may have any number of digits; it is cut to milliseconds, the precision times are
 /// stored and written with. Years 0000–9999 parse; which are accepted is the caller's rule.
-enum RFC3339 {
+package enum RFC3339 {
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
 
     /// `date` in UTC with milliseconds.
@@ -35,7 +35,7 @@ enum RFC3339 {
     }
 
     /// The instant `text` names, or nil when it is not an RFC 3339 time.
-    static func parse(_ text: String) -> Date? {
+    package static func parse(_ text: String) -> Date? {
         try? read(text).date
     }
 
