@@ -31,7 +31,8 @@ struct ServeCommand: AsyncParsableCommand {
 
             Settings may also come from a JSON file (--config FILE or SPOOL_CONFIG) with the \
             members database, host, port, queues (an array), concurrency, body_limit, \
-            idle_timeout_s, header_timeout_s, drain_timeout_s, log_level, admin_token, read_token, schedules (periodic jobs; \
+            idle_timeout_s, header_timeout_s, drain_timeout_s, log_level, admin_token, read_token, http_allow_hosts (an array), \
+            schedules (periodic jobs; \
             see `spool schedules --help`) and limits (queue name → {"max_running", "rate"}, set \
             in the store at start; see `spool queues limit --help`); a flag beats the environment, which beats the file, \
             which beats the defaults.
