@@ -1,0 +1,37 @@
+// RedisStorage: waiting for claimable work.
+
+import Foundation
+import Logging
+import Spool
+
+extension RedisStorage {
+    // MARK: Waiting
+
+    /// Suspends until a job may be claimable in one of `queues`, `deadline` passes, or the task
+    /// is cancelled.
+    ///
+    /// Returns at once when one of `queues` (not paused) has an available job or a due
+    /// scheduled one; otherwise sleeps on `clock` until the earliest of `deadline`, the next
+    /// scheduled run-at and ``Configuration/pollInterval`` from now, or until a wake-up (an
+    /// enqueue, hand-back, retry, rescue or resume in any process) arrives. Cost: one script
+    /// reading two keys per queue.
+    public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
+        let ticket = workSignal.ticket()
+        let now = clock.now
+        var until = min(deadline, now.adding(configuration.pollInterval))
+        do {
+            let reply = try await perform(.ready, [RedisCoding.arg(now)] + queues.map { RedisCoding.arg($0) }, "checking for work")
+            if let parts = reply.elements, parts.count == 2 {
+                if parts[0].int == 1 { return }
+                if let next = parts[1].int { until = min(until, RedisCoding.date(millis: next)) }
+            }
+        } catch {
+            if Task.isCancelled { return }
+            logger.warning("checking for work failed; waiting for the next poll", metadata: ["spool.error": "\(error)"])
+            // The poll in real time: a test's manual clock must not stall a store that failed.
+            await workSignal.wait(ticket, until: Date().adding(configuration.pollInterval), clock: SystemClock())
+            return
+        }
+        await workSignal.wait(ticket, until: until, clock: clock)
+    }
+}
