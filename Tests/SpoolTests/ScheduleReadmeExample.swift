@@ -1,5 +1,5 @@
-// The README's schedules example, compiled and checked by SchedulerTests. Keep the text between
-// the markers identical to the README's block (a test compares them).
+// The schedules example of docs/schedules.md, compiled and checked by SchedulerTests. Keep the
+// text between the markers identical to that page's block (a test compares them).
 // README:begin
 import Foundation
 import Spool

@@ -294,11 +294,11 @@ struct SchedulerReadmeTests {
         #expect(scheduler.upcoming(count: 300).contains { $0.schedule == "nightly-report" })
     }
 
-    @Test func theReadmeShowsTheScheduleExampleVerbatim() throws {
+    @Test func theSchedulesPageShowsTheExampleVerbatim() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let text = { (path: String) in try String(contentsOf: folder.appendingPathComponent(path), encoding: .utf8) }
         let marked = try text("ScheduleReadmeExample.swift").components(separatedBy: "// README:begin\n")
         let example = try #require(marked.last?.components(separatedBy: "// README:end").first)
-        #expect(try text("../../README.md").contains("```swift\n" + example + "```"))
+        #expect(try text("../../docs/schedules.md").contains("```swift\n" + example + "```"), "docs/schedules.md must show ScheduleReadmeExample.swift's code verbatim")
     }
 }

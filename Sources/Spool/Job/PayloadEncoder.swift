@@ -34,9 +34,6 @@ enum PayloadEncoder {
     }
 }
 
-/// Something `PayloadEncoder` leaves to `JSONEncoder`.
-private struct Unsupported: Error {}
-
 /// What all encoders of one `encode` call share.
 private final class EncodingRun {
     /// Set when something asked for what this encoder does not do (`superEncoder`): the
