@@ -56,7 +56,9 @@ public struct SpoolClient: Sendable {
     let middleware: [any JobMiddleware]
 
     /// - Parameters:
+    ///   - storage: where jobs are stored; the client holds it, it does not run it.
     ///   - registry: supplies each kind's defaults (queue, priority, attempts, timeout).
+    ///   - clock: the time an enqueue stamps on its jobs (run-at times, delays).
     ///   - middleware: their `willEnqueue` runs before every enqueue. Default: metrics.
     public init(
         storage: any JobStorage, registry: JobRegistry = JobRegistry(), clock: any JobClock = SystemClock(),

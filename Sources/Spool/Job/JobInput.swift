@@ -28,7 +28,9 @@ public enum JobInput {
     public static let maximumDuration = Duration.seconds(100 * 366 * 86_400)
 
     /// `text` in NFC, checked as a name.
-    /// - Parameter field: the name of the field, for the error (`queue`, `jobs[2].kind`).
+    /// - Parameters:
+    ///   - text: the name as given.
+    ///   - field: the name of the field, for the error (`queue`, `jobs[2].kind`).
     /// - Throws: ``SpoolError`` `invalidArgument` naming `field` when the name is empty, too long
     ///   or holds a control character.
     public static func name(_ text: String, field: String) throws -> String {

@@ -107,7 +107,7 @@ public struct JobRecord: Sendable {
     public var lastError: JobAttemptError? { errors.last }
 }
 
-/// A job to be stored: what ``JobStorage/enqueue(_:whenFull:)`` takes.
+/// A job to be stored: what ``JobStorage/enqueue(_:whenFull:now:)`` takes.
 public struct NewJob: Sendable {
     public var id: JobID
     public var queue: String

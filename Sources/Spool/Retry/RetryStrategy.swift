@@ -41,7 +41,9 @@ public struct RetryStrategy: Sendable {
     public static let `default` = RetryStrategy.exponential()
 
     /// The wait after failed attempt `attempt` (1-based), or nil for no retry.
-    /// - Parameter random: a number in 0..<1 that picks the jitter (injected so tests are exact).
+    /// - Parameters:
+    ///   - attempt: the attempt that failed, counting from 1.
+    ///   - random: a number in 0..<1 that picks the jitter (injected so tests are exact).
     public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0..<1)) -> Duration? {
         switch kind {
         case .none:

@@ -77,11 +77,14 @@ public final class PeriodicScheduler: Service, Sendable {
     /// A scheduler for `schedules`.
     ///
     /// - Parameters:
+    ///   - storage: where the ticks' jobs are enqueued.
+    ///   - schedules: the schedules to run; their names must be non-empty and distinct.
     ///   - leadership: gates the enqueues; default: always the leader (single process).
     ///   - registry: supplies each kind's defaults (queue, priority, attempts, timeout) where the
     ///     schedule's job leaves them out.
     ///   - clock: read for tick times and slept on between ticks.
     ///   - middleware: their `willEnqueue` runs before every enqueue. Default: metrics.
+    ///   - logger: for start and stop, missed ticks, ticks enqueued and failed enqueues.
     /// - Throws: ``SpoolError`` `invalidArgument` for an empty or repeated schedule name, a
     ///   non-positive interval, or a job that storage would refuse (empty kind or queue,
     ///   attempts below one, a non-positive timeout).

@@ -12,8 +12,8 @@ import Foundation
 ///
 /// A driver adopts it with the name its errors use (`storeName`). Reading back treats a row as
 /// hostile (a corrupt file, a row edited by hand): nothing traps. A value out of range saturates
-/// as ``StoredValue`` documents; an error history, progress or metadata that is not what was
-/// written reads as ``StoredValue/unreadableErrors(_:)``, nil and empty, so the job stays
+/// as `StoredValue` documents; an error history, progress or metadata that is not what was
+/// written reads as `StoredValue.unreadableErrors(_:)`, nil and empty, so the job stays
 /// readable; an id or state that cannot be read throws ``SpoolError`` `storageUnavailable`
 /// naming the store, the column and (when known) the job.
 public protocol JobColumnCoding {
@@ -44,7 +44,9 @@ extension JobColumnCoding {
     }
 
     /// A stored state.
-    /// - Parameter job: the job whose row it is, for the error.
+    /// - Parameters:
+    ///   - text: the column's value.
+    ///   - job: the job whose row it is, for the error.
     /// - Throws: ``SpoolError`` `storageUnavailable` naming the column (and the job) when `text`
     ///   is not a state.
     public static func state(_ text: String, job: JobID? = nil) throws -> JobState {
@@ -77,7 +79,7 @@ extension JobColumnCoding {
     }
 
     /// A stored error history; one that is not a JSON array of errors reads as the single entry
-    /// of ``StoredValue/unreadableErrors(_:)`` (so the job stays readable, and a later failure
+    /// of `StoredValue.unreadableErrors(_:)` (so the job stays readable, and a later failure
     /// appends to that). Never throws (the signature is kept for the drivers that call it).
     public static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
         guard let text, !text.isEmpty else { return [] }

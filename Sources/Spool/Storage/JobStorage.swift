@@ -63,8 +63,10 @@ public struct JobFilter: Sendable, Hashable {
     public var kind: String?
 
     /// - Parameters:
-    ///   - queue, kind: normalised to Unicode NFC, as stored names are (see ``JobInput``), so
-    ///     either spelling of a name finds its jobs.
+    ///   - states: the states to list; nil for every state.
+    ///   - queue: nil for every queue; normalised to Unicode NFC, as stored names are (see
+    ///     ``JobInput``), so either spelling of a name finds its jobs.
+    ///   - kind: nil for every kind; normalised to NFC like `queue`.
     public init(states: Set<JobState>? = nil, queue: String? = nil, kind: String? = nil) {
         self.states = states
         self.queue = queue?.precomposedStringWithCanonicalMapping
@@ -128,9 +130,12 @@ public protocol JobStorage: Sendable {
     /// Stores jobs. A job whose unique key is held by a live job (scheduled, available, running)
     /// is not stored; its result names the existing job (`existing == true`).
     ///
-    /// - Parameter whenFull: for bounded drivers, wait for space (a batch larger than the free
-    ///   space is stored in parts as space frees) or fail with `queueFull` (then nothing of the
-    ///   batch is stored). Unbounded drivers ignore it.
+    /// - Parameters:
+    ///   - jobs: the batch, stored as one (all or nothing, unless `whenFull` waits).
+    ///   - whenFull: for bounded drivers, wait for space (a batch larger than the free
+    ///     space is stored in parts as space frees) or fail with `queueFull` (then nothing of the
+    ///     batch is stored). Unbounded drivers ignore it.
+    ///   - now: the enqueue time, stamped on the jobs.
     /// - Returns: one result per job, in order.
     /// - Throws: ``SpoolError`` for invalid jobs (nothing of the batch is stored), `queueFull`.
     func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult]

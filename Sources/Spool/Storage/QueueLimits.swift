@@ -134,6 +134,7 @@ public struct QueueAllowance: Sendable, Hashable {
     public var reopensAt: Date?
 
     /// - Parameters:
+    ///   - limits: the queue's limits.
     ///   - running: the queue's jobs running now (all workers).
     ///   - startsInWindow: the queue's starts in the window ending now, oldest first, with
     ///     their times and counts.

@@ -38,8 +38,14 @@ public final class Worker: Service, Sendable {
 
     /// A worker for the kinds in `registry`.
     /// - Parameters:
+    ///   - storage: where the worker claims jobs and records their outcomes.
+    ///   - registry: the kinds the worker runs, with their handlers.
+    ///   - configuration: queues, concurrency, lease, drain and rescue; the concurrency is
+    ///     held to 1 ... ``WorkerConfiguration/maximumConcurrency``.
     ///   - middleware: run around each job, outermost first. Default: metrics and logging.
     ///   - clock: the clock for run-at times, backoff, leases and timeouts.
+    ///   - logger: the worker's own messages, tagged `spool.worker` with its id; the default
+    ///     logging middleware logs to it too.
     public init(
         storage: any JobStorage, registry: JobRegistry, configuration: WorkerConfiguration = WorkerConfiguration(),
         middleware: [any JobMiddleware]? = nil, clock: any JobClock = SystemClock(),

@@ -19,8 +19,12 @@ public struct WorkerQueue: Sendable, Hashable, ExpressibleByStringLiteral {
     /// order: a later queue gets only what the earlier ones leave.
     public var weight: Int?
 
-    /// - Parameter name: the queue's name, normalised to Unicode NFC as every stored name is
-    ///   (see ``JobInput``), so either spelling serves the same queue.
+    /// - Parameters:
+    ///   - name: the queue's name, normalised to Unicode NFC as every stored name is
+    ///     (see ``JobInput``), so either spelling serves the same queue.
+    ///   - concurrency: see ``concurrency``.
+    ///   - weight: see ``weight``; raised to at least 1.
+    ///   - lane: see ``lane``.
     public init(_ name: String, concurrency: Int? = nil, weight: Int? = nil, lane: BlockingPool? = nil) {
         self.name = (try? JobInput.name(name, field: "queue")) ?? name
         self.concurrency = concurrency
