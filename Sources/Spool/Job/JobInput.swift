@@ -34,7 +34,13 @@ public enum JobInput {
     /// - Throws: ``SpoolError`` `invalidArgument` naming `field` when the name is empty, too long
     ///   or holds a control character.
     public static func name(_ text: String, field: String) throws -> String {
-        let normalized = isASCII(text) ? text : text.precomposedStringWithCanonicalMapping
+        // The common case, a short ASCII name, in one pass over its bytes and no copy: every
+        // job's kind and queue come through here, twice (client and driver).
+        switch asciiName(text) {
+        case .valid: return text
+        case .invalid, .notASCII: break
+        }
+        let normalized = text.precomposedStringWithCanonicalMapping
         guard !normalized.isEmpty else { throw SpoolError.invalid("\(field) must not be empty") }
         let length = normalized.unicodeScalars.count
         guard length <= maximumNameLength else {
@@ -78,8 +84,20 @@ public enum JobInput {
         return duration
     }
 
-    private static func isASCII(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 < 0x80 }
+    private enum ASCIIName {
+        case valid, invalid, notASCII
+    }
+
+    /// Whether `text` is a valid name of ASCII only (1 to 255 bytes, no control character).
+    private static func asciiName(_ text: String) -> ASCIIName {
+        var count = 0
+        var control = false
+        for byte in text.utf8 {
+            if byte >= 0x80 { return .notASCII }
+            control = control || byte < 0x20 || byte == 0x7F
+            count += 1
+        }
+        return control || count == 0 || count > maximumNameLength ? .invalid : .valid
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {

@@ -150,15 +150,15 @@ public struct NewJob: Sendable {
     /// one; timeouts that are not positive or longer than ``JobInput/maximumDuration``.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validate() throws {
-        let checked = try validated()
         // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
-        let same = { (a: String?, b: String?) -> Bool in
-            guard let a, let b else { return a == nil && b == nil }
-            return a.utf8.elementsEqual(b.utf8)
+        func isNFC(_ name: String, _ field: String) throws -> Bool {
+            try JobInput.name(name, field: field).utf8.elementsEqual(name.utf8)
         }
-        guard same(checked.queue, queue), same(checked.kind, kind), same(checked.uniqueKey, uniqueKey) else {
+        let inNFC = try isNFC(kind, "kind") && isNFC(queue, "queue") && (try uniqueKey.map { try isNFC($0, "unique_key") } ?? true)
+        guard inNFC else {
             throw SpoolError.invalid("a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
         }
+        try checkNumbers()
     }
 
     /// This job with its names in Unicode NFC, once every rule of ``validate()`` holds: what
@@ -169,6 +169,12 @@ public struct NewJob: Sendable {
         job.kind = try JobInput.name(kind, field: "kind")
         job.queue = try JobInput.name(queue, field: "queue")
         job.uniqueKey = try uniqueKey.map { try JobInput.name($0, field: "unique_key") }
+        try checkNumbers()
+        return job
+    }
+
+    /// The rules of ``validate()`` for everything but the names.
+    private func checkNumbers() throws {
         _ = try JobInput.runAt(runAt, field: "run_at")
         guard maxAttempts >= 1 else {
             throw SpoolError.invalid("max_attempts must be at least 1 (got \(maxAttempts)) for kind '\(kind)'")
@@ -176,13 +182,12 @@ public struct NewJob: Sendable {
         guard maxAttempts <= JobInput.maximumAttempts else {
             throw SpoolError.invalid("max_attempts must be at most \(JobInput.maximumAttempts) (got \(maxAttempts)) for kind '\(kind)'")
         }
-        guard (JobInput.priorityRange).contains(priority) else {
+        guard JobInput.priorityRange.contains(priority) else {
             throw SpoolError.invalid(
                 "priority must be from \(JobInput.priorityRange.lowerBound) to \(JobInput.priorityRange.upperBound) (got \(priority)) for kind '\(kind)'"
             )
         }
         if let timeout { _ = try JobInput.duration(timeout, field: "timeout") }
-        return job
     }
 }
 
