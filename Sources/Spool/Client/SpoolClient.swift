@@ -112,7 +112,11 @@ public struct SpoolClient: Sendable {
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field when a job breaks a rule of
     ///   ``JobInput`` (nothing of the batch is stored); what middleware or storage throws.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull = .wait) async throws -> [JobHandle] {
-        var jobs = try jobs.map { try $0.validated() }
+        var jobs = jobs
+        // Copies only a job whose names need normalising: a batch of valid jobs stays as it is.
+        for index in jobs.indices {
+            if let normalized = try jobs[index].normalizedIfNeeded() { jobs[index] = normalized }
+        }
         for layer in middleware {
             try await layer.willEnqueue(&jobs)
         }

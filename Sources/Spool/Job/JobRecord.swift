@@ -150,26 +150,34 @@ public struct NewJob: Sendable {
     /// one; timeouts that are not positive or longer than ``JobInput/maximumDuration``.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validate() throws {
-        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
-        func isNFC(_ name: String, _ field: String) throws -> Bool {
-            try JobInput.name(name, field: field).utf8.elementsEqual(name.utf8)
-        }
-        let inNFC = try isNFC(kind, "kind") && isNFC(queue, "queue") && (try uniqueKey.map { try isNFC($0, "unique_key") } ?? true)
-        guard inNFC else {
+        guard try normalizedIfNeeded() == nil else {
             throw SpoolError.invalid("a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
         }
-        try checkNumbers()
     }
 
     /// This job with its names in Unicode NFC, once every rule of ``validate()`` holds: what
     /// every driver stores, so two spellings of one name are one name.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validated() throws -> NewJob {
-        var job = self
-        job.kind = try JobInput.name(kind, field: "kind")
-        job.queue = try JobInput.name(queue, field: "queue")
-        job.uniqueKey = try uniqueKey.map { try JobInput.name($0, field: "unique_key") }
+        try normalizedIfNeeded() ?? self
+    }
+
+    /// Checks every rule of ``validate()``; returns nil when the job keeps them as it is (the
+    /// common case: no copy), else the job with its names in NFC.
+    /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
+    func normalizedIfNeeded() throws -> NewJob? {
+        let kind = try JobInput.name(self.kind, field: "kind")
+        let queue = try JobInput.name(self.queue, field: "queue")
+        let uniqueKey = try self.uniqueKey.map { try JobInput.name($0, field: "unique_key") }
         try checkNumbers()
+        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
+        let same = kind.utf8.elementsEqual(self.kind.utf8) && queue.utf8.elementsEqual(self.queue.utf8)
+            && (uniqueKey.map { $0.utf8.elementsEqual(self.uniqueKey?.utf8 ?? "".utf8) } ?? true)
+        if same { return nil }
+        var job = self
+        job.kind = kind
+        job.queue = queue
+        job.uniqueKey = uniqueKey
         return job
     }
 
