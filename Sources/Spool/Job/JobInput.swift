@@ -34,10 +34,15 @@ public enum JobInput {
     /// - Throws: ``SpoolError`` `invalidArgument` naming `field` when the name is empty, too long
     ///   or holds a control character.
     public static func name(_ text: String, field: String) throws -> String {
-        // The common case, a short ASCII name, in one pass over its bytes and no copy: every
-        // job's kind and queue come through here, twice (client and driver).
+        try normalizedName(text, field: field) ?? text
+    }
+
+    /// Checks `text` as ``name(_:field:)`` does; nil when it is a valid name as it is (no copy),
+    /// else its NFC form. Every job's kind and queue come through here, twice (client and
+    /// driver): a short ASCII name costs one pass over its bytes.
+    static func normalizedName(_ text: String, field: String) throws -> String? {
         switch asciiName(text) {
-        case .valid: return text
+        case .valid: return nil
         case .invalid, .notASCII: break
         }
         let normalized = text.precomposedStringWithCanonicalMapping
@@ -51,13 +56,13 @@ public enum JobInput {
                 "\(field) must not hold control characters (found U+\(String(bad.value, radix: 16, uppercase: true).leftPadded(to: 4)))"
             )
         }
-        return normalized
+        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
+        return normalized.utf8.elementsEqual(text.utf8) ? nil : normalized
     }
 
     /// True when `name` already follows the rules of ``name(_:field:)`` as it is.
     public static func isValidName(_ name: String) -> Bool {
-        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
-        (try? Self.name(name, field: "name")).map { $0.utf8.elementsEqual(name.utf8) } ?? false
+        (try? normalizedName(name, field: "name")) == .some(nil)
     }
 
     /// `date`, checked against ``earliestRunAt`` ... ``latestRunAt``.
@@ -88,16 +93,18 @@ public enum JobInput {
         case valid, invalid, notASCII
     }
 
-    /// Whether `text` is a valid name of ASCII only (1 to 255 bytes, no control character).
+    /// Whether `text` is a valid name of ASCII only (1 to 255 bytes, no control character);
+    /// `.notASCII` too when its bytes are not contiguous (a bridged string), for the slow path.
     private static func asciiName(_ text: String) -> ASCIIName {
-        var count = 0
-        var control = false
-        for byte in text.utf8 {
-            if byte >= 0x80 { return .notASCII }
-            control = control || byte < 0x20 || byte == 0x7F
-            count += 1
+        let verdict = text.utf8.withContiguousStorageIfAvailable { bytes -> ASCIIName in
+            var control = false
+            for byte in bytes {
+                if byte >= 0x80 { return .notASCII }
+                control = control || byte < 0x20 || byte == 0x7F
+            }
+            return control || bytes.isEmpty || bytes.count > maximumNameLength ? .invalid : .valid
         }
-        return control || count == 0 || count > maximumNameLength ? .invalid : .valid
+        return verdict ?? .notASCII
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {

@@ -166,18 +166,15 @@ public struct NewJob: Sendable {
     /// common case: no copy), else the job with its names in NFC.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     func normalizedIfNeeded() throws -> NewJob? {
-        let kind = try JobInput.name(self.kind, field: "kind")
-        let queue = try JobInput.name(self.queue, field: "queue")
-        let uniqueKey = try self.uniqueKey.map { try JobInput.name($0, field: "unique_key") }
+        let kind = try JobInput.normalizedName(self.kind, field: "kind")
+        let queue = try JobInput.normalizedName(self.queue, field: "queue")
+        let uniqueKey = try self.uniqueKey.flatMap { try JobInput.normalizedName($0, field: "unique_key") }
         try checkNumbers()
-        // Bytes, not `==`: Swift's string equality holds between NFC and NFD spellings.
-        let same = kind.utf8.elementsEqual(self.kind.utf8) && queue.utf8.elementsEqual(self.queue.utf8)
-            && (uniqueKey.map { $0.utf8.elementsEqual(self.uniqueKey?.utf8 ?? "".utf8) } ?? true)
-        if same { return nil }
+        if kind == nil && queue == nil && uniqueKey == nil { return nil }
         var job = self
-        job.kind = kind
-        job.queue = queue
-        job.uniqueKey = uniqueKey
+        if let kind { job.kind = kind }
+        if let queue { job.queue = queue }
+        if let uniqueKey { job.uniqueKey = uniqueKey }
         return job
     }
 
