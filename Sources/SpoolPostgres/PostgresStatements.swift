@@ -355,7 +355,7 @@ struct InsertBatch: Sendable {
         var priorities: [Int64] = [], states: [JobState] = [], maxAttempts: [Int64] = [], runAts: [Int64] = []
         var createdAts: [Int64] = [], uniqueKeys: [String?] = [], timeouts: [Int64?] = []
         for job in jobs {
-            try job.validate()
+            let job = try job.validated()
             let runAt = PostgresCoding.micros(job.runAt)
             ids.append(job.id)
             queues.append(job.queue)

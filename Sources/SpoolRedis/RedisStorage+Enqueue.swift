@@ -23,7 +23,7 @@ extension RedisStorage {
         var arguments: [[UInt8]] = [RedisCoding.arg(now), RedisCoding.arg(jobs.count)]
         arguments.reserveCapacity(2 + 12 * jobs.count)
         for job in jobs {
-            try job.validate()
+            let job = try job.validated()
             arguments += [
                 RedisCoding.arg(job.id), RedisCoding.arg(job.queue), RedisCoding.arg(job.kind), try job.payload.encoded(),
                 RedisCoding.arg(job.priority), RedisCoding.arg(job.maxAttempts), RedisCoding.arg(job.runAt),

@@ -37,7 +37,7 @@ extension SQLiteStorage {
         guard !jobs.isEmpty else { return [] }
         let nowMicros = SQLiteCoding.micros(now)
         let rows: [InsertRow] = try jobs.map { job in
-            try job.validate()
+            let job = try job.validated()
             let runAt = SQLiteCoding.micros(job.runAt)
             return InsertRow(
                 id: job.id, queue: job.queue, kind: job.kind, payload: try job.payload.encoded(),

@@ -144,14 +144,10 @@ extension StorageConformance {
             let latencies = try metrics.expectTimer("spool_queue_latency_seconds", [("queue", "default")]).values
             let sixtyYears: Int64 = 60 * 365 * 86_400 * 1_000_000_000
             try check(latencies.contains { $0 >= sixtyYears }, "the 1970 job's queue latency is recorded: \(latencies)")
-            // A driver handed a name in NFD (not through SpoolClient) refuses it rather than store a
-            // second spelling.
-            do {
-                _ = try await storage.enqueue([probe(t0, queue: nfd)], whenFull: .fail, now: t0)
-                try check(false, "the driver stored a queue name in NFD")
-            } catch let error as SpoolError {
-                try check(error.code == .invalidArgument, "an NFD name handed to the driver: invalidArgument, got \(error.code)")
-            }
+            // A driver handed a name in NFD directly (not through SpoolClient) stores it in NFC.
+            let direct = try await storage.enqueue([probe(t0, queue: nfd, runAt: JobInput.latestRunAt)], whenFull: .fail, now: t0)[0].id
+            try check(try await storage.job(direct).map { Array($0.queue.utf8) } == Array(nfc.utf8), "the driver stores the NFC spelling")
+            _ = try await storage.cancel([direct], now: t0)
             // One normalisation rule: NFC and NFD spellings of a name count as one queue, stored
             // in NFC. (Swift's `==` already treats the two as equal: compare the bytes.)
             let stats = try await storage.stats()

@@ -107,16 +107,12 @@ public struct SpoolClient: Sendable {
         return try await enqueue([job], whenFull: options.whenFull)[0]
     }
 
-    /// Enqueues prepared jobs through the enqueue middleware, their names normalised to NFC
-    /// (see ``JobInput``).
+    /// Enqueues prepared jobs through the enqueue middleware. The storage checks every job
+    /// against ``JobInput`` and stores its names in NFC; middleware sees them as given.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field when a job breaks a rule of
     ///   ``JobInput`` (nothing of the batch is stored); what middleware or storage throws.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull = .wait) async throws -> [JobHandle] {
         var jobs = jobs
-        // Copies only a job whose names need normalising: a batch of valid jobs stays as it is.
-        for index in jobs.indices {
-            if let normalized = try jobs[index].normalizedIfNeeded() { jobs[index] = normalized }
-        }
         for layer in middleware {
             try await layer.willEnqueue(&jobs)
         }

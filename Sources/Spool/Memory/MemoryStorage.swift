@@ -47,7 +47,11 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
     // MARK: Enqueue
 
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
-        for job in jobs { try job.validate() }
+        // Every rule of JobInput; names stored in NFC (a job is copied only when one is not).
+        var jobs = jobs
+        for index in jobs.indices {
+            if let normalized = try jobs[index].normalizedIfNeeded() { jobs[index] = normalized }
+        }
         // Refuse a batch with a duplicate id before storing any of it (ids already stored are
         // checked under the lock, before the first insert).
         if jobs.count > 1 {

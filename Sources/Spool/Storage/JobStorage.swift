@@ -138,6 +138,10 @@ public protocol JobStorage: Sendable {
     ///   - now: the enqueue time, stamped on the jobs.
     /// - Returns: one result per job, in order.
     /// - Throws: ``SpoolError`` for invalid jobs (nothing of the batch is stored), `queueFull`.
+    ///
+    /// A driver checks every job with ``NewJob/validated()`` (the rules of ``JobInput``, errors
+    /// naming the field) and stores the names it returns, in NFC, so that two spellings of one
+    /// name are one name in every store.
     func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult]
 
     /// Claims due jobs: for each demand in order, up to its limit (and `request.limit` in all),
