@@ -62,13 +62,25 @@ enum RedisScript: String, CaseIterable, Sendable {
           elseif s == 'running' then redis.call('ZREM', RUN, id)
           else redis.call('ZREM', FIN, id) end
         end
+        -- A stored history that is not a JSON array (a corrupt field) is started afresh rather
+        -- than failing the script halfway through its writes.
         local function adderr(k, e)
           local raw = redis.call('HGET', k, 'errors')
           local list = {}
-          if raw and raw ~= '' then list = cjson.decode(raw) end
+          if raw and raw ~= '' then
+            local ok, decoded = pcall(cjson.decode, raw)
+            if ok and type(decoded) == 'table' then list = decoded end
+          end
           table.insert(list, e)
           while #list > 20 do table.remove(list, 1) end
           redis.call('HSET', k, 'errors', cjson.encode(list))
+        end
+        -- Gives back the attempt a claim counted (snooze, hand-back): computed, not HINCRBY,
+        -- which fails on a stored value that is not an integer.
+        local function unspend(k)
+          local a = tonumber(redis.call('HGET', k, 'attempt')) or 1
+          if a < 1 then a = 1 end
+          redis.call('HSET', k, 'attempt', fmt(math.min(a - 1, 2147483647)))
         end
         local function release(k, id)
           local u = redis.call('HGET', k, 'ukey')
@@ -261,10 +273,10 @@ enum RedisScript: String, CaseIterable, Sendable {
                     if outcome == 'retry' then to = 'scheduled'
                     elseif outcome == 'snooze' then
                       to = 'scheduled'
-                      redis.call('HINCRBY', k, 'attempt', -1)
+                      unspend(k)
                     elseif outcome == 'handback' then
                       to = 'available'
-                      redis.call('HINCRBY', k, 'attempt', -1)
+                      unspend(k)
                     end
                     if err ~= '' then adderr(k, cjson.decode(err)) end
                     local byq = moves[q]

@@ -48,4 +48,42 @@ struct RedisCorruptRowTests {
             #expect(!claimed.isEmpty)
         }
     }
+
+    @Test("outcomes of corrupt jobs are stored whole: a history that is not JSON starts afresh, an attempt that is no integer is given back")
+    func corruptOutcomes() async throws {
+        // Each made the finish script fail halfway through its writes (cjson.decode of the
+        // history, HINCRBY of an attempt stored as 1e+30), and Redis does not roll back.
+        try await RedisTestServer.withStorage { storage in
+            let now = Date()
+            let jobs = (0..<3).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
+            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            for (job, (field, value)) in zip(jobs, [("errors", "{{{"), ("attempt", "1e30"), ("attempt", "1e30")]) {
+                _ = try await storage.command(
+                    [Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(field.utf8), Array(value.utf8)], "corrupting a job"
+                )
+            }
+            let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 3)], worker: "w", lease: .seconds(30)), now: now)
+            #expect(Set(claimed.map(\.id)) == Set(jobs.map(\.id)))
+            let at = now.addingTimeInterval(1)
+            let completions = [
+                JobCompletion(id: jobs[0].id, outcome: .retry(at: at.addingTimeInterval(60), error: JobAttemptError(attempt: 1, at: at, message: "m")), at: at),
+                JobCompletion(id: jobs[1].id, outcome: .snooze(until: at.addingTimeInterval(60)), at: at),
+                JobCompletion(id: jobs[2].id, outcome: .handBack, at: at),
+            ]
+            let lost = try await storage.finish(completions, worker: "w")
+            #expect(lost.isEmpty, "every outcome stored: lost \(lost)")
+            let records = try await jobs.asyncMap { try #require(try await storage.job($0.id)) }
+            #expect(records.map(\.state) == [.scheduled, .scheduled, .available])
+            #expect(records[0].errors.map(\.message) == ["m"], "the corrupt history started afresh: \(records[0].errors)")
+            #expect(records[1].attempt >= 0 && records[2].attempt >= 0)
+        }
+    }
+}
+
+extension Array {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }
