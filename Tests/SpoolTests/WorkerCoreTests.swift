@@ -316,6 +316,7 @@ struct WorkerCoreTests {
         let completion = JobCompletion(id: claimed.id, outcome: .succeeded(result: nil), at: Self.now)
         #expect(!core.core.record(completion, slot: 1, timedOut: false))
         #expect(core.state.outcomes.isEmpty)
+        #expect(core.state.stats.succeeded == 0, "a refused record is not counted")
         #expect(core.state.slots == [.running(claimed.id), .idle])
     }
 
@@ -413,6 +414,7 @@ struct WorkerCoreTests {
         #expect(!wakes.contains(.flusher))
         #expect(core.state.outcomes.isEmpty)
         #expect(core.state.busy == 0)
+        #expect(core.state.stats.succeeded == 0, "an outcome that is not stored is not counted")
     }
 
     @Test("lease loss: ids this worker does not hold are ignored")

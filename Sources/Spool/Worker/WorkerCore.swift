@@ -224,9 +224,10 @@ final class WorkerCore: JobProgressSink, Sendable {
         var wakeAnother = false
         let step: RunnerStep = state.withLock { state in
             if afterWait { state.runnerWakePending = false }
+            // Counted only when stored: a run whose lease was lost meanwhile stores nothing.
             if let outcome {
-                state.stats.count(outcome.outcome, timedOut: false)
                 if state.slots[slot] == .running(outcome.id) {
+                    state.stats.count(outcome.outcome, timedOut: false)
                     wakeFlusher = state.outcomes.isEmpty
                     state.outcomes.append(outcome)
                     if !state.progress.isEmpty { state.progress[outcome.id] = nil }
@@ -270,8 +271,8 @@ final class WorkerCore: JobProgressSink, Sendable {
     func record(_ completion: JobCompletion, slot: Int, timedOut: Bool) -> Bool {
         var wakeFlusher = false
         let recorded: Bool = state.withLock { state in
-            state.stats.count(completion.outcome, timedOut: timedOut)
             guard state.slots[slot] == .running(completion.id) else { return false }
+            state.stats.count(completion.outcome, timedOut: timedOut)
             state.slots[slot] = .recorded(completion.id)
             if !state.progress.isEmpty { state.progress[completion.id] = nil }
             wakeFlusher = state.outcomes.isEmpty
