@@ -9,7 +9,8 @@ public struct JobAttemptError: Sendable, Codable, Hashable {
     /// What went wrong, as the handler's error described itself.
     public var message: String
     /// A short classification: `error`, `timeout`, `permanent`, `unknown_kind`,
-    /// `undecodable_payload`, `lease_expired`, `poison`.
+    /// `undecodable_payload`, `lease_expired`, `poison`, `cancelled`; `unreadable` for a stored
+    /// history a driver could not read back (its message quotes the start of what was stored).
     public var reason: String
 
     public init(attempt: Int, at: Date, message: String, reason: String = "error") {

@@ -146,7 +146,7 @@ extension OpenAPIDocument {
           "attempt": {"type": "integer"},
           "at": {"type": "string", "format": "date-time"},
           "message": {"type": "string"},
-          "reason": {"type": "string", "description": "error, timeout, permanent, unknown_kind, undecodable_payload, lease_expired, poison"}
+          "reason": {"type": "string", "description": "error, timeout, permanent, unknown_kind, undecodable_payload, lease_expired, poison, cancelled, unreadable"}
         }
       },
       "Progress": {
