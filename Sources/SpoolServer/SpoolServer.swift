@@ -147,7 +147,8 @@ public struct SpoolServer: Service {
 
         /// True for `localhost`, `127.x.x.x` and `::1`.
         public static func isLoopback(_ host: String) -> Bool {
-            host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+            // The same rule the server applies to a request's `Host` when no token is set.
+            host == "::1" || LoopbackGuardMiddleware<BasicRequestContext>.isLoopbackAuthority(host)
         }
     }
 

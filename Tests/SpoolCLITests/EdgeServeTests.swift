@@ -103,17 +103,9 @@ struct EdgeServeTests {
         }
     }
 
-    /// The database URL of a fresh store for `driver`.
+    /// The database URL of a fresh store for `driver` (the durable ones as the limit tests make them).
     private func withDatabase(_ driver: Driver, _ body: (String) async throws -> Void) async throws {
-        switch driver {
-        case .memory:
-            try await body("memory:")
-        case .sqlite:
-            try await withTemporaryFolder { folder in try await body("sqlite:\(folder)/jobs.sqlite") }
-        case .postgres:
-            try await CLIServer.postgres.withScratchStore { url, _ in try await body(url) }
-        case .redis:
-            try await CLIServer.redis.withScratchStore { url, _ in try await body(url) }
-        }
+        guard let store = LimitCLITests.Store(rawValue: driver.rawValue) else { return try await body("memory:") }
+        try await store.withStore { url, _ in try await body(url) }
     }
 }

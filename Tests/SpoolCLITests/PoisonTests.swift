@@ -46,8 +46,13 @@ struct PoisonTests {
             var crashes = 0
             var worker = try SpoolChild(work, in: folder, environment: environment)
             while true {
-                let done = try await untilExitOrDone(worker, watcher)
-                if done { break }
+                do {
+                    // Every job final, or the worker died (then ChildExited: restart it).
+                    try await watchStorage(watcher, while: worker, timeout: .seconds(60), "every job finished") {
+                        $0.count(.succeeded) + $0.count(.dead) + $0.count(.cancelled) == Self.others + 1
+                    }
+                    break
+                } catch is ChildExited {}
                 let status = try await worker.waitForExit(timeout: .seconds(5))
                 #expect(status != 0, "the worker died of the crashing job, not a clean exit: \(worker.output.stderr.suffix(400))")
                 worker.removeOutput()
@@ -71,17 +76,5 @@ struct PoisonTests {
             #expect(rest.allSatisfy { $0.state == .succeeded }, "\(Dictionary(grouping: rest, by: \.state).mapValues(\.count))")
             #expect(rest.allSatisfy { $0.attempt == 1 && $0.errors.isEmpty }, "every other job ran exactly once")
         }
-    }
-
-    /// Waits until `worker` exits (false) or every job is final (true).
-    private func untilExitOrDone(_ worker: SpoolChild, _ storage: SQLiteStorage) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let stats = try await storage.stats()
-            if stats.count(.succeeded) + stats.count(.dead) + stats.count(.cancelled) == Self.others + 1 { return true }
-            if worker.hasExited { return false }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TimedOut(what: "the worker to crash or every job to finish", after: .seconds(60))
     }
 }

@@ -48,7 +48,7 @@ package enum StoredValue {
     }
 
     /// ``JobInput/maximumDuration`` in microseconds.
-    static let maximumDurationMicros = Int64(100 * 366 * 86_400) * 1_000_000
+    static let maximumDurationMicros = JobInput.maximumDuration.components.seconds * 1_000_000
 
     /// A stored timeout in microseconds, clamped to 1 µs ... ``JobInput/maximumDuration``.
     package static func timeout(micros: Int64) -> Duration {

@@ -55,7 +55,7 @@ public final class Worker: Service, Sendable {
         self.registry = registry
         var configuration = configuration
         // The fields are public vars: hold them to the ranges `init` promises.
-        configuration.concurrency = min(max(1, configuration.concurrency), WorkerConfiguration.maximumConcurrency)
+        configuration.concurrency = WorkerConfiguration.bounded(concurrency: configuration.concurrency)
         self.configuration = configuration
         self.core = WorkerCore(concurrency: configuration.concurrency, queues: configuration.queues)
         self.clock = clock

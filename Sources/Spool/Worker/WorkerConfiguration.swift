@@ -78,6 +78,11 @@ public struct WorkerConfiguration: Sendable {
     /// and a slot in the worker's tables, made up front).
     public static let maximumConcurrency = 10_000
 
+    /// `concurrency` moved into 1 ... ``maximumConcurrency``.
+    static func bounded(concurrency: Int) -> Int {
+        min(max(1, concurrency), maximumConcurrency)
+    }
+
     public init(
         queues: [WorkerQueue] = ["default"], concurrency: Int = 10, lease: Duration = .seconds(30),
         heartbeatInterval: Duration? = nil, drainTimeout: Duration = .seconds(25),
@@ -85,7 +90,7 @@ public struct WorkerConfiguration: Sendable {
         workerID: String = WorkerConfiguration.defaultWorkerID()
     ) {
         self.queues = queues
-        self.concurrency = min(max(1, concurrency), Self.maximumConcurrency)
+        self.concurrency = Self.bounded(concurrency: concurrency)
         self.lease = lease
         self.heartbeatInterval = heartbeatInterval
         self.drainTimeout = drainTimeout

@@ -55,19 +55,9 @@ struct QueuesCommand: AsyncParsableCommand {
     }
 
     /// Pauses or resumes `name` and prints the outcome.
-    /// `name` in NFC, checked as ``JobInput`` checks every queue name.
-    /// - Throws: ``CLIError`` saying what is wrong with it.
-    static func queueName(_ name: String) throws -> String {
-        do {
-            return try JobInput.name(name, field: "the queue name")
-        } catch let error as SpoolError {
-            throw CLIError(error.message)
-        }
-    }
-
     static func setPaused(_ paused: Bool, queue name: String, database: DatabaseOptions, output: OutputOptions) async throws {
         try await reportingErrors {
-            let name = try queueName(name)
+            let name = try ArgumentValues.queueName(name)
             try await database.withStorage(.existing) { opened in
                 try await opened.storage.setPaused(paused, queue: name)
                 if output.json {
@@ -122,7 +112,7 @@ struct QueuesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let name = try QueuesCommand.queueName(name)
+                let name = try ArgumentValues.queueName(name)
                 if clear && (maxRunning != nil || rate != nil) { throw CLIError("--clear removes every limit: give it alone") }
                 if !clear && maxRunning == nil && rate == nil { throw CLIError("say --max-running N, --rate COUNT/PERIOD, or --clear") }
                 let limits = QueueLimits(maxRunning: maxRunning, rate: try rate.map { try QueueLimits.Rate(parsing: $0) })

@@ -66,19 +66,19 @@ struct WorkCommand: AsyncParsableCommand {
     ))
     var httpAllowHosts: String?
 
-    /// For Spool's own test of poison-job containment: jobs of this kind trap the process, as
-    /// a handler with a bug would. Hidden: no one else has a use for it.
+    /// For Spool's own test of poison-job containment: jobs of this kind trap the process after
+    /// 300 ms, as a handler with a bug would (the wait lets the outcomes of the jobs run before
+    /// it be stored, so the test can tell them from the jobs a crash takes with it). Hidden: no
+    /// one else has a use for it.
     @Option(help: .hidden)
     var testCrashKind: String?
 
     func run() async throws {
         LogSetup.bootstrap(level: logLevel, json: json)
         try await reportingErrors {
-            let names = try ArgumentValues.list(queues).map(QueuesCommand.queueName)
+            let names = try ArgumentValues.list(queues).map(ArgumentValues.queueName)
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
-            guard (1...WorkerConfiguration.maximumConcurrency).contains(concurrency) else {
-                throw CLIError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency) (got \(concurrency))")
-            }
+            try ArgumentValues.checkConcurrency(concurrency)
             let lease = try ArgumentValues.seconds(self.lease, "--lease", allowZero: false)
             let rescue = try ArgumentValues.seconds(rescueInterval, "--rescue-interval")
             let drain = try ArgumentValues.seconds(drainTimeout, "--drain-timeout")
@@ -94,7 +94,10 @@ struct WorkCommand: AsyncParsableCommand {
                 logger.info("opened job store", metadata: ["spool.database": "\(opened.url)"])
                 let registry = BuiltinJobs.registry(policy: policy)
                 if let testCrashKind {
-                    registry.register(kind: testCrashKind) { _, _ in fatalError("spool work --test-crash-kind: a job of kind \(testCrashKind) traps") }
+                    registry.register(kind: testCrashKind) { _, _ in
+                        try await Task.sleep(for: .milliseconds(300))
+                        fatalError("spool work --test-crash-kind: a job of kind \(testCrashKind) traps")
+                    }
                 }
                 let worker = Worker(storage: opened.storage, registry: registry, configuration: configuration)
                 var group = ServiceGroupConfiguration(

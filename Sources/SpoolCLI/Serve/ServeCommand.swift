@@ -97,13 +97,11 @@ struct ServeCommand: AsyncParsableCommand {
             LogSetup.bootstrap(level: logLevel ?? file.logLevel ?? .info, json: json)
             let host = self.host ?? file.host ?? "127.0.0.1"
             let port = self.port ?? file.port ?? 8080
-            let names = try (queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]).map(QueuesCommand.queueName)
+            let names = try (queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]).map(ArgumentValues.queueName)
             let concurrency = self.concurrency ?? file.concurrency ?? 10
             let bodyLimit = self.bodyLimit ?? file.bodyLimit ?? 1 << 20
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
-            guard (1...WorkerConfiguration.maximumConcurrency).contains(concurrency) else {
-                throw CLIError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency) (got \(concurrency))")
-            }
+            try ArgumentValues.checkConcurrency(concurrency)
             guard (0...65_535).contains(port) else { throw CLIError("--port must be from 0 to 65535 (got \(port))") }
             guard bodyLimit >= 1 else { throw CLIError("--body-limit must be at least 1 byte (got \(bodyLimit))") }
             let drain = try ArgumentValues.seconds(drainTimeout ?? file.drainTimeoutSeconds ?? 25, "--drain-timeout")

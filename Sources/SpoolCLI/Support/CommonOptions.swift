@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Spool
 
 /// `--database URL`, shared by every command that uses a store.
 struct DatabaseOptions: ParsableArguments {
@@ -36,6 +37,23 @@ enum ArgumentValues {
     /// `a,b , c` → `["a", "b", "c"]`; empty items are dropped.
     static func list(_ text: String) -> [String] {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// `name` in NFC, checked as ``JobInput`` checks every queue name.
+    /// - Throws: ``CLIError`` saying what is wrong with it.
+    static func queueName(_ name: String) throws -> String {
+        do {
+            return try JobInput.name(name, field: "the queue name")
+        } catch let error as SpoolError {
+            throw CLIError(error.message)
+        }
+    }
+
+    /// Checks `--concurrency`: 1 to ``WorkerConfiguration/maximumConcurrency``.
+    static func checkConcurrency(_ concurrency: Int) throws {
+        guard (1...WorkerConfiguration.maximumConcurrency).contains(concurrency) else {
+            throw CLIError("--concurrency must be from 1 to \(WorkerConfiguration.maximumConcurrency) (got \(concurrency))")
+        }
     }
 
     /// A non-negative number of seconds as a `Duration`.

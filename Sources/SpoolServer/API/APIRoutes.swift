@@ -164,22 +164,23 @@ struct APIRoutes: Sendable {
     func list(_ request: Request) async throws -> Response {
         let parameters = request.uri.queryParameters
         func query(_ name: Substring) -> String? { parameters[name].map(String.init) }
-        var filter = JobFilter()
+        var states: Set<JobState>?
         if let text = query("state"), !text.isEmpty {
-            var states = Set<JobState>()
+            var wanted = Set<JobState>()
             for name in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let state = JobState(rawValue: String(name)) else {
                     throw Problem.invalidParameter(
                         "state", "must be one or more of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got '\(name)')"
                     )
                 }
-                states.insert(state)
+                wanted.insert(state)
             }
-            filter.states = states
+            states = wanted
         }
-        // Names are stored in NFC: a filter in another spelling finds the same jobs.
-        if let queue = query("queue"), !queue.isEmpty { filter.queue = queue.precomposedStringWithCanonicalMapping }
-        if let kind = query("kind"), !kind.isEmpty { filter.kind = kind.precomposedStringWithCanonicalMapping }
+        // JobFilter normalises the names to NFC, as they are stored.
+        let filter = JobFilter(
+            states: states, queue: query("queue").flatMap { $0.isEmpty ? nil : $0 }, kind: query("kind").flatMap { $0.isEmpty ? nil : $0 }
+        )
         var cursor: JobID?
         if let text = query("cursor"), !text.isEmpty {
             guard let id = JobID(text) else {

@@ -8,9 +8,6 @@ import Spool
 /// (`runAt`) is an error rather than silently ignored.
 struct EnqueueRequest: Sendable {
     static let fields = ["kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s"]
-    /// The longest kind, queue name and unique key accepted, in Unicode code points.
-    static let maximumNameLength = FieldReader.maximumNameLength
-
     var kind: String
     /// The payload as JSON bytes (`{}` when absent).
     var payload: [UInt8]
