@@ -41,12 +41,31 @@ public enum Expectation {
                 return true
             }
             group.addTask {
+                // The deadline itself: the one real-time sleep of an expectation.
                 try await Task.sleep(until: deadline, clock: .continuous)
                 return false
             }
             let met = try await group.next() ?? false
             group.cancelAll()
             if !met { throw ExpectationTimeout(what: what, timeout: timeout) }
+        }
+    }
+
+    /// Checks `condition` every `interval` until it returns true; gives up with
+    /// ``ExpectationTimeout`` after `timeout`.
+    ///
+    /// Only for state that signals no event this process can wait on: another process's output
+    /// or files, a server's bookkeeping, a store read by a driver that does not push changes.
+    /// Anything the code under test can signal (a handler, a ``ManualClock`` sleeper, a
+    /// ``WakeSignal``, a finish) is waited on with ``eventually(timeout:_:_:)`` instead.
+    public static func poll(
+        every interval: Duration = .milliseconds(20), timeout: Duration = .seconds(10), _ what: String,
+        _ condition: @escaping @Sendable () async throws -> Bool
+    ) async throws {
+        try await eventually(timeout: timeout, what) {
+            if try await condition() { return true }
+            try await Task.sleep(for: interval)
+            return false
         }
     }
 }
