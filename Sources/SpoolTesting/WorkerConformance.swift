@@ -37,15 +37,18 @@ public func withRunningWorker<T: Sendable>(
     }
 }
 
-/// Waits until the stored job satisfies `predicate` (re-reading the job as the worker stores
-/// outcomes in the background).
+/// Waits until the stored job satisfies `predicate`, re-reading it every 2 ms.
+///
+/// A poll, for the states no storage announces (a retry or snooze stored as `scheduled`,
+/// progress carried by a heartbeat): the worker stores outcomes in the background and no driver
+/// signals them. Wait for a final state with ``JobStorage/waitForFinish(_:)`` (or a handle's
+/// `value`) instead: drivers that observe finishes push it.
 public func waitForJob(
     _ storage: any JobStorage, _ id: JobID, timeout: Duration = .seconds(10), _ what: String,
     _ predicate: @escaping @Sendable (JobRecord) -> Bool
 ) async throws -> JobRecord {
-    try await Expectation.eventually(timeout: timeout, what) {
+    try await Expectation.poll(every: .milliseconds(2), timeout: timeout, what) {
         if let record = try await storage.job(id), predicate(record) { return true }
-        try await Task.sleep(for: .milliseconds(2))
         return false
     }
     return try await storage.job(id)!
@@ -104,7 +107,7 @@ extension StorageConformance {
                 return 99
             }
             do {
-                try await Task.sleep(for: .seconds(3600))
+                try await Task.sleep(for: .seconds(3600))  // runs until its lease is lost: the behaviour under test
             } catch {
                 saw.record(error is CancellationError ? "cancelled" : "\(error)")
                 throw error
@@ -177,10 +180,11 @@ extension StorageConformance {
                     try check(waiting.runAt == clock.now.addingTimeInterval(10), "retry \(attempt) waits 10 s: \(waiting.runAt)")
                     clock.advance(by: .seconds(10))
                 }
-                return try await waitForJob(storage, id, "dead after 3 attempts") { $0.state == .dead }
+                return try await storage.waitForFinish(id)
             }
             try check(runs.all == [1, 2, 3], "three attempts, got \(runs.all)")
-            try check(record.errors.map(\.message) == ["attempt 1 failed", "attempt 2 failed", "attempt 3 failed"], "every error kept")
+            try check(record?.state == .dead, "dead after 3 attempts: \(String(describing: record?.state))")
+            try check(record?.errors.map(\.message) == ["attempt 1 failed", "attempt 2 failed", "attempt 3 failed"], "every error kept")
         },
         ConformanceCase(name: "worker: snooze runs again without spending an attempt") { storage in
             let clock = ManualClock(start: t0)
@@ -217,9 +221,15 @@ extension StorageConformance {
             let clock = ManualClock(start: t0)
             let registry = JobRegistry()
             let started = EventRecorder<Int>()
+            let cancelled = EventRecorder<Bool>()
             registry.register(ProbeJob.self, options: JobOptions(maxAttempts: 1, timeout: .seconds(5))) { _, _ in
                 started.record(1)
-                try await Task.sleep(for: .seconds(3600))
+                do {
+                    try await Task.sleep(for: .seconds(3600))  // runs until the timeout: the behaviour under test
+                } catch {
+                    cancelled.record(error is CancellationError)
+                    throw error
+                }
             }
             let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
             let worker = worker(storage, registry, clock: clock)
@@ -227,17 +237,14 @@ extension StorageConformance {
                 let handle = try await client.enqueue(ProbeJob(value: 1))
                 try await started.waitForCount(1)
                 // The attempt's deadline may not be asleep on the clock yet when the handler has
-                // started: move the clock on 5 s at a time until the attempt ends.
+                // started: move the clock on 5 s at a time until the handler is cancelled.
                 try await Expectation.eventually("the attempt times out") {
                     clock.advance(by: .seconds(5))
-                    for _ in 0..<25 {
-                        if try await storage.job(handle.id)?.state.isFinished == true { return true }
-                        try await Task.sleep(for: .milliseconds(2))
-                    }
-                    return false
+                    return (try? await cancelled.waitForCount(1, timeout: .milliseconds(50))) != nil
                 }
                 return try await handle.value
             }
+            try check(cancelled.all == [true], "the handler saw CancellationError: \(cancelled.all)")
             try check(outcome.state == .dead && outcome.error?.reason == "timeout", "timed out: \(String(describing: outcome.error))")
             try check(worker.stats.timedOut == 1 && worker.stats.inFlight == 0, "counted as timed out, slot freed: \(worker.stats)")
         },
@@ -273,12 +280,18 @@ extension StorageConformance {
             let registry = JobRegistry()
             let started = EventRecorder<Int>()
             let gate = EventRecorder<Bool>()
+            let stopped = EventRecorder<Bool>()
             registry.register(ProbeJob.self) { job, _ in
                 started.record(job.value)
                 if job.value == 1 {
                     try await gate.waitForCount(1, timeout: .seconds(30))  // finishes once released
                 } else {
-                    try await Task.sleep(for: .seconds(3600))  // a straggler
+                    do {
+                        try await Task.sleep(for: .seconds(3600))  // a straggler, until the drain timeout cancels it
+                    } catch {
+                        stopped.record(error is CancellationError)
+                        throw error
+                    }
                 }
             }
             let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
@@ -289,14 +302,14 @@ extension StorageConformance {
                 try await started.waitForCount(2)
                 worker.beginShutdown()
                 gate.record(true)
-                _ = try await waitForJob(storage, handles[0].id, "the drained job succeeds") { $0.state == .succeeded }
+                let drained = try await handles[0].value
+                try check(drained.state == .succeeded, "the drained job succeeds: \(drained.state)")
                 // Move past the drain timeout until the drain timer has seen it (it may not be
-                // asleep yet on the first advance; advancing further is harmless).
-                try await Expectation.eventually("the drain timeout hands the straggler back") {
+                // asleep yet on the first advance; advancing further is harmless): the straggler's
+                // handler is cancelled, then the worker hands it back and stops.
+                try await Expectation.eventually("the drain timeout cancels the straggler") {
                     clock.advance(by: .seconds(20))
-                    if try await storage.job(handles[1].id)?.state == .available { return true }
-                    try await Task.sleep(for: .milliseconds(5))
-                    return false
+                    return (try? await stopped.waitForCount(1, timeout: .milliseconds(50))) != nil
                 }
                 try await group.waitForAll()
             }
