@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import Spool
-import Synchronization
 
 /// A job kind for the flow-control cases: remembers the queue it was sent to.
 public struct QueueProbeJob: JobParameters {
@@ -72,6 +71,7 @@ extension StorageConformance {
             let starts = EventRecorder<String>()
             registry.register(QueueProbeJob.self) { job, _ in
                 starts.record(job.queue)
+                // A job's work: it holds its slot a moment, so both queues stay saturated.
                 try await Task.sleep(for: .milliseconds(1))
             }
             let client = SpoolClient(storage: storage, registry: registry, middleware: [])
@@ -90,7 +90,7 @@ extension StorageConformance {
             let strictRegistry = JobRegistry()
             strictRegistry.register(QueueProbeJob.self) { job, _ in
                 strictStarts.record(job.queue)
-                try await Task.sleep(for: .milliseconds(1))
+                try await Task.sleep(for: .milliseconds(1))  // a job's work, as above
             }
             let strictClient = SpoolClient(storage: storage, registry: strictRegistry, middleware: [])
             let waitingHigh = try await storage.stats().count(.available, queue: "high")
@@ -105,10 +105,10 @@ extension StorageConformance {
         ConformanceCase(name: "worker: a weighted queue without jobs leaves its slots to the others (stealing)") { storage in
             let registry = JobRegistry()
             let running = EventRecorder<String>()
-            let open = Atomic<Bool>(false)
+            let open = EventRecorder<Bool>()
             registry.register(QueueProbeJob.self) { job, _ in
                 running.record(job.queue)
-                while !open.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
+                try await open.waitForCount(1, timeout: .seconds(30))  // holds its slot until the gate opens
             }
             let client = SpoolClient(storage: storage, registry: registry, middleware: [])
             try await fill(client, ["high"], count: 20)
@@ -121,7 +121,7 @@ extension StorageConformance {
                 // All 8 slots hold high jobs at once, though high's weighted share is only 2.
                 let started = try await running.waitForCount(8, timeout: .seconds(30))
                 try check(started.allSatisfy { $0 == "high" }, "only high has jobs: \(started)")
-                open.store(true, ordering: .releasing)
+                open.record(true)
                 _ = try await running.waitForCount(20, timeout: .seconds(30))
             }
         },
@@ -140,6 +140,7 @@ extension StorageConformance {
             let probes = EventRecorder<String>()
             registry.register(QueueProbeJob.self) { job, _ in
                 probes.record(job.queue)
+                // Suspends on the shared pool: these jobs need it free while the lane is blocked.
                 try await Task.sleep(for: .milliseconds(1))
             }
             let client = SpoolClient(storage: storage, registry: registry, middleware: [])
