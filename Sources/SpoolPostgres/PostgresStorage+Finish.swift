@@ -16,15 +16,15 @@ extension PostgresStorage {
     /// Snooze and hand-back give the attempt back; every outcome clears the lease and resets
     /// the count of expired leases; failures append to the error history (newest
     /// ``JobAttemptError/historyLimit`` kept). A hand-back notifies other processes.
-    public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
-        guard !completions.isEmpty else { return [] }
+    public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
+        guard !completions.isEmpty else { return LeaseReport() }
         let batch = try FinishBatch(completions)
         let operation = "finish of \(completions.count) job(s) by worker '\(worker)'"
         if batch.succeededOnly {
             let row = try await committedRows(HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker), operation).first
             let (queues, lost) = try row?.decode(([String], [UUID]).self) ?? ([], batch.ids)
             if !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
-            return lost.map(PostgresCoding.id)
+            return LeaseReport(lost: lost.map(PostgresCoding.id))
         }
         let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), operation)
         var written = Set<JobID>(minimumCapacity: rows.count)
@@ -41,14 +41,14 @@ extension PostgresStorage {
         } else if batch.reschedules || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) {
             workSignal.signal()
         }
-        return completions.map(\.id).filter { !written.contains($0) }
+        return LeaseReport(lost: completions.map(\.id).filter { !written.contains($0) })
     }
 
     /// Extends the leases `worker` holds to `now + lease` and stores reported progress, in one
     /// statement.
     /// - Returns: the ids whose lease `worker` no longer holds (the worker should stop them).
-    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
-        guard !beats.isEmpty else { return [] }
+    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
+        guard !beats.isEmpty else { return LeaseReport() }
         var progress: [String] = []
         var hasProgress: [Bool] = []
         for beat in beats {
@@ -65,7 +65,7 @@ extension PostgresStorage {
         }
         let rows = try await rows(HotSQL.Heartbeat.self, bindings, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")
         let held = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
-        return beats.map(\.id).filter { !held.contains($0) }
+        return LeaseReport(lost: beats.map(\.id).filter { !held.contains($0) })
     }
 
     /// Returns running jobs whose lease expired before `now` to `available`, keeping the

@@ -11,8 +11,8 @@ extension RedisStorage {
     /// written for them. Snooze and hand-back give the attempt back; every outcome clears the
     /// lease and resets the count of expired leases; failures append to the error history
     /// (newest ``JobAttemptError/historyLimit`` kept).
-    public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
-        guard !completions.isEmpty else { return [] }
+    public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
+        guard !completions.isEmpty else { return LeaseReport() }
         var arguments: [[UInt8]] = [RedisCoding.arg(worker), RedisCoding.arg(completions.count)]
         var reschedules = false
         for completion in completions {
@@ -37,14 +37,14 @@ extension RedisStorage {
         }
         let reply = try await perform(.finish, arguments, "finish of \(completions.count) job(s) by worker '\(worker)'")
         if reschedules { workSignal.signal() }
-        return try ids(reply)
+        return LeaseReport(lost: try ids(reply))
     }
 
     /// Extends the leases `worker` holds to `now + lease` and stores reported progress, in one
     /// script.
     /// - Returns: the ids whose lease `worker` no longer holds (the worker should stop them).
-    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
-        guard !beats.isEmpty else { return [] }
+    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
+        guard !beats.isEmpty else { return LeaseReport() }
         var arguments: [[UInt8]] = [
             RedisCoding.arg(worker), RedisCoding.arg(RedisCoding.millis(now) + RedisCoding.millis(lease)), RedisCoding.arg(beats.count),
         ]
@@ -52,7 +52,7 @@ extension RedisStorage {
             let progress = try RedisCoding.encodeProgress(beat.progress)
             arguments += [RedisCoding.arg(beat.id), progress == nil ? [48] : [49], progress ?? []]
         }
-        return try ids(try await perform(.heartbeat, arguments, "heartbeat of \(beats.count) job(s) by worker '\(worker)'"))
+        return LeaseReport(lost: try ids(try await perform(.heartbeat, arguments, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")))
     }
 
     /// Returns running jobs whose lease expired before `now` to `available`, keeping the

@@ -69,8 +69,8 @@ extension SQLiteStorage {
     /// the count of expired leases; failures append to the error history (newest
     /// ``JobAttemptError/historyLimit`` kept). Cost: one transaction; successes are written up
     /// to 64 per statement, other outcomes a statement each.
-    public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
-        guard !completions.isEmpty else { return [] }
+    public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
+        guard !completions.isEmpty else { return LeaseReport() }
         let rows: [FinishRow] = try completions.map { completion in
             let next = try JobStateMachine.transition(.running, on: completion.event, job: completion.id)
             let at = SQLiteCoding.micros(completion.at)
@@ -124,7 +124,7 @@ extension SQLiteStorage {
         // A finished run frees a slot of a queue's max-running limit: wake local waiters.
         if limited || written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) { workSignal.signal() }
         finishWatch.notify(written.filter { $0.1.isFinished }.map(\.0))
-        return lost
+        return LeaseReport(lost: lost)
     }
 
     /// Writes up to ``finishChunkSize`` successes (distinct ids) in one statement; returns the
@@ -205,8 +205,8 @@ extension SQLiteStorage {
     /// Extends the leases `worker` holds to `now + lease` and stores reported progress, in one
     /// transaction.
     /// - Returns: the ids whose lease `worker` no longer holds (the worker should stop them).
-    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
-        guard !beats.isEmpty else { return [] }
+    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
+        guard !beats.isEmpty else { return LeaseReport() }
         let expiry = SQLiteCoding.micros(now) + SQLiteCoding.micros(lease)
         let rows: [(JobID, String?)] = try beats.map { ($0.id, try SQLiteCoding.encodeProgress($0.progress)) }
         return try await write("heartbeat of \(beats.count) job(s) by worker '\(worker)'", synced: false) { db in
@@ -216,7 +216,7 @@ extension SQLiteStorage {
                 try update.execute(arguments: [expiry, progress, SQLiteCoding.blob(id), worker])
                 if db.changesCount == 0 { lost.append(id) }
             }
-            return lost
+            return LeaseReport(lost: lost)
         }
     }
 

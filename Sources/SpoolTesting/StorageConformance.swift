@@ -100,7 +100,7 @@ public enum StorageConformance {
             try check(running?.attemptedAt != nil, "claim records the attempt time")
             let lost = try await storage.finish(
                 first.map { JobCompletion(id: $0.id, outcome: .succeeded(result: Array("42".utf8)), at: t0) }, worker: "w1"
-            )
+            ).lost
             try check(lost.isEmpty, "finish with the lease held writes everything")
             let done = try await storage.job(first[0].id)
             try check(done?.state == .succeeded, "finished job is succeeded")
@@ -178,7 +178,7 @@ public enum StorageConformance {
             let record = try await storage.job(id)
             try check(record?.state == .available && record?.attempt == 1, "rescued: available, the crashed attempt counted")
             try check(record?.lastError?.reason == "lease_expired", "the expiry is in the history")
-            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "w1").lost
             try check(lost == [id], "the old worker's outcome is refused")
             let again = try await claim(storage, 1, worker: "w2", at: t0.addingTimeInterval(12))
             try check(again.first?.attempt == 2, "the next claim is attempt 2")
@@ -205,13 +205,13 @@ public enum StorageConformance {
             let lost = try await storage.heartbeat(
                 [JobHeartbeat(id: id, progress: JobProgress(fraction: 0.5, message: "half"))], worker: "w1",
                 lease: .seconds(10), now: t0.addingTimeInterval(8)
-            )
+            ).lost
             try check(lost.isEmpty, "the lease holder's heartbeat is accepted")
             let report = try await storage.rescueExpired(now: t0.addingTimeInterval(12), poisonAfter: 3)
             try check(report.rescued.isEmpty, "an extended lease is not rescued")
             let record = try await storage.job(id)
             try check(record?.progress == JobProgress(fraction: 0.5, message: "half"), "progress is stored")
-            let stranger = try await storage.heartbeat([JobHeartbeat(id: id)], worker: "w2", lease: .seconds(10), now: t0)
+            let stranger = try await storage.heartbeat([JobHeartbeat(id: id)], worker: "w2", lease: .seconds(10), now: t0).lost
             try check(stranger == [id], "another worker's heartbeat is refused")
         },
         ConformanceCase(name: "hand-back returns the job without spending an attempt") { storage in
@@ -225,7 +225,7 @@ public enum StorageConformance {
         ConformanceCase(name: "outcomes need the lease") { storage in
             let id = try await storage.enqueue([job()], whenFull: .wait, now: t0)[0].id
             _ = try await claim(storage, 1)
-            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "intruder")
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: t0)], worker: "intruder").lost
             try check(lost == [id], "a non-holder's outcome is refused")
             try check(try await state(storage, id) == .running, "the job is still running")
         },
@@ -239,14 +239,14 @@ public enum StorageConformance {
                 JobCompletion(id: ids[1], outcome: .retry(at: retryAt, error: error(1)), at: t0),
                 JobCompletion(id: ids[2], outcome: .succeeded(result: nil), at: t0),
                 JobCompletion(id: ids[3], outcome: .dead(error: error(1, "fatal")), at: t0),
-            ], worker: "w1")
+            ], worker: "w1").lost
             try check(mixed.isEmpty, "a mixed finish with the lease held writes everything")
             let finishedLater = t0.addingTimeInterval(1)
             let successes = try await storage.finish([
                 JobCompletion(id: ids[4], outcome: .succeeded(result: Array("[5]".utf8)), at: finishedLater),
                 JobCompletion(id: ids[5], outcome: .succeeded(result: nil), at: finishedLater),
                 JobCompletion(id: ids[0], outcome: .succeeded(result: nil), at: finishedLater),
-            ], worker: "w1")
+            ], worker: "w1").lost
             try check(successes == [ids[0]], "a job already finished is not finished again, got \(successes)")
             var records: [JobRecord] = []
             for id in ids {
@@ -294,7 +294,7 @@ public enum StorageConformance {
             let claimed = try await claim(storage, 3).map(\.id)
             try check(claimed == [ids[1], ids[2]], "a cancelled job is not claimed")
             try check(try await storage.cancel([ids[1]], now: t0) == [ids[1]], "a running job can be cancelled")
-            let lost = try await storage.finish([JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0)], worker: "w1")
+            let lost = try await storage.finish([JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0)], worker: "w1").lost
             let stillCancelled = try await state(storage, ids[1]) == .cancelled
             try check(lost == [ids[1]] && stillCancelled, "its worker's outcome is refused")
             try check(try await storage.retry([ids[0], ids[2]], now: t0) == [ids[0]], "only cancelled/dead jobs can be retried")

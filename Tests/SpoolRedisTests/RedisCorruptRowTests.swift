@@ -70,7 +70,7 @@ struct RedisCorruptRowTests {
                 JobCompletion(id: jobs[1].id, outcome: .snooze(until: at.addingTimeInterval(60)), at: at),
                 JobCompletion(id: jobs[2].id, outcome: .handBack, at: at),
             ]
-            let lost = try await storage.finish(completions, worker: "w")
+            let lost = try await storage.finish(completions, worker: "w").lost
             #expect(lost.isEmpty, "every outcome stored: lost \(lost)")
             let records = try await jobs.asyncMap { try #require(try await storage.job($0.id)) }
             #expect(records.map(\.state) == [.scheduled, .scheduled, .available])

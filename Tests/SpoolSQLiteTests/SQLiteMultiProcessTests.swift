@@ -154,7 +154,7 @@ struct SQLiteMultiProcessTests {
             mine += batch.map(\.id)
             let lost = try await storage.finish(
                 batch.map { JobCompletion(id: $0.id, outcome: .succeeded(result: Array(worker.utf8)), at: clock.now) }, worker: worker
-            )
+            ).lost
             #expect(lost.isEmpty, "\(worker) lost leases it had just claimed: \(lost)")
         }
         let text = mine.map(\.description).joined(separator: "\n")

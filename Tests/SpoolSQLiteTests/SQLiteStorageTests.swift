@@ -101,7 +101,7 @@ struct SQLiteStorageTests {
         let claimed = try await claim(storage, 2)
         #expect(claimed.count == 2)
         #expect(try storage.writerSynchronous() == 2, "back to FULL after a claim")
-        let lost = try await storage.heartbeat(claimed.map { JobHeartbeat(id: $0.id) }, worker: "w1", lease: .seconds(30), now: t0)
+        let lost = try await storage.heartbeat(claimed.map { JobHeartbeat(id: $0.id) }, worker: "w1", lease: .seconds(30), now: t0).lost
         #expect(lost.isEmpty)
         #expect(try storage.writerSynchronous() == 2, "back to FULL after a heartbeat")
         // A claim that finds nothing restores it too.
@@ -256,7 +256,7 @@ struct SQLiteStorageTests {
             let lost = try await storage!.heartbeat(
                 [JobHeartbeat(id: ids[0], progress: JobProgress(fraction: 0.25, message: "a quarter"))], worker: "w1",
                 lease: .seconds(60), now: t0.addingTimeInterval(1)
-            )
+            ).lost
             #expect(lost.isEmpty)
             _ = try await storage!.finish(
                 [JobCompletion(id: ids[0], outcome: .retry(at: t0.addingTimeInterval(5), error: JobAttemptError(attempt: 1, at: t0, message: "flaky", reason: "error")), at: t0.addingTimeInterval(2))],
@@ -389,7 +389,7 @@ struct SQLiteStorageTests {
             #expect(claimed.first?.attempt == round)
             let error = JobAttemptError(attempt: round, at: now, message: "failure \(round)")
             now = now.addingTimeInterval(1)
-            let lost = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: now, error: error), at: now)], worker: "w1")
+            let lost = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: now, error: error), at: now)], worker: "w1").lost
             #expect(lost.isEmpty)
         }
         let record = try #require(try await storage.job(id))
@@ -600,7 +600,7 @@ struct SQLiteStorageTests {
             JobCompletion(id: id, outcome: .succeeded(result: index == 3 ? [] : (index == 4 ? Array("42".utf8) : nil)), at: later)
         }
         completions[50] = JobCompletion(id: ids[50], outcome: .retry(at: later, error: JobAttemptError(attempt: 1, at: later, message: "no")), at: later)
-        let lost = try await storage.finish(completions, worker: "w1")
+        let lost = try await storage.finish(completions, worker: "w1").lost
         #expect(Set(lost) == [ids[10], ids[77]])
         let done = try #require(try await storage.job(ids[0]))
         #expect(done.state == .succeeded && done.finishedAt == later && done.leaseOwner == nil && done.result == nil)
@@ -611,19 +611,19 @@ struct SQLiteStorageTests {
         #expect(retried.state == .scheduled && retried.errors.count == 1)
         #expect(try await storage.stats().count(.succeeded) == 97)
         // Written already: a second report of the same outcomes is refused, one by one.
-        let again = try await storage.finish(Array(completions[0..<2]) + [completions[0]], worker: "w1")
+        let again = try await storage.finish(Array(completions[0..<2]) + [completions[0]], worker: "w1").lost
         #expect(again == [ids[0], ids[1], ids[0]])
         // More successes than one statement takes, a lost lease in the second chunk.
         let many = try await storage.enqueue((0..<300).map { _ in newJob(queue: "many") }, whenFull: .fail, now: t0).map(\.id)
         #expect(try await claim(storage, 300, queue: "many").count == 300)
         _ = try await storage.delete([many[200]])
-        let manyLost = try await storage.finish(many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1")
+        let manyLost = try await storage.finish(many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1").lost
         #expect(manyLost == [many[200]])
         #expect(try await storage.stats().count(.succeeded, queue: "many") == 299)
         // Another worker's outcome is refused.
         let other = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
         _ = try await claim(storage, 2, worker: "w2")
-        let refused = try await storage.finish(other.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1")
+        let refused = try await storage.finish(other.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1").lost
         #expect(Set(refused) == Set(other))
     }
 

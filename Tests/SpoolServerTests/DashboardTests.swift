@@ -368,8 +368,8 @@ final class SampledStorage: JobStorage {
 
     func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] { try await base.enqueue(jobs, whenFull: whenFull, now: now) }
     func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { try await base.claim(request, now: now) }
-    func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] { try await base.finish(completions, worker: worker) }
-    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
+    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport { try await base.finish(completions, worker: worker) }
+    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
         try await base.heartbeat(beats, worker: worker, lease: lease, now: now)
     }
     func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport { try await base.rescueExpired(now: now, poisonAfter: poisonAfter) }

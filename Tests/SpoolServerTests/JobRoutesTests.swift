@@ -12,7 +12,7 @@ func makeDead(_ storage: MemoryStorage, queue: String = "default") async throws 
     )
     let job = try #require(claimed.first)
     let error = JobAttemptError(attempt: 1, at: Date(), message: "boom", reason: "permanent")
-    let lost = try await storage.finish([JobCompletion(id: job.id, outcome: .dead(error: error), at: Date())], worker: "test-worker")
+    let lost = try await storage.finish([JobCompletion(id: job.id, outcome: .dead(error: error), at: Date())], worker: "test-worker").lost
     #expect(lost.isEmpty)
     return job.id
 }

@@ -93,8 +93,8 @@ struct BrokenStorage: JobStorage {
 
     func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] { throw error }
     func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { throw error }
-    func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] { throw error }
-    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] { throw error }
+    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport { throw error }
+    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport { throw error }
     func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport { throw error }
     func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {}
     func job(_ id: JobID) async throws -> JobRecord? { throw error }

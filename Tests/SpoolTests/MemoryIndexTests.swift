@@ -61,7 +61,7 @@ struct MemoryIndexTests {
             ClaimRequest(demands: [QueueDemand(queue: "default", limit: 300)], worker: "w", lease: .seconds(30), limit: 300), now: now
         )
         #expect(claimed.count == 300)
-        let lost = try await storage.finish(claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: now) }, worker: "w")
+        let lost = try await storage.finish(claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: now) }, worker: "w").lost
         #expect(lost.isEmpty)
         let kept = try await storage.jobs(JobFilter(), after: nil, limit: 1_000).jobs.map(\.id)
         // The ten finished last are kept for inspection; the rest are forgotten.
@@ -84,26 +84,26 @@ struct MemoryIndexTests {
         _ = try await storage.enqueue([newJob(again)], whenFull: .fail, now: now)
         #expect(try await claim(1, worker: "a", at: now).map(\.id) == [again])
         let error = JobAttemptError(attempt: 1, at: now, message: "boom", reason: "error")
-        #expect(try await storage.finish([JobCompletion(id: again, outcome: .retry(at: now, error: error), at: now)], worker: "a").isEmpty)
+        #expect(try await storage.finish([JobCompletion(id: again, outcome: .retry(at: now, error: error), at: now)], worker: "a").lost.isEmpty)
         #expect(try await storage.job(again)?.leaseOwner == nil)
         #expect(try await claim(1, worker: "b", at: now).map(\.id) == [again])
         let running = try #require(try await storage.job(again))
         #expect(running.leaseOwner == "b")
         #expect(running.leaseExpiresAt == now.addingTimeInterval(30))
         // Another worker's outcome and heartbeat are refused.
-        #expect(try await storage.finish([JobCompletion(id: again, outcome: .succeeded(result: nil), at: now)], worker: "a") == [again])
-        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "a", lease: .seconds(30), now: now) == [again])
+        #expect(try await storage.finish([JobCompletion(id: again, outcome: .succeeded(result: nil), at: now)], worker: "a").lost == [again])
+        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "a", lease: .seconds(30), now: now).lost == [again])
 
         // Three thousand jobs come and go, leaving stale entries behind.
         let churn = (0..<3_000).map { _ in JobID() }
         _ = try await storage.enqueue(churn.map(newJob), whenFull: .fail, now: now)
         for _ in 0..<30 {
             let batch = try await claim(100, worker: "c", at: now)
-            #expect(try await storage.finish(batch.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: now) }, worker: "c").isEmpty)
+            #expect(try await storage.finish(batch.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: now) }, worker: "c").lost.isEmpty)
         }
         // A heartbeat keeps b's lease a minute longer; then the lease runs out.
         let later = now.addingTimeInterval(60)
-        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "b", lease: .seconds(30), now: later).isEmpty)
+        #expect(try await storage.heartbeat([JobHeartbeat(id: again, progress: nil)], worker: "b", lease: .seconds(30), now: later).lost.isEmpty)
         #expect(try await storage.rescueExpired(now: later.addingTimeInterval(29), poisonAfter: 5).rescued.isEmpty)
         let report = try await storage.rescueExpired(now: later.addingTimeInterval(31), poisonAfter: 5)
         #expect(report.rescued == [again])

@@ -104,16 +104,16 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         return taken.map { $0.job.claimed(attempt: $0.attempt, runAt: $0.runAt, extra: $0.extra) }
     }
 
-    public func finish(_ completions: [JobCompletion], worker: String) async throws -> [JobID] {
+    public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
         let (lost, changes) = withStore { store in
             store.finish(completions, worker: worker)
         }
         if changes.madeAvailable || changes.freedLimitedSlot { workSignal.signal() }
         if changes.finished { finishSignal.signal() }
-        return lost
+        return LeaseReport(lost: lost)
     }
 
-    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> [JobID] {
+    public func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
         withStore { store in
             var lost: [JobID] = []
             let expiry = now.adding(lease)
@@ -125,7 +125,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
                 job.leaseExpiry = expiry
                 if let progress = beat.progress { job.extras().progress = progress }
             }
-            return lost
+            return LeaseReport(lost: lost)
         }
     }
 

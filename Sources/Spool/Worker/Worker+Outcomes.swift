@@ -24,7 +24,7 @@ extension Worker {
                 continue
             }
             do {
-                let lost = try await storage.finish(batch, worker: configuration.workerID)
+                let lost = try await storage.finish(batch, worker: configuration.workerID).lost
                 failures = 0
                 for id in lost {
                     logger.warning("outcome not stored: the worker no longer holds the job's lease (expired, cancelled or deleted)", metadata: [
@@ -67,7 +67,7 @@ extension Worker {
             let beats = core.heartbeats()
             guard !beats.isEmpty else { continue }
             do {
-                let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now)
+                let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now).lost
                 if !lost.isEmpty { await loseLeases(lost) }
             } catch {
                 logger.error("heartbeat failed; leases may expire", metadata: ["spool.error": "\(error)"])

@@ -105,7 +105,7 @@ struct WorkerRoutes: Sendable {
         let worker = try workerName(fields)
         let ids = try ids(try fields.required("ids", fields.array("ids", maximumCount: Self.maximumIDs), "an array of job ids"), field: "ids")
         let lease = try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
-        let lost = Set(try await storage.heartbeat(ids.map { JobHeartbeat(id: $0) }, worker: worker, lease: lease, now: clock.now))
+        let lost = Set(try await storage.heartbeat(ids.map { JobHeartbeat(id: $0) }, worker: worker, lease: lease, now: clock.now).lost)
         return APIRoutes.respond(.object([
             ("extended", .array(ids.filter { !lost.contains($0) }.map { .string($0.description) })),
             ("lost", .array(ids.filter { lost.contains($0) }.map { .string($0.description) })),
@@ -167,7 +167,7 @@ struct WorkerRoutes: Sendable {
                 completions.append(JobCompletion(id: result.id, outcome: .dead(error: error), at: now))
             }
         }
-        let lost = Set(try await storage.finish(completions, worker: worker)).union(unknown)
+        let lost = Set(try await storage.finish(completions, worker: worker).lost).union(unknown)
         return APIRoutes.respond(.object([
             ("stored", .array(results.map(\.id).filter { !lost.contains($0) }.map { .string($0.description) })),
             ("lost", .array(results.map(\.id).filter { lost.contains($0) }.map { .string($0.description) })),
