@@ -22,22 +22,32 @@ struct BackpressureTests {
         #expect(try await client.storage.stats().count(.available) == 2, "the refused job was not stored")
     }
 
+    /// Waits until the first job of a producer's two-job batch is stored in a queue of capacity
+    /// 1: the producer then waits for space for the second (an event: the store wakes waiters
+    /// for work when it stores a job; the producer took its space ticket before storing).
+    static func waitForFirstPart(of storage: MemoryStorage) async throws {
+        try await Expectation.eventually("the producer stores the first job of its batch") {
+            await storage.waitForWork(queues: ["default"], deadline: Date().addingTimeInterval(10), clock: SystemClock())
+            return try await storage.stats().count(.available) == 1
+        }
+    }
+
     @Test func suspendedProducerResumesWhenSpaceFrees() async throws {
-        let storage = MemoryStorage(capacity: 2)
+        let storage = MemoryStorage(capacity: 1)
         let client = SpoolClient(storage: storage, middleware: [])
-        _ = try await client.enqueue([Count(index: 0), Count(index: 1)])
-        let produced = EventRecorder<JobID>()
+        let produced = EventRecorder<[JobID]>()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { produced.record(try await client.enqueue(Count(index: 2)).id) }
+            group.addTask { produced.record(try await client.enqueue([Count(index: 0), Count(index: 1)]).map(\.id)) }
+            try await Self.waitForFirstPart(of: storage)
             // The producer cannot finish while the queue is full.
-            try await Task.sleep(for: .milliseconds(50))
             #expect(produced.count == 0)
             let claimed = try await storage.claim(
                 ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: Date()
             )
             #expect(claimed.count == 1)
-            let ids = try await produced.waitForCount(1)
-            #expect(try await storage.job(ids[0])?.state == .available)
+            let ids = try await produced.waitForCount(1)[0]
+            #expect(claimed.map(\.id) == [ids[0]])
+            #expect(try await storage.job(ids[1])?.state == .available)
             try await group.waitForAll()
         }
     }
@@ -45,12 +55,11 @@ struct BackpressureTests {
     @Test func cancellingAWaitingProducerStoresNothing() async throws {
         let storage = MemoryStorage(capacity: 1)
         let client = SpoolClient(storage: storage, middleware: [])
-        _ = try await client.enqueue(Count(index: 0))
-        let producer = Task { try await client.enqueue(Count(index: 1)) }
-        try await Task.sleep(for: .milliseconds(20))
+        let producer = Task { try await client.enqueue([Count(index: 0), Count(index: 1)]) }
+        try await Self.waitForFirstPart(of: storage)
         producer.cancel()
         await #expect(throws: CancellationError.self) { _ = try await producer.value }
-        #expect(try await storage.stats().count(.available) == 1)
+        #expect(try await storage.stats().count(.available) == 1, "nothing of what waited for space was stored")
     }
 }
 
@@ -127,7 +136,7 @@ struct WorkerTests {
             let now = running.wrappingAdd(1, ordering: .relaxed).newValue
             peak.max(now, ordering: .relaxed)
             await Task.yield()
-            try await Task.sleep(for: .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(1))  // a job's work: runs overlap while it holds its slot
             running.wrappingSubtract(1, ordering: .relaxed)
         }
         let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
@@ -182,7 +191,7 @@ struct WorkerTests {
         registry.register(Count.self) { _, context in
             started.record(context.id)
             do {
-                try await Task.sleep(for: .seconds(60))
+                try await Task.sleep(for: .seconds(60))  // runs until cancelled: the behaviour under test
             } catch is CancellationError {
                 cancelled.record(())
                 throw CancellationError()
