@@ -1,6 +1,7 @@
 import Foundation
 import Spool
 import SpoolTesting
+import Synchronization
 import Testing
 
 @Suite("Manual clock")
@@ -49,12 +50,26 @@ struct ManualClockTests {
 struct ExpectationTests {
     @Test func eventuallyGivesUpWithATimeout() async {
         let error = await #expect(throws: ExpectationTimeout.self) {
+            // A condition that waits for an event nobody signals: only the deadline ends it.
+            let never = WakeSignal()
             try await Expectation.eventually(timeout: .milliseconds(50), "something that never happens") {
-                try await Task.sleep(for: .milliseconds(5))
+                await never.wait(never.ticket())
                 return false
             }
         }
         #expect(error?.description.contains("something that never happens") == true)
+    }
+
+    @Test func pollChecksUntilTheConditionHoldsOrGivesUp() async throws {
+        let checks = Atomic<Int>(0)
+        try await Expectation.poll(every: .milliseconds(1), "the third check") {
+            checks.wrappingAdd(1, ordering: .relaxed).newValue >= 3
+        }
+        #expect(checks.load(ordering: .relaxed) == 3)
+        let error = await #expect(throws: ExpectationTimeout.self) {
+            try await Expectation.poll(every: .milliseconds(5), timeout: .milliseconds(50), "a state that never comes") { false }
+        }
+        #expect(error?.description.contains("a state that never comes") == true)
     }
 
     @Test func checkFailsWithItsMessage() {
