@@ -40,19 +40,23 @@ struct WorkerProtocolTests {
 
     @Test("a long-polling claim answers as soon as a job is enqueued")
     func longPollWakesOnEnqueue() async throws {
-        try await withClient(makeServer(MemoryStorage())) { client in
+        // The claim's wait runs on a clock that moves only when told: once the claim sleeps on
+        // it, it has found nothing and waits; only the enqueue can answer it.
+        let clock = ManualClock()
+        let server = SpoolServer(storage: MemoryStorage(), configuration: SpoolServer.Configuration(port: 0), clock: clock)
+        try await withClient(server) { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    let started = ContinuousClock.now
                     let reply = try await client.call(.post, "/v1/worker/claim", body: #"{"worker": "a", "queues": ["q"], "wait_s": 30}"#)
                     #expect(reply["jobs"]?.arrayValue?.count == 1, "\(reply.text)")
-                    #expect(started.duration(to: .now) < .seconds(20), "answered at the enqueue, not at the end of the wait")
                 }
-                // Let the claim reach its wait; it answers with the job whether it parks first or not.
-                try await Task.sleep(for: .milliseconds(100))
+                try await clock.waitForSleepers(atLeast: 1)
                 _ = try await Self.enqueue(client, #"{"kind": "k", "queue": "q"}"#)
                 try await group.waitForAll()
+                #expect(clock.sleeperCount == 0, "answered at the enqueue, with the wait's 30 s still to run")
             }
+        }
+        try await withClient(makeServer(MemoryStorage())) { client in
             // An empty queue answers empty after the wait.
             let empty = try await client.call(.post, "/v1/worker/claim", body: #"{"worker": "a", "queues": ["none"], "wait_s": 0.05}"#)
             #expect(empty.status == .ok && empty["jobs"]?.arrayValue?.isEmpty == true, "\(empty.text)")
