@@ -101,7 +101,7 @@ enum RawHTTP {
                     return String(buffer: bytes)
                 }
                 group.addTask {
-                    try await Task.sleep(for: deadline)
+                    try await Task.sleep(for: deadline)  // the exchange's own deadline, not a wait for an event
                     return nil
                 }
                 defer { group.cancelAll() }

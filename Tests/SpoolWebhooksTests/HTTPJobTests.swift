@@ -124,9 +124,11 @@ struct HTTPJobTests {
                 // Stored without the enqueue-time check (as by another program): dead when run.
                 let elsewhere = try await client.enqueue(HTTPJob(url: "http://localhost:\(port)/status/200", method: "GET"))
                 let redirected = try await client.enqueue(HTTPJob(url: "\(receiver.base)/redirect", method: "GET"))
-                let refused = try await waitForJob(storage, elsewhere.id, "the job to another host is dead") { $0.state == .dead }
+                let refused = try await elsewhere.value.record
+                #expect(refused.state == .dead, "the job to another host is dead: \(refused.state)")
                 #expect(refused.attempt == 1 && refused.lastError?.message.contains("allow-list") == true, "\(refused.errors)")
-                let stopped = try await waitForJob(storage, redirected.id, "the redirected job is dead") { $0.state == .dead }
+                let stopped = try await redirected.value.record
+                #expect(stopped.state == .dead, "the redirected job is dead: \(stopped.state)")
                 #expect(stopped.attempt == 1 && stopped.lastError?.message.contains("answered 302") == true, "\(stopped.errors)")
             }
             #expect(receiver.hits("/status/200") == 1, "nothing reached the host outside the list")
@@ -146,15 +148,18 @@ struct HTTPJobTests {
                 let flaky = try await client.enqueue(HTTPJob(url: "\(receiver.base)/status/503"))
                 let missing = try await client.enqueue(HTTPJob(url: "\(receiver.base)/status/404"))
 
-                let delivered = try await waitForJob(storage, ok.id, "the 2xx job succeeded") { $0.state == .succeeded }
+                let delivered = try await ok.value.record
+                #expect(delivered.state == .succeeded, "the 2xx job succeeded: \(delivered.state)")
                 let result = try JobPayload(bytes: try #require(delivered.result)).decode(as: HTTPJob.Result.self)
                 #expect(result.status == 200 && result.body.hasSuffix(#""hi""#), "\(result)")
 
-                let dead = try await waitForJob(storage, flaky.id, "the 503 job is dead") { $0.state == .dead }
+                let dead = try await flaky.value.record
+                #expect(dead.state == .dead, "the 503 job is dead: \(dead.state)")
                 #expect(dead.attempt == 3 && dead.errors.count == 3, "retried until its attempts ran out")
                 #expect(dead.errors.allSatisfy { $0.message.contains("answered 503") })
 
-                let refused = try await waitForJob(storage, missing.id, "the 404 job is dead") { $0.state == .dead }
+                let refused = try await missing.value.record
+                #expect(refused.state == .dead, "the 404 job is dead: \(refused.state)")
                 #expect(refused.attempt == 1, "a 4xx is not retried")
                 #expect(refused.errors.last?.message.contains("answered 404") == true)
             }
@@ -194,7 +199,7 @@ func withReceiver(_ body: @Sendable (Receiver) async throws -> Void) async throw
             return Response(status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: "status \(code)")))
         }
         router.on("/slow", method: method) { _, _ -> String in
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(for: .seconds(5))  // answers too late: the behaviour the timeout tests need
             return "late"
         }
         router.on("/big", method: method) { _, _ -> String in String(repeating: "x", count: 100_000) }
