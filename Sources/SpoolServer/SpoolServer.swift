@@ -146,7 +146,7 @@ public struct SpoolServer: Service {
         }
 
         /// True for `localhost`, `127.x.x.x` and `::1`.
-        public static func isLoopback(_ host: String) -> Bool {
+        package static func isLoopback(_ host: String) -> Bool {
             // The same rule the server applies to a request's `Host` when no token is set.
             host == "::1" || LoopbackGuardMiddleware<BasicRequestContext>.isLoopbackAuthority(host)
         }

@@ -3,21 +3,21 @@ import Foundation
 import Spool
 
 /// A job kind for the flow-control cases: remembers the queue it was sent to.
-public struct QueueProbeJob: JobParameters {
-    public static let kind = "spool.queue-probe"
-    public var queue: String
+package struct QueueProbeJob: JobParameters {
+    package static let kind = "spool.queue-probe"
+    package var queue: String
 
-    public init(queue: String) {
+    package init(queue: String) {
         self.queue = queue
     }
 }
 
 /// A job kind for the lane case: holds its lane thread until released.
-public struct LaneProbeJob: JobParameters {
-    public static let kind = "spool.lane-probe"
-    public var index: Int
+package struct LaneProbeJob: JobParameters {
+    package static let kind = "spool.lane-probe"
+    package var index: Int
 
-    public init(index: Int) {
+    package init(index: Int) {
         self.index = index
     }
 }

@@ -3,20 +3,20 @@ import Spool
 import Synchronization
 
 /// A job kind for conformance cases: its `value` picks what the handler does.
-public struct ProbeJob: JobParameters {
-    public static let kind = "spool.probe"
-    public var value: Int
+package struct ProbeJob: JobParameters {
+    package static let kind = "spool.probe"
+    package var value: Int
 
-    public init(value: Int) {
+    package init(value: Int) {
         self.value = value
     }
 }
 
 /// An error a probe handler throws; describes itself as its message.
-public struct ProbeError: Error, CustomStringConvertible {
-    public let message: String
-    public init(message: String) { self.message = message }
-    public var description: String { message }
+package struct ProbeError: Error, CustomStringConvertible {
+    package let message: String
+    package init(message: String) { self.message = message }
+    package var description: String { message }
 }
 
 /// Runs `worker` for the duration of `body`, then shuts it down gracefully and waits for it.

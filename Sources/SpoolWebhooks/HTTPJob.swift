@@ -65,7 +65,7 @@ public struct HTTPJob: JobParameters, Equatable {
     }
 
     /// What a delivery's answer means for the job.
-    public enum Verdict: Equatable, Sendable {
+    package enum Verdict: Equatable, Sendable {
         /// 2xx: delivered.
         case delivered
         /// 408, 429, 5xx: try again later.
@@ -75,7 +75,7 @@ public struct HTTPJob: JobParameters, Equatable {
     }
 
     /// The verdict for an answer's status code.
-    public static func classify(status: Int) -> Verdict {
+    package static func classify(status: Int) -> Verdict {
         switch status {
         case 200..<300: return .delivered
         case 408, 429, 500..<600: return .retry

@@ -4,6 +4,9 @@ import Logging
 /// Cluster-wide maintenance of a store shared by many processes (the PostgreSQL and Redis
 /// drivers), run by one elected leader: the rescue of expired leases and the pruning of
 /// finished jobs.
+///
+/// Set it as the `maintenance` of the PostgreSQL or Redis driver's configuration (nil turns it
+/// off); the driver elects the leader and runs it.
 public struct ClusterMaintenance: Sendable {
     /// How often the leader returns expired leases to the queue. Default 5 s.
     public var rescueInterval: Duration
@@ -33,7 +36,7 @@ public struct ClusterMaintenance: Sendable {
     /// ``pruneInterval``, prunes finished jobs older than ``retention`` (10,000 per call, at most
     /// a million per round). Failures are logged and retried at the next interval. Returns when
     /// the task is cancelled.
-    public func run(on storage: any JobStorage, election: any LeadershipGate, clock: any JobClock, logger: Logger) async {
+    package func run(on storage: any JobStorage, election: any LeadershipGate, clock: any JobClock, logger: Logger) async {
         var nextPrune = clock.now
         while !Task.isCancelled {
             do {

@@ -42,7 +42,7 @@ extension Date {
     /// This date moved by `duration`, saturating at the ends of the range of run-at times
     /// (``JobInput/earliestRunAt`` and ``JobInput/latestRunAt``): a retry or snooze of a
     /// thousand years is stored as 9999-12-31, never as a time a store cannot hold.
-    public func adding(_ duration: Duration) -> Date {
+    package func adding(_ duration: Duration) -> Date {
         let moved = addingTimeInterval(duration.seconds)
         if duration > .zero, moved > JobInput.latestRunAt { return max(self, JobInput.latestRunAt) }
         if duration < .zero, moved < JobInput.earliestRunAt { return min(self, JobInput.earliestRunAt) }
@@ -52,7 +52,7 @@ extension Date {
 
 extension Duration {
     /// The duration in seconds, as a floating-point number.
-    public var seconds: Double {
+    package var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

@@ -16,7 +16,7 @@ import Foundation
 /// written reads as `StoredValue.unreadableErrors(_:)`, nil and empty, so the job stays
 /// readable; an id or state that cannot be read throws ``SpoolError`` `storageUnavailable`
 /// naming the store, the column and (when known) the job.
-public protocol JobColumnCoding {
+package protocol JobColumnCoding {
     /// The store's name in messages: "SQLite", "PostgreSQL".
     static var storeName: String { get }
 }
@@ -24,22 +24,22 @@ public protocol JobColumnCoding {
 extension JobColumnCoding {
     /// Microseconds since the Unix epoch, saturating at the ends of `Int64` (about ±292,000
     /// years).
-    public static func micros(_ date: Date) -> Int64 {
+    package static func micros(_ date: Date) -> Int64 {
         Int64(saturating: (date.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
     /// A stored time, clamped to ``JobInput/earliestRunAt`` ... ``JobInput/latestRunAt``.
-    public static func date(micros: Int64) -> Date {
+    package static func date(micros: Int64) -> Date {
         StoredValue.date(micros: micros)
     }
 
-    public static func micros(_ duration: Duration) -> Int64 {
+    package static func micros(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
     }
 
     /// A stored timeout, clamped to 1 µs ... ``JobInput/maximumDuration``.
-    public static func duration(micros: Int64) -> Duration {
+    package static func duration(micros: Int64) -> Duration {
         StoredValue.timeout(micros: micros)
     }
 
@@ -49,7 +49,7 @@ extension JobColumnCoding {
     ///   - job: the job whose row it is, for the error.
     /// - Throws: ``SpoolError`` `storageUnavailable` naming the column (and the job) when `text`
     ///   is not a state.
-    public static func state(_ text: String, job: JobID? = nil) throws -> JobState {
+    package static func state(_ text: String, job: JobID? = nil) throws -> JobState {
         guard let state = JobState(rawValue: text) else {
             throw corrupt("column 'state' holds an unknown job state '\(text.prefix(40))'", job: job)
         }
@@ -57,31 +57,31 @@ extension JobColumnCoding {
     }
 
     /// The error a malformed stored value is reported as.
-    public static func corrupt(_ what: String) -> SpoolError {
+    package static func corrupt(_ what: String) -> SpoolError {
         SpoolError(code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: \(what)")
     }
 
     /// The error a malformed stored value of `job` is reported as.
-    public static func corrupt(_ what: String, job: JobID?) -> SpoolError {
+    package static func corrupt(_ what: String, job: JobID?) -> SpoolError {
         guard let job else { return corrupt(what) }
         return SpoolError(code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: job \(job): \(what)", job: job)
     }
 
     // MARK: JSON columns
 
-    public static func encodeErrors(_ errors: [JobAttemptError]) throws -> String {
+    package static func encodeErrors(_ errors: [JobAttemptError]) throws -> String {
         String(decoding: try JSONEncoder().encode(errors.map { StoredAttemptError($0, at: micros($0.at)) }), as: UTF8.self)
     }
 
     /// One error as a JSON object, for statements that append it to a stored array.
-    public static func encodeError(_ error: JobAttemptError) throws -> String {
+    package static func encodeError(_ error: JobAttemptError) throws -> String {
         String(decoding: try JSONEncoder().encode(StoredAttemptError(error, at: micros(error.at))), as: UTF8.self)
     }
 
     /// A stored error history; one that is not a JSON array of errors reads as the single entry
     /// of `StoredValue.unreadableErrors(_:)` (so the job stays readable, and a later failure
     /// appends to that). Never throws (the signature is kept for the drivers that call it).
-    public static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
+    package static func decodeErrors(_ text: String?) throws -> [JobAttemptError] {
         guard let text, !text.isEmpty else { return [] }
         guard let stored = try? decode([StoredAttemptError].self, text) else { return StoredValue.unreadableErrors(text) }
         return stored.map {
@@ -90,7 +90,7 @@ extension JobColumnCoding {
     }
 
     /// `errors` with `added` appended, keeping the newest ``JobAttemptError/historyLimit``.
-    public static func appending(_ added: [JobAttemptError], to text: String?) throws -> String {
+    package static func appending(_ added: [JobAttemptError], to text: String?) throws -> String {
         var errors = try decodeErrors(text)
         errors.append(contentsOf: added)
         if errors.count > JobAttemptError.historyLimit {
@@ -99,7 +99,7 @@ extension JobColumnCoding {
         return try encodeErrors(errors)
     }
 
-    public static func encodeProgress(_ progress: JobProgress?) throws -> String? {
+    package static func encodeProgress(_ progress: JobProgress?) throws -> String? {
         guard let progress else { return nil }
         let stored = StoredProgress(fraction: progress.fraction, message: progress.message)
         return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
@@ -108,12 +108,12 @@ extension JobColumnCoding {
     /// A stored progress; one that is not JSON `{"fraction", "message"?}` reads as nil (no
     /// progress reported), a fraction outside 0...1 as the nearest end. Never throws (the
     /// signature is kept for the drivers that call it).
-    public static func decodeProgress(_ text: String?) throws -> JobProgress? {
+    package static func decodeProgress(_ text: String?) throws -> JobProgress? {
         guard let text, let stored = try? decode(StoredProgress.self, text) else { return nil }
         return JobProgress(fraction: stored.fraction, message: stored.message)
     }
 
-    public static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
+    package static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
         guard !metadata.isEmpty else { return nil }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -129,7 +129,7 @@ extension JobColumnCoding {
     /// Stored metadata; a value that is not a JSON object of strings reads as empty (metadata
     /// is trace context and tags: a job runs without them). Never throws (the signature is kept
     /// for the drivers that call it).
-    public static func decodeMetadata(_ text: String?) throws -> [String: String] {
+    package static func decodeMetadata(_ text: String?) throws -> [String: String] {
         guard let text, !text.isEmpty else { return [:] }
         return (try? decode([String: String].self, text)) ?? [:]
     }

@@ -127,18 +127,18 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
 
 /// How a claim may use one limited queue right now: the arithmetic every driver shares, so
 /// the memory, SQLite, PostgreSQL and Redis drivers agree on what a limit allows.
-public struct QueueAllowance: Sendable, Hashable {
+package struct QueueAllowance: Sendable, Hashable {
     /// Jobs the claim may start in the queue now (0 when it is at a limit).
-    public var jobs: Int
+    package var jobs: Int
     /// When the queue is at its rate limit: the moment the oldest start in the window leaves it.
-    public var reopensAt: Date?
+    package var reopensAt: Date?
 
     /// - Parameters:
     ///   - limits: the queue's limits.
     ///   - running: the queue's jobs running now (all workers).
     ///   - startsInWindow: the queue's starts in the window ending now, oldest first, with
     ///     their times and counts.
-    public init(limits: QueueLimits, running: Int, startsInWindow: [(at: Date, count: Int)]) {
+    package init(limits: QueueLimits, running: Int, startsInWindow: [(at: Date, count: Int)]) {
         var jobs = Int.max
         var reopensAt: Date? = nil
         if let maxRunning = limits.maxRunning {
@@ -164,7 +164,7 @@ public struct QueueAllowance: Sendable, Hashable {
 
 extension Duration {
     /// Whole milliseconds, rounded down, saturating at `Int64.min` and `Int64.max`.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         let (millis, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
         if overflow { return seconds < 0 ? .min : .max }

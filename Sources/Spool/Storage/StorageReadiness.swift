@@ -6,7 +6,7 @@ import Synchronization
 /// States: starting (with the last connection error, if any) → ready, or → failed (a start
 /// that cannot succeed, e.g. a newer schema or a refused login); stopped once `run()` returns.
 /// Cost once ready: one atomic load per ``wait(timeout:target:)``.
-public final class StorageReadiness: Sendable {
+package final class StorageReadiness: Sendable {
     private enum State {
         case starting(lastError: (any Error)?)
         case ready
@@ -20,32 +20,32 @@ public final class StorageReadiness: Sendable {
     private let isReady = Atomic<Bool>(false)
     private let signal = WakeSignal()
 
-    public init(store: String) {
+    package init(store: String) {
         self.store = store
     }
 
     /// The store is usable: waiters return.
-    public func open() {
+    package func open() {
         state.withLock { $0 = .ready }
         isReady.store(true, ordering: .releasing)
         signal.signal()
     }
 
     /// The start failed for good: waiters throw `error`.
-    public func fail(_ error: any Error) {
+    package func fail(_ error: any Error) {
         state.withLock { $0 = .failed(error) }
         signal.signal()
     }
 
     /// A start attempt failed and will be retried: waiters that time out say why.
-    public func noteFailure(_ error: any Error) {
+    package func noteFailure(_ error: any Error) {
         state.withLock { state in
             if case .starting = state { state = .starting(lastError: error) }
         }
     }
 
     /// `run()` has returned: waiters throw.
-    public func stop() {
+    package func stop() {
         isReady.store(false, ordering: .releasing)
         state.withLock { $0 = .stopped }
         signal.signal()
@@ -55,7 +55,7 @@ public final class StorageReadiness: Sendable {
     /// - Throws: the start's failure; ``SpoolError`` `storageUnavailable` when stopped or not
     ///   ready within `timeout` (naming `target` and the last connection error);
     ///   `CancellationError`.
-    public func wait(timeout: Duration, target: String) async throws {
+    package func wait(timeout: Duration, target: String) async throws {
         if isReady.load(ordering: .acquiring) { return }
         let clock = SystemClock()
         let deadline = clock.now.adding(timeout)

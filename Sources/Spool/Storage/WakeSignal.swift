@@ -11,7 +11,7 @@ import Synchronization
 /// Drivers use it so an enqueue wakes idle workers at once (push, not polling). A signal wakes
 /// every waiter; waiters must re-check their condition (a spurious return costs one check).
 /// Cost: one lock per signal or wait; nothing per waiter until someone waits.
-public final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
     private struct State {
         var nextToken: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -24,23 +24,23 @@ public final class WakeSignal: Sendable {
     /// How many waiters are parked or about to park; a signal with none takes no lock.
     private let parked = Atomic<Int>(0)
 
-    public init() {}
+    package init() {}
 
     /// A ticket: the signal's count now. Take it before checking the condition.
-    public func ticket() -> UInt64 {
+    package func ticket() -> UInt64 {
         epoch.load(ordering: .sequentiallyConsistent)
     }
 
     /// Wakes every waiter and every ticket taken before now. Costs two atomic operations when
     /// nobody waits.
-    public func signal() {
+    package func signal() {
         signal(waking: .max)
     }
 
     /// Like ``signal()`` but resumes at most `limit` parked waiters (for example one per job
     /// handed out, so a few jobs do not wake a hundred idle runners). Waiters left parked stay
     /// parked until a later signal; tickets taken before now still return at once.
-    public func signal(waking limit: Int) {
+    package func signal(waking limit: Int) {
         epoch.wrappingAdd(1, ordering: .sequentiallyConsistent)
         guard limit > 0, parked.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
@@ -60,11 +60,11 @@ public final class WakeSignal: Sendable {
     }
 
     /// True when a waiter is parked or about to park.
-    public var hasWaiters: Bool { parked.load(ordering: .relaxed) > 0 }
+    package var hasWaiters: Bool { parked.load(ordering: .relaxed) > 0 }
 
     /// Suspends until a signal after `ticket`, or cancellation. Returns at once if a signal
     /// already came after the ticket.
-    public func wait(_ ticket: UInt64) async {
+    package func wait(_ ticket: UInt64) async {
         let token: UInt64 = state.withLock { state in
             state.nextToken &+= 1
             return state.nextToken
@@ -97,7 +97,7 @@ public final class WakeSignal: Sendable {
     /// Suspends until a signal after `ticket`, even in a cancelled task. For a loop that must
     /// outlive its task's cancellation until another part tells it to stop: ``wait(_:)`` returns
     /// at once in a cancelled task, so such a loop would spin without ever suspending.
-    public func waitIgnoringCancellation(_ ticket: UInt64) async {
+    package func waitIgnoringCancellation(_ ticket: UInt64) async {
         if epoch.load(ordering: .sequentiallyConsistent) != ticket { return }
         let token: UInt64 = state.withLock { state in
             state.nextToken &+= 1
@@ -116,7 +116,7 @@ public final class WakeSignal: Sendable {
     }
 
     /// Suspends until a signal after `ticket`, `deadline` on `clock`, or cancellation.
-    public func wait(_ ticket: UInt64, until deadline: Date, clock: any JobClock) async {
+    package func wait(_ ticket: UInt64, until deadline: Date, clock: any JobClock) async {
         if deadline <= clock.now { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(ticket) }
