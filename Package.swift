@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Child processes in the CLI (bench W6) and the tests. No traits: the default
+        // SubprocessFoundation only adds Foundation conveniences (Data input and output) we do not use.
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
         // `swift package generate-documentation` (the Spool catalog); a plugin, no target depends on it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -120,6 +123,7 @@ let package = Package(
                 "SpoolServer",
                 "SpoolWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -165,12 +169,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolSQLiteTests",
-            dependencies: ["Spool", "SpoolSQLite", "SpoolTesting"],
+            dependencies: ["Spool", "SpoolSQLite", "SpoolTesting", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SpoolPostgresTests",
-            dependencies: ["Spool", "SpoolPostgres", "SpoolTesting"],
+            dependencies: ["Spool", "SpoolPostgres", "SpoolTesting", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -178,6 +182,7 @@ let package = Package(
             dependencies: [
                 "Spool", "SpoolRedis", "SpoolTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -186,12 +191,16 @@ let package = Package(
             dependencies: [
                 "Spool", "SpoolServer", "SpoolTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SpoolCLITests",
-            dependencies: ["Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres", "SpoolRedis"],
+            dependencies: [
+                "Spool", "SpoolTesting", "SpoolSQLite", "SpoolPostgres", "SpoolRedis",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

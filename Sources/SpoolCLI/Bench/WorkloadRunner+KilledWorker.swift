@@ -48,8 +48,8 @@ extension WorkloadRunner {
             }
 
             try await progress.track("\(label) run", total: jobs, count: succeeded.read) {
-                let first = try ChildProcess(executable: executable, arguments: arguments)
-                do {
+                // The first child is SIGKILLed once about 30 % have succeeded; its exit status is moot.
+                _ = try await ChildProcess.run(executable: executable, arguments: arguments, stopGrace: .seconds(1)) { first in
                     let deadline = ContinuousClock.now + watchLimit
                     while try await readCounts().succeeded < killAt {
                         if let status = first.exitStatus { throw BenchError.workerExited(.w6, status: status) }
@@ -59,24 +59,15 @@ extension WorkloadRunner {
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     first.send(SIGKILL)
-                    _ = await first.waitForExit()
-                } catch {
-                    await first.stop(grace: .seconds(1))
-                    throw error
                 }
 
-                let second = try ChildProcess(executable: executable, arguments: arguments)
-                do {
+                let (_, status) = try await ChildProcess.run(executable: executable, arguments: arguments, stopGrace: .seconds(10)) { second in
                     let deadline = ContinuousClock.now + finishLimit
                     while try await readCounts().finished < jobs && ContinuousClock.now < deadline {
                         if let status = second.exitStatus { throw BenchError.workerExited(.w6, status: status) }
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                } catch {
-                    await second.stop(grace: .seconds(1))
-                    throw error
                 }
-                let status = await second.stop(grace: .seconds(10))
                 if status != 0 {
                     Terminal.printError("W6: the second `spool work` exited with status \(status) after SIGTERM (expected 0)")
                 }

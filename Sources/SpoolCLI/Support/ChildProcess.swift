@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 import Synchronization
 
 #if canImport(Glibc)
@@ -7,62 +8,42 @@ import Glibc
 import Darwin
 #endif
 
-/// A child process (usually this same executable, e.g. a `spool work` for W6) that can be
-/// signalled and awaited without blocking a thread.
+/// A child process (usually this same executable, e.g. a `spool work` for W6) that lives for
+/// the duration of a closure: ``run(executable:arguments:stopGrace:_:)``.
 ///
-/// The exit is observed through Foundation's termination handler, so ``waitForExit()`` waits
-/// on an event, not a poll. The child inherits standard error, so its log lines show.
+/// Started and awaited through swift-subprocess: the exit is an event (a pidfd on Linux), never
+/// a `waitpid` poll, and signals go to that process only, never to a reused pid. The child's
+/// standard output is discarded; it inherits standard error, so its log lines show.
 final class ChildProcess: Sendable {
-    private let process: Process
-    private let exit = ExitWatch()
+    /// Signals asked for by ``send(_:)``, delivered once the child runs.
+    private let signals = AsyncStream<Int32>.makeStream()
+    private let status = Mutex<Int32?>(nil)
 
-    /// The exit status once known, and the tasks waiting for it.
-    private final class ExitWatch: Sendable {
-        private struct State {
-            var status: Int32?
-            var waiters: [CheckedContinuation<Int32, Never>] = []
-        }
+    private init() {}
 
-        private let state = Mutex(State())
-
-        var status: Int32? { state.withLock { $0.status } }
-
-        func exited(_ status: Int32) {
-            let waiters = state.withLock { state in
-                state.status = status
-                defer { state.waiters = [] }
-                return state.waiters
+    /// Runs `executable` with `arguments` while `body` runs with the child's handle.
+    ///
+    /// When `body` returns the child is asked to stop with SIGTERM, SIGKILLed if it is still
+    /// running after `stopGrace`, and awaited; when `body` throws the same happens with a grace
+    /// of one second and the error is rethrown. No child outlives the call.
+    /// - Returns: what `body` returned, and the child's exit status (the signal number when a
+    ///   signal ended it).
+    /// - Throws: what `body` throws, or ``CLIError`` when the process cannot be started.
+    static func run<T>(
+        executable: String, arguments: [String], stopGrace: Duration, _ body: (ChildProcess) async throws -> T
+    ) async throws -> (value: T, status: Int32) {
+        let child = ChildProcess()
+        return try await withThrowingTaskGroup(of: Int32?.self) { group in
+            group.addTask { try await child.execute(executable: executable, arguments: arguments) }
+            let value: T
+            do {
+                value = try await body(child)
+            } catch {
+                // A child that could not start explains the failure better than `body` does.
+                _ = try await child.stop(grace: .seconds(1), in: &group)
+                throw error
             }
-            for waiter in waiters { waiter.resume(returning: status) }
-        }
-
-        func wait() async -> Int32 {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-                let status: Int32? = state.withLock { state in
-                    if let status = state.status { return status }
-                    state.waiters.append(continuation)
-                    return nil
-                }
-                if let status { continuation.resume(returning: status) }
-            }
-        }
-    }
-
-    /// Starts `executable` with `arguments`; standard input and output are discarded.
-    /// - Throws: ``CLIError`` when the process cannot be started.
-    init(executable: String, arguments: [String], environment: [String: String]? = nil) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let exit = self.exit
-        process.terminationHandler = { process in exit.exited(process.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            throw CLIError("cannot start '\(executable)': \(error.localizedDescription)")
+            return (value, try await child.stop(grace: stopGrace, in: &group))
         }
     }
 
@@ -75,45 +56,60 @@ final class ChildProcess: Sendable {
         throw CLIError("cannot find the path of the running spool executable")
     }
 
-    /// The child's process id.
-    var pid: Int32 { process.processIdentifier }
+    /// The exit status once the child has exited (the signal number when killed by a signal),
+    /// else nil.
+    var exitStatus: Int32? { status.withLock { $0 } }
 
-    /// The exit status once it has exited (the signal number when killed by a signal), else nil.
-    var exitStatus: Int32? { exit.status }
-
-    /// Sends `signal` (e.g. `SIGKILL`, `SIGTERM`) unless the child has already exited.
+    /// Sends `signal` (e.g. `SIGKILL`, `SIGTERM`) to the child; nothing once it has exited.
     func send(_ signal: Int32) {
-        guard exitStatus == nil else { return }
-        kill(pid, signal)
+        signals.continuation.yield(signal)
     }
 
-    /// Waits until the child exits; returns its exit status.
-    func waitForExit() async -> Int32 {
-        await exit.wait()
-    }
-
-    /// Asks the child to stop with SIGTERM, SIGKILLs it if it is still running after `grace`,
-    /// and returns its exit status once it has exited.
-    @discardableResult
-    func stop(grace: Duration) async -> Int32 {
-        send(SIGTERM)
-        return await withTaskGroup(of: Int32?.self) { group in
-            group.addTask { await self.waitForExit() }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: grace)
-                    self.send(SIGKILL)
-                } catch {}
-                return nil
-            }
-            var status: Int32 = 0
-            for await result in group {
-                if let result {
-                    status = result
+    /// Runs the process to its end, forwarding ``send(_:)``'s signals meanwhile.
+    private func execute(executable: String, arguments: [String]) async throws -> Int32 {
+        let result: ExecutionResult<Void, SequenceOutput, FileDescriptorOutput>
+        do {
+            result = try await Subprocess.run(
+                .path(.init(executable)), arguments: Arguments(arguments),
+                input: .none, output: .sequence, error: .currentStandardError
+            ) { execution in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await signal in self.signals.stream { try? execution.send(signal: Signal(rawValue: signal)) }
+                    }
+                    // Output is not used: its end is how the body learns that the child is gone.
+                    do { for try await _ in execution.standardOutput {} } catch {}
                     group.cancelAll()
                 }
             }
-            return status
+        } catch {
+            status.withLock { $0 = 127 }
+            throw CLIError("cannot start '\(executable)': \(error)")
         }
+        let code: Int32 =
+            switch result.terminationStatus {
+            case .exited(let code): code
+            case .signaled(let signal): signal
+            }
+        status.withLock { $0 = code }
+        return code
+    }
+
+    /// Sends SIGTERM, SIGKILL after `grace`, and waits for the child's exit (the group's task
+    /// running ``execute(executable:arguments:)``).
+    private func stop(grace: Duration, in group: inout ThrowingTaskGroup<Int32?, any Error>) async throws -> Int32 {
+        send(SIGTERM)
+        group.addTask {
+            try? await Task.sleep(for: grace)
+            return nil
+        }
+        while let next = try await group.next() {
+            if let code = next {
+                group.cancelAll()
+                return code
+            }
+            send(SIGKILL)  // the grace period is over
+        }
+        return exitStatus ?? SIGKILL
     }
 }
