@@ -108,7 +108,7 @@ public struct JobRecord: Sendable {
     public var lastError: JobAttemptError? { errors.last }
 }
 
-/// A job to be stored: what ``JobStorage/enqueue(_:whenFull:now:)`` takes.
+/// A job to be stored: what ``JobEnqueuing/enqueue(_:whenFull:now:)`` takes.
 public struct NewJob: Sendable {
     public var id: JobID
     public var queue: String

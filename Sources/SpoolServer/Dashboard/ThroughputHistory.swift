@@ -6,7 +6,7 @@ import Synchronization
 /// Jobs that succeeded and jobs that went dead per minute over the last hour, as this server
 /// saw them since it started: the dashboard's charts.
 ///
-/// The storage protocol keeps no history, so the server samples ``JobStorage/stats()`` every
+/// The storage protocol keeps no history, so the server samples ``JobInspecting/stats()`` every
 /// ``SpoolServer/Configuration/dashboardSampleInterval`` (part of ``SpoolServer/run()``) and
 /// books the growth of the stored `succeeded` and `dead` counts into one-minute buckets, 60 of
 /// them in a ring.
