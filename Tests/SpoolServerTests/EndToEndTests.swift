@@ -133,25 +133,9 @@ struct ServiceGroupTests {
     }
 }
 
-@Suite("JSON")
-struct JSONParserTests {
-    @Test func parsesAndRendersLosslessly() throws {
-        let text = #"{"b":1.50,"a":[true,false,null,-0.5e-3,"x\"\\\/\u00e9\ud83d\ude00"],"c":{}}"#
-        let value = try JSONParser.parse(Array(text.utf8))
-        #expect(value["b"] == .number("1.50"))
-        #expect(value.rendered == #"{"b":1.50,"a":[true,false,null,-0.5e-3,"x\"\\/é😀"],"c":{}}"#)
-    }
-
-    @Test func refusesWhatIsNotJSON() {
-        for text in ["", "{", "[1,]", "01", "1.", "-", "\"\u{01}\"", "{\"a\" 1}", "tru", "\"\\ud800\"", "[] []", "{'a':1}", "NaN"] {
-            #expect(throws: JSONSyntaxError.self, "\(text)") { try JSONParser.parse(Array(text.utf8)) }
-        }
-        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
-        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(deep.utf8)) }
-        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
-        #expect(throws: Never.self) { try JSONParser.parse(Array(ok.utf8)) }
-    }
-
+/// The shared parser and writer are tested in SpoolTests (JSONTests); the API's time format here.
+@Suite("RFC 3339")
+struct RFC3339Tests {
     @Test func timesAreRFC3339UTCWithMilliseconds() {
         let date = Date(timeIntervalSince1970: 1_795_000_000.125)
         #expect(RFC3339.format(date) == "2026-11-18T11:06:40.125Z")

@@ -58,28 +58,6 @@ struct InputRulesTests {
         #expect(try await storage.queueLimits().isEmpty)
     }
 
-    @Test func theParserFindsARepeatedMemberInSmallAndLargeObjects() throws {
-        func duplicate(_ text: String) -> String? {
-            do {
-                _ = try JSONParser.parse(Array(text.utf8))
-                return nil
-            } catch let error as JSONSyntaxError {
-                return error.duplicateMember ?? "(not a duplicate: \(error))"
-            } catch {
-                return "\(error)"
-            }
-        }
-        #expect(duplicate(#"[{"a": [{"b": 1, "b": 2}]}]"#) == "[0].a[0].b")
-        #expect(duplicate(#"{"a": 1, "A": 2, "a\u0301": 3, "á": 4}"#) == nil, "names are compared as written, code point for code point")
-        let many = (0..<40).map { "\"k\($0)\": \($0)" }.joined(separator: ", ")
-        #expect(duplicate("{\(many)}") == nil)
-        #expect(duplicate("{\(many), \"k39\": 0}") == "k39", "past 16 members the check goes through a set")
-        #expect(duplicate("{\(many), \"k3\": 0}") == "k3")
-        #expect(duplicate(#"{"a": 1,}"#) == "(not a duplicate: expected a member name in quotes at byte 8)")
-        // JSON already stored (a payload enqueued through the library) is still shown as JSON.
-        #expect(JSONValue.embedding(Array(#"{"a": 1, "a": 2}"#.utf8)) == .raw(#"{"a": 1, "a": 2}"#))
-    }
-
     // MARK: 2. run_at is RFC 3339, to the letter
 
     @Test(arguments: [

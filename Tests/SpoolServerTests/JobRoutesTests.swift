@@ -47,6 +47,31 @@ struct JobRoutesTests {
         }
     }
 
+    @Test func payloadsNestAsDeepAsTheOneLimitAndNoDeeper() async throws {
+        let storage = MemoryStorage()
+        try await withClient(makeServer(storage)) { client async throws in
+            let limit = JSONParser.maximumDepth
+            // The body's object is one level; its payload may nest the rest.
+            let deepest = String(repeating: "[", count: limit - 1) + String(repeating: "]", count: limit - 1)
+            let created = try await client.call(.post, "/v1/jobs", body: #"{"kind": "k", "payload": \#(deepest)}"#)
+            #expect(created.status == .accepted)
+            let shown = try await client.call(.get, "/v1/jobs/\(created["id"]?.stringValue ?? "")")
+            #expect(shown.text.contains(#""payload":\#(deepest),"#))
+
+            let refused = try await client.call(.post, "/v1/jobs", body: #"{"kind": "k", "payload": [\#(deepest)]}"#)
+            #expect(refused.status == .badRequest)
+            #expect(refused["detail"]?.stringValue == "the request body is not valid JSON: arrays and objects nested deeper than 512 levels at byte 536")
+
+            // Stored through the library (whose payload codec allows the same depth), deeper than
+            // the old API limit of 64: shown as JSON, not as a string of its text.
+            let payload = String(repeating: #"{"a":"#, count: limit) + "1" + String(repeating: "}", count: limit)
+            let job = NewJob(kind: "k", payload: JobPayload(bytes: Array(payload.utf8)), runAt: Date(), createdAt: Date())
+            _ = try await storage.enqueue([job], whenFull: .wait, now: Date())
+            let library = try await client.call(.get, "/v1/jobs/\(job.id)")
+            #expect(library.text.contains(#""payload":\#(payload),"#))
+        }
+    }
+
     @Test func runAtAndDelaySchedule() async throws {
         try await withClient(makeServer()) { client async throws in
             let at = try await client.call(.post, "/v1/jobs", body: #"{"kind": "k", "run_at": "2999-01-01T00:00:00+02:00"}"#)

@@ -12,12 +12,12 @@ private let dictionaryCodingKey = ObjectIdentifier(type(of: "".codingKey))
 /// The `Decoder` handed to `init(from:)`, and its single-value container. It keeps no coding
 /// path: a type that asks for one is left to `JSONDecoder`.
 final class ValueDecoder: Decoder, SingleValueDecodingContainer {
-    let value: JSONValue
+    let value: PayloadValue
     /// The type being decoded (whose `init(from:)` this is handed to).
     let type: Any.Type
     let run: DecodingRun
 
-    init(value: JSONValue, type: Any.Type, run: DecodingRun) {
+    init(value: PayloadValue, type: Any.Type, run: DecodingRun) {
         self.value = value
         self.type = type
         self.run = run
@@ -82,7 +82,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let anyOrder: Bool
     let index: [String: Int]?
 
-    init(value: JSONValue, run: DecodingRun, anyOrder: Bool = false) throws {
+    init(value: PayloadValue, run: DecodingRun, anyOrder: Bool = false) throws {
         guard case .object(let members, let asciiKeys) = value else { throw run.fail() }
         self.members = members
         self.asciiKeys = asciiKeys
@@ -135,7 +135,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return keys
     }
 
-    private func lookUp(_ key: Key) -> JSONValue? {
+    private func lookUp(_ key: Key) -> PayloadValue? {
         var name = key.stringValue
         if let index { return index[name].map { members[$0].value } }
         if asciiKeys {
@@ -156,13 +156,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return nil
     }
 
-    private func value(_ key: Key) throws -> JSONValue {
+    private func value(_ key: Key) throws -> PayloadValue {
         guard let value = lookUp(key) else { throw run.fail() }
         return value
     }
 
     /// The value, or nil when the key is missing or null (as `decodeIfPresent` wants).
-    private func present(_ key: Key) -> JSONValue? {
+    private func present(_ key: Key) -> PayloadValue? {
         guard let value = lookUp(key) else { return nil }
         if case .null = value { return nil }
         return value
@@ -226,11 +226,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 /// An array's items in order. Like `JSONDecoder`'s: a failed decode does not advance, and
 /// `decodeIfPresent` advances even past the end.
 private struct UnkeyedContainer: UnkeyedDecodingContainer {
-    let items: [JSONValue]
+    let items: [PayloadValue]
     let run: DecodingRun
     private(set) var currentIndex = 0
 
-    init(value: JSONValue, run: DecodingRun) throws {
+    init(value: PayloadValue, run: DecodingRun) throws {
         guard case .array(let items) = value else { throw run.fail() }
         self.items = items
         self.run = run
@@ -245,7 +245,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
     var isAtEnd: Bool { currentIndex >= items.count }
 
     /// The next item decoded by `read`; the index moves past it only when that succeeds.
-    private mutating func next<T>(_ read: (JSONValue) throws -> T) throws -> T {
+    private mutating func next<T>(_ read: (PayloadValue) throws -> T) throws -> T {
         guard currentIndex < items.count else { throw run.fail() }
         let result = try read(items[currentIndex])
         currentIndex += 1
@@ -254,7 +254,7 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
 
     /// Nil for the end or a null, else the next item decoded by `read`; the index moves on
     /// unless `read` throws.
-    private mutating func nextIfPresent<T>(_ read: (JSONValue) throws -> T) throws -> T? {
+    private mutating func nextIfPresent<T>(_ read: (PayloadValue) throws -> T) throws -> T? {
         var result: T?
         if currentIndex < items.count {
             if case .null = items[currentIndex] {

@@ -22,7 +22,7 @@ final class DecodingRun {
     /// `value` as a `T`: the commonest types straight away (a decoder per value is most of
     /// their cost), refusing the types `JSONDecoder` treats specially, then the type's own
     /// `init(from:)`.
-    func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, from value: PayloadValue) throws -> T {
         if T.self == String.self { return unsafeBitCast(try string(value), to: T.self) }
         if T.self == Int.self { return unsafeBitCast(try integer(value) as Int, to: T.self) }
         if T.self == Double.self { return unsafeBitCast(try double(value), to: T.self) }
@@ -45,23 +45,23 @@ final class DecodingRun {
 
     /// An array's items read by `read`, as `Array.init(from:)` would read them, without
     /// growing the array one item at a time.
-    func array<Element>(_ value: JSONValue, _ read: (JSONValue) throws -> Element) throws -> [Element] {
+    func array<Element>(_ value: PayloadValue, _ read: (PayloadValue) throws -> Element) throws -> [Element] {
         guard case .array(let items) = value else { throw fail() }
         return try items.map(read)
     }
 
-    func bool(_ value: JSONValue) throws -> Bool {
+    func bool(_ value: PayloadValue) throws -> Bool {
         guard case .bool(let bool) = value else { throw fail() }
         return bool
     }
 
-    func string(_ value: JSONValue) throws -> String {
+    func string(_ value: PayloadValue) throws -> String {
         guard case .string(let string) = value else { throw fail() }
         return string
     }
 
     /// An integer written as one (no fraction, no exponent) that fits `T`.
-    func integer<T: FixedWidthInteger>(_ value: JSONValue) throws -> T {
+    func integer<T: FixedWidthInteger>(_ value: PayloadValue) throws -> T {
         guard case .number(let start, let end) = value else { throw fail() }
         let parsed: T? = bytes.withUnsafeBufferPointer { bytes in
             var index = start
@@ -86,7 +86,7 @@ final class DecodingRun {
         return parsed
     }
 
-    func double(_ value: JSONValue) throws -> Double {
+    func double(_ value: PayloadValue) throws -> Double {
         guard let number = try decimal(value, fastPathLimit: 1 << 53, maximumExponent: 22) else {
             return try slowFloatingPoint(value)
         }
@@ -95,7 +95,7 @@ final class DecodingRun {
         return number.negative ? -scaled : scaled
     }
 
-    func float(_ value: JSONValue) throws -> Float {
+    func float(_ value: PayloadValue) throws -> Float {
         guard let number = try decimal(value, fastPathLimit: 1 << 24, maximumExponent: 10) else {
             return try slowFloatingPoint(value)
         }
@@ -110,7 +110,7 @@ final class DecodingRun {
     /// A number as `mantissa × 10^exponent` when both are small enough that one multiplication
     /// or division of exactly represented floats rounds correctly (Clinger's fast path); nil
     /// when it needs the full conversion. A mantissa of zero is always exact.
-    private func decimal(_ value: JSONValue, fastPathLimit: UInt64, maximumExponent: Int) throws -> (negative: Bool, mantissa: UInt64, exponent: Int)? {
+    private func decimal(_ value: PayloadValue, fastPathLimit: UInt64, maximumExponent: Int) throws -> (negative: Bool, mantissa: UInt64, exponent: Int)? {
         guard case .number(let start, let end) = value else { throw fail() }
         return bytes.withUnsafeBufferPointer { bytes in
             var index = start
@@ -153,7 +153,7 @@ final class DecodingRun {
 
     /// The full conversion (correctly rounded, as `JSONDecoder`'s), refusing what it refuses:
     /// a result too large for `T`, or one that rounds to zero from non-zero digits.
-    private func slowFloatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: JSONValue) throws -> T {
+    private func slowFloatingPoint<T: BinaryFloatingPoint & LosslessStringConvertible>(_ value: PayloadValue) throws -> T {
         guard case .number(let start, let end) = value else { throw fail() }
         let (text, nonZero) = bytes.withUnsafeBufferPointer { bytes in
             let text = UnsafeBufferPointer(rebasing: bytes[start..<end])

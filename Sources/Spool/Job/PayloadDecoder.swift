@@ -59,12 +59,12 @@ struct Unsupported: Error {}
 
 /// A parsed JSON value. Numbers stay as their place in the bytes until a type is asked for;
 /// strings are decoded (escapes resolved, UTF-8 validated) while parsing.
-enum JSONValue {
+enum PayloadValue {
     case null
     case bool(Bool)
     case number(start: Int, end: Int)
     case string(String)
-    case array([JSONValue])
+    case array([PayloadValue])
     /// `asciiKeys`: every key is a `MemberKey.ascii`, so that an ASCII name is found by
     /// comparing bytes.
     case object([Member], asciiKeys: Bool)
@@ -72,7 +72,7 @@ enum JSONValue {
 
 struct Member {
     let key: MemberKey
-    let value: JSONValue
+    let value: PayloadValue
 }
 
 /// An object's key: where it is in the bytes when it is plain ASCII (no escapes), which is

@@ -66,7 +66,7 @@ private enum Node {
         case .double(let value):
             out.append(contentsOf: value.description.utf8)
         case .string(let value):
-            Node.writeString(value, to: &out)
+            JSONWriter.writeString(value, to: &out)
         case .object(let box):
             box.write(to: &out)
         case .array(let box):
@@ -78,27 +78,6 @@ private enum Node {
             out.append(UInt8(ascii: "]"))
         }
     }
-
-    static func writeString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-            case 0x00..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
 }
 
 private final class ObjectBox {
@@ -108,7 +87,7 @@ private final class ObjectBox {
         out.append(UInt8(ascii: "{"))
         for (index, entry) in inKeyOrder().enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            Node.writeString(entry.key, to: &out)
+            JSONWriter.writeString(entry.key, to: &out)
             out.append(UInt8(ascii: ":"))
             entry.value.write(to: &out)
         }

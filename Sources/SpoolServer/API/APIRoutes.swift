@@ -69,9 +69,9 @@ struct APIRoutes: Sendable {
         }
         let bytes = Array(buffer.readableBytesView)
         guard !bytes.isEmpty else { throw Problem.badRequest("the request body is empty: send a JSON object") }
-        do {
+        do throws(JSONSyntaxError) {
             return try JSONParser.parse(bytes)
-        } catch let error as JSONSyntaxError {
+        } catch {
             if let member = error.duplicateMember {
                 throw Problem.invalidField(member, "appears twice")
             }

@@ -2,9 +2,9 @@ import Foundation
 import Spool
 
 /// How jobs, queues and counts look in the API (snake_case names, RFC 3339 UTC times).
-enum APIJSON {
+package enum APIJSON {
     /// `{"max_running": N or null, "rate": "COUNT/PERIOD" or null}`.
-    static func limits(_ limits: QueueLimits) -> JSONValue {
+    package static func limits(_ limits: QueueLimits) -> JSONValue {
         .object([
             ("max_running", limits.maxRunning.map { .int($0) } ?? .null),
             ("rate", limits.rate.map { .string($0.description) } ?? .null),
@@ -12,7 +12,7 @@ enum APIJSON {
     }
 
     /// A job in full, for `GET /v1/jobs/{id}` and the answers of retry and cancel.
-    static func job(_ record: JobRecord) -> JSONValue {
+    package static func job(_ record: JobRecord) -> JSONValue {
         .object([
             ("id", .string(record.id.description)),
             ("queue", .string(record.queue)),
@@ -38,7 +38,7 @@ enum APIJSON {
     }
 
     /// A job in a listing: no payload, result or full error history (fetch the job for those).
-    static func jobSummary(_ record: JobRecord) -> JSONValue {
+    package static func jobSummary(_ record: JobRecord) -> JSONValue {
         .object([
             ("id", .string(record.id.description)),
             ("queue", .string(record.queue)),
@@ -56,7 +56,7 @@ enum APIJSON {
         ])
     }
 
-    static func error(_ error: JobAttemptError) -> JSONValue {
+    package static func error(_ error: JobAttemptError) -> JSONValue {
         .object([
             ("attempt", .int(error.attempt)),
             ("at", .time(error.at)),
@@ -65,24 +65,24 @@ enum APIJSON {
         ])
     }
 
-    static func progress(_ progress: JobProgress) -> JSONValue {
+    package static func progress(_ progress: JobProgress) -> JSONValue {
         .object([("fraction", .double(progress.fraction)), ("message", .string(progress.message))])
     }
 
     /// The payload as JSON when it is JSON (it always is for jobs enqueued over HTTP or from
     /// `Codable` parameters), else its text as a string.
-    static func payload(_ payload: JobPayload) -> JSONValue {
+    package static func payload(_ payload: JobPayload) -> JSONValue {
         guard let bytes = try? payload.encoded() else { return .null }
         return .embedding(bytes)
     }
 
     /// Counts of every state (zero included), in the states' order.
-    static func counts(_ counts: [JobState: Int]) -> JSONValue {
+    package static func counts(_ counts: [JobState: Int]) -> JSONValue {
         .object(JobState.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })
     }
 
     /// The answer for one stored (or matched) job of an enqueue.
-    static func enqueued(_ result: EnqueueResult) -> JSONValue {
+    package static func enqueued(_ result: EnqueueResult) -> JSONValue {
         .object([
             ("id", .string(result.id.description)),
             ("state", .string(result.state.rawValue)),

@@ -13,7 +13,7 @@ package enum RFC3339 {
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
 
     /// `date` in UTC with milliseconds.
-    static func format(_ date: Date) -> String {
+    package static func format(_ date: Date) -> String {
         withFraction.format(date)
     }
 
