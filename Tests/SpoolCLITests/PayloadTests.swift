@@ -7,21 +7,23 @@ import Testing
 @Suite("enqueue payloads", .timeLimit(.minutes(2)))
 struct PayloadTests {
     @Test("a malformed payload exits 1 with one line saying where, and stores nothing", arguments: [
-        ("{bad", "expected a member name in double quotes but found 'b' at line 1, column 2"),
-        (#"{"a": 1,}"#, "(a trailing comma is not allowed) at line 1, column 9"),
-        ("[1, 2,]", "(a trailing comma is not allowed)"),
-        ("{'a': 1}", "(JSON strings use double quotes)"),
-        ("", "expected a JSON value but the text is empty"),
-        ("   ", "expected a JSON value but the text is empty"),
-        (#"{"a": 01}"#, "numbers must not have leading zeros"),
-        (#""unterminated"#, "a string is not closed"),
-        (#"{"a": 1} {"b": 2}"#, "unexpected '{' after the JSON value"),
-        ("nul", "expected 'null' but found end of text"),
-        ("{\"a\": \"line\nbreak\"}", "unescaped control character 0xA in a string"),
-        (#"{"a": 1."#, "expected a digit after the decimal point"),
-        (#"{"a": "\x"}"#, "invalid escape '\\x' in a string"),
-        ("{\n  \"a\": [1, 2\n}", "expected ',' or ']' after an array element but found '}' at line 3, column 1"),
-        ("NaN", "expected a value but found 'N'"),
+        ("{bad", "expected a member name in quotes at line 1, column 2"),
+        (#"{"a": 1,}"#, "expected a member name in quotes at line 1, column 9"),
+        ("[1, 2,]", "unexpected character ']' at line 1, column 7"),
+        ("{'a': 1}", "expected a member name in quotes"),
+        ("", "unexpected end of JSON at line 1, column 1"),
+        ("   ", "unexpected end of JSON at line 1, column 4"),
+        (#"{"a": 01}"#, "invalid number (leading zero)"),
+        (#""unterminated"#, "unterminated string"),
+        (#"{"a": 1} {"b": 2}"#, "unexpected text after the JSON value"),
+        ("nul", "invalid literal (expected null)"),
+        ("{\"a\": \"line\nbreak\"}", "control character in a string (escape it)"),
+        (#"{"a": 1."#, "invalid number (digits expected after '.')"),
+        (#"{"a": "\x"}"#, "invalid escape '\\x'"),
+        ("{\n  \"a\": [1, 2\n}", "expected ',' or ']' in an array at line 3, column 1"),
+        ("NaN", "unexpected character 'N'"),
+        (#"{"a": 1, "a": 2}"#, #"member "a" appears twice in one object at line 1, column 10"#),
+        (String(repeating: "[", count: 513) + String(repeating: "]", count: 513), "arrays and objects nested deeper than 512 levels at line 1, column 513"),
     ])
     func malformedPayload(payload: String, detail: String) async throws {
         try await withTemporaryFolder { folder in
@@ -58,7 +60,7 @@ struct PayloadTests {
             let shown = try await spool(["jobs", "show", id, "--json"] + database, in: folder)
             #expect(shown.status == 0, "\(shown)")
             let job = try shown.jsonObject()
-            #expect(job["payload_format"] as? String == "json")
+            #expect(job["payload"] != nil)
             // Embedded verbatim (minified): big integers and decimals keep their digits.
             let minified = payload.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "  ", with: "")
                 .replacingOccurrences(of: ": ", with: ":").replacingOccurrences(of: ", ", with: ",")

@@ -62,12 +62,12 @@ struct EnqueueCommand: AsyncParsableCommand {
         try await reportingErrors {
             // Everything about the job is checked before the store is opened: a bad enqueue
             // neither creates a file nor touches one.
-            do {
-                try JSONCheck.validate(payload)
-            } catch let failure as JSONCheck.Failure {
-                throw CLIError("the payload is not valid JSON: \(failure)")
-            }
             let bytes = Array(payload.utf8)
+            do throws(JSONSyntaxError) {
+                _ = try JSONParser.parse(bytes)
+            } catch {
+                throw CLIError("the payload is not valid JSON: \(error.located(in: bytes))")
+            }
             guard !kind.isEmpty else { throw CLIError("the kind must not be empty") }
             try BuiltinJobs.validate(kind: kind, payload: bytes)
             if let queue, queue.isEmpty { throw CLIError("--queue must not be empty") }
@@ -99,7 +99,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                 let handle = try await client.enqueue(kind: kind, payload: bytes, options: options)
                 let record = try await handle.record()
                 if output.json {
-                    Terminal.printOutput(JSONOut.object([
+                    Terminal.printOutput(JSONValue.object([
                         ("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue)),
                         ("existing", .bool(handle.existing)),
                     ]).rendered)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolServer
 
 /// `spool jobs`: inspect and steer individual jobs.
 struct JobsCommand: AsyncParsableCommand {
@@ -81,9 +82,9 @@ struct JobsCommand: AsyncParsableCommand {
                 try await database.withStorage(.existing) { opened in
                     let page = try await opened.storage.jobs(filter, after: after, limit: limit)
                     if output.json {
-                        Terminal.printOutput(JSONOut.object([
-                            ("jobs", .array(page.jobs.map(\.json))),
-                            ("next_cursor", .orNull(page.nextCursor?.description)),
+                        Terminal.printOutput(JSONValue.object([
+                            ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
+                            ("next_cursor", .string(page.nextCursor?.description)),
                         ]).rendered)
                         return
                     }
@@ -133,7 +134,7 @@ struct JobsCommand: AsyncParsableCommand {
                 try await database.withStorage(.existing) { opened in
                     guard let job = try await opened.storage.job(id) else { throw CLIError("no job has id \(id)") }
                     if output.json {
-                        Terminal.printOutput(job.json.rendered)
+                        Terminal.printOutput(APIJSON.job(job).rendered)
                     } else {
                         Terminal.printOutput(Self.describe(job))
                     }
@@ -175,11 +176,11 @@ struct JobsCommand: AsyncParsableCommand {
             return lines.joined(separator: "\n")
         }
 
+        /// Stored bytes on one line: JSON minified, else their text, else their size.
         private static func text(of bytes: [UInt8]) -> String {
-            let (value, format) = storedBytes(bytes)
-            switch (value, format) {
-            case (.raw(let json), _): return json
-            case (.string(let text), "text"): return oneLine(text)
+            switch JSONValue.embedding(bytes) {
+            case .raw(let json): return json
+            case .string(let text): return oneLine(text)
             default: return "<\(bytes.count) bytes, not text>"
             }
         }
@@ -232,11 +233,11 @@ struct JobsCommand: AsyncParsableCommand {
                     skipped.append((id, try await opened.storage.job(id)?.state))
                 }
                 if output.json {
-                    Terminal.printOutput(JSONOut.object([
+                    Terminal.printOutput(JSONValue.object([
                         ("action", .string(action.rawValue)),
                         ("done", .array(ids.filter(done.contains).map { .string($0.description) })),
                         ("skipped", .array(skipped.map { id, state in
-                            .object([("id", .string(id.description)), ("state", .orNull(state?.rawValue))])
+                            .object([("id", .string(id.description)), ("state", .string(state?.rawValue))])
                         })),
                     ]).rendered)
                 } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Spool
 import SpoolPostgres
 import SpoolSQLite
 
@@ -49,7 +50,7 @@ struct MigrateCommand: AsyncParsableCommand {
                 (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)
             }
             if output.json {
-                Terminal.printOutput(JSONOut.object([
+                Terminal.printOutput(JSONValue.object([
                     ("database", .string(url.description)), ("from", .int(from)), ("to", .int(to)),
                     ("applied", .array(applied.map { .string($0) })),
                 ]).rendered)

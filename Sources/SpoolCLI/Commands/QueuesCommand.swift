@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolServer
 
 /// `spool queues`: list queues, pause and resume them, set their limits.
 struct QueuesCommand: AsyncParsableCommand {
@@ -43,7 +44,7 @@ struct QueuesCommand: AsyncParsableCommand {
                 try await database.withStorage(.existing) { opened in
                     let summaries = try await StatsCommand.read(opened.storage)
                     if output.json {
-                        Terminal.printOutput(JSONOut.object([("queues", .array(summaries.map(\.json)))]).rendered)
+                        Terminal.printOutput(JSONValue.object([("queues", .array(summaries.map(\.json)))]).rendered)
                     } else if summaries.isEmpty {
                         Terminal.printOutput("no queues (no jobs stored, none paused or limited)")
                     } else {
@@ -61,7 +62,7 @@ struct QueuesCommand: AsyncParsableCommand {
             try await database.withStorage(.existing) { opened in
                 try await opened.storage.setPaused(paused, queue: name)
                 if output.json {
-                    Terminal.printOutput(JSONOut.object([("queue", .string(name)), ("paused", .bool(paused))]).rendered)
+                    Terminal.printOutput(JSONValue.object([("queue", .string(name)), ("paused", .bool(paused))]).rendered)
                 } else if paused {
                     Terminal.printOutput("paused queue '\(name)': workers claim none of its jobs until `spool queues resume \(name)`")
                 } else {
@@ -120,7 +121,7 @@ struct QueuesCommand: AsyncParsableCommand {
                 try await database.withStorage(.existing) { opened in
                     try await opened.storage.setLimits(limits, queue: name)
                     if output.json {
-                        Terminal.printOutput(JSONOut.object([("queue", .string(name)), ("limits", QueueSummary.limitsJSON(limits))]).rendered)
+                        Terminal.printOutput(JSONValue.object([("queue", .string(name)), ("limits", APIJSON.limits(limits))]).rendered)
                     } else {
                         Terminal.printOutput("queue '\(name)': \(limits)")
                     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Spool
+import SpoolServer
 
 /// `spool schedules`: the periodic jobs of a settings file and their next runs.
 struct SchedulesCommand: AsyncParsableCommand {
@@ -48,11 +49,11 @@ struct SchedulesCommand: AsyncParsableCommand {
             let now = Date()
             let rows = schedules.map { ($0, $0.upcoming(after: now, count: count)) }
             if output.json {
-                Terminal.printOutput(JSONOut.object([("schedules", .array(rows.map { schedule, next in
-                    JSONOut.object([
+                Terminal.printOutput(JSONValue.object([("schedules", .array(rows.map { schedule, next in
+                    JSONValue.object([
                         ("name", .string(schedule.name)), ("timing", .string(schedule.timing.description)),
                         ("kind", .string(schedule.job.kind)), ("queue", schedule.job.queue.map { .string($0) } ?? .null),
-                        ("missed", .string(schedule.missedTicks.description)), ("next", .array(next.map { JSONOut.time($0) })),
+                        ("missed", .string(schedule.missedTicks.description)), ("next", .array(next.map { JSONValue.time($0) })),
                     ])
                 }))]).rendered)
             } else if rows.isEmpty {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Spool
+import SpoolServer
 
 /// One queue's job counts by state, and whether it is paused: a row of `spool stats` and
 /// `spool queues list`.
@@ -21,14 +22,6 @@ struct QueueSummary: Sendable {
         }
     }
 
-    /// `{"max_running": N or null, "rate": "COUNT/PERIOD" or null}`.
-    static func limitsJSON(_ limits: QueueLimits) -> JSONOut {
-        .object([
-            ("max_running", limits.maxRunning.map { .int($0) } ?? .null),
-            ("rate", .orNull(limits.rate?.description)),
-        ])
-    }
-
     /// Limits as a table cell: `5 running, 10/1m`, or `-`.
     static func limitsText(_ limits: QueueLimits) -> String {
         var parts: [String] = []
@@ -38,12 +31,12 @@ struct QueueSummary: Sendable {
     }
 
     /// The counts of every state, zeros included, as JSON members.
-    static func countMembers(_ counts: [JobState: Int]) -> [(String, JSONOut)] {
+    static func countMembers(_ counts: [JobState: Int]) -> [(String, JSONValue)] {
         JobState.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) } + [("total", .int(counts.values.reduce(0, +)))]
     }
 
-    var json: JSONOut {
-        .object([("name", .string(name)), ("paused", .bool(paused)), ("limits", Self.limitsJSON(limits))] + Self.countMembers(counts))
+    var json: JSONValue {
+        .object([("name", .string(name)), ("paused", .bool(paused)), ("limits", APIJSON.limits(limits))] + Self.countMembers(counts))
     }
 
     /// The table of `summaries`: one row per queue, then (when `totals`) a row adding them up.
@@ -132,7 +125,7 @@ struct StatsCommand: AsyncParsableCommand {
             if json {
                 var all: [JobState: Int] = [:]
                 for summary in summaries { all.merge(summary.counts, uniquingKeysWith: +) }
-                return JSONOut.object([
+                return JSONValue.object([
                     ("database", .string(url.description)), ("time", .time(time)),
                     ("queues", .array(summaries.map(\.json))), ("total", .object(QueueSummary.countMembers(all))),
                 ]).rendered

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Spool
+import SpoolServer
 
 /// Process-wide logging for long-running commands: every log line goes to standard error
 /// (standard output stays for results), as text or as one JSON object per line.
@@ -41,13 +43,13 @@ struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
-        var members: [(String, JSONOut)] = [
+        var members: [(String, JSONValue)] = [
             ("time", .time(Date())), ("level", .string(event.level.rawValue)), ("label", .string(label)),
             ("message", .string(event.message.description)),
         ]
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             members.append((key, .string(value.description)))
         }
-        Terminal.printError(JSONOut.object(members).rendered)
+        Terminal.printError(JSONValue.object(members).rendered)
     }
 }
