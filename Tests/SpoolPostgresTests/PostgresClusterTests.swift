@@ -127,7 +127,7 @@ struct PostgresClusterTests {
             let counter = RunCounter(total)
             let registry = JobRegistry()
             registry.register(ProbeJob.self) { job, _ in
-                try await Task.sleep(for: .milliseconds(2))
+                try await Task.sleep(for: .milliseconds(2))  // a job's work: the restart finds jobs running
                 counter.record(job.value)
             }
             let workers = Self.workers(storages, registry, concurrency: 8, lease: .seconds(3))
@@ -139,12 +139,11 @@ struct PostgresClusterTests {
                 try await counter.waitForDistinct(total / 4, timeout: .seconds(60))
                 try await PostgresTestServer.runScript("restart", dir: dir)
                 try await counter.waitForDistinct(total, timeout: .seconds(180))
-                // Outcomes stored after the restart: wait until no job is left unfinished.
+                // Outcomes stored after the restart: wait until no job is left unfinished (the
+                // workers flush outcomes in the background and no driver announces them: a poll).
                 let checker = storages[1]
-                try await Expectation.eventually(timeout: .seconds(60), "every job stored as succeeded") {
-                    if let stats = try? await checker.stats(), stats.count(.succeeded) == total { return true }
-                    try await Task.sleep(for: .milliseconds(100))
-                    return false
+                try await Expectation.poll(every: .milliseconds(100), timeout: .seconds(60), "every job stored as succeeded") {
+                    (try? await checker.stats())?.count(.succeeded) == total
                 }
             }
             let counts = counter.snapshot

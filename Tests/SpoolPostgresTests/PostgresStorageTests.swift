@@ -311,6 +311,7 @@ struct PostgresStorageTests {
                         try await killer.query(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(schema)", logger: Self.logger
                         )
+                        // The disruption under test: a kill every 20 ms for 3 s, real time.
                         try await Task.sleep(for: .milliseconds(20))
                     }
                 }
@@ -338,14 +339,17 @@ struct PostgresStorageTests {
         try await PostgresTestServer.running(waiter) { waiter in
             try await PostgresTestServer.running(producer) { producer in
                 let woke = EventRecorder<Duration>()
+                // The wait's deadline and poll on a clock that never moves: once the waiter
+                // sleeps on it, it has checked for work, found none and waits for a wake-up.
+                let clock = ManualClock(start: Date())
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     _ = try await waiter.stats()
                     let start = EventRecorder<ContinuousClock.Instant>()
                     group.addTask {
-                        await waiter.waitForWork(queues: ["default"], deadline: Date().addingTimeInterval(600), clock: SystemClock())
+                        await waiter.waitForWork(queues: ["default"], deadline: clock.now.addingTimeInterval(600), clock: clock)
                         woke.record(ContinuousClock.now - (start.all.first ?? ContinuousClock.now))
                     }
-                    try await Task.sleep(for: .milliseconds(300))
+                    try await clock.waitForSleepers(atLeast: 1)
                     #expect(woke.count == 0, "nothing to do yet: the waiter is still waiting")
                     start.record(ContinuousClock.now)
                     _ = try await producer.enqueue([Self.newJob()], whenFull: .wait, now: Date())
@@ -368,13 +372,16 @@ struct PostgresStorageTests {
         try await PostgresTestServer.running(one) { one in
             try await PostgresTestServer.running(two) { two in
                 let a = PostgresLeaderElection(storage: one, duty: "maintenance", holder: "a", ttl: ttl)
-                let b = PostgresLeaderElection(storage: two, duty: "maintenance", holder: "b", ttl: ttl)
+                let bStore = RecordingLeadershipStore(two)
+                let b = LeaderElection(store: bStore, duty: "maintenance", holder: "b", ttl: ttl)
                 try await withThrowingTaskGroup(of: Void.self) { outer in
                     try await withThrowingTaskGroup(of: Void.self) { inner in
                         inner.addTask { try await a.run() }
                         try await a.waitForLeadership()
                         outer.addTask { try await b.run() }
-                        try await Task.sleep(for: ttl)  // b campaigns meanwhile and loses
+                        // b campaigns twice (a renews in between) and loses each time.
+                        let campaigns = try await bStore.campaigns.waitForCount(2, timeout: .seconds(20))
+                        #expect(campaigns.allSatisfy { !$0 }, "b never wins against a live leader: \(campaigns)")
                         #expect(a.isLeader && !b.isLeader, "one leader at a time")
                         inner.cancelAll()  // "kill" a: it stops renewing and does not release
                     }
