@@ -113,18 +113,19 @@ struct RedisStorageTests {
             try await RedisTestServer.withStorage(namespace: namespace) { other in
                 let clock = ManualClock(start: Date())
                 let woke = EventRecorder<Bool>()
-                try await Expectation.eventually(timeout: .seconds(10), "the waiter's listener registers") {
+                // The listeners are the server's bookkeeping, announced to no one: a poll.
+                try await Expectation.poll(every: .milliseconds(10), timeout: .seconds(10), "the waiter's listener registers") {
                     let members = try await other.pool.send([Array("ZCARD".utf8), Array("{\(namespace)}:listeners".utf8)])
-                    if members.int ?? 0 >= 2 { return true }  // both processes listen
-                    try await Task.sleep(for: .milliseconds(10))
-                    return false
+                    return members.int ?? 0 >= 2  // both processes listen
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         await waiter.waitForWork(queues: ["default"], deadline: clock.now.addingTimeInterval(3600), clock: clock)
                         woke.record(true)
                     }
-                    try await Task.sleep(for: .milliseconds(50))  // let the waiter park (a spurious early return would also pass)
+                    // Parked: asleep on the manual clock once it has checked for work and found none.
+                    try await clock.waitForSleepers(atLeast: 1)
+                    #expect(woke.count == 0, "nothing to do yet: the waiter is still waiting")
                     _ = try await other.enqueue(
                         [NewJob(kind: "k", payload: JobPayload(bytes: []), runAt: clock.now, createdAt: clock.now)], whenFull: .fail, now: clock.now
                     )
