@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTesting
 import Testing
 
 #if canImport(Glibc)
@@ -137,9 +138,9 @@ struct EndToEndTests {
             #expect(enqueued.status == 0, "\(enqueued)")
             let watcher = try SpoolChild(["stats", "--watch", "--interval", "0.1", "--json"] + database, in: folder)
             defer { watcher.removeOutput() }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while watcher.output.stdout.split(separator: "\n").count < 3 && ContinuousClock.now < deadline && !watcher.hasExited {
-                try await Task.sleep(for: .milliseconds(50))
+            // Another process's output: polled (50 ms, at most 30 s) until three readings.
+            try await Expectation.poll(every: .milliseconds(50), timeout: .seconds(30), "three readings from stats --watch") {
+                watcher.output.stdout.split(separator: "\n").count >= 3 || watcher.hasExited
             }
             watcher.send(SIGINT)
             let status = try await watcher.waitForExit(timeout: .seconds(10))

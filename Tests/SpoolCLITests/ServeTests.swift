@@ -1,6 +1,8 @@
 import Foundation
 import Spool
 import SpoolSQLite
+import SpoolTesting
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -157,18 +159,26 @@ struct ServeTests {
         #expect(perTick.count >= 5 && perTick.values.allSatisfy { $0 == 1 }, "jobs per tick: \(perTick.sorted { $0.key < $1.key })")
     }
 
-    /// Reads `Spool serving http://HOST:PORT …` from the server's standard output.
+    /// The address in a `Spool serving http://HOST:PORT …` line of `stdout`, if there is one.
+    static func servingAddress(in stdout: String) -> String? {
+        guard let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix("Spool serving ") }),
+              let url = line.split(separator: " ").dropFirst(2).first else { return nil }
+        return String(url)
+    }
+
+    /// Reads `Spool serving http://HOST:PORT …` from the server's standard output (another
+    /// process's output: polled every 50 ms for at most 60 s; fails at once if it exits).
     static func address(of server: SpoolChild) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let line = server.output.stdout.split(separator: "\n").first(where: { $0.hasPrefix("Spool serving ") }),
-               let url = line.split(separator: " ").dropFirst(2).first {
-                return String(url)
+        do {
+            try await Expectation.poll(every: .milliseconds(50), timeout: .seconds(60), "spool serve to print its address") {
+                if servingAddress(in: server.output.stdout) != nil { return true }
+                if server.hasExited { throw ExpectationFailed("spool serve exited before printing its address: \(server.output.stderr)") }
+                return false
             }
-            if server.hasExited { throw ExpectationFailed("spool serve exited before printing its address: \(server.output.stderr)") }
-            try await Task.sleep(for: .milliseconds(50))
+        } catch let timeout as ExpectationTimeout {
+            throw ExpectationFailed("\(timeout): \(server.output.stderr)")
         }
-        throw ExpectationFailed("spool serve did not print its address within 60 s: \(server.output.stderr)")
+        return try #require(servingAddress(in: server.output.stdout))
     }
 
     struct Answer {
@@ -190,17 +200,26 @@ struct ServeTests {
         return Answer(status: (response as? HTTPURLResponse)?.statusCode ?? 0, text: String(decoding: data, as: UTF8.self))
     }
 
-    /// Polls `GET /v1/jobs/ID` until the job is in `state` (bounded: 30 s).
+    /// Polls `GET /v1/jobs/ID` every 50 ms until the job is in `state` (another process's
+    /// store, announced to no one; bounded: 30 s, or until the server exits).
     static func waitForState(_ base: String, _ id: String, _ state: String, while server: SpoolChild) async throws -> [String: Any] {
-        let deadline = ContinuousClock.now + .seconds(30)
-        var last: [String: Any] = [:]
-        while ContinuousClock.now < deadline {
-            last = try await send(URLRequest(url: try #require(URL(string: "\(base)/v1/jobs/\(id)")))).json ?? [:]
-            if last["state"] as? String == state { return last }
-            if server.hasExited { break }
-            try await Task.sleep(for: .milliseconds(50))
+        let url = try #require(URL(string: "\(base)/v1/jobs/\(id)"))
+        let last = Mutex<String>("")
+        do {
+            try await Expectation.poll(every: .milliseconds(50), timeout: .seconds(30), "job \(id) to be \(state)") {
+                let answer = try await send(URLRequest(url: url))
+                last.withLock { $0 = answer.text }
+                if answer.json?["state"] as? String == state { return true }
+                if server.hasExited { throw ExpectationFailed("the server exited") }
+                return false
+            }
+        } catch let error as ExpectationTimeout {
+            throw ExpectationFailed("\(error): \(last.withLock { $0 })\n\(server.output.stderr)")
+        } catch let error as ExpectationFailed {
+            throw ExpectationFailed("job \(id) is not \(state) (\(error)): \(last.withLock { $0 })\n\(server.output.stderr)")
         }
-        throw ExpectationFailed("job \(id) is not \(state) after 30 s: \(last)\n\(server.output.stderr)")
+        let text = last.withLock { $0 }
+        return Answer(status: 200, text: text).json ?? [:]
     }
 }
 
