@@ -1,7 +1,7 @@
 import Foundation
 import Spool
 import SpoolSQLite
-import Synchronization
+import Subprocess
 import Testing
 
 #if canImport(Glibc)
@@ -62,117 +62,43 @@ struct SpoolRun: CustomStringConvertible {
     var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// A `spool` child process: standard output and error go to files in `folder`, the exit is
-/// awaited through the termination handler (an event, not a poll).
-final class SpoolChild: Sendable {
-    private let process: Process
-    private let exited = AsyncStream<Int32>.makeStream()
-    private let exitStatus = ExitStatus()
-
-    /// The exit status, set by the termination handler.
-    private final class ExitStatus: Sendable {
-        let value = Mutex<Int32?>(nil)
-    }
-    let stdoutPath: String
-    let stderrPath: String
-
-    /// Starts `spool arguments…` in `folder` with the test process's environment minus
-    /// `SPOOL_DATABASE_URL`, plus `environment`.
-    init(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws {
-        let executable = try SpoolExecutable.require()
-        // Outside `folder`, so tests can check what the command itself created there.
-        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("spool-cli-run-\(UUID().uuidString)").path
-        stdoutPath = logs + ".out"
-        stderrPath = logs + ".err"
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        var env = ProcessInfo.processInfo.environment
-        env["SPOOL_DATABASE_URL"] = nil
-        env.merge(environment) { $1 }
-        process.environment = env
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        let continuation = exited.continuation
-        let exitStatus = self.exitStatus
-        process.terminationHandler = { process in
-            exitStatus.value.withLock { $0 = process.terminationStatus }
-            continuation.yield(process.terminationStatus)
-            continuation.finish()
-        }
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// True once the child has exited.
-    var hasExited: Bool { exitStatus.value.withLock { $0 != nil } }
-
-    /// Sends a signal (SIGKILL, SIGTERM) to the child.
-    func send(_ signal: Int32) {
-        kill(pid, signal)
-    }
-
-    /// Waits for the child to exit, SIGKILLing it (and failing) after `timeout`. Call once.
-    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
-        let stream = exited.stream
-        let status = await withTaskGroup(of: Int32?.self) { group in
-            group.addTask {
-                for await status in stream { return status }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        if let status { return status }
-        send(SIGKILL)
-        throw TimedOut(what: "spool \(process.arguments?.joined(separator: " ") ?? "") to exit", after: timeout)
-    }
-
-    /// Deletes the files holding the child's output.
-    func removeOutput() {
-        try? FileManager.default.removeItem(atPath: stdoutPath)
-        try? FileManager.default.removeItem(atPath: stderrPath)
-    }
-
-    /// What the child wrote so far.
-    var output: (stdout: String, stderr: String) {
-        ((try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
-    }
-}
-
 struct TimedOut: Error, CustomStringConvertible {
     let what: String
     let after: Duration
     var description: String { "timed out after \(after) waiting for \(what)" }
 }
 
-/// Runs `spool arguments…` to completion in `folder` (bounded by `timeout`).
+/// Runs `spool arguments…` to completion in `folder` (see ``SpoolChild/init(_:in:environment:)``
+/// for its environment), collecting its output; SIGKILLs it and throws ``TimedOut`` after
+/// `timeout`.
 func spool(
     _ arguments: [String], in folder: String, environment: [String: String] = [:], timeout: Duration = .seconds(60)
 ) async throws -> SpoolRun {
-    let child = try SpoolChild(arguments, in: folder, environment: environment)
-    defer { child.removeOutput() }
-    let status = try await child.waitForExit(timeout: timeout)
-    let (stdout, stderr) = child.output
-    return SpoolRun(status: status, stdout: stdout, stderr: stderr)
+    let configuration = try SpoolChild.configuration(arguments, in: folder, environment: environment)
+    let run = try await withThrowingTaskGroup(of: SpoolRun?.self) { group in
+        group.addTask {
+            let result = try await Subprocess.run(configuration, output: .string(limit: .max), error: .string(limit: .max))
+            return SpoolRun(status: result.terminationStatus.code, stdout: result.standardOutput, stderr: result.standardError)
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        // Cancelling the run at the deadline SIGKILLs the process (swift-subprocess's teardown).
+        defer { group.cancelAll() }
+        return try await group.next() ?? nil
+    }
+    guard let run else { throw TimedOut(what: "spool \(arguments.joined(separator: " ")) to exit", after: timeout) }
+    return run
 }
 
-/// Runs `body` with a new empty folder, removed afterwards.
+/// Runs `body` with a new empty folder, removed afterwards; ``SpoolChild``ren started in `body`
+/// are SIGKILLed, if still running, and awaited before that.
 func withTemporaryFolder<T>(_ body: (String) async throws -> T) async throws -> T {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-cli-test-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    return try await body(folder)
+    return try await ChildScope.run { try await body(folder) }
 }
 
 /// Reads the job counts of the SQLite file at `path` every 50 ms (the file is shared with a

@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Spool
 import SpoolPostgres
+import Subprocess
 import Testing
 
 /// Where the PostgreSQL tests find their server: `SPOOL_TEST_POSTGRES_URL` (set by
@@ -110,55 +111,34 @@ enum PostgresTestServer {
             .appendingPathComponent("scripts/postgres").path
     }
 
-    /// Runs `scripts/postgres COMMAND DIR` and waits for it without blocking a thread; returns
-    /// what it printed on standard output (`start` prints the server's URL).
+    /// Runs `scripts/postgres COMMAND DIR` through swift-subprocess and returns what it printed on
+    /// standard output (`start` prints the server's URL).
     ///
-    /// Spawned with `posix_spawn` and reaped with a non-blocking `waitpid` poll, so no
-    /// cooperative thread blocks on it.
+    /// The script starts with an empty signal mask and default signal handlers, and inherits no
+    /// descriptor of ours beyond its standard ones (swift-subprocess does both): the server it
+    /// starts holds no pipe of another child open, and it hears pg_ctl's stop signal (the test process's threads block signals). Its exit is awaited as an event;
+    /// after 300 s it is SIGKILLed and the test fails.
     @discardableResult
     static func runScript(_ command: String, dir: String) async throws -> String {
-        let arguments = ["/bin/bash", script, command, dir]
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("spool-pg-script-\(UUID().uuidString).out").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        var pid: pid_t = 0
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // The server must inherit no descriptor of ours: stdin and stderr go to /dev/null,
-        // stdout to a file of its own, and the script closes the rest before it starts the
-        // server (an inherited end of another child's pipe would keep that child looking alive
-        // to Foundation's `Process` for as long as the server runs).
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // Nor our signal mask: the test process's threads block signals, and a server started
-        // with them blocked may not hear pg_ctl's stop signal. An empty mask and default
-        // handlers, as a shell would give it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, &attributes, &argv, environ)
-        try #require(spawned == 0, "cannot run scripts/postgres: error \(spawned)")
-        var status: Int32 = 0
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            try #require(reaped == 0, "waitpid failed: \(errno)")
-            try await Task.sleep(for: .milliseconds(20))
+        let script = self.script
+        let run = try await withThrowingTaskGroup(of: (status: TerminationStatus, stdout: String, stderr: String)?.self) { group in
+            group.addTask {
+                let result = try await Subprocess.run(
+                    .path("/bin/bash"), arguments: [script, command, dir], output: .string(limit: .max), error: .string(limit: .max)
+                )
+                return (result.terminationStatus, result.standardOutput, result.standardError)
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(300))
+                return nil
+            }
+            // Cancelling the run at the deadline SIGKILLs the script (swift-subprocess's teardown).
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
-        let exited = (status & 0x7F) == 0
-        let code = (status >> 8) & 0xFF
-        try #require(exited && code == 0, "scripts/postgres \(command) \(dir) failed (wait status \(status))")
-        return (try? String(contentsOfFile: output, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let done = try #require(run, "scripts/postgres \(command) \(dir) took longer than 300 s")
+        try #require(done.status.isSuccess, "scripts/postgres \(command) \(dir) failed (\(done.status)): \(done.stderr)")
+        return done.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `body` with the URL of a PostgreSQL cluster of its own (started with

@@ -1,6 +1,7 @@
 import Foundation
 import Spool
 import SpoolRedis
+import Subprocess
 import Testing
 
 /// Where the Redis tests find their server: `SPOOL_TEST_REDIS_URL` (start one with
@@ -78,46 +79,34 @@ extension RedisTestServer {
             .appendingPathComponent("scripts/redis").path
     }
 
-    /// Runs `scripts/redis COMMAND DIR` and waits for it without blocking a thread; returns
-    /// what it printed on standard output (`start` prints the server's URL).
+    /// Runs `scripts/redis COMMAND DIR` through swift-subprocess and returns what it printed on
+    /// standard output (`start` prints the server's URL).
     ///
-    /// Spawned with `posix_spawn` (stdin and stderr on /dev/null, stdout to a file of its own,
-    /// so the server inherits no descriptor of ours) and reaped with a non-blocking `waitpid`
-    /// poll, bounded to 120 s.
+    /// The script starts with an empty signal mask and default signal handlers, and inherits no
+    /// descriptor of ours beyond its standard ones (swift-subprocess does both): the server it
+    /// starts holds no pipe of another child open. Its exit is awaited as an event;
+    /// after 120 s it is SIGKILLed and the test fails.
     @discardableResult
     static func runScript(_ command: String, dir: String) async throws -> String {
-        let arguments = ["/bin/bash", script, command, dir]
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("spool-redis-script-\(UUID().uuidString).out").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        var pid: pid_t = 0
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, &argv, environ)
-        try #require(spawned == 0, "cannot run scripts/redis: error \(spawned)")
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .seconds(120)
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            try #require(reaped == 0, "waitpid failed: \(errno)")
-            if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                Issue.record("scripts/redis \(command) \(dir) took longer than 120 s")
-                break
+        let script = self.script
+        let run = try await withThrowingTaskGroup(of: (status: TerminationStatus, stdout: String, stderr: String)?.self) { group in
+            group.addTask {
+                let result = try await Subprocess.run(
+                    .path("/bin/bash"), arguments: [script, command, dir], output: .string(limit: .max), error: .string(limit: .max)
+                )
+                return (result.terminationStatus, result.standardOutput, result.standardError)
             }
-            try await Task.sleep(for: .milliseconds(20))
+            group.addTask {
+                try? await Task.sleep(for: .seconds(120))
+                return nil
+            }
+            // Cancelling the run at the deadline SIGKILLs the script (swift-subprocess's teardown).
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
-        let exited = (status & 0x7F) == 0
-        let code = (status >> 8) & 0xFF
-        try #require(exited && code == 0, "scripts/redis \(command) \(dir) failed (wait status \(status))")
-        return (try? String(contentsOfFile: output, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let done = try #require(run, "scripts/redis \(command) \(dir) took longer than 120 s")
+        try #require(done.status.isSuccess, "scripts/redis \(command) \(dir) failed (\(done.status)): \(done.stderr)")
+        return done.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `body` with the URL of a Redis server of its own (started with `scripts/redis

@@ -2,7 +2,7 @@ import Foundation
 import Spool
 import SpoolSQLite
 import SpoolTesting
-import Synchronization
+import Subprocess
 import Testing
 
 /// The claim race between two real processes.
@@ -53,41 +53,52 @@ struct SQLiteMultiProcessTests {
             try await storage.setPaused(true, queue: "race")
 
             let workers = ["child-a", "child-b"]
-            let exits = EventRecorder<(String, Int32)>()
-            var children: [Process] = []
-            defer {
-                for child in children where child.isRunning { child.terminate() }
-            }
-            for worker in workers {
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: binary)
-                child.arguments = ["--testing-library", "swift-testing", "--filter", "claimRaceChild"]
-                var environment = ProcessInfo.processInfo.environment
-                environment[Environment.database] = path
-                environment[Environment.worker] = worker
-                environment[Environment.output] = "\(folder)/\(worker).ids"
-                child.environment = environment
-                let log = "\(folder)/\(worker).log"
-                _ = FileManager.default.createFile(atPath: log, contents: nil)
-                child.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-                child.standardError = child.standardOutput
-                child.terminationHandler = { process in exits.record((worker, process.terminationStatus)) }
-                try child.run()
-                children.append(child)
+            let exits = EventRecorder<String>()
+            // The children run as tasks of this group: if the test fails before they exit,
+            // leaving the group cancels them, which SIGKILLs them (swift-subprocess's teardown).
+            let ended = try await withThrowingTaskGroup(of: (worker: String, status: Int32, log: String)?.self) { group in
+                for worker in workers {
+                    let environment: [Subprocess.Environment.Key: String?] = [
+                        .init(stringLiteral: Environment.database): path,
+                        .init(stringLiteral: Environment.worker): worker,
+                        .init(stringLiteral: Environment.output): "\(folder)/\(worker).ids",
+                    ]
+                    group.addTask {
+                        let result = try await Subprocess.run(
+                            .path(.init(binary)), arguments: ["--testing-library", "swift-testing", "--filter", "claimRaceChild"],
+                            environment: .inherit.updating(environment), output: .string(limit: .max), error: .combinedWithOutput
+                        )
+                        exits.record(worker)
+                        let status: Int32 =
+                            switch result.terminationStatus {
+                            case .exited(let code): code
+                            case .signaled(let signal): signal
+                            }
+                        return (worker, status, result.standardOutput)
+                    }
+                }
+
+                // Both children have opened the file and are polling the paused queue: start the race.
+                try await Expectation.eventually(timeout: .seconds(60), "both children ready") {
+                    if try await storage.stats().count(.available, queue: "ready") >= workers.count { return true }
+                    if exits.count > 0 { return true }  // a child died early: reported below
+                    await storage.waitForWork(queues: ["ready"], deadline: Date().addingTimeInterval(1), clock: SystemClock())
+                    return false
+                }
+                try await storage.setPaused(false, queue: "race")
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(150))
+                    return nil
+                }
+                var ended: [(worker: String, status: Int32, log: String)] = []
+                while ended.count < workers.count, let next = try await group.next() {
+                    ended.append(try #require(next, "the children did not both exit within 150 s"))
+                }
+                group.cancelAll()
+                return ended
             }
 
-            // Both children have opened the file and are polling the paused queue: start the race.
-            try await Expectation.eventually(timeout: .seconds(60), "both children ready") {
-                if try await storage.stats().count(.available, queue: "ready") >= workers.count { return true }
-                if exits.count > 0 { return true }  // a child died early: reported below
-                await storage.waitForWork(queues: ["ready"], deadline: Date().addingTimeInterval(1), clock: SystemClock())
-                return false
-            }
-            try await storage.setPaused(false, queue: "race")
-            try await exits.waitForCount(workers.count, timeout: .seconds(150))
-
-            for (worker, status) in exits.all {
-                let log = (try? String(contentsOfFile: "\(folder)/\(worker).log", encoding: .utf8)) ?? ""
+            for (worker, status, log) in ended {
                 #expect(status == 0, "child \(worker) failed (exit \(status)):\n\(log.suffix(4000))")
             }
             var claimedBy: [JobID: String] = [:]

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Spool
+import Subprocess
 import Testing
 @testable import SpoolServer
 
@@ -57,49 +58,55 @@ struct PythonWorkerTests {
     }
 }
 
-/// A `python3` child process, awaited through its termination handler.
+/// A `python3` child process, run through swift-subprocess.
 enum PythonProcess {
     struct Run: Sendable {
         var status: Int32
         var output: String
     }
 
+    /// Runs `python3 arguments…` with the test process's environment plus `environment`, and
+    /// returns its exit status and its standard output and error, interleaved as written.
+    /// - Throws: ``PythonTimedOut`` (with its output) when it has not exited within `timeout`;
+    ///   it is SIGKILLed then.
     static func run(_ arguments: [String], environment: [String: String], timeout: Duration) async throws -> Run {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("spool-python-\(UUID().uuidString).out").path
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { process in
-            exited.continuation.yield(process.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        let status = await withTaskGroup(of: Int32?.self) { group in
-            group.addTask {
-                for await status in exited.stream { return status }
-                return nil
+        var overrides: [Subprocess.Environment.Key: String?] = [:]
+        for (key, value) in environment { overrides[.init(stringLiteral: key)] = value }
+        let result = try await Subprocess.run(
+            .name("python3"), arguments: Arguments(arguments), environment: .inherit.updating(overrides),
+            input: .none, output: .sequence, error: .combinedWithOutput
+        ) { execution in
+            try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+                group.addTask {
+                    var output: [UInt8] = []
+                    for try await buffer in execution.standardOutput {
+                        buffer.withUnsafeBytes { output.append(contentsOf: $0) }
+                    }
+                    return output
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
+                }
+                var timedOut = false
+                while let next = try await group.next() {
+                    if let output = next {
+                        group.cancelAll()
+                        return (output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
+                    }
+                    // The deadline passed: SIGKILL, then read the output to its end.
+                    timedOut = true
+                    try? execution.send(signal: .kill)
+                }
+                return (output: "", timedOut: true)
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
-        if status == nil { process.terminate() }
-        try? output.close()
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard let status else { throw PythonTimedOut(after: timeout, output: text) }
-        return Run(status: status, output: text)
+        let (output, timedOut) = result.closureResult
+        if timedOut { throw PythonTimedOut(after: timeout, output: output) }
+        switch result.terminationStatus {
+        case .exited(let code): return Run(status: code, output: output)
+        case .signaled(let signal): return Run(status: signal, output: output)
+        }
     }
 }
 
