@@ -56,4 +56,22 @@ struct JobJSONTests {
             #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr)")
         }
     }
+
+    @Test("a settings file is read by the same parser: a setting given twice, or nested too deep, is one error line")
+    func settingsFileUsesTheOneParser() async throws {
+        try await withTemporaryFolder { folder in
+            let cases = [
+                ("{\n  \"port\": 0,\n  \"port\": 1\n}", #"is not valid JSON: member "port" appears twice in one object at line 3, column 3"#),
+                (#"{"schedules": [{"name": "n", "every_s": 1, "kind": "k", "payload": "# + String(repeating: "[", count: 511) + String(repeating: "]", count: 511) + "}]}",
+                 "is not valid JSON: arrays and objects nested deeper than 512 levels at line 1, column 577"),
+            ]
+            for (text, detail) in cases {
+                let config = "\(folder)/settings.json"
+                try text.write(toFile: config, atomically: true, encoding: .utf8)
+                let run = try await spool(["schedules", "--config", config], in: folder)
+                #expect(run.status == 1 && run.errorLines.count == 1, "\(run)")
+                #expect(run.stderr.contains(detail), "expected '\(detail)' in: \(run)")
+            }
+        }
+    }
 }

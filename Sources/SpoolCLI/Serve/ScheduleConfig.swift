@@ -19,34 +19,34 @@ enum ScheduleConfig {
     static let keys: Set<String> = ["name", "cron", "time_zone", "every_s", "kind", "payload", "queue", "priority", "max_attempts", "missed"]
 
     /// Parses the `schedules` member; every problem is one ``CLIError`` naming the schedule.
-    static func parse(_ value: Any, path: String) throws -> [PeriodicSchedule] {
-        guard let items = value as? [Any] else { throw CLIError("the config file '\(path)': 'schedules' must be an array of objects") }
+    static func parse(_ value: JSONValue, path: String) throws -> [PeriodicSchedule] {
+        guard case .array(let items) = value else { throw CLIError("the config file '\(path)': 'schedules' must be an array of objects") }
         return try items.enumerated().map { index, item in
-            guard let object = item as? [String: Any] else {
+            guard case .object(let members) = item else {
                 throw CLIError("the config file '\(path)': schedule \(index + 1) must be an object")
             }
-            let label = (object["name"] as? String).map { "schedule '\($0)'" } ?? "schedule \(index + 1)"
+            let label = string(item["name"]).map { "schedule '\($0)'" } ?? "schedule \(index + 1)"
             do {
-                return try schedule(object)
+                return try schedule(item, names: members.map(\.0))
             } catch let error as CLIError {
                 throw CLIError("the config file '\(path)': \(label): \(error.message)")
             }
         }
     }
 
-    private static func schedule(_ object: [String: Any]) throws -> PeriodicSchedule {
-        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+    private static func schedule(_ object: JSONValue, names: [String]) throws -> PeriodicSchedule {
+        if let unknown = names.sorted().first(where: { !keys.contains($0) }) {
             throw CLIError("unknown setting '\(unknown)' (known: \(keys.sorted().joined(separator: ", ")))")
         }
-        guard let name = object["name"] as? String, !name.isEmpty else { throw CLIError("'name' must be a non-empty string") }
-        guard let kind = object["kind"] as? String, !kind.isEmpty else { throw CLIError("'kind' must be a non-empty string") }
+        guard let name = string(object["name"]), !name.isEmpty else { throw CLIError("'name' must be a non-empty string") }
+        guard let kind = string(object["kind"]), !kind.isEmpty else { throw CLIError("'kind' must be a non-empty string") }
         let timing: PeriodicSchedule.Timing
         switch (object["cron"], object["every_s"]) {
-        case (let cron as String, nil):
+        case (.string(let cron)?, nil):
             var zone = TimeZone.gmt
             if let zoneName = object["time_zone"] {
-                guard let text = zoneName as? String, let found = TimeZone(identifier: text) else {
-                    throw CLIError("'time_zone' must be a time zone name such as Europe/Berlin (got \(zoneName))")
+                guard let text = string(zoneName), let found = TimeZone(identifier: text) else {
+                    throw CLIError("'time_zone' must be a time zone name such as Europe/Berlin (got \(string(zoneName) ?? zoneName.rendered))")
                 }
                 zone = found
             }
@@ -63,11 +63,11 @@ enum ScheduleConfig {
         default:
             throw CLIError("'cron' must be a string and 'every_s' a number of seconds")
         }
-        let payload = try object["payload"].map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
-            .map { Array($0) } ?? Array("{}".utf8)
+        // Stored as written in the file: members in their order, numbers with their digits.
+        let payload = object["payload"]?.bytes ?? Array("{}".utf8)
         try BuiltinJobs.validate(kind: kind, payload: payload)
         let missed: MissedTickPolicy
-        switch object["missed"] as? String ?? (object["missed"] == nil ? "skip" : "") {
+        switch object["missed"].map({ string($0) ?? "" }) ?? "skip" {
         case "skip": missed = .skip
         case "catch_up_once": missed = .catchUpOnce
         default: throw CLIError("'missed' must be \"skip\" or \"catch_up_once\"")
@@ -82,13 +82,20 @@ enum ScheduleConfig {
         )
     }
 
-    private static func string(_ object: [String: Any], _ key: String) throws -> String? {
-        guard let value = object[key] else { return nil }
-        guard let text = value as? String else { throw CLIError("'\(key)' must be a string") }
+    /// The text of a JSON string; nil for anything else.
+    private static func string(_ value: JSONValue?) -> String? {
+        guard case .string(let text)? = value else { return nil }
         return text
     }
 
-    static func integer(_ object: [String: Any], _ key: String) throws -> Int? {
+    private static func string(_ object: JSONValue, _ key: String) throws -> String? {
+        guard let value = object[key] else { return nil }
+        guard let text = string(value) else { throw CLIError("'\(key)' must be a string") }
+        return text
+    }
+
+    /// The member `key` of `object` as a whole number (nil when absent).
+    static func integer(_ object: JSONValue, _ key: String) throws -> Int? {
         guard let value = object[key] else { return nil }
         guard let number = number(value), number == number.rounded(), abs(number) < 1e15 else {
             throw CLIError("'\(key)' must be a whole number")
@@ -96,13 +103,9 @@ enum ScheduleConfig {
         return Int(number)
     }
 
-    /// A JSON number as parsed by JSONSerialization (an `NSNumber`, which also answers `is Bool`
-    /// for 0 and 1, so booleans are told apart by their type code `c`); nil for anything else.
-    static func number(_ value: Any) -> Double? {
-        if let value = value as? NSNumber {
-            return String(cString: value.objCType) == "c" ? nil : value.doubleValue
-        }
-        if let value = value as? Int { return Double(value) }
-        return value as? Double
+    /// A JSON number's value; nil for anything else (booleans included).
+    static func number(_ value: JSONValue) -> Double? {
+        guard case .number(let text) = value else { return nil }
+        return Double(text)
     }
 }

@@ -64,25 +64,27 @@ struct ServeConfigFile: Decodable {
         return try parse(data, path: path)
     }
 
-    /// Parses a settings file's bytes; `path` names it in errors.
+    /// Parses a settings file's bytes (with the package's one JSON parser: strict, a member
+    /// name given twice refused); `path` names it in errors.
     static func parse(_ data: Data, path: String) throws -> ServeConfigFile {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
+        let bytes = Array(data)
+        let json: JSONValue
+        do throws(JSONSyntaxError) {
+            json = try JSONParser.parse(bytes)
         } catch {
-            throw CLIError("the config file '\(path)' is not valid JSON: \(oneLine(describe(error)))")
+            throw CLIError("the config file '\(path)' is not valid JSON: \(error.located(in: bytes))")
         }
-        guard let members = object as? [String: Any] else {
+        guard case .object(let members) = json else {
             throw CLIError("the config file '\(path)' must hold one JSON object")
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue) + ["schedules", "limits"])
-        if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+        if let unknown = members.map(\.0).sorted().first(where: { !known.contains($0) }) {
             throw CLIError("the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         do {
             var file = try JSONDecoder().decode(ServeConfigFile.self, from: data)
-            if let schedules = members["schedules"] { file.schedules = try ScheduleConfig.parse(schedules, path: path) }
-            if let limits = members["limits"] { file.limits = try parseLimits(limits, path: path) }
+            if let schedules = json["schedules"] { file.schedules = try ScheduleConfig.parse(schedules, path: path) }
+            if let limits = json["limits"] { file.limits = try parseLimits(limits, path: path) }
             return file
         } catch let error as CLIError {
             throw error
@@ -95,23 +97,23 @@ struct ServeConfigFile: Decodable {
     }
 
     /// `{"QUEUE": {"max_running": N, "rate": "COUNT/PERIOD"}, ...}`.
-    static func parseLimits(_ value: Any, path: String) throws -> [String: QueueLimits] {
-        guard let queues = value as? [String: Any] else {
+    static func parseLimits(_ value: JSONValue, path: String) throws -> [String: QueueLimits] {
+        guard case .object(let queues) = value else {
             throw CLIError("the config file '\(path)': 'limits' must be an object of queue name → {\"max_running\", \"rate\"}")
         }
         var limits: [String: QueueLimits] = [:]
         for (queue, entry) in queues {
             let what = "the config file '\(path)': limits of queue '\(queue)'"
-            guard !queue.isEmpty, let fields = entry as? [String: Any] else { throw CLIError("\(what) must be an object {\"max_running\", \"rate\"}") }
-            if let unknown = fields.keys.sorted().first(where: { $0 != "max_running" && $0 != "rate" }) {
+            guard !queue.isEmpty, case .object(let fields) = entry else { throw CLIError("\(what) must be an object {\"max_running\", \"rate\"}") }
+            if let unknown = fields.map(\.0).sorted().first(where: { $0 != "max_running" && $0 != "rate" }) {
                 throw CLIError("\(what) has an unknown setting '\(unknown)' (known: max_running, rate)")
             }
             var queueLimits = QueueLimits()
-            if let maxRunning = fields["max_running"], !(maxRunning is NSNull) {
-                do { queueLimits.maxRunning = try ScheduleConfig.integer(fields, "max_running") } catch let error as CLIError { throw CLIError("\(what): \(error.message)") }
+            if let maxRunning = entry["max_running"], maxRunning != .null {
+                do { queueLimits.maxRunning = try ScheduleConfig.integer(entry, "max_running") } catch let error as CLIError { throw CLIError("\(what): \(error.message)") }
             }
-            if let rate = fields["rate"], !(rate is NSNull) {
-                guard let text = rate as? String else { throw CLIError("\(what): 'rate' must be a string like \"100/1m\"") }
+            if let rate = entry["rate"], rate != .null {
+                guard case .string(let text) = rate else { throw CLIError("\(what): 'rate' must be a string like \"100/1m\"") }
                 do { queueLimits.rate = try QueueLimits.Rate(parsing: text) } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
             }
             do { try queueLimits.validate() } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
