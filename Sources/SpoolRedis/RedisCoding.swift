@@ -104,7 +104,7 @@ enum RedisCoding {
     }
 
     static func encode(_ error: JobAttemptError) throws -> [UInt8] {
-        Array(try JSONEncoder().encode(StoredError(attempt: error.attempt, at: Double(millis(error.at)), message: error.message, reason: error.reason)))
+        try JSONCoding.encode(StoredError(attempt: error.attempt, at: Double(millis(error.at)), message: error.message, reason: error.reason))
     }
 
     /// A stored error history; one that is not a JSON array of errors reads as
@@ -126,9 +126,7 @@ enum RedisCoding {
 
     static func encodeMetadata(_ metadata: [String: String]) throws -> [UInt8] {
         if metadata.isEmpty { return Array("{}".utf8) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return Array(try encoder.encode(metadata))
+        return try JSONCoding.encode(metadata)
     }
 
     /// Stored metadata; a value that is not a JSON object of strings reads as empty.
@@ -139,7 +137,7 @@ enum RedisCoding {
 
     static func encodeProgress(_ progress: JobProgress?) throws -> [UInt8]? {
         guard let progress else { return nil }
-        return Array(try JSONEncoder().encode(progress))
+        return try JSONCoding.encode(progress)
     }
 
     private struct StoredProgress: Decodable {

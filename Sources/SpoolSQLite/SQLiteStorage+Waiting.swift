@@ -55,7 +55,7 @@ extension SQLiteStorage {
                     }
                     open.append(queue)
                 }
-                let names = String(decoding: try JSONEncoder().encode(open), as: UTF8.self)
+                let names = try JSONCoding.text(open)
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.readySQL), arguments: [names, nowMicros]) else {
                     return (false, nil, reopens)
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Spool
 
 /// Any JSON value, as the body of an ``HTTPJob``: what the payload's `body` held, sent on as
 /// JSON.
@@ -46,11 +47,10 @@ public enum JSONBody: Codable, Sendable, Equatable {
         }
     }
 
-    /// The value as JSON text.
+    /// The value as JSON text, members in sorted key order, written by the package's one JSON
+    /// encoder.
     /// - Throws: `EncodingError` for a number JSON cannot carry (infinity, NaN).
     public func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self))
+        try JSONCoding.encode(self)
     }
 }

@@ -70,12 +70,12 @@ extension JobColumnCoding {
     // MARK: JSON columns
 
     package static func encodeErrors(_ errors: [JobAttemptError]) throws -> String {
-        String(decoding: try JSONEncoder().encode(errors.map { StoredAttemptError($0, at: micros($0.at)) }), as: UTF8.self)
+        try JSONCoding.text(errors.map { StoredAttemptError($0, at: micros($0.at)) })
     }
 
     /// One error as a JSON object, for statements that append it to a stored array.
     package static func encodeError(_ error: JobAttemptError) throws -> String {
-        String(decoding: try JSONEncoder().encode(StoredAttemptError(error, at: micros(error.at))), as: UTF8.self)
+        try JSONCoding.text(StoredAttemptError(error, at: micros(error.at)))
     }
 
     /// A stored error history; one that is not a JSON array of errors reads as the single entry
@@ -102,7 +102,7 @@ extension JobColumnCoding {
     package static func encodeProgress(_ progress: JobProgress?) throws -> String? {
         guard let progress else { return nil }
         let stored = StoredProgress(fraction: progress.fraction, message: progress.message)
-        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+        return try JSONCoding.text(stored)
     }
 
     /// A stored progress; one that is not JSON `{"fraction", "message"?}` reads as nil (no
@@ -115,9 +115,7 @@ extension JobColumnCoding {
 
     package static func encodeMetadata(_ metadata: [String: String]) throws -> String? {
         guard !metadata.isEmpty else { return nil }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(metadata), as: UTF8.self)
+        return try JSONCoding.text(metadata)
     }
 
     /// `text` as `T`, through ``PayloadDecoder`` (these columns hold no dates, so a plain

@@ -1,4 +1,5 @@
 import Foundation
+import Spool
 
 /// The figures of one workload, from one run or combined over several; nil where a figure does
 /// not apply to the workload.
@@ -145,9 +146,7 @@ struct JSONReport: Encodable {
     /// The report as one line of JSON. Keys are sorted so that the output is the same from
     /// run to run (the encoder promises no other order).
     func encoded() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        try JSONCoding.text(self)
     }
 }
 
