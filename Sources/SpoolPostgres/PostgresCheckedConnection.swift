@@ -40,7 +40,8 @@ struct CheckedConnection {
     }
 
     /// Runs one statement, prepared on this connection the first time it runs it.
-    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow] where Statement.Row == PostgresRow {
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow {
         try checkOpen()
         var rows: [PostgresRow] = []
         for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
@@ -50,7 +51,8 @@ struct CheckedConnection {
     /// Runs `COPY table (columns) FROM STDIN` (text format; `table` is found on the
     /// connection's `search_path`) with the data `write` hands to its argument, chunk by chunk.
     /// When `write` throws, the COPY is cancelled (it stores nothing) and its error is thrown.
-    func copy(into table: String, columns: [String], _ write: (_ send: (ByteBuffer) async throws -> Void) async throws -> Void) async throws {
+    func copy(into table: String, columns: [String], _ write: (_ send: (ByteBuffer) async throws -> Void) async throws -> Void) async throws
+    {
         try checkOpen()
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             try await write { chunk in try await writer.write(chunk) }

@@ -27,16 +27,17 @@ enum PostgresCoding: JobColumnCoding {
     static func uuid(_ id: JobID) -> UUID {
         let h = id.high
         let l = id.low
-        return UUID(uuid: (
-            UInt8(truncatingIfNeeded: h >> 56), UInt8(truncatingIfNeeded: h >> 48),
-            UInt8(truncatingIfNeeded: h >> 40), UInt8(truncatingIfNeeded: h >> 32),
-            UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16),
-            UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h),
-            UInt8(truncatingIfNeeded: l >> 56), UInt8(truncatingIfNeeded: l >> 48),
-            UInt8(truncatingIfNeeded: l >> 40), UInt8(truncatingIfNeeded: l >> 32),
-            UInt8(truncatingIfNeeded: l >> 24), UInt8(truncatingIfNeeded: l >> 16),
-            UInt8(truncatingIfNeeded: l >> 8), UInt8(truncatingIfNeeded: l)
-        ))
+        return UUID(
+            uuid: (
+                UInt8(truncatingIfNeeded: h >> 56), UInt8(truncatingIfNeeded: h >> 48),
+                UInt8(truncatingIfNeeded: h >> 40), UInt8(truncatingIfNeeded: h >> 32),
+                UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16),
+                UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h),
+                UInt8(truncatingIfNeeded: l >> 56), UInt8(truncatingIfNeeded: l >> 48),
+                UInt8(truncatingIfNeeded: l >> 40), UInt8(truncatingIfNeeded: l >> 32),
+                UInt8(truncatingIfNeeded: l >> 24), UInt8(truncatingIfNeeded: l >> 16),
+                UInt8(truncatingIfNeeded: l >> 8), UInt8(truncatingIfNeeded: l)
+            ))
     }
 
     static func id(_ uuid: UUID) -> JobID {

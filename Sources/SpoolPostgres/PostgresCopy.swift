@@ -19,7 +19,9 @@ import Spool
 /// alternating runs). Memory: one chunk at a time, whatever the batch's size.
 struct CopyRows {
     /// The columns of each line, in order.
-    static let columns = ["id", "queue", "kind", "payload", "priority", "state", "max_attempts", "run_at", "created_at", "timeout_us", "metadata"]
+    static let columns = [
+        "id", "queue", "kind", "payload", "priority", "state", "max_attempts", "run_at", "created_at", "timeout_us", "metadata",
+    ]
     /// The fewest jobs a batch needs to take COPY. A COPY costs two round trips more than an
     /// INSERT (the server's answer to the command before the data, and the notification in a
     /// statement of its own; 0.1-0.2 ms each on loopback) and saves the server about 3 µs a
@@ -34,7 +36,9 @@ struct CopyRows {
     /// bytes, in order.
     /// - Throws: what encoding a job's payload or metadata throws (``InsertBatch/body(_:)``),
     ///   or what `send` throws; nothing more is sent then.
-    static func send(_ batch: InsertBatch, allocator: ByteBufferAllocator = ByteBufferAllocator(), to send: (ByteBuffer) async throws -> Void) async throws {
+    static func send(
+        _ batch: InsertBatch, allocator: ByteBufferAllocator = ByteBufferAllocator(), to send: (ByteBuffer) async throws -> Void
+    ) async throws {
         var rows = CopyRows(buffer: allocator.buffer(capacity: chunkSize + 1024))
         for index in 0..<batch.count {
             try rows.writeLine(batch, index)

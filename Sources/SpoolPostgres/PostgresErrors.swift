@@ -10,7 +10,8 @@ extension SpoolError {
     static func postgres(_ error: any Error, target: String, operation: String) -> any Error {
         let error = PostgresFailure.unwrap(error)
         if error is SpoolError || error is CancellationError { return error }
-        return SpoolError(code: .storageUnavailable, message: "PostgreSQL job store \(target): \(operation) failed: \(PostgresFailure.describe(error))")
+        return SpoolError(
+            code: .storageUnavailable, message: "PostgreSQL job store \(target): \(operation) failed: \(PostgresFailure.describe(error))")
     }
 }
 

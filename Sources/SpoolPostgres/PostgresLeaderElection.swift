@@ -19,15 +19,21 @@ extension LeaderElection {
 
 extension PostgresStorage: LeadershipStore {
     public func acquireLeadership(duty: String, holder: String, ttl: Duration) async throws -> Bool {
-        let rows = try await committedRows(sql.acquireLeader, binds {
-            $0.append(duty)
-            $0.append(holder)
-            $0.append(PostgresCoding.micros(ttl))
-        }, "campaigning for '\(duty)'")
+        let rows = try await committedRows(
+            sql.acquireLeader,
+            binds {
+                $0.append(duty)
+                $0.append(holder)
+                $0.append(PostgresCoding.micros(ttl))
+            }, "campaigning for '\(duty)'")
         return !rows.isEmpty
     }
 
     public func releaseLeadership(duty: String, holder: String) async throws {
-        _ = try await committedRows(sql.releaseLeader, binds { $0.append(duty); $0.append(holder) }, "releasing leadership of '\(duty)'")
+        _ = try await committedRows(
+            sql.releaseLeader,
+            binds {
+                $0.append(duty); $0.append(holder)
+            }, "releasing leadership of '\(duty)'")
     }
 }

@@ -39,14 +39,14 @@ struct PostgresStatements: Sendable {
     let acquireLeader: String
     let releaseLeader: String
 
-
     /// `schema` nil leaves table names unqualified.
     init(schema: String?, notifications: Bool) {
         let s = schema.map { "\"\($0)\"." } ?? ""
         let jobs = "\(s)jobs"
         self.jobs = jobs
         let live = PostgresSchema.liveStates
-        let notifyColumn = notifications
+        let notifyColumn =
+            notifications
             ? ", (SELECT count(pg_notify($16, q)) FROM (SELECT DISTINCT queue AS q FROM ins) AS queues)"
             : ""
         enqueue = """
@@ -77,13 +77,15 @@ struct PostgresStatements: Sendable {
                 AS t(id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
                      timeout_us, has_timeout, metadata, has_metadata)
             """
-        enqueueKeyless = notifications
+        enqueueKeyless =
+            notifications
             ? """
-                WITH ins AS (\(keylessInsert))
-                SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues
-                """
+            WITH ins AS (\(keylessInsert))
+            SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues
+            """
             : keylessInsert
-        holders = "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
+        holders =
+            "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
         // Shared by both claims, over a CTE `demand` (queue, lim, ord) of the queues to claim
         // from: the due jobs, by priority, run-at and id, locked (SKIP LOCKED), then moved to
         // running with the lease of $5 until $6 (at $3, at most $4 in all).
@@ -454,7 +456,8 @@ struct InsertBatch: Sendable {
                 continue
             }
             guard let key = uniqueKeys[index], let holder = byKey[key] else {
-                throw SpoolError(code: .storageUnavailable, message: "job \(id) was not stored and no live job holds its unique key", job: id)
+                throw SpoolError(
+                    code: .storageUnavailable, message: "job \(id) was not stored and no live job holds its unique key", job: id)
             }
             results.append(EnqueueResult(id: holder.0, state: holder.1, existing: true))
         }
@@ -467,7 +470,9 @@ struct InsertBatch: Sendable {
             if let duplicate {
                 return SpoolError(code: .invalidArgument, message: "the batch holds job id \(duplicate) twice", job: duplicate)
             }
-            return SpoolError(code: .invalidArgument, message: "a job with one of the batch's ids already exists (nothing of the batch was stored)", job: ids.count == 1 ? ids[0] : nil)
+            return SpoolError(
+                code: .invalidArgument, message: "a job with one of the batch's ids already exists (nothing of the batch was stored)",
+                job: ids.count == 1 ? ids[0] : nil)
         }
         return SpoolError.postgres(error, target: target, operation: "enqueue of \(count) job(s)")
     }

@@ -37,10 +37,13 @@ extension PostgresStorage {
         let expiry = nowMicros + PostgresCoding.micros(request.lease)
         let rows: [PostgresRow]
         if configuration.preparedStatements,
-           let fast = try await fastClaimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry) {
+            let fast = try await fastClaimRows(
+                queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
+        {
             rows = fast
         } else {
-            rows = try await claimRows(queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
+            rows = try await claimRows(
+                queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
         }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
@@ -84,7 +87,11 @@ extension PostgresStorage {
                 var limits = limits
                 var rateLimited: [String] = []
                 if !locked.isEmpty {
-                    let counted = try await self.run(HotSQL.LimitedQueues.self, binds { $0.append(locked); $0.append(now) }, on: connection)
+                    let counted = try await self.run(
+                        HotSQL.LimitedQueues.self,
+                        binds {
+                            $0.append(locked); $0.append(now)
+                        }, on: connection)
                     for row in counted {
                         let (name, queueLimits, allowance) = try PostgresCoding.allowance(row)
                         if let index = queues.firstIndex(of: name) { limits[index] = min(limits[index], Int64(allowance.jobs)) }
@@ -100,11 +107,13 @@ extension PostgresStorage {
                         let order = try row.makeRandomAccess()[11].decode(Int64.self)
                         if let index = rateLimited.firstIndex(of: queues[Int(order) - 1]) { started[index] += 1 }
                     }
-                    _ = try await self.run(HotSQL.RecordStarts.self, binds {
-                        $0.append(now)
-                        $0.append(rateLimited)
-                        $0.append(started)
-                    }, on: connection)
+                    _ = try await self.run(
+                        HotSQL.RecordStarts.self,
+                        binds {
+                            $0.append(now)
+                            $0.append(rateLimited)
+                            $0.append(started)
+                        }, on: connection)
                 }
                 return (claimed, locked)
             }

@@ -49,7 +49,8 @@ extension PostgresStorage {
 
         public init(
             schema: String = "spool", poolSize: Int = 10, pollInterval: Duration = .seconds(1), notifications: Bool = true,
-            preparedStatements: Bool = true, migrateOnStart: Bool = true, maintenance: Maintenance? = Maintenance(), startTimeout: Duration = .seconds(10),
+            preparedStatements: Bool = true, migrateOnStart: Bool = true, maintenance: Maintenance? = Maintenance(),
+            startTimeout: Duration = .seconds(10),
             clock: any JobClock = SystemClock(), logger: Logger = Logger(label: "spool.postgres")
         ) {
             self.schema = schema

@@ -78,20 +78,30 @@ extension PostgresStorage {
     private func copy(_ insert: InsertBatch, on connection: CheckedConnection) async throws {
         try await connection.copy(into: "jobs", columns: CopyRows.columns) { send in try await CopyRows.send(insert, to: send) }
         if configuration.notifications {
-            _ = try await run(HotSQL.Notify.self, binds { $0.append(channel); $0.append(Array(Set(insert.queues))) }, on: connection, prepare: true)
+            _ = try await run(
+                HotSQL.Notify.self,
+                binds {
+                    $0.append(channel); $0.append(Array(Set(insert.queues)))
+                }, on: connection, prepare: true)
         }
     }
 
     /// Inserts the batch on `connection` and reads the holders of the keys it could not take
     /// (only keyed jobs can be left out; nothing else is).
-    private func insert(_ insert: InsertBatch, _ bodies: InsertBatch.Bodies, on connection: CheckedConnection, prepare: Bool) async throws -> [EnqueueResult] {
+    private func insert(
+        _ insert: InsertBatch, _ bodies: InsertBatch.Bodies, on connection: CheckedConnection, prepare: Bool
+    ) async throws -> [EnqueueResult] {
         if !insert.hasUniqueKeys {
-            _ = configuration.notifications
-                ? try await run(HotSQL.KeylessEnqueue.self, insert.bindings(bodies, channel: channel, keys: false), on: connection, prepare: prepare)
-                : try await run(HotSQL.QuietKeylessEnqueue.self, insert.bindings(bodies, channel: nil, keys: false), on: connection, prepare: prepare)
+            _ =
+                configuration.notifications
+                ? try await run(
+                    HotSQL.KeylessEnqueue.self, insert.bindings(bodies, channel: channel, keys: false), on: connection, prepare: prepare)
+                : try await run(
+                    HotSQL.QuietKeylessEnqueue.self, insert.bindings(bodies, channel: nil, keys: false), on: connection, prepare: prepare)
             return insert.storedResults
         }
-        let rows = configuration.notifications
+        let rows =
+            configuration.notifications
             ? try await run(HotSQL.Enqueue.self, insert.bindings(bodies, channel: channel), on: connection, prepare: prepare)
             : try await run(HotSQL.QuietEnqueue.self, insert.bindings(bodies, channel: nil), on: connection, prepare: prepare)
         var holders: [PostgresRow] = []

@@ -75,10 +75,12 @@ extension PostgresStorage {
     /// running jobs by lease expiry); rows locked by a concurrent finish are left for the next
     /// rescue. Safe to run from several processes at once.
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
-        let rows = try await committedRows(sql.rescue, binds {
-            $0.append(PostgresCoding.micros(now))
-            $0.append(Int64(poisonAfter))
-        }, "rescue of expired leases")
+        let rows = try await committedRows(
+            sql.rescue,
+            binds {
+                $0.append(PostgresCoding.micros(now))
+                $0.append(Int64(poisonAfter))
+            }, "rescue of expired leases")
         var rescued: [(JobID, String)] = []
         var poisoned: [JobID] = []
         for row in rows {

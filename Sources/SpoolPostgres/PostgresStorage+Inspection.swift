@@ -56,7 +56,8 @@ extension PostgresStorage {
             // The pool's sessions have sequential scans off (see `init`); counting wants one.
             counted = try await performing("counting jobs") {
                 try await withTransaction { connection in
-                    _ = try await connection.query("SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)")
+                    _ = try await connection.query(
+                        "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)")
                     return try await connection.query(PostgresQuery(unsafeSQL: self.sql.stats))
                 }
             }
@@ -98,10 +99,12 @@ extension PostgresStorage {
     }
 
     private func retryRows(_ ids: [JobID], _ nowMicros: Int64) async throws -> [(JobID, String)] {
-        let rows = try await committedRows(sql.retry, binds {
-            $0.append(ids.map(PostgresCoding.uuid))
-            $0.append(nowMicros)
-        }, "retry of \(ids.count) job(s)")
+        let rows = try await committedRows(
+            sql.retry,
+            binds {
+                $0.append(ids.map(PostgresCoding.uuid))
+                $0.append(nowMicros)
+            }, "retry of \(ids.count) job(s)")
         return try rows.map { row in
             let (uuid, queue) = try row.decode((UUID, String).self)
             return (PostgresCoding.id(uuid), queue)
@@ -113,10 +116,12 @@ extension PostgresStorage {
     /// - Returns: the ids that were cancelled, in the order given.
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await committedRows(sql.cancel, binds {
-            $0.append(ids.map(PostgresCoding.uuid))
-            $0.append(PostgresCoding.micros(now))
-        }, "cancel of \(ids.count) job(s)")
+        let rows = try await committedRows(
+            sql.cancel,
+            binds {
+                $0.append(ids.map(PostgresCoding.uuid))
+                $0.append(PostgresCoding.micros(now))
+            }, "cancel of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         if !done.isEmpty { workSignal.signal() }  // a running job's slot under a max-running limit is free
         return ids.filter { done.contains($0) }
@@ -137,10 +142,12 @@ extension PostgresStorage {
     /// - Returns: how many were deleted.
     public func prune(finishedBefore before: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
-        let rows = try await committedRows(sql.prune, binds {
-            $0.append(PostgresCoding.micros(before))
-            $0.append(Int64(limit))
-        }, "prune of finished jobs")
+        let rows = try await committedRows(
+            sql.prune,
+            binds {
+                $0.append(PostgresCoding.micros(before))
+                $0.append(Int64(limit))
+            }, "prune of finished jobs")
         return try rows.first?.decode(Int.self) ?? 0
     }
 }

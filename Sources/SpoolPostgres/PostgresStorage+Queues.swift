@@ -9,7 +9,11 @@ extension PostgresStorage {
     /// Pauses or resumes a queue for every process sharing the schema: a paused queue keeps
     /// accepting jobs but claims hand none out. A resume notifies idle workers everywhere.
     public func setPaused(_ paused: Bool, queue: String) async throws {
-        _ = try await committedRows(sql.setPaused, binds { $0.append(queue); $0.append(paused) }, "\(paused ? "pausing" : "resuming") queue '\(queue)'")
+        _ = try await committedRows(
+            sql.setPaused,
+            binds {
+                $0.append(queue); $0.append(paused)
+            }, "\(paused ? "pausing" : "resuming") queue '\(queue)'")
         if !paused { await announceWork([queue]) }
     }
 
@@ -22,12 +26,14 @@ extension PostgresStorage {
     /// claims that start after it commits honour them. Notifies idle workers everywhere.
     public func setLimits(_ limits: QueueLimits, queue: String) async throws {
         try limits.validate()
-        _ = try await committedRows(sql.setLimits, binds {
-            $0.append(queue)
-            $0.append(limits.maxRunning.map(Int32.init))
-            $0.append(limits.rate.map { Int32($0.count) })
-            $0.append(limits.rate.map { PostgresCoding.micros($0.period) })
-        }, "setting the limits of queue '\(queue)'")
+        _ = try await committedRows(
+            sql.setLimits,
+            binds {
+                $0.append(queue)
+                $0.append(limits.maxRunning.map(Int32.init))
+                $0.append(limits.rate.map { Int32($0.count) })
+                $0.append(limits.rate.map { PostgresCoding.micros($0.period) })
+            }, "setting the limits of queue '\(queue)'")
         await announceWork([queue])
     }
 

@@ -67,7 +67,9 @@ extension PostgresStorage {
     /// enqueue, an outcome, a retry through the API) that never happened, or a claim whose jobs
     /// run although they were never taken, so they run twice. `COMMIT`'s reply comes only once
     /// the commit is done. Cost: two more round trips.
-    func committedRows(_ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String) async throws -> [PostgresRow] {
+    func committedRows(
+        _ statement: String, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
+    ) async throws -> [PostgresRow] {
         try await performing(operation()) {
             try await withTransaction { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings))
@@ -103,7 +105,11 @@ extension PostgresStorage {
         let names = Array(Set(queues))
         guard !names.isEmpty else { return }
         do {
-            _ = try await rows(HotSQL.Notify.self, binds { $0.append(channel); $0.append(names) }, "notifying")
+            _ = try await rows(
+                HotSQL.Notify.self,
+                binds {
+                    $0.append(channel); $0.append(names)
+                }, "notifying")
         } catch {
             logger.warning("notifying other processes failed; they notice at their next poll", metadata: ["spool.error": "\(error)"])
         }

@@ -22,7 +22,11 @@ extension PostgresStorage {
         let nowMicros = PostgresCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))
         do {
-            let rows = try await rows(HotSQL.Ready.self, binds { $0.append(queues); $0.append(nowMicros) }, "checking for work")
+            let rows = try await rows(
+                HotSQL.Ready.self,
+                binds {
+                    $0.append(queues); $0.append(nowMicros)
+                }, "checking for work")
             if let row = rows.first {
                 let (ready, nextDue) = try row.decode((Bool, Int64?).self)
                 if ready { return }

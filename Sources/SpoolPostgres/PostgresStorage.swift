@@ -96,7 +96,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         clientConfiguration: PostgresClient.Configuration, listenConfiguration: PostgresConnection.Configuration,
         configuration: Configuration = Configuration()
     ) throws {
-        let target = "\(clientConfiguration.username)@\(clientConfiguration.host ?? clientConfiguration.unixSocketPath ?? "?"):\(clientConfiguration.port ?? 5432)/\(clientConfiguration.database ?? clientConfiguration.username)"
+        let target =
+            "\(clientConfiguration.username)@\(clientConfiguration.host ?? clientConfiguration.unixSocketPath ?? "?"):\(clientConfiguration.port ?? 5432)/\(clientConfiguration.database ?? clientConfiguration.username)"
         try self.init(client: clientConfiguration, connection: listenConfiguration, target: target, configuration: configuration)
     }
 
@@ -179,8 +180,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                         }
                     } else {
                         let version = try await PostgresSchema.version(connection, schema: configuration.schema)
-                        if version > PostgresSchema.latestVersion { throw PostgresSchema.tooNew(schema: configuration.schema, version: version) }
-                        if version < PostgresSchema.latestVersion { throw PostgresSchema.tooOld(schema: configuration.schema, version: version) }
+                        if version > PostgresSchema.latestVersion {
+                            throw PostgresSchema.tooNew(schema: configuration.schema, version: version)
+                        }
+                        if version < PostgresSchema.latestVersion {
+                            throw PostgresSchema.tooOld(schema: configuration.schema, version: version)
+                        }
                     }
                 }
                 return
@@ -189,7 +194,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                 if PostgresFailure.unwrap(error) is SpoolError || error is CancellationError || Task.isCancelled { throw wrapped }
                 if PostgresFailure.sqlState(error) != nil && !Self.isTransient(error) { throw wrapped }
                 readiness.noteFailure(wrapped)
-                logger.warning("cannot prepare the job store yet; retrying", metadata: ["spool.error": "\(wrapped)", "spool.retry_in": "\(delay)"])
+                logger.warning(
+                    "cannot prepare the job store yet; retrying", metadata: ["spool.error": "\(wrapped)", "spool.retry_in": "\(delay)"])
                 try await Task.sleep(for: delay)
                 delay = min(.seconds(5), delay * 2)
             }
@@ -277,10 +283,12 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                 try? await connection.close()
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("the LISTEN connection failed; reconnecting (idle workers poll meanwhile)", metadata: [
-                    "spool.error": "\(SpoolError.postgres(error, target: target, operation: "listening"))",
-                    "spool.retry_in": "\(delay)",
-                ])
+                logger.warning(
+                    "the LISTEN connection failed; reconnecting (idle workers poll meanwhile)",
+                    metadata: [
+                        "spool.error": "\(SpoolError.postgres(error, target: target, operation: "listening"))",
+                        "spool.retry_in": "\(delay)",
+                    ])
             }
             do { try await Task.sleep(for: delay) } catch { return }
             delay = min(.seconds(5), delay * 2)

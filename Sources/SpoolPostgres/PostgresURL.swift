@@ -29,7 +29,9 @@ struct PostgresURL: CustomStringConvertible, Sendable {
     init(_ text: String) throws {
         func invalid(_ why: String) -> SpoolError {
             // Never echo the password back.
-            SpoolError(code: .invalidArgument, message: "'\(Self.redacted(text))' is not a PostgreSQL URL (postgres://USER:PASS@HOST:PORT/DB): \(why)")
+            SpoolError(
+                code: .invalidArgument,
+                message: "'\(Self.redacted(text))' is not a PostgreSQL URL (postgres://USER:PASS@HOST:PORT/DB): \(why)")
         }
         guard let components = URLComponents(string: text) else { throw invalid("it does not parse as a URL") }
         guard let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql" else {
@@ -63,7 +65,9 @@ struct PostgresURL: CustomStringConvertible, Sendable {
         notifications = try onOff("notifications")
         preparedStatements = try onOff("prepared_statements")
         if let text = option("pool_size") {
-            guard let size = Int(text), (1...1_000).contains(size) else { throw invalid("pool_size must be a whole number from 1 to 1000 (got '\(text)')") }
+            guard let size = Int(text), (1...1_000).contains(size) else {
+                throw invalid("pool_size must be a whole number from 1 to 1000 (got '\(text)')")
+            }
             poolSize = size
         }
     }
@@ -106,8 +110,10 @@ struct PostgresURL: CustomStringConvertible, Sendable {
             case .require: tls = .require(try .init(configuration: .makeClientConfiguration()))
             }
         } catch {
-            throw SpoolError(code: .invalidArgument, message: "PostgreSQL \(description): cannot set up TLS (sslmode=\(self.tls.rawValue)): \(error)")
+            throw SpoolError(
+                code: .invalidArgument, message: "PostgreSQL \(description): cannot set up TLS (sslmode=\(self.tls.rawValue)): \(error)")
         }
-        return PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        return PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
     }
 }

@@ -104,7 +104,8 @@ enum RedisCoding {
     }
 
     static func encode(_ error: JobAttemptError) throws -> [UInt8] {
-        try JSONCoding.encode(StoredError(attempt: error.attempt, at: Double(millis(error.at)), message: error.message, reason: error.reason))
+        try JSONCoding.encode(
+            StoredError(attempt: error.attempt, at: Double(millis(error.at)), message: error.message, reason: error.reason))
     }
 
     /// A stored error history; one that is not a JSON array of errors reads as
@@ -222,14 +223,16 @@ enum RedisCoding {
                 throw corrupt("a claimed job without a valid id: \(String(describing: cells[start]).prefix(80))")
             }
             let timeout = number(cells[start + 9]).map { StoredValue.timeout(nanos: $0) }
-            claimed.append(ClaimedJob(
-                id: id, queue: text(cells[start + 1]) ?? "", kind: text(cells[start + 2]) ?? "",
-                payload: JobPayload(bytes: cells[start + 3].bytes ?? []),
-                priority: StoredValue.priority(number(cells[start + 4]) ?? 0), attempt: StoredValue.attempt(number(cells[start + 5]) ?? 1),
-                maxAttempts: StoredValue.maxAttempts(number(cells[start + 6]) ?? 1),
-                createdAt: date(millis: number(cells[start + 7]) ?? 0), runAt: date(millis: number(cells[start + 8]) ?? 0),
-                timeout: timeout, metadata: decodeMetadata(cells[start + 10].bytes)
-            ))
+            claimed.append(
+                ClaimedJob(
+                    id: id, queue: text(cells[start + 1]) ?? "", kind: text(cells[start + 2]) ?? "",
+                    payload: JobPayload(bytes: cells[start + 3].bytes ?? []),
+                    priority: StoredValue.priority(number(cells[start + 4]) ?? 0),
+                    attempt: StoredValue.attempt(number(cells[start + 5]) ?? 1),
+                    maxAttempts: StoredValue.maxAttempts(number(cells[start + 6]) ?? 1),
+                    createdAt: date(millis: number(cells[start + 7]) ?? 0), runAt: date(millis: number(cells[start + 8]) ?? 0),
+                    timeout: timeout, metadata: decodeMetadata(cells[start + 10].bytes)
+                ))
         }
         return claimed
     }
@@ -239,6 +242,7 @@ enum RedisCoding {
     }
 
     static func corrupt(_ message: String, job: JobID) -> SpoolError {
-        SpoolError(code: .storageUnavailable, message: "the Redis job store holds data this build cannot read: job \(job): \(message)", job: job)
+        SpoolError(
+            code: .storageUnavailable, message: "the Redis job store holds data this build cannot read: job \(job): \(message)", job: job)
     }
 }

@@ -9,14 +9,17 @@ public typealias RedisLeaderElection = LeaderElection
 extension LeaderElection {
     /// A candidate for `duty` among the processes sharing `storage`'s namespace; the storage's
     /// ``RedisStorage/run()`` must be running.
-    public convenience init(storage: RedisStorage, duty: String, holder: String = WorkerConfiguration.defaultWorkerID(), ttl: Duration = .seconds(10)) {
+    public convenience init(
+        storage: RedisStorage, duty: String, holder: String = WorkerConfiguration.defaultWorkerID(), ttl: Duration = .seconds(10)
+    ) {
         self.init(store: storage, duty: duty, holder: holder, ttl: ttl, logger: storage.configuration.logger)
     }
 }
 
 extension RedisStorage: LeadershipStore {
     public func acquireLeadership(duty: String, holder: String, ttl: Duration) async throws -> Bool {
-        let reply = try await perform(.lead, [RedisCoding.arg(duty), RedisCoding.arg(holder), RedisCoding.arg(RedisCoding.millis(ttl))], "campaigning for '\(duty)'")
+        let reply = try await perform(
+            .lead, [RedisCoding.arg(duty), RedisCoding.arg(holder), RedisCoding.arg(RedisCoding.millis(ttl))], "campaigning for '\(duty)'")
         return reply.int == 1
     }
 

@@ -60,7 +60,9 @@ extension RedisStorage {
 
         static func isValidNamespace(_ name: String) -> Bool {
             !name.isEmpty && name.utf8.count <= 64
-                && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+                && name.utf8.allSatisfy {
+                    $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+                }
         }
     }
 }

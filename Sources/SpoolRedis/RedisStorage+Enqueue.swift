@@ -32,11 +32,15 @@ extension RedisStorage {
             ]
         }
         let reply = try await perform(.enqueue, arguments, "enqueue of \(jobs.count) job(s)")
-        guard let cells = reply.elements, cells.count == 3 * jobs.count else { throw RedisCoding.corrupt("an enqueue reply of the wrong shape") }
+        guard let cells = reply.elements, cells.count == 3 * jobs.count else {
+            throw RedisCoding.corrupt("an enqueue reply of the wrong shape")
+        }
         var results: [EnqueueResult] = []
         results.reserveCapacity(jobs.count)
         for index in 0..<jobs.count {
-            guard let id = cells[3 * index].string.flatMap({ JobID($0) }), let state = cells[3 * index + 1].string.flatMap(JobState.init(rawValue:)) else {
+            guard let id = cells[3 * index].string.flatMap({ JobID($0) }),
+                let state = cells[3 * index + 1].string.flatMap(JobState.init(rawValue:))
+            else {
                 throw RedisCoding.corrupt("an enqueue reply without an id or state")
             }
             results.append(EnqueueResult(id: id, state: state, existing: cells[3 * index + 2].int == 1))

@@ -33,7 +33,9 @@ extension RedisStorage {
             case .handBack:
                 outcome = "handback"; reschedules = true
             }
-            arguments += [RedisCoding.arg(completion.id), RedisCoding.arg(outcome), RedisCoding.arg(completion.at), runAt, error, hasResult, result]
+            arguments += [
+                RedisCoding.arg(completion.id), RedisCoding.arg(outcome), RedisCoding.arg(completion.at), runAt, error, hasResult, result,
+            ]
         }
         let reply = try await perform(.finish, arguments, "finish of \(completions.count) job(s) by worker '\(worker)'")
         if reschedules { workSignal.signal() }
@@ -52,7 +54,8 @@ extension RedisStorage {
             let progress = try RedisCoding.encodeProgress(beat.progress)
             arguments += [RedisCoding.arg(beat.id), progress == nil ? [48] : [49], progress ?? []]
         }
-        return LeaseReport(lost: try ids(try await perform(.heartbeat, arguments, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")))
+        return LeaseReport(
+            lost: try ids(try await perform(.heartbeat, arguments, "heartbeat of \(beats.count) job(s) by worker '\(worker)'")))
     }
 
     /// Returns running jobs whose lease expired before `now` to `available`, keeping the
@@ -62,7 +65,8 @@ extension RedisStorage {
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
         var report = RescueReport()
         for _ in 0..<1000 {
-            let reply = try await perform(.rescue, [RedisCoding.arg(now), RedisCoding.arg(max(0, poisonAfter)), RedisCoding.arg(1000)], "rescue of expired leases")
+            let reply = try await perform(
+                .rescue, [RedisCoding.arg(now), RedisCoding.arg(max(0, poisonAfter)), RedisCoding.arg(1000)], "rescue of expired leases")
             guard let parts = reply.elements, parts.count == 2 else { throw RedisCoding.corrupt("a rescue reply of the wrong shape") }
             let rescued = try ids(parts[0])
             let poisoned = try ids(parts[1])

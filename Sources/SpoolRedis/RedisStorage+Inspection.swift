@@ -30,7 +30,9 @@ extension RedisStorage {
             RedisCoding.arg(filter.kind ?? ""),
         ]
         let reply = try await perform(.list, arguments, "listing jobs")
-        guard let cells = reply.elements, let cursorText = cells.first?.string else { throw RedisCoding.corrupt("a listing reply of the wrong shape") }
+        guard let cells = reply.elements, let cursorText = cells.first?.string else {
+            throw RedisCoding.corrupt("a listing reply of the wrong shape")
+        }
         let ids = try cells.dropFirst().map { cell in
             guard let id = cell.string.flatMap({ JobID($0) }) else { throw RedisCoding.corrupt("a listed id that is not an id") }
             return id
@@ -73,7 +75,9 @@ extension RedisStorage {
     /// - Returns: the ids that were retried, in the order given.
     public func retry(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let done = Set(try self.ids(try await perform(.retry, [RedisCoding.arg(now)] + ids.map { RedisCoding.arg($0) }, "retry of \(ids.count) job(s)")))
+        let done = Set(
+            try self.ids(
+                try await perform(.retry, [RedisCoding.arg(now)] + ids.map { RedisCoding.arg($0) }, "retry of \(ids.count) job(s)")))
         if !done.isEmpty { workSignal.signal() }
         return ids.filter { done.contains($0) }
     }
@@ -83,7 +87,9 @@ extension RedisStorage {
     /// - Returns: the ids that were cancelled, in the order given.
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let done = Set(try self.ids(try await perform(.cancel, [RedisCoding.arg(now)] + ids.map { RedisCoding.arg($0) }, "cancel of \(ids.count) job(s)")))
+        let done = Set(
+            try self.ids(
+                try await perform(.cancel, [RedisCoding.arg(now)] + ids.map { RedisCoding.arg($0) }, "cancel of \(ids.count) job(s)")))
         return ids.filter { done.contains($0) }
     }
 

@@ -35,10 +35,12 @@ extension RedisStorage {
                 limits.maxRunning.map(String.init) ?? "", limits.rate.map { String($0.count) } ?? "",
                 limits.rate.map { String(max(1, $0.period.milliseconds)) } ?? "",
             ].joined(separator: ",")
-            _ = try await command([Array("HSET".utf8), key, Array(queue.utf8), Array(value.utf8)], "setting the limits of queue '\(queue)'")
+            _ = try await command(
+                [Array("HSET".utf8), key, Array(queue.utf8), Array(value.utf8)], "setting the limits of queue '\(queue)'")
         }
         if limits.rate == nil {
-            _ = try await command([Array("DEL".utf8), Array("\(prefix):q:\(queue):starts".utf8)], "clearing the starts of queue '\(queue)'")
+            _ = try await command(
+                [Array("DEL".utf8), Array("\(prefix):q:\(queue):starts".utf8)], "clearing the starts of queue '\(queue)'")
         }
         try await wakeEveryProcess("limiting queue '\(queue)'")
     }

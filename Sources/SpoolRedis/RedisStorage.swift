@@ -84,13 +84,16 @@ public final class RedisStorage: JobStorage, Service, Sendable {
 
     init(endpoint: RedisEndpoint, configuration: Configuration) throws {
         guard Configuration.isValidNamespace(configuration.namespace) else {
-            throw SpoolError(code: .invalidArgument, message: "namespace must be 1 to 64 letters, digits, '-', '_' or '.'; got '\(configuration.namespace)'")
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "namespace must be 1 to 64 letters, digits, '-', '_' or '.'; got '\(configuration.namespace)'")
         }
         self.configuration = configuration
         self.endpoint = endpoint
         self.logger = configuration.logger
         self.pool = RESPConnectionPool(
-            endpoint: endpoint, size: configuration.poolSize, connectTimeout: configuration.connectTimeout, replyTimeout: configuration.commandTimeout
+            endpoint: endpoint, size: configuration.poolSize, connectTimeout: configuration.connectTimeout,
+            replyTimeout: configuration.commandTimeout
         )
         self.prefix = "{\(configuration.namespace)}"
         self.target = "'redis://\(endpoint.description)' (namespace \(configuration.namespace))"
@@ -154,7 +157,8 @@ public final class RedisStorage: JobStorage, Service, Sendable {
                 let wrapped = wrap(error, "connecting and loading the scripts")
                 if let reply = error as? RedisReplyError, ["WRONGPASS", "NOAUTH", "NOPERM"].contains(String(reply.code)) { throw wrapped }
                 readiness.noteFailure(wrapped)
-                logger.warning("cannot reach the Redis job store yet; retrying", metadata: ["spool.error": "\(wrapped)", "spool.retry_in": "\(delay)"])
+                logger.warning(
+                    "cannot reach the Redis job store yet; retrying", metadata: ["spool.error": "\(wrapped)", "spool.retry_in": "\(delay)"])
                 try await Task.sleep(for: delay)
                 delay = min(.seconds(5), delay * 2)
             }
@@ -168,9 +172,11 @@ public final class RedisStorage: JobStorage, Service, Sendable {
             let cells = reply.elements, cells.count == 2, let policy = cells[1].string
         else { return }
         if policy != "noeviction" {
-            logger.warning("the Redis server may evict keys when its memory is full, and jobs with them; set maxmemory-policy to noeviction", metadata: [
-                "spool.redis.maxmemory_policy": "\(policy)",
-            ])
+            logger.warning(
+                "the Redis server may evict keys when its memory is full, and jobs with them; set maxmemory-policy to noeviction",
+                metadata: [
+                    "spool.redis.maxmemory_policy": "\(policy)"
+                ])
         }
     }
 
@@ -222,9 +228,11 @@ public final class RedisStorage: JobStorage, Service, Sendable {
                 }
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("the Redis wake-up connection failed; reconnecting (idle workers poll meanwhile)", metadata: [
-                    "spool.error": "\(wrap(error, "waiting for wake-ups"))", "spool.retry_in": "\(delay)",
-                ])
+                logger.warning(
+                    "the Redis wake-up connection failed; reconnecting (idle workers poll meanwhile)",
+                    metadata: [
+                        "spool.error": "\(wrap(error, "waiting for wake-ups"))", "spool.retry_in": "\(delay)",
+                    ])
             }
             do { try await Task.sleep(for: delay) } catch { break }
             delay = min(.seconds(5), delay * 2)

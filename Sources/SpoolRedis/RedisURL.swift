@@ -9,7 +9,9 @@ struct RedisURL: Sendable, CustomStringConvertible {
 
     init(_ text: String) throws {
         guard let components = URLComponents(string: text), components.scheme == "redis" else {
-            throw SpoolError(code: .invalidArgument, message: "'\(RedisURL.redacted(text))' is not a redis:// URL (expected redis://[:PASS@]HOST:PORT[/DB])")
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "'\(RedisURL.redacted(text))' is not a redis:// URL (expected redis://[:PASS@]HOST:PORT[/DB])")
         }
         guard let host = components.host, !host.isEmpty else {
             throw SpoolError(code: .invalidArgument, message: "the Redis URL '\(RedisURL.redacted(text))' names no host")
@@ -29,16 +31,20 @@ struct RedisURL: Sendable, CustomStringConvertible {
             switch item.name {
             case "namespace":
                 guard let value = item.value, RedisStorage.Configuration.isValidNamespace(value) else {
-                    throw SpoolError(code: .invalidArgument, message: "namespace must be 1 to 64 letters, digits, '-', '_' or '.'; got '\(item.value ?? "")'")
+                    throw SpoolError(
+                        code: .invalidArgument,
+                        message: "namespace must be 1 to 64 letters, digits, '-', '_' or '.'; got '\(item.value ?? "")'")
                 }
                 namespace = value
             case "pool_size":
                 guard let value = item.value.flatMap(Int.init), (1...1000).contains(value) else {
-                    throw SpoolError(code: .invalidArgument, message: "pool_size must be a number from 1 to 1000, got '\(item.value ?? "")'")
+                    throw SpoolError(
+                        code: .invalidArgument, message: "pool_size must be a number from 1 to 1000, got '\(item.value ?? "")'")
                 }
                 poolSize = value
             default:
-                throw SpoolError(code: .invalidArgument, message: "unknown option '\(item.name)' in the Redis URL (known: namespace, pool_size)")
+                throw SpoolError(
+                    code: .invalidArgument, message: "unknown option '\(item.name)' in the Redis URL (known: namespace, pool_size)")
             }
         }
     }

@@ -83,9 +83,10 @@ struct RawBinder {
         index += 1
         let index = self.index
         let statement = self.statement
-        try check(value.withUnsafeBytes { raw in
-            sqlite3_bind_blob(statement, index, raw.baseAddress, CInt(raw.count), transient)
-        })
+        try check(
+            value.withUnsafeBytes { raw in
+                sqlite3_bind_blob(statement, index, raw.baseAddress, CInt(raw.count), transient)
+            })
     }
 
     /// Binds a job id as its 16-byte BLOB (``SQLiteCoding/blob(_:)``).
@@ -94,9 +95,10 @@ struct RawBinder {
         let index = self.index
         let statement = self.statement
         let bytes = (id.high.bigEndian, id.low.bigEndian)
-        try check(withUnsafeBytes(of: bytes) { raw in
-            sqlite3_bind_blob(statement, index, raw.baseAddress, 16, transient)
-        })
+        try check(
+            withUnsafeBytes(of: bytes) { raw in
+                sqlite3_bind_blob(statement, index, raw.baseAddress, 16, transient)
+            })
     }
 }
 

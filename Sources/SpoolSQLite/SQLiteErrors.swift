@@ -15,7 +15,8 @@ extension SpoolError {
         let why: String
         switch error.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            why = "the database is locked by another connection or process and stayed locked for the whole busy timeout (\(busyTimeout))\(detail)"
+            why =
+                "the database is locked by another connection or process and stayed locked for the whole busy timeout (\(busyTimeout))\(detail)"
         case .SQLITE_NOTADB:
             why = "the file is not an SQLite database (nothing was changed)\(detail)"
         case .SQLITE_CORRUPT:

@@ -100,7 +100,8 @@ extension SQLiteStorage {
     /// What `limits` allow a claim in `queue` at `now`: counts the queue's running jobs (an
     /// index range) and its starts in the rate window (dropping older ones when `writing`).
     static func allowance(_ limits: QueueLimits, queue: String, now: Int64, _ db: Database, writing: Bool = true) throws -> QueueAllowance {
-        let running = limits.maxRunning == nil ? 0 : try Int.fetchOne(db.cachedStatement(sql: Self.runningInQueueSQL), arguments: [queue]) ?? 0
+        let running =
+            limits.maxRunning == nil ? 0 : try Int.fetchOne(db.cachedStatement(sql: Self.runningInQueueSQL), arguments: [queue]) ?? 0
         var starts: [(at: Date, count: Int)] = []
         if let rate = limits.rate {
             let windowStart = now - SQLiteCoding.micros(rate.period)

@@ -164,8 +164,10 @@ extension SQLiteStorage {
         }
         // The unique key is held by a live job: name it.
         guard let key = row.uniqueKey,
-              let holder = try Row.fetchOne(db.cachedStatement(sql: Self.holderSQL), arguments: [key]) else {
-            throw SpoolError(code: .storageUnavailable, message: "job \(row.id) was not stored and no live job holds its unique key", job: row.id)
+            let holder = try Row.fetchOne(db.cachedStatement(sql: Self.holderSQL), arguments: [key])
+        else {
+            throw SpoolError(
+                code: .storageUnavailable, message: "job \(row.id) was not stored and no live job holds its unique key", job: row.id)
         }
         return EnqueueResult(
             id: try SQLiteCoding.id(holder.decode(atIndex: 0)), state: try SQLiteCoding.state(holder.decode(atIndex: 1)),

@@ -77,17 +77,26 @@ extension SQLiteStorage {
             let finishedAt = next.isFinished ? at : nil
             switch completion.outcome {
             case .succeeded(let result):
-                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: result, error: nil)
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: result, error: nil)
             case .retry(let runAt, let error):
-                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: SQLiteCoding.micros(runAt), finishedAt: finishedAt, result: nil, error: .given(error))
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: 0, runAt: SQLiteCoding.micros(runAt), finishedAt: finishedAt, result: nil,
+                    error: .given(error))
             case .snooze(let until):
-                return FinishRow(id: completion.id, state: next, attemptDelta: -1, runAt: SQLiteCoding.micros(until), finishedAt: finishedAt, result: nil, error: nil)
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: -1, runAt: SQLiteCoding.micros(until), finishedAt: finishedAt,
+                    result: nil, error: nil)
             case .dead(let error):
-                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: nil, error: .given(error))
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: nil, error: .given(error))
             case .cancelled(let reason):
-                return FinishRow(id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: nil, error: .cancelled(reason: reason, at: completion.at))
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: 0, runAt: nil, finishedAt: finishedAt, result: nil,
+                    error: .cancelled(reason: reason, at: completion.at))
             case .handBack:
-                return FinishRow(id: completion.id, state: next, attemptDelta: -1, runAt: nil, finishedAt: finishedAt, result: nil, error: nil)
+                return FinishRow(
+                    id: completion.id, state: next, attemptDelta: -1, runAt: nil, finishedAt: finishedAt, result: nil, error: nil)
             }
         }
         // Successes go many per statement, unless an id comes twice (then each outcome is
@@ -167,7 +176,8 @@ extension SQLiteStorage {
     private static func writeOne(_ row: FinishRow, worker: String, _ db: Database) throws -> Bool {
         var errors: String?
         if let added = row.error {
-            guard let held = try Row.fetchOne(db.cachedStatement(sql: Self.leaseHeldSQL), arguments: [SQLiteCoding.blob(row.id), worker]) else {
+            guard let held = try Row.fetchOne(db.cachedStatement(sql: Self.leaseHeldSQL), arguments: [SQLiteCoding.blob(row.id), worker])
+            else {
                 return false
             }
             let error: JobAttemptError
@@ -252,15 +262,18 @@ extension SQLiteStorage {
                 let owner = try columns.optionalText(2, "lease_owner")
                 // Clamped, so that a corrupt count cannot overflow here.
                 let count = StoredValue.count(try columns.optionalInteger(3, "expired_leases") ?? 0) + 1
-                var added = [JobAttemptError(
-                    attempt: attempt, at: now,
-                    message: "the lease of worker '\(owner ?? "?")' expired (worker crashed or hung)", reason: "lease_expired"
-                )]
+                var added = [
+                    JobAttemptError(
+                        attempt: attempt, at: now,
+                        message: "the lease of worker '\(owner ?? "?")' expired (worker crashed or hung)", reason: "lease_expired"
+                    )
+                ]
                 let poisoned = count > poisonAfter
                 if poisoned {
-                    added.append(JobAttemptError(
-                        attempt: attempt, at: now, message: "poison job: its lease expired \(count) times in a row", reason: "poison"
-                    ))
+                    added.append(
+                        JobAttemptError(
+                            attempt: attempt, at: now, message: "poison job: its lease expired \(count) times in a row", reason: "poison"
+                        ))
                 }
                 let errors = try SQLiteCoding.appending(added, to: columns.optionalText(4, "errors"))
                 let state = poisoned ? dead : available

@@ -117,7 +117,7 @@ extension SQLiteStorage {
             for id in ids {
                 let blob = SQLiteCoding.blob(id)
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.stateSQL), arguments: [blob]),
-                      let next = JobStateMachine.next(from: try SQLiteCoding.state(row.decode(atIndex: 0)), on: .manualRetry)
+                    let next = JobStateMachine.next(from: try SQLiteCoding.state(row.decode(atIndex: 0)), on: .manualRetry)
                 else { continue }
                 let key: String? = try row.decode(atIndex: 3)
                 if let key, try Row.fetchOne(db.cachedStatement(sql: Self.liveHolderSQL), arguments: [key]) != nil {
@@ -149,7 +149,7 @@ extension SQLiteStorage {
             for id in ids {
                 let blob = SQLiteCoding.blob(id)
                 guard let row = try Row.fetchOne(db.cachedStatement(sql: Self.stateSQL), arguments: [blob]),
-                      let next = JobStateMachine.next(from: try SQLiteCoding.state(row.decode(atIndex: 0)), on: .cancel)
+                    let next = JobStateMachine.next(from: try SQLiteCoding.state(row.decode(atIndex: 0)), on: .cancel)
                 else { continue }
                 let columns = StoredColumns(row: row, id: id)
                 let attempt = StoredValue.attempt(try columns.integer(1, "attempt"))

@@ -11,10 +11,12 @@ extension SQLiteStorage {
     /// once (others at their next poll).
     public func setPaused(_ paused: Bool, queue: String) async throws {
         try await write("\(paused ? "pausing" : "resuming") queue '\(queue)'") { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO spool_queues (name, paused) VALUES (?, ?)
-                ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
-                """).execute(arguments: [queue, paused])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO spool_queues (name, paused) VALUES (?, ?)
+                    ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+                    """
+            ).execute(arguments: [queue, paused])
         }
         if !paused { workSignal.signal() }
     }
@@ -33,11 +35,13 @@ extension SQLiteStorage {
     public func setLimits(_ limits: QueueLimits, queue: String) async throws {
         try limits.validate()
         try await write("setting the limits of queue '\(queue)'") { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO spool_queues (name, max_running, rate_limit, rate_period_us) VALUES (?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,
-                    rate_limit = excluded.rate_limit, rate_period_us = excluded.rate_period_us
-                """).execute(arguments: [queue, limits.maxRunning, limits.rate?.count, limits.rate.map { SQLiteCoding.micros($0.period) }])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO spool_queues (name, max_running, rate_limit, rate_period_us) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running,
+                        rate_limit = excluded.rate_limit, rate_period_us = excluded.rate_period_us
+                    """
+            ).execute(arguments: [queue, limits.maxRunning, limits.rate?.count, limits.rate.map { SQLiteCoding.micros($0.period) }])
             if limits.rate == nil {
                 try db.cachedStatement(sql: "DELETE FROM spool_queue_starts WHERE queue = ?").execute(arguments: [queue])
             }

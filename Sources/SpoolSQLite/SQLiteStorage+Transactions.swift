@@ -43,9 +43,11 @@ extension SQLiteStorage {
                         // later commits would not wait for the disk.
                         if relaxed {
                             do { try db.execute(sql: restore) } catch {
-                                logger.error("could not restore synchronous commits on the writer connection", metadata: [
-                                    "spool.error": "\(error)", "spool.sqlite.path": "\(path)",
-                                ])
+                                logger.error(
+                                    "could not restore synchronous commits on the writer connection",
+                                    metadata: [
+                                        "spool.error": "\(error)", "spool.sqlite.path": "\(path)",
+                                    ])
                             }
                         }
                     }

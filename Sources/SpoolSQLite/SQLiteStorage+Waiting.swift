@@ -67,9 +67,11 @@ extension SQLiteStorage {
             if let nextDue { until = min(until, SQLiteCoding.date(micros: nextDue)) }
             if let reopens { until = min(until, reopens) }
         } catch {
-            configuration.logger.warning("checking for work failed; waiting for the next poll", metadata: [
-                "spool.error": "\(error)",
-            ])
+            configuration.logger.warning(
+                "checking for work failed; waiting for the next poll",
+                metadata: [
+                    "spool.error": "\(error)"
+                ])
             // The poll in real time: a test's manual clock must not stall a store that failed.
             await workSignal.wait(ticket, until: Date().adding(configuration.pollInterval), clock: SystemClock())
             return

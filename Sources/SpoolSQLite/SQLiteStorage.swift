@@ -77,7 +77,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     ///   changes no data in it. (An existing SQLite file is switched to WAL mode, a lasting
     ///   setting of the file, before its schema is checked.)
     public convenience init(path: String, configuration: Configuration = Configuration()) throws {
-        try self.init(path: path, configuration: configuration, schema: configuration.migrateOnOpen ? .migrate : .require, isTemporary: false)
+        try self.init(
+            path: path, configuration: configuration, schema: configuration.migrateOnOpen ? .migrate : .require, isTemporary: false)
     }
 
     /// A store in a new file in the temporary folder, deleted when the storage is released
@@ -105,7 +106,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         checkpointer = WALCheckpointer(path: path, syncInterval: configuration.syncInterval, logger: configuration.logger)
         var grdb = GRDB.Configuration()
         grdb.label = "spool.sqlite"
-        grdb.busyMode = configuration.busyTimeout > .zero
+        grdb.busyMode =
+            configuration.busyTimeout > .zero
             ? .callback(BusyWait(timeout: configuration.busyTimeout).retry)
             : .immediateError
         grdb.maximumReaderCount = configuration.readers
@@ -152,7 +154,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         if (major, minor) < minimumLibraryVersion {
             throw SpoolError(
                 code: .storageUnavailable,
-                message: "SQLite job store '\(path)': the SQLite library is version \(version); Spool needs \(minimumLibraryVersion.0).\(minimumLibraryVersion.1) or newer"
+                message:
+                    "SQLite job store '\(path)': the SQLite library is version \(version); Spool needs \(minimumLibraryVersion.0).\(minimumLibraryVersion.1) or newer"
             )
         }
     }

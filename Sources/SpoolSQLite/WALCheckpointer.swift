@@ -71,17 +71,19 @@ final class WALCheckpointer: Sendable {
     func install(on db: Database) {
         let connection = db.sqliteConnection
         Self.installed.withLock { $0[Self.key(connection)] = Entry(checkpointer: self) }
-        sqlite3_wal_hook(connection, { _, db, name, pages in
-            let checkpointer = WALCheckpointer.installed.withLock { $0[WALCheckpointer.key(db)]?.checkpointer }
-            if let checkpointer, pages < WALCheckpointer.backstopPages {
-                if pages >= WALCheckpointer.thresholdPages { checkpointer.request() }
-            } else if pages >= WALCheckpointer.thresholdPages {
-                // Behind, or the storage is gone: checkpoint here, as SQLite's own hook would
-                // (the commit itself has succeeded; a failure shows on the next checkpoint).
-                _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-            }
-            return SQLITE_OK
-        }, nil)
+        sqlite3_wal_hook(
+            connection,
+            { _, db, name, pages in
+                let checkpointer = WALCheckpointer.installed.withLock { $0[WALCheckpointer.key(db)]?.checkpointer }
+                if let checkpointer, pages < WALCheckpointer.backstopPages {
+                    if pages >= WALCheckpointer.thresholdPages { checkpointer.request() }
+                } else if pages >= WALCheckpointer.thresholdPages {
+                    // Behind, or the storage is gone: checkpoint here, as SQLite's own hook would
+                    // (the commit itself has succeeded; a failure shows on the next checkpoint).
+                    _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                }
+                return SQLITE_OK
+            }, nil)
         self.connectionKey.store(Self.key(connection), ordering: .releasing)
     }
 
@@ -123,9 +125,11 @@ final class WALCheckpointer: Sendable {
                 var opened: OpaquePointer?
                 let code = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
                 guard code == SQLITE_OK, let opened else {
-                    logger.error("could not open a connection for WAL checkpoints", metadata: [
-                        "spool.sqlite.path": "\(path)", "spool.error": "\(String(cString: sqlite3_errstr(code)))",
-                    ])
+                    logger.error(
+                        "could not open a connection for WAL checkpoints",
+                        metadata: [
+                            "spool.sqlite.path": "\(path)", "spool.error": "\(String(cString: sqlite3_errstr(code)))",
+                        ])
                     sqlite3_close_v2(opened)
                     return
                 }
@@ -137,9 +141,11 @@ final class WALCheckpointer: Sendable {
                 checkpointed.signal()
             } else if code != SQLITE_BUSY {
                 // BUSY: another connection (another process) is checkpointing; it syncs too.
-                logger.error("WAL checkpoint failed", metadata: [
-                    "spool.sqlite.path": "\(path)", "spool.error": "\(String(cString: sqlite3_errmsg(connection)))",
-                ])
+                logger.error(
+                    "WAL checkpoint failed",
+                    metadata: [
+                        "spool.sqlite.path": "\(path)", "spool.error": "\(String(cString: sqlite3_errmsg(connection)))",
+                    ])
             }
         }
     }

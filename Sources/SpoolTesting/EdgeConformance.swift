@@ -22,7 +22,8 @@ extension StorageConformance {
             probe(now, runAt: Date(timeIntervalSince1970: 253_402_300_800))
         },
         Refusal(what: "an infinite run-at time", field: "run_at") { now in probe(now, runAt: Date(timeIntervalSince1970: .infinity)) },
-        Refusal(what: "a run-at time that is not a number", field: "run_at") { now in probe(now, runAt: Date(timeIntervalSince1970: .nan)) },
+        Refusal(what: "a run-at time that is not a number", field: "run_at") { now in probe(now, runAt: Date(timeIntervalSince1970: .nan))
+        },
         Refusal(what: "priority Int.max", field: "priority") { now in probe(now, priority: .max) },
         Refusal(what: "priority 32,768", field: "priority") { now in probe(now, priority: 32_768) },
         Refusal(what: "priority Int.min", field: "priority") { now in probe(now, priority: .min) },
@@ -57,7 +58,8 @@ extension StorageConformance {
     }
 
     static let edgeCases: [ConformanceCase] = [
-        ConformanceCase(name: "edges: values out of range are refused naming the field, alone or in a batch, and nothing is stored") { storage in
+        ConformanceCase(name: "edges: values out of range are refused naming the field, alone or in a batch, and nothing is stored") {
+            storage in
             let clock = ManualClock(start: t0)
             let client = SpoolClient(storage: storage, clock: clock, middleware: [])
             for refusal in refusals {
@@ -67,7 +69,8 @@ extension StorageConformance {
                         try check(false, "\(refusal.what) was accepted")
                     } catch let error as SpoolError {
                         try check(error.code == .invalidArgument, "\(refusal.what): invalidArgument, got \(error.code)")
-                        try check(error.message.contains(refusal.field), "\(refusal.what): the error names \(refusal.field): \(error.message)")
+                        try check(
+                            error.message.contains(refusal.field), "\(refusal.what): the error names \(refusal.field): \(error.message)")
                     }
                     // The driver refuses the same job when handed it directly.
                     do {
@@ -103,7 +106,8 @@ extension StorageConformance {
             // The worker names the queue in NFD: it serves the one NFC queue all the same.
             let worker = Worker(
                 storage: storage, registry: registry,
-                configuration: WorkerConfiguration(queues: ["default", WorkerQueue(nfd), WorkerQueue(long)], concurrency: 4, rescueInterval: nil),
+                configuration: WorkerConfiguration(
+                    queues: ["default", WorkerQueue(nfd), WorkerQueue(long)], concurrency: 4, rescueInterval: nil),
                 middleware: [MetricsMiddleware(factory: metrics), LoggingMiddleware(logger: Logger(label: "spool.edges"))], clock: clock
             )
             let jobs: [(NewJob, JobState)] = [
@@ -125,7 +129,9 @@ extension StorageConformance {
                 let retried = try await client.enqueue(ProbeJob(value: 2)).id
                 let snoozed = try await client.enqueue(ProbeJob(value: 3)).id
                 for id in [retried, snoozed] {
-                    let waiting = try await waitForJob(storage, id, "the far-off wait is stored") { $0.state == .scheduled && $0.attemptedAt != nil }
+                    let waiting = try await waitForJob(storage, id, "the far-off wait is stored") {
+                        $0.state == .scheduled && $0.attemptedAt != nil
+                    }
                     try check(waiting.runAt == JobInput.latestRunAt, "a wait past 9999 is stored as 9999-12-31: \(waiting.runAt)")
                     ids.append((id, .cancelled))
                 }
@@ -137,7 +143,8 @@ extension StorageConformance {
                 try check(Set(cancelled) == Set(waiting), "the far-off jobs can be cancelled")
                 for id in waiting { outcomes[id] = try await storage.job(id)?.state }
                 for (id, expected) in ids {
-                    try check(outcomes[id] == expected, "job \(id) ended \(expected.rawValue), got \(outcomes[id].map(\.rawValue) ?? "nothing")")
+                    try check(
+                        outcomes[id] == expected, "job \(id) ended \(expected.rawValue), got \(outcomes[id].map(\.rawValue) ?? "nothing")")
                 }
             }
             // The 1970 job waited 60 years for a worker, and metrics say so.

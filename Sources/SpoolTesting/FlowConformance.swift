@@ -78,10 +78,13 @@ extension StorageConformance {
             try await fill(client, ["high", "low"], count: 300)
             let weighted = Worker(
                 storage: storage, registry: registry,
-                configuration: WorkerConfiguration(queues: [WorkerQueue("high", weight: 3), WorkerQueue("low", weight: 1)], concurrency: 8, rescueInterval: nil),
+                configuration: WorkerConfiguration(
+                    queues: [WorkerQueue("high", weight: 3), WorkerQueue("low", weight: 1)], concurrency: 8, rescueInterval: nil),
                 middleware: []
             )
-            let first = try await withRunningWorker(weighted) { Array(try await starts.waitForCount(200, timeout: .seconds(60)).prefix(200)) }
+            let first = try await withRunningWorker(weighted) {
+                Array(try await starts.waitForCount(200, timeout: .seconds(60)).prefix(200))
+            }
             let lowShare = Double(first.count { $0 == "low" }) / Double(first.count)
             try check(lowShare > 0.12 && lowShare < 0.38, "weights 3 : 1 with both saturated: low got \(lowShare) of the first 200 runs")
 
@@ -99,8 +102,12 @@ extension StorageConformance {
                 storage: storage, registry: strictRegistry,
                 configuration: WorkerConfiguration(queues: ["high", "low"], concurrency: 8, rescueInterval: nil), middleware: []
             )
-            let ordered = try await withRunningWorker(strict) { Array(try await strictStarts.waitForCount(150, timeout: .seconds(60)).prefix(150)) }
-            try check(ordered.allSatisfy { $0 == "high" }, "strict order: low ran \(ordered.count { $0 == "low" }) of the first 150 while high had 200 waiting")
+            let ordered = try await withRunningWorker(strict) {
+                Array(try await strictStarts.waitForCount(150, timeout: .seconds(60)).prefix(150))
+            }
+            try check(
+                ordered.allSatisfy { $0 == "high" },
+                "strict order: low ran \(ordered.count { $0 == "low" }) of the first 150 while high had 200 waiting")
         },
         ConformanceCase(name: "worker: a weighted queue without jobs leaves its slots to the others (stealing)") { storage in
             let registry = JobRegistry()
@@ -114,7 +121,8 @@ extension StorageConformance {
             try await fill(client, ["high"], count: 20)
             let worker = Worker(
                 storage: storage, registry: registry,
-                configuration: WorkerConfiguration(queues: [WorkerQueue("high", weight: 1), WorkerQueue("low", weight: 3)], concurrency: 8, rescueInterval: nil),
+                configuration: WorkerConfiguration(
+                    queues: [WorkerQueue("high", weight: 1), WorkerQueue("low", weight: 3)], concurrency: 8, rescueInterval: nil),
                 middleware: []
             )
             try await withRunningWorker(worker) {
@@ -125,7 +133,8 @@ extension StorageConformance {
                 _ = try await running.waitForCount(20, timeout: .seconds(30))
             }
         },
-        ConformanceCase(name: "worker: a kind bound to a lane runs on its threads; with them all blocked, other jobs still run") { storage in
+        ConformanceCase(name: "worker: a kind bound to a lane runs on its threads; with them all blocked, other jobs still run") {
+            storage in
             let lane = BlockingPool(threads: 2, name: "conformance.lane")
             defer { lane.shutdown() }
             let registry = JobRegistry()

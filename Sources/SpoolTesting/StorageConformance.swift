@@ -234,28 +234,37 @@ public enum StorageConformance {
             let ids = try await storage.enqueue((0..<6).map { _ in job() }, whenFull: .wait, now: t0).map(\.id)
             try check(try await claim(storage, 6).count == 6, "all six claimed")
             let retryAt = t0.addingTimeInterval(10)
-            let mixed = try await storage.finish([
-                JobCompletion(id: ids[0], outcome: .succeeded(result: Array("1".utf8)), at: t0),
-                JobCompletion(id: ids[1], outcome: .retry(at: retryAt, error: error(1)), at: t0),
-                JobCompletion(id: ids[2], outcome: .succeeded(result: nil), at: t0),
-                JobCompletion(id: ids[3], outcome: .dead(error: error(1, "fatal")), at: t0),
-            ], worker: "w1").lost
+            let mixed = try await storage.finish(
+                [
+                    JobCompletion(id: ids[0], outcome: .succeeded(result: Array("1".utf8)), at: t0),
+                    JobCompletion(id: ids[1], outcome: .retry(at: retryAt, error: error(1)), at: t0),
+                    JobCompletion(id: ids[2], outcome: .succeeded(result: nil), at: t0),
+                    JobCompletion(id: ids[3], outcome: .dead(error: error(1, "fatal")), at: t0),
+                ], worker: "w1"
+            ).lost
             try check(mixed.isEmpty, "a mixed finish with the lease held writes everything")
             let finishedLater = t0.addingTimeInterval(1)
-            let successes = try await storage.finish([
-                JobCompletion(id: ids[4], outcome: .succeeded(result: Array("[5]".utf8)), at: finishedLater),
-                JobCompletion(id: ids[5], outcome: .succeeded(result: nil), at: finishedLater),
-                JobCompletion(id: ids[0], outcome: .succeeded(result: nil), at: finishedLater),
-            ], worker: "w1").lost
+            let successes = try await storage.finish(
+                [
+                    JobCompletion(id: ids[4], outcome: .succeeded(result: Array("[5]".utf8)), at: finishedLater),
+                    JobCompletion(id: ids[5], outcome: .succeeded(result: nil), at: finishedLater),
+                    JobCompletion(id: ids[0], outcome: .succeeded(result: nil), at: finishedLater),
+                ], worker: "w1"
+            ).lost
             try check(successes == [ids[0]], "a job already finished is not finished again, got \(successes)")
             var records: [JobRecord] = []
             for id in ids {
-                guard let record = try await storage.job(id) else { throw ConformanceFailure(message: "job \(id) is gone", file: #fileID, line: #line) }
+                guard let record = try await storage.job(id) else {
+                    throw ConformanceFailure(message: "job \(id) is gone", file: #fileID, line: #line)
+                }
                 records.append(record)
             }
             try check(records[0].state == .succeeded && records[0].result == Array("1".utf8), "success with a result (mixed)")
-            try check(records[1].state == .scheduled && records[1].runAt == retryAt && records[1].errors.map(\.message) == ["boom"], "retry (mixed)")
-            try check(records[2].state == .succeeded && records[2].result == nil && records[2].errors.isEmpty, "success without a result (mixed)")
+            try check(
+                records[1].state == .scheduled && records[1].runAt == retryAt && records[1].errors.map(\.message) == ["boom"],
+                "retry (mixed)")
+            try check(
+                records[2].state == .succeeded && records[2].result == nil && records[2].errors.isEmpty, "success without a result (mixed)")
             try check(records[3].state == .dead && records[3].lastError?.message == "fatal", "dead (mixed)")
             try check(records[4].state == .succeeded && records[4].result == Array("[5]".utf8), "success with a result (successes only)")
             try check(records[5].state == .succeeded && records[5].result == nil, "success without a result (successes only)")

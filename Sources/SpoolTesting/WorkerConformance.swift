@@ -213,8 +213,12 @@ extension StorageConformance {
                 let garbled = try await client.enqueue(kind: ProbeJob.kind, payload: Array("{\"value\": \"x\"}".utf8))
                 return (try await unknown.value, try await garbled.value)
             }
-            try check(unknown.state == .dead && unknown.error?.reason == "unknown_kind", "unknown kind: dead, \(String(describing: unknown.error))")
-            try check(garbled.state == .dead && garbled.error?.reason == "undecodable_payload", "bad payload: dead, \(String(describing: garbled.error))")
+            try check(
+                unknown.state == .dead && unknown.error?.reason == "unknown_kind",
+                "unknown kind: dead, \(String(describing: unknown.error))")
+            try check(
+                garbled.state == .dead && garbled.error?.reason == "undecodable_payload",
+                "bad payload: dead, \(String(describing: garbled.error))")
             try check(garbled.error?.message.contains("value") == true, "the reason names the bad field: \(garbled.error?.message ?? "")")
         },
         ConformanceCase(name: "worker: a timeout cancels the attempt") { storage in
@@ -253,16 +257,22 @@ extension StorageConformance {
                 try check(try await storage.cancel([id], now: now) == [id], "the running job is cancelled")
             }
             try check(run.handlerSaw == ["cancelled"], "the handler saw CancellationError: \(run.handlerSaw)")
-            try check(run.record?.state == .cancelled && run.record?.result == nil, "the job stays cancelled: \(String(describing: run.record?.state))")
+            try check(
+                run.record?.state == .cancelled && run.record?.result == nil,
+                "the job stays cancelled: \(String(describing: run.record?.state))")
             try check(run.next.succeeded, "the slot runs the next job")
-            try check(run.stats.cancelled == 1 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
+            try check(
+                run.stats.cancelled == 1 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0,
+                "stats: \(run.stats)")
         },
         ConformanceCase(name: "worker: a cancelled handler that ignores cancellation has its result discarded") { storage in
             let run = try await loseRunningLease(storage, ignoringCancellation: true) { storage, id, now in
                 try check(try await storage.cancel([id], now: now) == [id], "the running job is cancelled")
             }
             try check(run.handlerSaw == ["cancelled"], "the handler was cancelled: \(run.handlerSaw)")
-            try check(run.record?.state == .cancelled && run.record?.result == nil, "the late result is not stored: \(String(describing: run.record?.state))")
+            try check(
+                run.record?.state == .cancelled && run.record?.result == nil,
+                "the late result is not stored: \(String(describing: run.record?.state))")
             try check(run.next.succeeded, "the slot runs the next job once the handler returned")
             try check(run.stats.cancelled == 1 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
         },
@@ -273,7 +283,9 @@ extension StorageConformance {
             try check(run.handlerSaw == ["cancelled"], "the handler saw CancellationError: \(run.handlerSaw)")
             try check(run.record == nil, "nothing wrote the job back")
             try check(run.next.succeeded, "the slot runs the next job")
-            try check(run.stats.cancelled == 0 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0, "stats: \(run.stats)")
+            try check(
+                run.stats.cancelled == 0 && run.stats.failed == 0 && run.stats.succeeded == 1 && run.stats.inFlight == 0,
+                "stats: \(run.stats)")
         },
         ConformanceCase(name: "worker: graceful shutdown drains, then hands back stragglers") { storage in
             let clock = ManualClock(start: t0)
@@ -314,7 +326,9 @@ extension StorageConformance {
                 try await group.waitForAll()
             }
             let straggler = try await storage.job(handles[1].id)
-            try check(straggler?.state == .available && straggler?.attempt == 0, "the straggler is handed back unspent: \(String(describing: straggler?.state))")
+            try check(
+                straggler?.state == .available && straggler?.attempt == 0,
+                "the straggler is handed back unspent: \(String(describing: straggler?.state))")
             try check(worker.stats.handedBack == 1 && worker.stats.succeeded == 1, "stats: \(worker.stats)")
         },
         ConformanceCase(name: "worker: several workers run each job exactly once") { storage in
@@ -333,7 +347,9 @@ extension StorageConformance {
                 try await group.waitForAll()
             }
             let values = runs.all
-            try check(values.count == total && Set(values).count == total, "each of \(total) jobs ran once: \(values.count) runs, \(Set(values).count) distinct")
+            try check(
+                values.count == total && Set(values).count == total,
+                "each of \(total) jobs ran once: \(values.count) runs, \(Set(values).count) distinct")
             let stats = try await storage.stats()
             try check(stats.count(.succeeded) == total || stats.count(.running) == 0, "no job left running: \(stats)")
         },

@@ -56,7 +56,8 @@ public struct HTTPJob: JobParameters, Equatable {
         case timeoutSeconds = "timeout_s"
     }
 
-    public init(url: String, method: String? = nil, headers: [String: String]? = nil, body: JSONBody? = nil, timeoutSeconds: Double? = nil) {
+    public init(url: String, method: String? = nil, headers: [String: String]? = nil, body: JSONBody? = nil, timeoutSeconds: Double? = nil)
+    {
         self.url = url
         self.method = method
         self.headers = headers
@@ -87,7 +88,7 @@ public struct HTTPJob: JobParameters, Equatable {
     /// - Throws: ``PermanentFailure`` naming the bad field.
     public func validate(policy: HTTPJobPolicy = .any) throws {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = parsed.host, !host.isEmpty
+            let host = parsed.host, !host.isEmpty
         else {
             throw PermanentFailure("http: url must be an absolute http:// or https:// URL (got '\(url)')")
         }
@@ -106,7 +107,8 @@ public struct HTTPJob: JobParameters, Equatable {
         }
         if let timeoutSeconds {
             guard timeoutSeconds.isFinite, timeoutSeconds > 0, timeoutSeconds <= Self.maximumTimeout else {
-                throw PermanentFailure("http: timeout_s must be more than 0 and at most \(Int(Self.maximumTimeout)) (got \(timeoutSeconds))")
+                throw PermanentFailure(
+                    "http: timeout_s must be more than 0 and at most \(Int(Self.maximumTimeout)) (got \(timeoutSeconds))")
             }
         }
         for (name, value) in headers ?? [:] {

@@ -60,7 +60,8 @@ public struct HTTPJobPolicy: Sendable, Equatable {
         let lowered = bare(entry.trimmingCharacters(in: .whitespaces).lowercased())
         let name = lowered.hasPrefix("*.") ? String(lowered.dropFirst(2)) : lowered
         let allowed = name.utf8.allSatisfy {
-            ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":")
+            ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+                || $0 == UInt8(ascii: ":")
         }
         guard !name.isEmpty, name.utf8.count <= 253, allowed, !name.hasPrefix("."), !name.hasSuffix(".") else {
             throw PermanentFailure("http: '\(entry)' is not a host name, *.suffix pattern or IP address")

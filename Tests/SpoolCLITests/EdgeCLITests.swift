@@ -27,7 +27,8 @@ struct EdgeCLITests {
                 let run = try await spool(arguments + database, in: folder)
                 #expect(run.status == 1 && run.stderr.contains(message), "\(arguments): \(run)")
             }
-            let accepted = try await spool(["enqueue", "spool.noop", "--run-at", "9999-12-31T23:59:59Z", "--priority", "32767", "--json"] + database, in: folder)
+            let accepted = try await spool(
+                ["enqueue", "spool.noop", "--run-at", "9999-12-31T23:59:59Z", "--priority", "32767", "--json"] + database, in: folder)
             #expect(accepted.status == 0, "\(accepted)")
             #expect(try accepted.jsonObject()["state"] as? String == "scheduled", "\(accepted)")
         }

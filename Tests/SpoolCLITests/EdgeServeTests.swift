@@ -81,19 +81,24 @@ struct EdgeServeTests {
     func httpAllowList() async throws {
         try await withTemporaryFolder { folder in
             let server = try SpoolChild(
-                ["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite", "--http-allow-hosts", "hooks.example.com"], in: folder
+                ["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite", "--http-allow-hosts", "hooks.example.com"],
+                in: folder
             )
             defer { server.removeOutput() }
             let base = try await ServeTests.address(of: server)
             let inside = try await ServeTests.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "http://127.0.0.1:1/admin"}}"#)
             #expect(inside.status == 400 && inside.text.contains("allow-list"), "\(inside.text)")
-            let allowed = try await ServeTests.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "https://hooks.example.com/x"}, "run_at": "9999-01-01T00:00:00Z"}"#)
+            let allowed = try await ServeTests.post(
+                "\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "https://hooks.example.com/x"}, "run_at": "9999-01-01T00:00:00Z"}"#
+            )
             #expect(allowed.status == 202, "\(allowed.text)")
             server.send(SIGTERM)
             #expect(try await server.waitForExit(timeout: .seconds(30)) == 0, "\(server.output.stderr.suffix(400))")
         }
         try await withTemporaryFolder { folder in
-            let server = try SpoolChild(["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite"], in: folder, environment: ["SPOOL_HTTP_ALLOW_HOSTS": ""])
+            let server = try SpoolChild(
+                ["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite"], in: folder,
+                environment: ["SPOOL_HTTP_ALLOW_HOSTS": ""])
             defer { server.removeOutput() }
             let base = try await ServeTests.address(of: server)
             let off = try await ServeTests.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "https://hooks.example.com/x"}}"#)

@@ -15,9 +15,12 @@ struct EndToEndTests {
     func operatorFlow() async throws {
         try await withTemporaryFolder { folder in
             let database = ["--database", "sqlite:\(folder)/jobs.sqlite"]
-            func run(_ arguments: [String], expectStatus: Int32 = 0, sourceLocation: SourceLocation = #_sourceLocation) async throws -> SpoolRun {
+            func run(
+                _ arguments: [String], expectStatus: Int32 = 0, sourceLocation: SourceLocation = #_sourceLocation
+            ) async throws -> SpoolRun {
                 let result = try await spool(arguments + database, in: folder)
-                #expect(result.status == expectStatus, "spool \(arguments.joined(separator: " ")): \(result)", sourceLocation: sourceLocation)
+                #expect(
+                    result.status == expectStatus, "spool \(arguments.joined(separator: " ")): \(result)", sourceLocation: sourceLocation)
                 return result
             }
 
@@ -29,8 +32,12 @@ struct EndToEndTests {
 
             // Enqueue three jobs.
             let a = try await run(["enqueue", "spool.noop", "--json"]).jsonObject()
-            let b = try await run(["enqueue", "mail.send", "--payload", #"{"to": "ops@example.com"}"#, "--queue", "mail", "--priority", "5", "--max-attempts", "3", "--json"]).jsonObject()
-            let c = try await run(["enqueue", "report.build", "--delay", "3600", "--unique-key", "nightly", "--timeout", "2.5", "--json"]).jsonObject()
+            let b = try await run([
+                "enqueue", "mail.send", "--payload", #"{"to": "ops@example.com"}"#, "--queue", "mail", "--priority", "5", "--max-attempts",
+                "3", "--json",
+            ]).jsonObject()
+            let c = try await run(["enqueue", "report.build", "--delay", "3600", "--unique-key", "nightly", "--timeout", "2.5", "--json"])
+                .jsonObject()
             #expect(a["state"] as? String == "available" && a["existing"] as? Bool == false)
             #expect(b["state"] as? String == "available")
             #expect(c["state"] as? String == "scheduled")
@@ -72,7 +79,10 @@ struct EndToEndTests {
             #expect(table.stdout.hasPrefix("ID "), "\(table)")
             #expect(table.stdout.contains("next cursor: \(cursor)"))
             let badState = try await run(["jobs", "list", "--state", "done"], expectStatus: 1)
-            #expect(badState.errorLines == ["error: unknown state 'done': expected one or more of scheduled, available, running, succeeded, dead, cancelled"])
+            #expect(
+                badState.errorLines == [
+                    "error: unknown state 'done': expected one or more of scheduled, available, running, succeeded, dead, cancelled"
+                ])
 
             // One job in full: snake_case keys, RFC 3339 UTC times.
             let shown = try await run(["jobs", "show", ids[2], "--json"]).jsonObject()
@@ -100,7 +110,9 @@ struct EndToEndTests {
             _ = try await run(["queues", "pause", "mail"])
             _ = try await run(["queues", "pause", "empty"])
             let paused = try await run(["queues", "list", "--json"]).jsonObject()
-            let pausedNames = (paused["queues"] as? [[String: Any]])?.filter { $0["paused"] as? Bool == true }.compactMap { $0["name"] as? String }
+            let pausedNames = (paused["queues"] as? [[String: Any]])?.filter { $0["paused"] as? Bool == true }.compactMap {
+                $0["name"] as? String
+            }
             #expect(pausedNames == ["empty", "mail"])
             _ = try await run(["queues", "resume", "mail"])
             let resumed = try await run(["queues", "list"])
@@ -113,7 +125,10 @@ struct EndToEndTests {
             #expect(cancelled["done"] as? [String] == [ids[0], ids[2]])
             let retryMixed = try await run(["jobs", "retry", ids[0], ids[1]], expectStatus: 1)
             #expect(retryMixed.stdout == "retried \(ids[0])\n")
-            #expect(retryMixed.errorLines == ["error: 1 of 2 job(s) not retried: \(ids[1]) is available (only dead or cancelled jobs can be retried)"])
+            #expect(
+                retryMixed.errorLines == [
+                    "error: 1 of 2 job(s) not retried: \(ids[1]) is available (only dead or cancelled jobs can be retried)"
+                ])
             let deleted = try await run(["jobs", "delete", ids[1]])
             #expect(deleted.stdout == "deleted \(ids[1])\n")
             let deletedAgain = try await run(["jobs", "delete", ids[1]], expectStatus: 1)

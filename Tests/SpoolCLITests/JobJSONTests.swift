@@ -20,8 +20,10 @@ struct JobJSONTests {
             let database = ["--database", "sqlite:\(folder)/jobs.sqlite"]
             // A job nobody runs before the year 2999, and one that dies at its first attempt.
             let scheduled = try await spool(
-                ["enqueue", "report.build", "--payload", #"{"b": 1.50, "a": [1, 2e3, "é\n"], "deep": [[[{"x": null}]]]}"#,
-                 "--run-at", "2999-01-01T00:00:00Z", "--unique-key", "u-1", "--timeout", "2.5", "--json"] + database,
+                [
+                    "enqueue", "report.build", "--payload", #"{"b": 1.50, "a": [1, 2e3, "é\n"], "deep": [[[{"x": null}]]]}"#,
+                    "--run-at", "2999-01-01T00:00:00Z", "--unique-key", "u-1", "--timeout", "2.5", "--json",
+                ] + database,
                 in: folder
             )
             #expect(scheduled.status == 0, "\(scheduled)")
@@ -61,9 +63,15 @@ struct JobJSONTests {
     func settingsFileUsesTheOneParser() async throws {
         try await withTemporaryFolder { folder in
             let cases = [
-                ("{\n  \"port\": 0,\n  \"port\": 1\n}", #"is not valid JSON: member "port" appears twice in one object at line 3, column 3"#),
-                (#"{"schedules": [{"name": "n", "every_s": 1, "kind": "k", "payload": "# + String(repeating: "[", count: 511) + String(repeating: "]", count: 511) + "}]}",
-                 "is not valid JSON: arrays and objects nested deeper than 512 levels at line 1, column 577"),
+                (
+                    "{\n  \"port\": 0,\n  \"port\": 1\n}",
+                    #"is not valid JSON: member "port" appears twice in one object at line 3, column 3"#
+                ),
+                (
+                    #"{"schedules": [{"name": "n", "every_s": 1, "kind": "k", "payload": "# + String(repeating: "[", count: 511)
+                        + String(repeating: "]", count: 511) + "}]}",
+                    "is not valid JSON: arrays and objects nested deeper than 512 levels at line 1, column 577"
+                ),
             ]
             for (text, detail) in cases {
                 let config = "\(folder)/settings.json"

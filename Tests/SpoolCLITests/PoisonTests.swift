@@ -61,14 +61,17 @@ struct PoisonTests {
                 worker = try SpoolChild(work, in: folder, environment: environment)
             }
             worker.send(SIGTERM)
-            #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0, "the last worker is healthy: \(worker.output.stderr.suffix(400))")
+            #expect(
+                try await worker.waitForExit(timeout: .seconds(30)) == 0, "the last worker is healthy: \(worker.output.stderr.suffix(400))")
             worker.removeOutput()
 
             let records = try await allJobs(in: watcher)
             let poisoned = try #require(records.first { $0.kind == Self.crashKind })
             #expect(poisoned.state == .dead)
             #expect(poisoned.lastError?.reason == "poison", "\(poisoned.errors)")
-            #expect(poisoned.lastError?.message.contains("lease expired") == true, "the reason names the repeated lease expiry: \(poisoned.errors)")
+            #expect(
+                poisoned.lastError?.message.contains("lease expired") == true,
+                "the reason names the repeated lease expiry: \(poisoned.errors)")
             // Three expiries are rescued (and run again); the fourth makes it poison: four crashes.
             #expect(crashes == 4, "one crash per run of the poison job: \(crashes)")
             let rest = records.filter { $0.kind != Self.crashKind }

@@ -28,7 +28,9 @@ struct ServeTests {
             // The server itself is the local test server the webhooks go to.
             let ok = try await Self.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "\#(base)/healthz", "method": "GET"}}"#)
             #expect(ok.status == 202, "\(ok.text)")
-            let missing = try await Self.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "\#(base)/v1/jobs/01M82SDFH2MPAH2KWJPW49N883"}, "max_attempts": 5}"#)
+            let missing = try await Self.post(
+                "\(base)/v1/jobs",
+                #"{"kind": "http", "payload": {"url": "\#(base)/v1/jobs/01M82SDFH2MPAH2KWJPW49N883"}, "max_attempts": 5}"#)
             #expect(missing.status == 202, "\(missing.text)")
             let bad = try await Self.post("\(base)/v1/jobs", #"{"kind": "http", "payload": {"url": "ftp://example.com"}}"#)
             #expect(bad.status == 400 && bad.text.contains("url"), "\(bad.text)")
@@ -108,7 +110,9 @@ struct ServeTests {
             #expect(listed.status == 0, "\(listed)")
             let entries = try #require(try listed.jsonObject()["schedules"] as? [[String: Any]])
             #expect(entries.map { $0["name"] as? String } == ["tick", "nightly"])
-            #expect((entries[1]["next"] as? [String])?.allSatisfy { $0.contains("T06:30:00") || $0.contains("T07:30:00") } == true, "02:30 New York in UTC: \(entries[1])")
+            #expect(
+                (entries[1]["next"] as? [String])?.allSatisfy { $0.contains("T06:30:00") || $0.contains("T07:30:00") } == true,
+                "02:30 New York in UTC: \(entries[1])")
 
             let server = try SpoolChild(["serve", "--config", config], in: folder)
             defer { server.removeOutput() }
@@ -148,7 +152,8 @@ struct ServeTests {
     /// tick ran twice.
     static func threeServersFireEachTickOnce(database: String, storage: any JobStorage, in folder: String) async throws {
         let config = "\(folder)/cluster.json"
-        let settings = #"{"database": "\#(database)", "port": 0, "log_level": "warning", "schedules": [{"name": "beat", "every_s": 1, "kind": "spool.noop"}]}"#
+        let settings =
+            #"{"database": "\#(database)", "port": 0, "log_level": "warning", "schedules": [{"name": "beat", "every_s": 1, "kind": "spool.noop"}]}"#
         try settings.write(toFile: config, atomically: true, encoding: .utf8)
         let servers = try (0..<3).map { _ in try SpoolChild(["serve", "--config", config], in: folder) }
         defer { for server in servers { server.removeOutput() } }
@@ -162,7 +167,8 @@ struct ServeTests {
     /// The address in a `Spool serving http://HOST:PORT …` line of `stdout`, if there is one.
     static func servingAddress(in stdout: String) -> String? {
         guard let line = stdout.split(separator: "\n").first(where: { $0.hasPrefix("Spool serving ") }),
-              let url = line.split(separator: " ").dropFirst(2).first else { return nil }
+            let url = line.split(separator: " ").dropFirst(2).first
+        else { return nil }
         return String(url)
     }
 

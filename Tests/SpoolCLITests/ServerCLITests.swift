@@ -48,7 +48,9 @@ struct ServerCLITests {
 
                 let worker = try SpoolChild(["work", "--concurrency", "2"] + database, in: folder)
                 defer { worker.removeOutput() }
-                try await watchStorage(storage, while: worker, timeout: .seconds(60), "the echo job succeeded") { $0.count(.succeeded) == 1 }
+                try await watchStorage(storage, while: worker, timeout: .seconds(60), "the echo job succeeded") {
+                    $0.count(.succeeded) == 1
+                }
                 worker.send(SIGTERM)
                 #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0, "\(worker.output.stderr)")
                 let jobID = try #require(JobID(id))
@@ -109,7 +111,8 @@ struct ServerCLITests {
             let now = Date()
             let payload = JobPayload(bytes: Array(#"{"ms": 100}"#.utf8))
             let ids = try await storage.enqueue(
-                (0..<total).map { _ in NewJob(kind: "spool.sleep", payload: payload, runAt: now, createdAt: now) }, whenFull: .fail, now: now
+                (0..<total).map { _ in NewJob(kind: "spool.sleep", payload: payload, runAt: now, createdAt: now) }, whenFull: .fail,
+                now: now
             ).map(\.id)
             try await withTemporaryFolder { folder in
                 // Short leases and a 1 s rescue by the elected leader (the second process takes
@@ -199,7 +202,8 @@ enum CLIServer: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// The `succeeded` count of a `spool work` log's "worker stopped" line (0 when absent).
     static func succeeded(inLog log: String) -> Int {
         guard let line = log.split(separator: "\n").last(where: { $0.contains("worker stopped") }),
-              let range = line.range(of: "succeeded: ") else { return 0 }
+            let range = line.range(of: "succeeded: ")
+        else { return 0 }
         return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 }

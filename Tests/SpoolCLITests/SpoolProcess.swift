@@ -40,7 +40,9 @@ enum SpoolExecutable {
 
     /// The path, or a test failure explaining how to get one.
     static func require() throws -> String {
-        try #require(path, "the spool executable was not found beside the test bundle: build it with `swift build --build-tests`, or set SPOOL_CLI_BINARY")
+        try #require(
+            path,
+            "the spool executable was not found beside the test bundle: build it with `swift build --build-tests`, or set SPOOL_CLI_BINARY")
     }
 }
 
@@ -194,4 +196,3 @@ func stopOnceStored(
         #expect(try await child.waitForExit(timeout: .seconds(30)) == 0, "\(child.output.stderr)")
     }
 }
-

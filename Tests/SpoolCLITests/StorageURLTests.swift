@@ -79,13 +79,15 @@ struct StorageURLTests {
         }
     }
 
-    @Test("malformed URLs are one error line naming where they came from", arguments: [
-        ("bogus://x", "unknown storage URL scheme 'bogus:'"),
-        ("sqlite:", "names no file"),
-        ("./jobs.sqlite", "is not a storage URL: for an SQLite file write sqlite:./jobs.sqlite"),
-        ("memory:extra", "takes nothing after the colon"),
-        ("postgres:jobs", "postgres://USER:PASS@HOST:PORT/DB"),
-    ])
+    @Test(
+        "malformed URLs are one error line naming where they came from",
+        arguments: [
+            ("bogus://x", "unknown storage URL scheme 'bogus:'"),
+            ("sqlite:", "names no file"),
+            ("./jobs.sqlite", "is not a storage URL: for an SQLite file write sqlite:./jobs.sqlite"),
+            ("memory:extra", "takes nothing after the colon"),
+            ("postgres:jobs", "postgres://USER:PASS@HOST:PORT/DB"),
+        ])
     func malformedURLs(url: String, message: String) async throws {
         try await withTemporaryFolder { folder in
             let flag = try await spool(["stats", "--database", url], in: folder)
@@ -106,7 +108,8 @@ struct StorageURLTests {
             #expect(FileManager.default.fileExists(atPath: folder + "/spool.sqlite"))
 
             // The environment.
-            let fromEnvironment = try await spool(["enqueue", "spool.noop"], in: folder, environment: ["SPOOL_DATABASE_URL": "sqlite:env.sqlite"])
+            let fromEnvironment = try await spool(
+                ["enqueue", "spool.noop"], in: folder, environment: ["SPOOL_DATABASE_URL": "sqlite:env.sqlite"])
             #expect(fromEnvironment.status == 0, "\(fromEnvironment)")
             #expect(FileManager.default.fileExists(atPath: folder + "/env.sqlite"))
 
@@ -152,7 +155,9 @@ struct StorageURLTests {
             let missingFolder = try await spool(["enqueue", "spool.noop", "--database", "sqlite:nowhere/jobs.sqlite"], in: folder)
             expectOneLineError(missingFolder, containing: "folder 'nowhere' does not exist")
             // Inspection never creates a store at a mistyped path.
-            for arguments in [["stats"], ["jobs", "list"], ["jobs", "show", "01KAPG3Z2M0000000000000001"], ["queues", "list"], ["queues", "pause", "q"]] {
+            for arguments in [
+                ["stats"], ["jobs", "list"], ["jobs", "show", "01KAPG3Z2M0000000000000001"], ["queues", "list"], ["queues", "pause", "q"],
+            ] {
                 let run = try await spool(arguments + ["--database", "sqlite:typo.sqlite"], in: folder)
                 expectOneLineError(run, containing: "no SQLite job store at 'typo.sqlite'")
             }
@@ -185,7 +190,8 @@ struct StorageURLTests {
             let future = SQLiteStorage.schemaVersion + 7
             let queue = try DatabaseQueue(path: path)
             try await queue.write { db in
-                try db.execute(sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)", arguments: [future])
+                try db.execute(
+                    sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)", arguments: [future])
             }
             try queue.close()
             for arguments in [["stats"], ["enqueue", "spool.noop"], ["migrate"], ["work"], ["jobs", "list"], ["queues", "pause", "q"]] {
@@ -193,7 +199,10 @@ struct StorageURLTests {
                 expectOneLineError(run, containing: "schema version \(future), newer than")
             }
             let (version, jobs) = try await DatabaseQueue(path: path).read { db in
-                (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spool_jobs"))
+                (
+                    try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations"),
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spool_jobs")
+                )
             }
             #expect(version == future && jobs == 1, "nothing was changed")
         }

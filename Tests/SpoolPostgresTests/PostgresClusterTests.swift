@@ -40,7 +40,9 @@ struct PostgresClusterTests {
         }
     }
 
-    static func workers(_ storages: [PostgresStorage], _ registry: JobRegistry, concurrency: Int, lease: Duration = .seconds(30)) -> [Worker] {
+    static func workers(
+        _ storages: [PostgresStorage], _ registry: JobRegistry, concurrency: Int, lease: Duration = .seconds(30)
+    ) -> [Worker] {
         storages.enumerated().map { index, storage in
             Worker(
                 storage: storage, registry: registry,

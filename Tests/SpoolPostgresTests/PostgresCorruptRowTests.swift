@@ -25,14 +25,18 @@ struct PostgresCorruptRowTests {
         try await PostgresTestServer.withStorage(schema: schema) { storage in
             let now = Date()
             let jobs = Self.corruptions.map { _ in
-                NewJob(queue: "default", kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now, timeout: .seconds(5))
+                NewJob(
+                    queue: "default", kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now,
+                    timeout: .seconds(5))
             }
             _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
             try await PostgresTestServer.withConnection(url: url) { connection in
                 let logger = Logger(label: "spool.test")
-                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DROP CONSTRAINT IF EXISTS jobs_state_check"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DROP CONSTRAINT IF EXISTS jobs_state_check"), logger: logger)
                 for (job, set) in zip(jobs, Self.corruptions) {
-                    try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \"\(schema)\".jobs SET \(set) WHERE id = '\(Self.uuid(job.id))'"), logger: logger)
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "UPDATE \"\(schema)\".jobs SET \(set) WHERE id = '\(Self.uuid(job.id))'"), logger: logger)
                 }
             }
             var refused: [String] = []
@@ -50,8 +54,12 @@ struct PostgresCorruptRowTests {
                 }
             }
             #expect(refused == ["state = 'bogus'"])
-            let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 100)], worker: "w", lease: .seconds(30)), now: now)
-            #expect(claimed.allSatisfy { JobInput.priorityRange.contains($0.priority) && (1...JobInput.maximumAttempts).contains($0.maxAttempts) })
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 100)], worker: "w", lease: .seconds(30)), now: now)
+            #expect(
+                claimed.allSatisfy {
+                    JobInput.priorityRange.contains($0.priority) && (1...JobInput.maximumAttempts).contains($0.maxAttempts)
+                })
             #expect(!claimed.isEmpty)
         }
     }

@@ -11,7 +11,9 @@ struct PostgresSchemaTests {
         #expect(PostgresSchema.liveStates == list(JobState.allCases.filter(\.isLive)))
         #expect(PostgresSchema.finishedStates == list(JobState.allCases.filter(\.isFinished)))
         #expect(PostgresSchema.stateIndexStates == list(JobState.allCases.filter(PostgresSchema.stateIndexHolds)))
-        #expect(!PostgresSchema.stateIndexHolds(.available) && !PostgresSchema.stateIndexHolds(.running) && !PostgresSchema.stateIndexHolds(.succeeded))
+        #expect(
+            !PostgresSchema.stateIndexHolds(.available) && !PostgresSchema.stateIndexHolds(.running)
+                && !PostgresSchema.stateIndexHolds(.succeeded))
         #expect(PostgresSchema.migrations.last?.statements.last?.contains("WHERE state IN (\(PostgresSchema.stateIndexStates))") == true)
     }
 }

@@ -28,10 +28,13 @@ struct PostgresStorageTests {
     func urlOptions() throws {
         let defaults = try PostgresStorage(url: "postgres://u:p@localhost/db")
         #expect(defaults.configuration.preparedStatements && defaults.configuration.notifications)
-        let pooled = try PostgresStorage(url: "postgres://u:p@localhost/db?prepared_statements=off&notifications=off&pool_size=3&schema=jobs")
+        let pooled = try PostgresStorage(
+            url: "postgres://u:p@localhost/db?prepared_statements=off&notifications=off&pool_size=3&schema=jobs")
         #expect(!pooled.configuration.preparedStatements && !pooled.configuration.notifications)
         #expect(pooled.configuration.poolSize == 3 && pooled.configuration.schema == "jobs")
-        let error = try #require(throws: SpoolError.self) { try PostgresStorage(url: "postgres://u:p@localhost/db?prepared_statements=maybe") }
+        let error = try #require(throws: SpoolError.self) {
+            try PostgresStorage(url: "postgres://u:p@localhost/db?prepared_statements=maybe")
+        }
         #expect(error.code == .invalidArgument && error.message.contains("prepared_statements must be on or off"), "\(error)")
         #expect(!error.message.contains(":p@"), "the password is never shown")
     }
@@ -55,7 +58,8 @@ struct PostgresStorageTests {
         }
     }
 
-    @Test("a batch stored with COPY (prepared statements on) or INSERT (off) reads back unchanged, escapes and all", arguments: [true, false])
+    @Test(
+        "a batch stored with COPY (prepared statements on) or INSERT (off) reads back unchanged, escapes and all", arguments: [true, false])
     func bulkRoundTrip(preparedStatements: Bool) async throws {
         try await PostgresTestServer.withStorage(preparedStatements: preparedStatements) { storage in
             let now = Date(timeIntervalSince1970: 1_790_000_000.5)
@@ -63,11 +67,15 @@ struct PostgresStorageTests {
             let awkward = "tab\tnew\nline\r\\N back\\slash ünï \\. 😀"
             let awkwardName = "\\N back\\slash ünï \\. 😀"
             var jobs = [
-                NewJob(queue: "q \\ ", kind: awkwardName, payload: JobPayload(bytes: []), priority: -7, maxAttempts: 1,
-                       runAt: now, createdAt: now, timeout: .microseconds(1_500), metadata: ["k\t": awkward, "": ""]),
-                NewJob(kind: "big", payload: JobPayload(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
-                       priority: JobInput.priorityRange.upperBound, runAt: now.addingTimeInterval(3_600), createdAt: now),
-                NewJob(kind: "\\N", payload: JobPayload(bytes: Array("\\.\n\\N\t".utf8)), priority: JobInput.priorityRange.lowerBound, runAt: now, createdAt: now),
+                NewJob(
+                    queue: "q \\ ", kind: awkwardName, payload: JobPayload(bytes: []), priority: -7, maxAttempts: 1,
+                    runAt: now, createdAt: now, timeout: .microseconds(1_500), metadata: ["k\t": awkward, "": ""]),
+                NewJob(
+                    kind: "big", payload: JobPayload(bytes: (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
+                    priority: JobInput.priorityRange.upperBound, runAt: now.addingTimeInterval(3_600), createdAt: now),
+                NewJob(
+                    kind: "\\N", payload: JobPayload(bytes: Array("\\.\n\\N\t".utf8)), priority: JobInput.priorityRange.lowerBound,
+                    runAt: now, createdAt: now),
             ]
             jobs += (0..<500).map { NewJob(kind: "filler", payload: JobPayload(bytes: [UInt8($0 % 256)]), runAt: now, createdAt: now) }
             let results = try await storage.enqueue(jobs, whenFull: .wait, now: now)
@@ -95,11 +103,15 @@ struct PostgresStorageTests {
 
     /// COPY encodes each payload as it sends its line: a bad one near the end comes after
     /// chunks the server has already taken, and the COPY must be cancelled whole.
-    @Test("a batch with an unencodable payload near its end is refused whole, by COPY (prepared statements on) or INSERT (off)", arguments: [true, false])
+    @Test(
+        "a batch with an unencodable payload near its end is refused whole, by COPY (prepared statements on) or INSERT (off)",
+        arguments: [true, false])
     func unencodablePayloadStoresNothing(preparedStatements: Bool) async throws {
         try await PostgresTestServer.withStorage(preparedStatements: preparedStatements) { storage in
             let now = Date()
-            var jobs = (0..<600).map { NewJob(kind: "filler", payload: JobPayload(bytes: Array("{\"index\":\($0)}".utf8)), runAt: now, createdAt: now) }
+            var jobs = (0..<600).map {
+                NewJob(kind: "filler", payload: JobPayload(bytes: Array("{\"index\":\($0)}".utf8)), runAt: now, createdAt: now)
+            }
             jobs.append(NewJob(kind: "bad", payload: JobPayload(value: Unencodable()), runAt: now, createdAt: now))
             jobs += (0..<10).map { NewJob(kind: "after", payload: JobPayload(bytes: [UInt8($0)]), runAt: now, createdAt: now) }
             let error = await #expect(throws: SpoolError.self) { try await storage.enqueue(jobs, whenFull: .wait, now: now) }
@@ -118,7 +130,8 @@ struct PostgresStorageTests {
             let now = Date()
             let id = try await storage.enqueue([Self.newJob(uniqueKey: "k", now: now)], whenFull: .wait, now: now)[0].id
             for attempt in 1...(JobAttemptError.historyLimit + 5) {
-                let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: now)
+                let claimed = try await storage.claim(
+                    ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: now)
                 #expect(claimed.map(\.id) == [id])
                 let error = JobAttemptError(attempt: attempt, at: now, message: "failure \(attempt)")
                 _ = try await storage.finish([JobCompletion(id: id, outcome: .retry(at: now, error: error), at: now)], worker: "w")
@@ -169,12 +182,14 @@ struct PostgresStorageTests {
             #expect(try await storage.stats().count(.available) == 1, "the failed enqueue stored nothing, the failed claim took nothing")
             // Let the claim through, then refuse the outcome.
             try await PostgresTestServer.withConnection(url: url) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DISABLE TRIGGER refuse"), logger: Self.logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DISABLE TRIGGER refuse"), logger: Self.logger)
             }
             let claimed = try await storage.claim(request, now: Date())
             #expect(claimed.map(\.id) == [job.id])
             try await PostgresTestServer.withConnection(url: url) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs ENABLE TRIGGER refuse"), logger: Self.logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs ENABLE TRIGGER refuse"), logger: Self.logger)
             }
             await #expect(throws: SpoolError.self) {
                 _ = try await storage.finish([JobCompletion(id: job.id, outcome: .succeeded(result: nil), at: Date())], worker: "w1")
@@ -201,10 +216,12 @@ struct PostgresStorageTests {
         }
         // A newer build migrated the schema further: this build refuses it.
         try await PostgresTestServer.withConnection(url: url) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \"\(schema)\".migrations VALUES (999, 'from the future', 0)"), logger: Self.logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "INSERT INTO \"\(schema)\".migrations VALUES (999, 'from the future', 0)"), logger: Self.logger)
         }
         for migrateOnStart in [true, false] {
-            let newer = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema, migrateOnStart: migrateOnStart))
+            let newer = try PostgresStorage(
+                url: url, configuration: PostgresTestServer.configuration(schema: schema, migrateOnStart: migrateOnStart))
             let error = try await #require(throws: SpoolError.self) { try await newer.run() }
             #expect(error.code == .storageUnavailable && error.message.contains("999") && error.message.contains("newer"), "\(error)")
         }
@@ -249,7 +266,8 @@ struct PostgresStorageTests {
         let url = try PostgresTestServer.requireURL()
         try await PostgresTestServer.withStorage { storage in
             try await PostgresTestServer.withConnection(url: url) { victim in
-                let pid = try #require(try await victim.query("SELECT pg_backend_pid()", logger: Self.logger).collect().first).decode(Int32.self)
+                let pid = try #require(try await victim.query("SELECT pg_backend_pid()", logger: Self.logger).collect().first).decode(
+                    Int32.self)
                 try await PostgresTestServer.withConnection(url: url) { killer in
                     try await killer.query("SELECT pg_terminate_backend(\(pid))", logger: Self.logger)
                 }
@@ -268,9 +286,11 @@ struct PostgresStorageTests {
         let parsed = try #require(URLComponents(string: url))
         let host = parsed.host ?? "127.0.0.1", port = parsed.port ?? 5432, user = parsed.user ?? "spool"
         let database = String(parsed.path.dropFirst())
-        var client = PostgresClient.Configuration(host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
+        var client = PostgresClient.Configuration(
+            host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
         client.options.additionalStartupParameters = [("application_name", applicationName)]
-        let listen = PostgresConnection.Configuration(host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
+        let listen = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: parsed.password, database: database, tls: .disable)
         return try PostgresStorage(
             clientConfiguration: client, listenConfiguration: listen,
             configuration: PostgresTestServer.configuration(schema: schema, poolSize: poolSize)
@@ -318,8 +338,9 @@ struct PostgresStorageTests {
                 tally.stop.store(true, ordering: .relaxed)
                 try await group.waitForAll()
             }
-            #expect(tally.succeeded.load(ordering: .relaxed) > 0 && tally.unavailable.load(ordering: .relaxed) > 0,
-                    "succeeded \(tally.succeeded.load(ordering: .relaxed)), unavailable \(tally.unavailable.load(ordering: .relaxed))")
+            #expect(
+                tally.succeeded.load(ordering: .relaxed) > 0 && tally.unavailable.load(ordering: .relaxed) > 0,
+                "succeeded \(tally.succeeded.load(ordering: .relaxed)), unavailable \(tally.unavailable.load(ordering: .relaxed))")
             try await Expectation.eventually(timeout: .seconds(30), "the storage answers again") {
                 (try? await storage.stats()) != nil
             }

@@ -18,7 +18,8 @@ enum PostgresTestServer {
     /// Enabled when a server is configured, or when servers are required (then the test runs
     /// and fails on the missing URL).
     static var enabled: Bool { url != nil || required }
-    static let skipMessage: Comment = "SPOOL_TEST_POSTGRES_URL is not set: start a server with `scripts/postgres start DIR` and export its URL (scripts/test does this)"
+    static let skipMessage: Comment =
+        "SPOOL_TEST_POSTGRES_URL is not set: start a server with `scripts/postgres start DIR` and export its URL (scripts/test does this)"
 
     static func requireURL() throws -> String {
         guard let url else {
@@ -34,7 +35,8 @@ enum PostgresTestServer {
 
     static func configuration(
         schema: String, poolSize: Int = 4, notifications: Bool = true, preparedStatements: Bool = true,
-        pollInterval: Duration = .milliseconds(200), maintenance: PostgresStorage.Configuration.Maintenance? = nil, migrateOnStart: Bool = true
+        pollInterval: Duration = .milliseconds(200), maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        migrateOnStart: Bool = true
     ) -> PostgresStorage.Configuration {
         PostgresStorage.Configuration(
             schema: schema, poolSize: poolSize, pollInterval: pollInterval, notifications: notifications,
@@ -53,7 +55,8 @@ enum PostgresTestServer {
         let storage = try PostgresStorage(
             url: url,
             configuration: configuration(
-                schema: schema, poolSize: poolSize, notifications: notifications, preparedStatements: preparedStatements, maintenance: maintenance
+                schema: schema, poolSize: poolSize, notifications: notifications, preparedStatements: preparedStatements,
+                maintenance: maintenance
             )
         )
         return try await running(storage) { storage in
@@ -101,7 +104,8 @@ enum PostgresTestServer {
 
     static func dropSchema(_ schema: String, url: String) async throws {
         try await withConnection(url: url) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "spool.test"))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "spool.test"))
         }
     }
 

@@ -163,8 +163,11 @@ struct RESPDecoderPropertyTests {
         var random = SplitMix64(seed: 0x5E5D_0005)
         let alphabet = Array("+-:$*_,#(!=%~>|\r\n0123456789?.e".utf8)
         // Pieces of the grammar, so that random sequences of them often decode.
-        let fragments = ["+", "-", ":", "$", "*", "%", "~", ">", "|", "_", "#t", ",", "(", "!", "=", "0", "1", "2", "-1", "12", "abc", "txt:", "\r\n", "\r\n", "\r\n"]
-            .map { Array($0.utf8) }
+        let fragments = [
+            "+", "-", ":", "$", "*", "%", "~", ">", "|", "_", "#t", ",", "(", "!", "=", "0", "1", "2", "-1", "12", "abc", "txt:", "\r\n",
+            "\r\n", "\r\n",
+        ]
+        .map { Array($0.utf8) }
         var outcomes = [0, 0, 0]
         for round in 0..<20_000 {
             let count = Int(random.next() % 64) + 1
@@ -197,13 +200,15 @@ struct RESPDecoderPropertyTests {
         #expect(outcomes.allSatisfy { $0 > 100 }, "decoded, waiting, refused: \(outcomes)")
     }
 
-    @Test("hostile headers and numbers are refused at once", arguments: [
-        "$-2\r\n", "$-9223372036854775808\r\n", "$9223372036854775807\r\n", "$99999999999999999999\r\n",
-        "*99999999999999999999\r\n", "*9223372036854775807\r\n", "*-2\r\n", "%4611686018427387904\r\n",
-        "|9223372036854775807\r\n", "~-1\r\n", ">-1\r\n", "=-1\r\n", ":9223372036854775808\r\n",
-        ":-9223372036854775809\r\n", ":999999999999999999999\r\n", ":+\r\n", ":-\r\n", ":--1\r\n", ": 1\r\n", ":1 \r\n",
-        "$\r\n", "*\r\n", "$+\r\n", "$0x10\r\n", ",1e\u{0}\r\n", ",\r\n", "(\r\n", "(-\r\n", "=2\r\nab\r\n", "\r\n", "\n",
-    ])
+    @Test(
+        "hostile headers and numbers are refused at once",
+        arguments: [
+            "$-2\r\n", "$-9223372036854775808\r\n", "$9223372036854775807\r\n", "$99999999999999999999\r\n",
+            "*99999999999999999999\r\n", "*9223372036854775807\r\n", "*-2\r\n", "%4611686018427387904\r\n",
+            "|9223372036854775807\r\n", "~-1\r\n", ">-1\r\n", "=-1\r\n", ":9223372036854775808\r\n",
+            ":-9223372036854775809\r\n", ":999999999999999999999\r\n", ":+\r\n", ":-\r\n", ":--1\r\n", ": 1\r\n", ":1 \r\n",
+            "$\r\n", "*\r\n", "$+\r\n", "$0x10\r\n", ",1e\u{0}\r\n", ",\r\n", "(\r\n", "(-\r\n", "=2\r\nab\r\n", "\r\n", "\n",
+        ])
     func hostileHeaders(_ wire: String) {
         #expect(Self.decode(Array(wire.utf8)) == .refused)
     }

@@ -20,7 +20,10 @@ struct RESPDecoderTests {
         ("_\r\n", .null),
         ("*0\r\n", .array([])),
         ("*3\r\n:1\r\n$3\r\nfoo\r\n*1\r\n+x\r\n", .array([.integer(1), .bulkString(Array("foo".utf8)), .array([.simpleString([120])])])),
-        ("%2\r\n+a\r\n:1\r\n$1\r\nb\r\n_\r\n", .map([RESPPair(key: .simpleString([97]), value: .integer(1)), RESPPair(key: .bulkString([98]), value: .null)])),
+        (
+            "%2\r\n+a\r\n:1\r\n$1\r\nb\r\n_\r\n",
+            .map([RESPPair(key: .simpleString([97]), value: .integer(1)), RESPPair(key: .bulkString([98]), value: .null)])
+        ),
         ("~2\r\n:1\r\n:2\r\n", .set([.integer(1), .integer(2)])),
         (",3.25\r\n", .double(3.25)),
         (",-1e10\r\n", .double(-1e10)),
@@ -31,7 +34,10 @@ struct RESPDecoderTests {
         ("(3492890328409238509324850943850943825024385\r\n", .bigNumber("3492890328409238509324850943850943825024385")),
         ("=15\r\ntxt:Some string\r\n", .verbatim(format: "txt", text: Array("Some string".utf8))),
         ("!21\r\nSYNTAX invalid syntax\r\n", .error("SYNTAX invalid syntax")),
-        (">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", .push([.bulkString(Array("message".utf8)), .bulkString(Array("ch".utf8)), .bulkString(Array("hi".utf8))])),
+        (
+            ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+            .push([.bulkString(Array("message".utf8)), .bulkString(Array("ch".utf8)), .bulkString(Array("hi".utf8))])
+        ),
         ("|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.1923\r\n*1\r\n:2\r\n", .array([.integer(2)])),
     ]
 
@@ -82,13 +88,16 @@ struct RESPDecoderTests {
         #expect(command.readableBytes == 30)
         var decoder = RESPDecoder()
         decoder.feed(command)
-        #expect(try decoder.next() == .array([.bulkString(Array("SET".utf8)), .bulkString(Array("k".utf8)), .bulkString([0, 13, 10, 255])]))
+        #expect(
+            try decoder.next() == .array([.bulkString(Array("SET".utf8)), .bulkString(Array("k".utf8)), .bulkString([0, 13, 10, 255])]))
     }
 
-    @Test("garbage is refused with an error", arguments: [
-        "?what\r\n", ":12a\r\n", ":\r\n", ":99999999999999999999\r\n", "$-2\r\n", "$3\r\nabcd\r\n", "+OK\n", "+OK\rX",
-        "#x\r\n", ",abc\r\n", "(12x\r\n", "*-5\r\n", "%-1\r\n", "=3\r\ntxt\r\n", "$?\r\n", "*?\r\n", "_x\r\n", "!-1\r\n",
-    ])
+    @Test(
+        "garbage is refused with an error",
+        arguments: [
+            "?what\r\n", ":12a\r\n", ":\r\n", ":99999999999999999999\r\n", "$-2\r\n", "$3\r\nabcd\r\n", "+OK\n", "+OK\rX",
+            "#x\r\n", ",abc\r\n", "(12x\r\n", "*-5\r\n", "%-1\r\n", "=3\r\ntxt\r\n", "$?\r\n", "*?\r\n", "_x\r\n", "!-1\r\n",
+        ])
     func garbage(_ wire: String) throws {
         var decoder = RESPDecoder()
         decoder.feed(Array(wire.utf8))
@@ -179,4 +188,3 @@ struct RESPDecoderTests {
         #expect(errors > 0 && values > 0, "the fuzz reached both outcomes: \(errors) errors, \(values) values")
     }
 }
-

@@ -14,17 +14,18 @@ struct RedisCodingPropertyTests {
     static let id = JobID(date: Date(timeIntervalSince1970: 1_893_456_000))
 
     /// Values a corrupt or hostile store might hold in any field.
-    static let hostile: [[UInt8]] = [
-        "", "0", "-1", "-5", "1", "32768", "-32769", "65536", "9223372036854775807", "-9223372036854775808",
-        "9223372036854775808", "-9223372036854775809", "99999999999999999999999999", "1e30", "-1e30", "1e+15", "2.5",
-        "-0", "nan", "inf", "-inf", "1e999", "0x10", " 1", "1 ", "+7", "--1", "-", "abc", "{{{", "[", "{}", "[]", "null",
-        "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]",
-        "[{\"attempt\":-5,\"at\":-1e30,\"message\":\"m\",\"reason\":\"error\"}]",
-        "[{\"attempt\":99999999999999999999,\"at\":1,\"message\":\"m\",\"reason\":\"error\"}]",
-        "[{\"attempt\":1,\"at\":1,\"message\":\"m\"}]", "{\"fraction\":1e300}", "{\"fraction\":-1e300,\"message\":7}",
-        "{\"fraction\":0.5,\"message\":\"half\"}", "{\"a\":1}", "{\"a\":\"b\"}", "scheduled", "available", "running", "bogus",
-        "01JZZZZZZZZZZZZZZZZZZZZZZZ", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
-    ].map { Array($0.utf8) } + [[0xFF, 0xFE, 0x80], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0], Array(repeating: 0x39, count: 100)]
+    static let hostile: [[UInt8]] =
+        [
+            "", "0", "-1", "-5", "1", "32768", "-32769", "65536", "9223372036854775807", "-9223372036854775808",
+            "9223372036854775808", "-9223372036854775809", "99999999999999999999999999", "1e30", "-1e30", "1e+15", "2.5",
+            "-0", "nan", "inf", "-inf", "1e999", "0x10", " 1", "1 ", "+7", "--1", "-", "abc", "{{{", "[", "{}", "[]", "null",
+            "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]",
+            "[{\"attempt\":-5,\"at\":-1e30,\"message\":\"m\",\"reason\":\"error\"}]",
+            "[{\"attempt\":99999999999999999999,\"at\":1,\"message\":\"m\",\"reason\":\"error\"}]",
+            "[{\"attempt\":1,\"at\":1,\"message\":\"m\"}]", "{\"fraction\":1e300}", "{\"fraction\":-1e300,\"message\":7}",
+            "{\"fraction\":0.5,\"message\":\"half\"}", "{\"a\":1}", "{\"a\":\"b\"}", "scheduled", "available", "running", "bogus",
+            "01JZZZZZZZZZZZZZZZZZZZZZZZ", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ].map { Array($0.utf8) } + [[0xFF, 0xFE, 0x80], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0], Array(repeating: 0x39, count: 100)]
 
     static let fields = [
         "id", "state", "queue", "kind", "payload", "prio", "attempt", "max", "runat", "created", "attempted", "finished",
@@ -37,7 +38,8 @@ struct RedisCodingPropertyTests {
             "id": Array(id.description.utf8), "state": Array("running".utf8), "queue": Array("q".utf8), "kind": Array("k".utf8),
             "payload": Array("{}".utf8), "prio": Array("3".utf8), "attempt": Array("1".utf8), "max": Array("5".utf8),
             "runat": Array("1893456000000".utf8), "created": Array("1893456000000".utf8), "attempted": Array("1893456000000".utf8),
-            "owner": Array("w1".utf8), "lease": Array("1893456030000".utf8), "errors": Array("[]".utf8), "timeout": Array("1000000000".utf8),
+            "owner": Array("w1".utf8), "lease": Array("1893456030000".utf8), "errors": Array("[]".utf8),
+            "timeout": Array("1000000000".utf8),
             "expired": Array("0".utf8), "meta": Array("{\"a\":\"b\"}".utf8),
         ]
     }
@@ -118,13 +120,16 @@ struct RedisCodingPropertyTests {
         #expect(read > 5_000 && refused > 5_000, "\(read) read, \(refused) refused")
     }
 
-    @Test("the fields that matter most saturate rather than trap", arguments: [
-        ("prio", "9223372036854775807"), ("prio", "-1e30"), ("attempt", "-5"), ("attempt", "1e30"), ("max", "0"), ("max", "4294967296"),
-        ("runat", "9223372036854775807"), ("created", "-9223372036854775808"), ("lease", "1e300"), ("timeout", "-1"),
-        ("timeout", "9223372036854775807"), ("expired", "9223372036854775807"),
-        ("errors", "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]"), ("errors", "{{{"), ("progress", "{\"fraction\":1e300}"),
-        ("progress", "[1,2]"), ("meta", "{{{"), ("meta", "[\"a\"]"),
-    ])
+    @Test(
+        "the fields that matter most saturate rather than trap",
+        arguments: [
+            ("prio", "9223372036854775807"), ("prio", "-1e30"), ("attempt", "-5"), ("attempt", "1e30"), ("max", "0"), ("max", "4294967296"),
+            ("runat", "9223372036854775807"), ("created", "-9223372036854775808"), ("lease", "1e300"), ("timeout", "-1"),
+            ("timeout", "9223372036854775807"), ("expired", "9223372036854775807"),
+            ("errors", "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]"), ("errors", "{{{"),
+            ("progress", "{\"fraction\":1e300}"),
+            ("progress", "[1,2]"), ("meta", "{{{"), ("meta", "[\"a\"]"),
+        ])
     func saturates(_ field: String, _ value: String) throws {
         var hash = Self.validHash()
         hash[field] = Array(value.utf8)
@@ -157,12 +162,15 @@ struct RedisCodingPropertyTests {
                 }
             }
             if round % 50 == 0, !cells.isEmpty { cells.removeLast() }
-            let reply: RESPValue = round % 97 == 0 ? RESPDecoderPropertyTests.value(&random) : (round % 2 == 0 ? .array(cells) : .set(cells))
+            let reply: RESPValue =
+                round % 97 == 0 ? RESPDecoderPropertyTests.value(&random) : (round % 2 == 0 ? .array(cells) : .set(cells))
             do {
                 for job in try RedisCoding.claimed(reply) {
-                    #expect(Self.checkRanges(
-                        priority: job.priority, attempt: job.attempt, maxAttempts: job.maxAttempts, dates: [job.createdAt, job.runAt], timeout: job.timeout
-                    ))
+                    #expect(
+                        Self.checkRanges(
+                            priority: job.priority, attempt: job.attempt, maxAttempts: job.maxAttempts, dates: [job.createdAt, job.runAt],
+                            timeout: job.timeout
+                        ))
                 }
                 read += 1
             } catch let error as SpoolError {

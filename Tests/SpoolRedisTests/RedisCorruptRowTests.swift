@@ -12,7 +12,8 @@ struct RedisCorruptRowTests {
     static let corruptions: [(field: String, value: String)] = [
         ("prio", "1e30"), ("prio", "-9223372036854775809"), ("attempt", "-5"), ("attempt", "9223372036854775807"), ("max", "0"),
         ("max", "99999999999"), ("runat", "9223372036854775807"), ("created", "-1e300"), ("timeout", "-1"), ("timeout", "1e30"),
-        ("errors", "{{{"), ("errors", "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]"), ("progress", "{\"fraction\":1e300}"),
+        ("errors", "{{{"), ("errors", "[{\"attempt\":1,\"at\":1e30,\"message\":\"m\",\"reason\":\"error\"}]"),
+        ("progress", "{\"fraction\":1e300}"),
         ("meta", "{{{"), ("meta", "\u{FF}"), ("expired", "9223372036854775807"), ("state", "bogus"), ("prio", "abc"),
     ]
 
@@ -21,12 +22,17 @@ struct RedisCorruptRowTests {
         try await RedisTestServer.withStorage { storage in
             let now = Date()
             let jobs = Self.corruptions.map { _ in
-                NewJob(queue: "default", kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now, timeout: .seconds(5))
+                NewJob(
+                    queue: "default", kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now,
+                    timeout: .seconds(5))
             }
             _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
             for (job, corruption) in zip(jobs, Self.corruptions) {
                 _ = try await storage.command(
-                    [Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(corruption.field.utf8), Array(corruption.value.utf8)],
+                    [
+                        Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(corruption.field.utf8),
+                        Array(corruption.value.utf8),
+                    ],
                     "corrupting a job"
                 )
             }
@@ -35,7 +41,9 @@ struct RedisCorruptRowTests {
                 do {
                     let record = try #require(try await storage.job(job.id))
                     #expect(JobInput.priorityRange.contains(record.priority) && record.attempt >= 0, "\(corruption)")
-                    #expect((1...JobInput.maximumAttempts).contains(record.maxAttempts) && record.runAt <= JobInput.latestRunAt, "\(corruption)")
+                    #expect(
+                        (1...JobInput.maximumAttempts).contains(record.maxAttempts) && record.runAt <= JobInput.latestRunAt, "\(corruption)"
+                    )
                     #expect(record.timeout.map { $0 > .zero && $0 <= JobInput.maximumDuration } ?? true, "\(corruption)")
                 } catch let error as SpoolError {
                     #expect(error.job == job.id && error.message.contains("field '\(corruption.field)'"), "\(error)")
@@ -43,13 +51,18 @@ struct RedisCorruptRowTests {
                 }
             }
             #expect(refused.sorted() == ["prio", "state"], "only a state that is no state and a priority that is no number refuse")
-            let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 100)], worker: "w", lease: .seconds(30)), now: now)
-            #expect(claimed.allSatisfy { JobInput.priorityRange.contains($0.priority) && (1...JobInput.maximumAttempts).contains($0.maxAttempts) })
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 100)], worker: "w", lease: .seconds(30)), now: now)
+            #expect(
+                claimed.allSatisfy {
+                    JobInput.priorityRange.contains($0.priority) && (1...JobInput.maximumAttempts).contains($0.maxAttempts)
+                })
             #expect(!claimed.isEmpty)
         }
     }
 
-    @Test("outcomes of corrupt jobs are stored whole: a history that is not JSON starts afresh, an attempt that is no integer is given back")
+    @Test(
+        "outcomes of corrupt jobs are stored whole: a history that is not JSON starts afresh, an attempt that is no integer is given back")
     func corruptOutcomes() async throws {
         // Each made the finish script fail halfway through its writes (cjson.decode of the
         // history, HINCRBY of an attempt stored as 1e+30), and Redis does not roll back.
@@ -59,14 +72,18 @@ struct RedisCorruptRowTests {
             _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
             for (job, (field, value)) in zip(jobs, [("errors", "{{{"), ("attempt", "1e30"), ("attempt", "1e30")]) {
                 _ = try await storage.command(
-                    [Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(field.utf8), Array(value.utf8)], "corrupting a job"
+                    [Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(field.utf8), Array(value.utf8)],
+                    "corrupting a job"
                 )
             }
-            let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 3)], worker: "w", lease: .seconds(30)), now: now)
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 3)], worker: "w", lease: .seconds(30)), now: now)
             #expect(Set(claimed.map(\.id)) == Set(jobs.map(\.id)))
             let at = now.addingTimeInterval(1)
             let completions = [
-                JobCompletion(id: jobs[0].id, outcome: .retry(at: at.addingTimeInterval(60), error: JobAttemptError(attempt: 1, at: at, message: "m")), at: at),
+                JobCompletion(
+                    id: jobs[0].id,
+                    outcome: .retry(at: at.addingTimeInterval(60), error: JobAttemptError(attempt: 1, at: at, message: "m")), at: at),
                 JobCompletion(id: jobs[1].id, outcome: .snooze(until: at.addingTimeInterval(60)), at: at),
                 JobCompletion(id: jobs[2].id, outcome: .handBack, at: at),
             ]

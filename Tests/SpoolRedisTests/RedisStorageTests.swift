@@ -20,9 +20,11 @@ struct RedisURLTests {
         #expect(!user.description.contains("pw"))
     }
 
-    @Test("bad URLs are refused without showing the password", arguments: [
-        "postgres://h/0", "redis://:secret@h:1/x", "redis://:secret@h:1/0?colour=red", "redis://h?namespace=a%20b", "redis://",
-    ])
+    @Test(
+        "bad URLs are refused without showing the password",
+        arguments: [
+            "postgres://h/0", "redis://:secret@h:1/x", "redis://:secret@h:1/0?colour=red", "redis://h?namespace=a%20b", "redis://",
+        ])
     func refused(_ url: String) throws {
         let error = try #require(throws: SpoolError.self) { _ = try RedisURL(url) }
         #expect(error.code == .invalidArgument)
@@ -63,7 +65,9 @@ struct RedisStorageTests {
         let user = "spool-test-\(UInt64.random(in: 0...UInt64.max))"
         #expect(try await admin.send("ACL", "SETUSER", user, "on", ">s3cret", "~*", "+@all") == .simpleString(Array("OK".utf8)))
         do {
-            let storage = try RedisStorage(url: "redis://\(user):s3cret@\(url.endpoint.host):\(url.endpoint.port)/1", configuration: .init(namespace: RedisTestServer.namespace("acl")))
+            let storage = try RedisStorage(
+                url: "redis://\(user):s3cret@\(url.endpoint.host):\(url.endpoint.port)/1",
+                configuration: .init(namespace: RedisTestServer.namespace("acl")))
             try await RedisTestServer.running(storage) { storage in
                 let job = NewJob(kind: "k", payload: JobPayload(bytes: []), runAt: Date(), createdAt: Date())
                 _ = try await storage.enqueue([job], whenFull: .fail, now: Date())
@@ -98,7 +102,8 @@ struct RedisStorageTests {
             let job = NewJob(kind: "k", payload: JobPayload(bytes: []), runAt: Date(), createdAt: Date())
             _ = try await storage.enqueue([job], whenFull: .fail, now: Date())
             _ = try await storage.pool.send([Array("SCRIPT".utf8), Array("FLUSH".utf8)])
-            let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 5)], worker: "w", lease: .seconds(30)), now: Date())
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 5)], worker: "w", lease: .seconds(30)), now: Date())
             #expect(claimed.map(\.id) == [job.id])
         }
     }
@@ -108,7 +113,8 @@ struct RedisStorageTests {
         let namespace = RedisTestServer.namespace("wake")
         let url = try RedisTestServer.requireURL()
         // The waiter polls only once an hour: only the wake-up list can end its wait early.
-        let waiter = try RedisStorage(url: url, configuration: .init(namespace: namespace, pollInterval: .seconds(3600), startTimeout: .seconds(30)))
+        let waiter = try RedisStorage(
+            url: url, configuration: .init(namespace: namespace, pollInterval: .seconds(3600), startTimeout: .seconds(30)))
         try await RedisTestServer.running(waiter) { waiter in
             try await RedisTestServer.withStorage(namespace: namespace) { other in
                 let clock = ManualClock(start: Date())
@@ -127,7 +133,8 @@ struct RedisStorageTests {
                     try await clock.waitForSleepers(atLeast: 1)
                     #expect(woke.count == 0, "nothing to do yet: the waiter is still waiting")
                     _ = try await other.enqueue(
-                        [NewJob(kind: "k", payload: JobPayload(bytes: []), runAt: clock.now, createdAt: clock.now)], whenFull: .fail, now: clock.now
+                        [NewJob(kind: "k", payload: JobPayload(bytes: []), runAt: clock.now, createdAt: clock.now)], whenFull: .fail,
+                        now: clock.now
                     )
                     try await woke.waitForCount(1, timeout: .seconds(5))
                     group.cancelAll()
@@ -141,7 +148,9 @@ struct RedisStorageTests {
         try await RedisTestServer.withStorage { storage in
             let now = Date()
             let (lowest, highest) = (JobInput.priorityRange.lowerBound, JobInput.priorityRange.upperBound)
-            let jobs = [lowest, 0, highest, -5].map { NewJob(kind: "k", payload: JobPayload(bytes: []), priority: $0, runAt: now, createdAt: now) }
+            let jobs = [lowest, 0, highest, -5].map {
+                NewJob(kind: "k", payload: JobPayload(bytes: []), priority: $0, runAt: now, createdAt: now)
+            }
             _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
             let claimed = try await storage.claim(
                 ClaimRequest(demands: [QueueDemand(queue: "default", limit: .max)], worker: "w", lease: .seconds(30)), now: now
@@ -153,7 +162,8 @@ struct RedisStorageTests {
 
     @Test("operations fail with storageUnavailable when the server cannot be reached")
     func unreachable() async throws {
-        let storage = try RedisStorage(url: "redis://127.0.0.1:1/0", configuration: .init(connectTimeout: .milliseconds(200), startTimeout: .milliseconds(300)))
+        let storage = try RedisStorage(
+            url: "redis://127.0.0.1:1/0", configuration: .init(connectTimeout: .milliseconds(200), startTimeout: .milliseconds(300)))
         let error = await #expect(throws: SpoolError.self) {
             _ = try await storage.job(JobID())
         }

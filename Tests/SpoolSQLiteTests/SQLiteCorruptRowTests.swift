@@ -73,7 +73,10 @@ struct SQLiteCorruptRowTests {
                     plan.append((job.id, (0..<count).map { _ in Self.corruptions[Int(random.next() % UInt64(Self.corruptions.count))] }))
                 }
                 let sql = plan.map { id, changes in
-                    ("UPDATE spool_jobs SET \(changes.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")) WHERE id = ?", Self.blob(id))
+                    (
+                        "UPDATE spool_jobs SET \(changes.map { "\($0.column) = \($0.value)" }.joined(separator: ", ")) WHERE id = ?",
+                        Self.blob(id)
+                    )
                 }
                 try await file.write { db in
                     try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
@@ -93,8 +96,11 @@ struct SQLiteCorruptRowTests {
                 let got = try await claim(storage, 1000, at: t0.addingTimeInterval(1))
                 claimed += got.count
                 for job in got {
-                    #expect(JobInput.priorityRange.contains(job.priority) && job.attempt >= 0 && (1...JobInput.maximumAttempts).contains(job.maxAttempts))
-                    #expect(job.runAt >= JobInput.earliestRunAt && job.runAt <= JobInput.latestRunAt && job.timeout.map { $0 > .zero } ?? true)
+                    #expect(
+                        JobInput.priorityRange.contains(job.priority) && job.attempt >= 0
+                            && (1...JobInput.maximumAttempts).contains(job.maxAttempts))
+                    #expect(
+                        job.runAt >= JobInput.earliestRunAt && job.runAt <= JobInput.latestRunAt && job.timeout.map { $0 > .zero } ?? true)
                 }
                 // Their leases expire; the rescue reads attempts, counts and error histories back.
                 _ = try await storage.rescueExpired(now: t0.addingTimeInterval(3600), poisonAfter: 3)

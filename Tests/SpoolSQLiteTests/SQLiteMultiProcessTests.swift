@@ -47,7 +47,9 @@ struct SQLiteMultiProcessTests {
             let storage = try SQLiteStorage(path: path, configuration: .init(pollInterval: .milliseconds(20)))
             let now = Date()
             let ids = try await storage.enqueue(
-                (0..<Self.jobCount).map { _ in NewJob(queue: "race", kind: "race", payload: JobPayload(bytes: []), runAt: now, createdAt: now) },
+                (0..<Self.jobCount).map { _ in
+                    NewJob(queue: "race", kind: "race", payload: JobPayload(bytes: []), runAt: now, createdAt: now)
+                },
                 whenFull: .fail, now: now
             ).map(\.id)
             try await storage.setPaused(true, queue: "race")
@@ -119,7 +121,9 @@ struct SQLiteMultiProcessTests {
             let owners = ids.compactMap { claimedBy[$0] }
             let turns = zip(owners, owners.dropFirst()).filter { $0 != $1 }.count
             #expect(turns >= 10, "the children took turns only \(turns) times: the race barely happened")
-            print("claim race: \(workers.map { w in "\(w) \(owners.filter { $0 == w }.count)" }.joined(separator: ", ")) jobs, \(turns) turns")
+            print(
+                "claim race: \(workers.map { w in "\(w) \(owners.filter { $0 == w }.count)" }.joined(separator: ", ")) jobs, \(turns) turns"
+            )
 
             // The file agrees: every job ran once (attempt 1), finished by the child that claimed it.
             var cursor: JobID?
@@ -128,7 +132,9 @@ struct SQLiteMultiProcessTests {
                 let page = try await storage.jobs(JobFilter(queue: "race"), after: cursor, limit: 500)
                 for record in page.jobs {
                     let owner = record.result.map { String(decoding: $0, as: UTF8.self) }
-                    #expect(record.state == .succeeded && record.attempt == 1 && owner == claimedBy[record.id], "\(record.id): \(record.state) attempt \(record.attempt) by \(owner ?? "-")")
+                    #expect(
+                        record.state == .succeeded && record.attempt == 1 && owner == claimedBy[record.id],
+                        "\(record.id): \(record.state) attempt \(record.attempt) by \(owner ?? "-")")
                     checked += 1
                 }
                 cursor = page.nextCursor
@@ -152,7 +158,8 @@ struct SQLiteMultiProcessTests {
         )
         var mine: [JobID] = []
         while true {
-            let request = ClaimRequest(demands: [QueueDemand(queue: "race", limit: Int.random(in: 1...8))], worker: worker, lease: .seconds(600))
+            let request = ClaimRequest(
+                demands: [QueueDemand(queue: "race", limit: Int.random(in: 1...8))], worker: worker, lease: .seconds(600))
             let batch = try await storage.claim(request, now: clock.now)
             if batch.isEmpty {
                 let paused = try await storage.pausedQueues().contains("race")

@@ -25,7 +25,9 @@ func newJob(
     )
 }
 
-func claim(_ storage: any JobStorage, _ limit: Int, queue: String = "default", worker: String = "w1", at now: Date = t0) async throws -> [ClaimedJob] {
+func claim(
+    _ storage: any JobStorage, _ limit: Int, queue: String = "default", worker: String = "w1", at now: Date = t0
+) async throws -> [ClaimedJob] {
     try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: queue, limit: limit)], worker: worker, lease: .seconds(30)), now: now)
 }
 
@@ -63,7 +65,8 @@ struct SQLiteStorageTests {
             let (tables, indexes, journal, migrations, jobsSQL) = try await queue.read { db in
                 (
                     try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'spool_%' ORDER BY name"),
+                    try String.fetchAll(
+                        db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'spool_%' ORDER BY name"),
                     try String.fetchOne(db, sql: "PRAGMA journal_mode"),
                     try Int.fetchAll(db, sql: "SELECT version FROM spool_migrations ORDER BY version"),
                     try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE tbl_name = 'spool_jobs' AND sql IS NOT NULL")
@@ -75,14 +78,18 @@ struct SQLiteStorageTests {
             // The rebuilt table keeps its CHECK.
             await #expect(throws: (any Error).self) {
                 try await queue.write { db in
-                    try db.execute(sql: "INSERT INTO spool_jobs (id, queue, kind, priority, state, max_attempts, run_at, created_at) VALUES (x'01', 'q', 'k', 0, 'lost', 1, 0, 0)")
+                    try db.execute(
+                        sql:
+                            "INSERT INTO spool_jobs (id, queue, kind, priority, state, max_attempts, run_at, created_at) VALUES (x'01', 'q', 'k', 0, 'lost', 1, 0, 0)"
+                    )
                 }
             }
             #expect(tables == ["spool_jobs", "spool_migrations", "spool_queue_starts", "spool_queues"])
-            #expect(indexes == [
-                "spool_jobs_claim", "spool_jobs_due", "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state",
-                "spool_jobs_unique_key", "spool_queue_starts_queue",
-            ])
+            #expect(
+                indexes == [
+                    "spool_jobs_claim", "spool_jobs_due", "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state",
+                    "spool_jobs_unique_key", "spool_queue_starts_queue",
+                ])
             #expect(journal == "wal")
             #expect(migrations == SQLiteSchema.migrations.map(\.version) && migrations.last == SQLiteStorage.schemaVersion)
         }
@@ -145,7 +152,8 @@ struct SQLiteStorageTests {
             for _ in 0..<20 {
                 _ = try await storage.enqueue((0..<1_000).map { _ in newJob() }, whenFull: .fail, now: t0)
                 let claimed = try await claim(storage, 1_000)
-                _ = try await storage.finish(claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: t0) }, worker: "w1")
+                _ = try await storage.finish(
+                    claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: t0) }, worker: "w1")
                 let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
                 maxWAL = max(maxWAL, size)
             }
@@ -197,7 +205,8 @@ struct SQLiteStorageTests {
             let future = SQLiteStorage.schemaVersion + 41
             let queue = try DatabaseQueue(path: path)
             try await queue.write { db in
-                try db.execute(sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)", arguments: [future])
+                try db.execute(
+                    sql: "INSERT INTO spool_migrations (version, name, applied_at) VALUES (?, 'from the future', 0)", arguments: [future])
             }
             try queue.close()
 
@@ -214,7 +223,10 @@ struct SQLiteStorageTests {
                 #expect(error?.message.contains(path) == true)
             }
             let (version, jobs) = try await DatabaseQueue(path: path).read { db in
-                (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spool_jobs"))
+                (
+                    try Int.fetchOne(db, sql: "SELECT MAX(version) FROM spool_migrations"),
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spool_jobs")
+                )
             }
             #expect(version == future && jobs == 1, "nothing was changed")
             _ = id
@@ -245,7 +257,9 @@ struct SQLiteStorageTests {
             let path = folder + "/durable.sqlite"
             var storage: SQLiteStorage? = try SQLiteStorage(path: path)
             let jobs = [
-                newJob("a", priority: 3, uniqueKey: "key-1", payload: #"{"n":1}"#, timeout: .milliseconds(1500), metadata: ["traceparent": "00-abc", "tag": "x"]),
+                newJob(
+                    "a", priority: 3, uniqueKey: "key-1", payload: #"{"n":1}"#, timeout: .milliseconds(1500),
+                    metadata: ["traceparent": "00-abc", "tag": "x"]),
                 newJob("b", runAt: t0.addingTimeInterval(90)),
                 newJob("c", queue: "other"),
                 newJob("d", payload: ""),
@@ -259,7 +273,13 @@ struct SQLiteStorageTests {
             ).lost
             #expect(lost.isEmpty)
             _ = try await storage!.finish(
-                [JobCompletion(id: ids[0], outcome: .retry(at: t0.addingTimeInterval(5), error: JobAttemptError(attempt: 1, at: t0, message: "flaky", reason: "error")), at: t0.addingTimeInterval(2))],
+                [
+                    JobCompletion(
+                        id: ids[0],
+                        outcome: .retry(
+                            at: t0.addingTimeInterval(5), error: JobAttemptError(attempt: 1, at: t0, message: "flaky", reason: "error")),
+                        at: t0.addingTimeInterval(2))
+                ],
                 worker: "w1"
             )
             try await storage!.setPaused(true, queue: "other")
@@ -320,7 +340,8 @@ struct SQLiteStorageTests {
         let path = "/nonexistent-\(UUID().uuidString)/spool.sqlite"
         let error = await spoolError { _ = try SQLiteStorage(path: path) }
         #expect(error?.code == .storageUnavailable)
-        #expect(error?.message.contains(path) == true && error?.message.contains("cannot be opened") == true, "\(String(describing: error))")
+        #expect(
+            error?.message.contains(path) == true && error?.message.contains("cannot be opened") == true, "\(String(describing: error))")
     }
 
     @Test("a write lock held too long by another connection gives a clear error, and nothing is lost")
@@ -522,7 +543,9 @@ struct SQLiteStorageTests {
                 try await finished.waitForCount(1)
                 #expect(finished.all.first?.0 == ids[0] && finished.all.first?.1 == .succeeded)
                 // Another connection (as another process would) finishes the second: seen by polling.
-                _ = try await elsewhere.finish([JobCompletion(id: ids[1], outcome: .dead(error: JobAttemptError(attempt: 1, at: t0, message: "no")), at: t0)], worker: "w1")
+                _ = try await elsewhere.finish(
+                    [JobCompletion(id: ids[1], outcome: .dead(error: JobAttemptError(attempt: 1, at: t0, message: "no")), at: t0)],
+                    worker: "w1")
                 try await finished.waitForCount(2)
                 _ = try await here.delete([ids[2]])
                 try await finished.waitForCount(3)
@@ -538,10 +561,11 @@ struct SQLiteStorageTests {
         let storage = try SQLiteStorage.temporary()
         let ids = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
         _ = try await claim(storage, 2)
-        _ = try await storage.finish([
-            JobCompletion(id: ids[0], outcome: .succeeded(result: []), at: t0),
-            JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0),
-        ], worker: "w1")
+        _ = try await storage.finish(
+            [
+                JobCompletion(id: ids[0], outcome: .succeeded(result: []), at: t0),
+                JobCompletion(id: ids[1], outcome: .succeeded(result: nil), at: t0),
+            ], worker: "w1")
         #expect(try await storage.job(ids[0])?.result == [])
         #expect(try await storage.job(ids[1])?.result == nil)
     }
@@ -599,7 +623,8 @@ struct SQLiteStorageTests {
         var completions = ids.enumerated().map { index, id in
             JobCompletion(id: id, outcome: .succeeded(result: index == 3 ? [] : (index == 4 ? Array("42".utf8) : nil)), at: later)
         }
-        completions[50] = JobCompletion(id: ids[50], outcome: .retry(at: later, error: JobAttemptError(attempt: 1, at: later, message: "no")), at: later)
+        completions[50] = JobCompletion(
+            id: ids[50], outcome: .retry(at: later, error: JobAttemptError(attempt: 1, at: later, message: "no")), at: later)
         let lost = try await storage.finish(completions, worker: "w1").lost
         #expect(Set(lost) == [ids[10], ids[77]])
         let done = try #require(try await storage.job(ids[0]))
@@ -617,13 +642,17 @@ struct SQLiteStorageTests {
         let many = try await storage.enqueue((0..<300).map { _ in newJob(queue: "many") }, whenFull: .fail, now: t0).map(\.id)
         #expect(try await claim(storage, 300, queue: "many").count == 300)
         _ = try await storage.delete([many[200]])
-        let manyLost = try await storage.finish(many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1").lost
+        let manyLost = try await storage.finish(
+            many.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1"
+        ).lost
         #expect(manyLost == [many[200]])
         #expect(try await storage.stats().count(.succeeded, queue: "many") == 299)
         // Another worker's outcome is refused.
         let other = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
         _ = try await claim(storage, 2, worker: "w2")
-        let refused = try await storage.finish(other.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1").lost
+        let refused = try await storage.finish(
+            other.map { JobCompletion(id: $0, outcome: .succeeded(result: nil), at: later) }, worker: "w1"
+        ).lost
         #expect(Set(refused) == Set(other))
     }
 
@@ -636,7 +665,10 @@ struct SQLiteStorageTests {
             let expected = try await queue.write { db -> [String: [JobState: [JobID]]] in
                 var expected: [String: [JobState: [JobID]]] = [:]
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "CREATE TABLE spool_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+                try db.execute(
+                    sql:
+                        "CREATE TABLE spool_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+                )
                 try db.execute(sql: SQLiteSchema.migrations[0].sql)
                 try db.execute(sql: "INSERT INTO spool_migrations VALUES (1, 'v1', 0)")
                 for (index, state) in JobState.allCases.enumerated() {
@@ -649,7 +681,10 @@ struct SQLiteStorageTests {
                                     INSERT INTO spool_jobs (id, queue, kind, priority, state, max_attempts, run_at, created_at, lease_owner, lease_expires_at)
                                     VALUES (?, ?, 'noop', 0, ?, 5, 0, 0, ?, ?)
                                     """,
-                                arguments: [SQLiteCoding.blob(id), name, state.rawValue, state == .running ? "w1" : nil, state == .running ? 1 : nil]
+                                arguments: [
+                                    SQLiteCoding.blob(id), name, state.rawValue, state == .running ? "w1" : nil,
+                                    state == .running ? 1 : nil,
+                                ]
                             )
                         }
                     }

@@ -21,7 +21,9 @@ struct BrowserSafetyTests {
         if let body { fields[.contentLength] = String(body.utf8.count) }
         let response = try await client.execute(uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(string: $0) })
         let bytes = Array(response.body.readableBytesView)
-        return Reply(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self), json: try? JSONParser.parse(bytes))
+        return Reply(
+            status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self),
+            json: try? JSONParser.parse(bytes))
     }
 
     static func headers(_ pairs: [(String, String)]) -> HTTPFields {
@@ -56,8 +58,11 @@ struct BrowserSafetyTests {
                 }
             }
             // A text/plain body on pause, limits and the worker protocol: refused too.
-            for (method, path) in [(HTTPRequest.Method.post, "/v1/queues/mail/pause"), (.put, "/v1/queues/mail/limits"), (.post, "/v1/worker/claim")] {
-                let reply = try await Self.send(client, method, path, body: "{}", headers: Self.headers([("Content-Type", "text/plain")] + auth))
+            for (method, path) in [
+                (HTTPRequest.Method.post, "/v1/queues/mail/pause"), (.put, "/v1/queues/mail/limits"), (.post, "/v1/worker/claim"),
+            ] {
+                let reply = try await Self.send(
+                    client, method, path, body: "{}", headers: Self.headers([("Content-Type", "text/plain")] + auth))
                 #expect(reply.status == .unsupportedMediaType, "\(path) → \(reply.text)")
             }
             // JSON in its spellings passes; an empty POST needs no Content-Type.
@@ -95,7 +100,8 @@ struct BrowserSafetyTests {
                 #expect(enqueue["type"]?.stringValue == "urn:spool:problem:cross-site")
                 let pause = try await Self.send(client, .post, "/v1/queues/mail/pause", body: nil, headers: Self.headers(headers))
                 #expect(pause.status == .forbidden)
-                let form = try await client.post("/queues/pause", form: [("csrf", server.formToken), ("queue", "mail")], headers: Self.headers(headers))
+                let form = try await client.post(
+                    "/queues/pause", form: [("csrf", server.formToken), ("queue", "mail")], headers: Self.headers(headers))
                 #expect(form.status == .forbidden, "a dashboard form from another site")
                 #expect(form.contentType == "text/html; charset=utf-8")
                 // Reads stay open: a page cannot read the answer of a cross-site GET anyway.
@@ -118,7 +124,9 @@ struct BrowserSafetyTests {
         let storage = MemoryStorage()
         let server = makeServer(storage) { $0.adminToken = "secret" }
         try await withClient(server) { client in
-            let headers = Self.headers([("Origin", "https://ci.example"), ("Content-Type", "application/json"), ("Authorization", "Bearer secret")])
+            let headers = Self.headers([
+                ("Origin", "https://ci.example"), ("Content-Type", "application/json"), ("Authorization", "Bearer secret"),
+            ])
             let reply = try await Self.send(client, .post, "/v1/jobs", body: #"{"kind": "ok"}"#, headers: headers)
             #expect(reply.status == .accepted)
         }
@@ -132,7 +140,8 @@ struct BrowserSafetyTests {
         try await withLiveServer(storage) { port in
             for host in ["evil.example", "evil.example:\(port)", "127.0.0.1.nip.io", "localhost.evil.example", "0.0.0.0:\(port)", "[::2]"] {
                 for path in ["/v1/jobs", "/", "/jobs"] {
-                    let reply = try await RawHTTP.exchange(port: port, ["GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"])
+                    let reply = try await RawHTTP.exchange(
+                        port: port, ["GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"])
                     #expect(reply.status == 421, "\(host) \(path) → \(reply.received)")
                     #expect(!reply.received.contains("csrf"), "no form token under a foreign name")
                     #expect(!reply.received.contains("mail"), "no data under a foreign name")
@@ -144,7 +153,8 @@ struct BrowserSafetyTests {
             let page = try await RawHTTP.exchange(port: port, ["GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"])
             #expect(page.header("content-type") == "text/html; charset=utf-8")
             // A second Host header cannot smuggle a foreign name past the first.
-            let twice = try await RawHTTP.exchange(port: port, ["GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"])
+            let twice = try await RawHTTP.exchange(
+                port: port, ["GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"])
             #expect(twice.status == 421 || twice.status == 400, "\(twice.received)")
             for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "127.1.2.3", "[::1]:\(port)"] {
                 let reply = try await RawHTTP.exchange(port: port, ["GET /v1/jobs HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"])
@@ -165,13 +175,17 @@ struct BrowserSafetyTests {
         for good in ["localhost", "localhost:8080", "127.0.0.1", "127.255.0.1:1", "[::1]", "[::1]:65535", "LocalHost:80"] {
             #expect(Guard.isLoopbackAuthority(good), "\(good)")
         }
-        for bad in ["", "localhost:", "localhost:0x50", "localhost:65536", "127.0.0.256", "127.0.0", "127.0.0.1.", "128.0.0.1", "[::1", "[::1]x",
-                    "::1", "[::2]", "localhost.", "a.localhost", "evil.example", "127.0.0.1@evil.example", "0177.0.0.1"] {
+        for bad in [
+            "", "localhost:", "localhost:0x50", "localhost:65536", "127.0.0.256", "127.0.0", "127.0.0.1.", "128.0.0.1", "[::1", "[::1]x",
+            "::1", "[::2]", "localhost.", "a.localhost", "evil.example", "127.0.0.1@evil.example", "0177.0.0.1",
+        ] {
             #expect(!Guard.isLoopbackAuthority(bad), "\(bad)")
         }
         #expect(Guard.isLoopbackOrigin("http://127.0.0.1:8080"))
         #expect(Guard.isLoopbackOrigin("https://localhost"))
-        for bad in ["null", "http://evil.example", "file://", "http://127.0.0.1:8080/x", "ftp://localhost", "http://localhost.evil.example"] {
+        for bad in [
+            "null", "http://evil.example", "file://", "http://127.0.0.1:8080/x", "ftp://localhost", "http://localhost.evil.example",
+        ] {
             #expect(!Guard.isLoopbackOrigin(bad), "\(bad)")
         }
     }

@@ -9,9 +9,12 @@ import Testing
 
 /// Stores one job directly (no HTTP), available at once.
 @discardableResult
-func store(_ storage: any JobStorage, kind: String = "mail.send", queue: String = "default", payload: String = "{}", maxAttempts: Int = 3) async throws -> JobID {
+func store(
+    _ storage: any JobStorage, kind: String = "mail.send", queue: String = "default", payload: String = "{}", maxAttempts: Int = 3
+) async throws -> JobID {
     let now = Date()
-    let job = NewJob(queue: queue, kind: kind, payload: JobPayload(bytes: Array(payload.utf8)), maxAttempts: maxAttempts, runAt: now, createdAt: now)
+    let job = NewJob(
+        queue: queue, kind: kind, payload: JobPayload(bytes: Array(payload.utf8)), maxAttempts: maxAttempts, runAt: now, createdAt: now)
     return try await storage.enqueue([job], whenFull: .fail, now: now)[0].id
 }
 
@@ -87,7 +90,8 @@ struct DashboardTests {
         }
         // An error message is escaped too, and a dead job offers retry and does not refresh.
         try await store(storage, queue: "bad", maxAttempts: 1)
-        let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "bad", limit: 1)], worker: "w", lease: .seconds(30)), now: Date())
+        let claimed = try await storage.claim(
+            ClaimRequest(demands: [QueueDemand(queue: "bad", limit: 1)], worker: "w", lease: .seconds(30)), now: Date())
         let job = try #require(claimed.first)
         let error = JobAttemptError(attempt: 1, at: Date(), message: "<img src=x onerror=alert(1)>", reason: "permanent")
         _ = try await storage.finish([JobCompletion(id: job.id, outcome: .dead(error: error), at: Date())], worker: "w")
@@ -176,7 +180,8 @@ struct DashboardTests {
             #expect(first.text.components(separatedBy: "<td class=\"id\">").count == 51, "a page of 50")
             #expect(!first.text.contains(mail.description), "the queue filter holds")
             #expect(first.text.contains(ids[54].description), "newest first")
-            let older = try #require(first.text.range(of: #"class="older" href=""#).map { first.text[$0.upperBound...].prefix { $0 != "\"" } })
+            let older = try #require(
+                first.text.range(of: #"class="older" href=""#).map { first.text[$0.upperBound...].prefix { $0 != "\"" } })
             let second = try await client.page(String(older).replacingOccurrences(of: "&amp;", with: "&"))
             #expect(second.text.components(separatedBy: "<td class=\"id\">").count == 6)
             #expect(second.text.contains(ids[0].description))
@@ -366,16 +371,26 @@ final class SampledStorage: JobStorage {
         return try await base.stats()
     }
 
-    func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] { try await base.enqueue(jobs, whenFull: whenFull, now: now) }
+    func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
+        try await base.enqueue(jobs, whenFull: whenFull, now: now)
+    }
     func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { try await base.claim(request, now: now) }
-    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport { try await base.finish(completions, worker: worker) }
+    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
+        try await base.finish(completions, worker: worker)
+    }
     func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
         try await base.heartbeat(beats, worker: worker, lease: lease, now: now)
     }
-    func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport { try await base.rescueExpired(now: now, poisonAfter: poisonAfter) }
-    func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async { await base.waitForWork(queues: queues, deadline: deadline, clock: clock) }
+    func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
+        try await base.rescueExpired(now: now, poisonAfter: poisonAfter)
+    }
+    func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
+        await base.waitForWork(queues: queues, deadline: deadline, clock: clock)
+    }
     func job(_ id: JobID) async throws -> JobRecord? { try await base.job(id) }
-    func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage { try await base.jobs(filter, after: after, limit: limit) }
+    func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
+        try await base.jobs(filter, after: after, limit: limit)
+    }
     func retry(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.retry(ids, now: now) }
     func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.cancel(ids, now: now) }
     func delete(_ ids: [JobID]) async throws -> [JobID] { try await base.delete(ids) }

@@ -94,10 +94,15 @@ struct EdgeTests {
         let storage = MemoryStorage()
         let logs = LogEntries()
         try await withLiveServer(storage, configure: { $0.logger = logs.logger }) { port in
-            for chunk in ["zz\r\n{}\r\n0\r\n\r\n", "5\r\n{\"kind\": \"a\"}\r\n0\r\n\r\n", "-1\r\n{}\r\n0\r\n\r\n", "ffffffffffffffffff\r\n{}\r\n"] {
-                let reply = try await RawHTTP.exchange(port: port, [
-                    "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
-                ])
+            for chunk in [
+                "zz\r\n{}\r\n0\r\n\r\n", "5\r\n{\"kind\": \"a\"}\r\n0\r\n\r\n", "-1\r\n{}\r\n0\r\n\r\n", "ffffffffffffffffff\r\n{}\r\n",
+            ] {
+                let reply = try await RawHTTP.exchange(
+                    port: port,
+                    [
+                        "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + chunk
+                    ])
                 #expect(reply.status == 400, "\(chunk.debugDescription) → \(reply.received)")
                 #expect(reply.header("content-type") == "application/problem+json", "\(reply.received)")
                 #expect(reply.json?["type"]?.stringValue == "urn:spool:problem:malformed-request", "\(reply.received)")
@@ -110,7 +115,9 @@ struct EdgeTests {
     /// A connection that sends half a request line is closed after the header limit, well
     /// before the idle limit.
     @Test func aSlowHeadIsClosedAfterTheHeaderLimit() async throws {
-        try await withLiveServer(configure: { $0.headerTimeout = .milliseconds(300); $0.idleTimeout = .seconds(30) }) { port in
+        try await withLiveServer(configure: {
+            $0.headerTimeout = .milliseconds(300); $0.idleTimeout = .seconds(30)
+        }) { port in
             let half = try await RawHTTP.exchange(port: port, ["GET /v1/jo"])
             #expect(half.received.isEmpty, "closed without an answer")
             #expect(half.closedAfter >= .milliseconds(250) && half.closedAfter < .seconds(15), "\(half.closedAfter)")
@@ -124,7 +131,9 @@ struct EdgeTests {
     /// An idle connection is closed after the idle limit; the header limit does not close a
     /// connection that sends nothing, nor one between requests.
     @Test func anIdleConnectionIsClosedAfterTheIdleLimit() async throws {
-        try await withLiveServer(configure: { $0.headerTimeout = .milliseconds(100); $0.idleTimeout = .milliseconds(1500) }) { port in
+        try await withLiveServer(configure: {
+            $0.headerTimeout = .milliseconds(100); $0.idleTimeout = .milliseconds(1500)
+        }) { port in
             let silent = try await RawHTTP.exchange(port: port, [])
             #expect(silent.closedAfter >= .milliseconds(1400), "the header limit does not apply before a first byte: \(silent.closedAfter)")
             #expect(silent.closedAfter < .seconds(15))
@@ -146,7 +155,9 @@ struct EdgeTests {
         var ids: [JobID] = []
         for batch in stride(from: 0, to: 2000, by: 200) {
             let jobs = (batch..<batch + 200).map { index in
-                NewJob(queue: "q\(index)", kind: "kind\(index)", payload: JobPayload(bytes: Array("{}".utf8)), maxAttempts: 3, runAt: Date(), createdAt: Date())
+                NewJob(
+                    queue: "q\(index)", kind: "kind\(index)", payload: JobPayload(bytes: Array("{}".utf8)), maxAttempts: 3, runAt: Date(),
+                    createdAt: Date())
             }
             ids += try await client.enqueue(jobs, whenFull: .fail).map(\.id)
         }

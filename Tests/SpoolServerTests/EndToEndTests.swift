@@ -67,7 +67,8 @@ struct ServingTests {
             #expect(created.status == .accepted)
             let shown = try await client.call(.get, "/v1/jobs/\(created["id"]?.stringValue ?? "")")
             #expect(shown["kind"]?.stringValue == "live")
-            let big = try await client.call(.post, "/v1/jobs", body: #"{"kind": "a", "payload": ""# + String(repeating: "x", count: 8000) + #""}"#)
+            let big = try await client.call(
+                .post, "/v1/jobs", body: #"{"kind": "a", "payload": ""# + String(repeating: "x", count: 8000) + #""}"#)
             #expect(big.status == .contentTooLarge)
             #expect(try await client.call(.get, "/healthz").status == .ok)
         }
@@ -104,9 +105,10 @@ struct ServiceGroupTests {
             $0.onServerRunning = { port in continuation.yield(port) }
         }
         let worker = Worker(storage: storage, registry: registry)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: worker)], logger: Logger(label: "test")
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server), .init(service: worker)], logger: Logger(label: "test")
+            ))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()

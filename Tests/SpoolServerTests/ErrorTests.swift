@@ -50,11 +50,23 @@ struct ErrorTests {
                 (#"{"kind": "a", "timeout_s": 0}"#, "timeout_s", "field 'timeout_s' must be more than zero seconds (got 0)"),
                 (#"{"kind": "a", "delay_s": -1}"#, "delay_s", "field 'delay_s' must be zero or more seconds (got -1)"),
                 (#"{"kind": "a", "delay_s": "5"}"#, "delay_s", "field 'delay_s' must be a number of seconds (got a string)"),
-                (#"{"kind": "a", "run_at": "tomorrow"}"#, "run_at", "field 'run_at' must be an RFC 3339 time such as 2026-01-31T12:00:00Z (got 'tomorrow')"),
-                (#"{"kind": "a", "run_at": "2030-01-01T00:00:00Z", "delay_s": 1}"#, "delay_s", "field 'delay_s' cannot be given with run_at: give one or the other"),
-                (#"{"kind": "a", "runAt": "2030-01-01T00:00:00Z"}"#, "runAt", "field 'runAt' is not a known field (known: kind, payload, queue, priority, run_at, delay_s, unique_key, max_attempts, timeout_s)"),
+                (
+                    #"{"kind": "a", "run_at": "tomorrow"}"#, "run_at",
+                    "field 'run_at' must be an RFC 3339 time such as 2026-01-31T12:00:00Z (got 'tomorrow')"
+                ),
+                (
+                    #"{"kind": "a", "run_at": "2030-01-01T00:00:00Z", "delay_s": 1}"#, "delay_s",
+                    "field 'delay_s' cannot be given with run_at: give one or the other"
+                ),
+                (
+                    #"{"kind": "a", "runAt": "2030-01-01T00:00:00Z"}"#, "runAt",
+                    "field 'runAt' is not a known field (known: kind, payload, queue, priority, run_at, delay_s, unique_key, max_attempts, timeout_s)"
+                ),
                 (#"{"kind": "a", "kind": "b"}"#, "kind", "field 'kind' appears twice"),
-                (#"{"kind": "\#(String(repeating: "k", count: 256))"}"#, "kind", "field 'kind' must be at most 255 characters (Unicode code points) long (got 256)"),
+                (
+                    #"{"kind": "\#(String(repeating: "k", count: 256))"}"#, "kind",
+                    "field 'kind' must be at most 255 characters (Unicode code points) long (got 256)"
+                ),
             ]
             for (body, field, detail) in cases {
                 try await Self.expectBadRequest(client, body, field: field, detail: detail)

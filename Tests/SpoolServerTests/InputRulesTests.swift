@@ -26,7 +26,9 @@ struct InputRulesTests {
     }
 
     /// Enqueues `body` and answers the stored job as the API shows it.
-    static func enqueued(_ client: any TestClientProtocol, _ body: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Reply {
+    static func enqueued(
+        _ client: any TestClientProtocol, _ body: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Reply {
         let reply = try await client.call(.post, "/v1/jobs", body: body)
         #expect(reply.status == .accepted, "\(body) → \(reply.text)", sourceLocation: sourceLocation)
         let id = reply["id"]?.stringValue ?? "-"
@@ -48,10 +50,13 @@ struct InputRulesTests {
                 client, #"{"jobs": [{"kind": "a"}], "jobs": [{"kind": "b"}, {"kind": "c"}]}"#, to: "/v1/jobs/batch", field: "jobs",
                 saying: "field 'jobs' appears twice"
             )
-            try await Self.expectRefused(client, #"{"jobs": [{"kind": "a"}, {"kind": "b", "queue": "q", "queue": "r"}]}"#, to: "/v1/jobs/batch", field: "jobs[1].queue")
+            try await Self.expectRefused(
+                client, #"{"jobs": [{"kind": "a"}, {"kind": "b", "queue": "q", "queue": "r"}]}"#, to: "/v1/jobs/batch",
+                field: "jobs[1].queue")
             try await Self.expectRefused(client, #"{"kind": "a", "payload": {"user": {"id": 1, "id": 2}}}"#, field: "payload.user.id")
             try await Self.expectRefused(client, #"{"kind": "a", "payload": [{}, [{"x": 1, "x": 1}]]}"#, field: "payload[1][0].x")
-            try await Self.expectRefused(client, #"{"worker": "w", "queues": ["q"], "worker": "v"}"#, to: "/v1/worker/claim", field: "worker")
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "queues": ["q"], "worker": "v"}"#, to: "/v1/worker/claim", field: "worker")
             try await Self.expectRefused(client, #"{"rate": "1/s", "rate": null}"#, to: "/v1/queues/q/limits", field: "rate", method: .put)
         }
         try await Self.expectNothingStored(storage)
@@ -94,7 +99,8 @@ struct InputRulesTests {
         try await withClient(makeServer(storage)) { client async throws in
             try await Self.expectRefused(client, #"{"kind": "a", "run_at": "\#(text)"}"#, field: "run_at", saying: saying)
             try await Self.expectRefused(
-                client, #"{"jobs": [{"kind": "a"}, {"kind": "a", "run_at": "\#(text)"}]}"#, to: "/v1/jobs/batch", field: "jobs[1].run_at", saying: saying
+                client, #"{"jobs": [{"kind": "a"}, {"kind": "a", "run_at": "\#(text)"}]}"#, to: "/v1/jobs/batch", field: "jobs[1].run_at",
+                saying: saying
             )
         }
         try await Self.expectNothingStored(storage)
@@ -122,7 +128,8 @@ struct InputRulesTests {
             let job = try await Self.enqueued(client, #"{"kind": "a", "run_at": "\#(text)"}"#)
             let runAt = try #require(job["run_at"]?.stringValue)
             let expected = try #require(RFC3339.parse(stored))
-            #expect(RFC3339.parse(runAt).map { abs($0.timeIntervalSince(expected)) < 0.0015 } == true, "\(text) → \(runAt), expected \(stored)")
+            #expect(
+                RFC3339.parse(runAt).map { abs($0.timeIntervalSince(expected)) < 0.0015 } == true, "\(text) → \(runAt), expected \(stored)")
         }
     }
 
@@ -148,16 +155,22 @@ struct InputRulesTests {
             try await Self.expectRefused(client, #"{"kind": "a", "unique_key": "u\u0085"}"#, field: "unique_key", saying: "(found U+0085)")
             try await Self.expectRefused(client, #"{"kind": "a", "queue": "\n"}"#, field: "queue", saying: control)
             let tooLong = String(repeating: "é", count: 256)
-            try await Self.expectRefused(client, #"{"kind": "\#(tooLong)"}"#, field: "kind", saying: "at most 255 characters (Unicode code points) long (got 256)")
+            try await Self.expectRefused(
+                client, #"{"kind": "\#(tooLong)"}"#, field: "kind", saying: "at most 255 characters (Unicode code points) long (got 256)")
             let decomposed = String(repeating: "e\u{301}", count: 128)  // 256 code points as sent, 128 in NFC
             try await Self.expectRefused(client, #"{"kind": "\#(decomposed)"}"#, field: "kind", saying: "(got 256)")
-            try await Self.expectRefused(client, #"{"jobs": [{"kind": "a"}, {"kind": "\u0000"}]}"#, to: "/v1/jobs/batch", field: "jobs[1].kind", saying: control)
+            try await Self.expectRefused(
+                client, #"{"jobs": [{"kind": "a"}, {"kind": "\u0000"}]}"#, to: "/v1/jobs/batch", field: "jobs[1].kind", saying: control)
             let claim = "/v1/worker/claim"
             try await Self.expectRefused(client, #"{"worker": "w\t1", "queues": ["q"]}"#, to: claim, field: "worker", saying: control)
-            try await Self.expectRefused(client, #"{"worker": "w", "queues": ["q", "\u009F"]}"#, to: claim, field: "queues[1]", saying: control)
-            try await Self.expectRefused(client, #"{"worker": "w", "queues": [""]}"#, to: claim, field: "queues[0]", saying: "must not be empty")
-            try await Self.expectRefused(client, #"{"worker": "\u001B", "ids": []}"#, to: "/v1/worker/heartbeat", field: "worker", saying: control)
-            try await Self.expectRefused(client, #"{"worker": "\u0080", "results": []}"#, to: "/v1/worker/finish", field: "worker", saying: control)
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "queues": ["q", "\u009F"]}"#, to: claim, field: "queues[1]", saying: control)
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "queues": [""]}"#, to: claim, field: "queues[0]", saying: "must not be empty")
+            try await Self.expectRefused(
+                client, #"{"worker": "\u001B", "ids": []}"#, to: "/v1/worker/heartbeat", field: "worker", saying: control)
+            try await Self.expectRefused(
+                client, #"{"worker": "\u0080", "results": []}"#, to: "/v1/worker/finish", field: "worker", saying: control)
         }
         try await Self.expectNothingStored(storage)
 
@@ -188,21 +201,30 @@ struct InputRulesTests {
     @Test func prioritiesAttemptsAndCountsStayInRange() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            try await Self.expectRefused(client, #"{"kind": "a", "priority": 32768}"#, field: "priority", saying: "must be at most 32767 (got 32768)")
-            try await Self.expectRefused(client, #"{"kind": "a", "priority": -32769}"#, field: "priority", saying: "must be at least -32768 (got -32769)")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "priority": 32768}"#, field: "priority", saying: "must be at most 32767 (got 32768)")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "priority": -32769}"#, field: "priority", saying: "must be at least -32768 (got -32769)")
             try await Self.expectRefused(client, #"{"kind": "a", "priority": 1e400}"#, field: "priority", saying: "at most 32767")
-            try await Self.expectRefused(client, #"{"kind": "a", "priority": -99999999999999999999}"#, field: "priority", saying: "at least -32768")
-            try await Self.expectRefused(client, #"{"kind": "a", "priority": 2.5}"#, field: "priority", saying: "must be an integer (got 2.5)")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "priority": -99999999999999999999}"#, field: "priority", saying: "at least -32768")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "priority": 2.5}"#, field: "priority", saying: "must be an integer (got 2.5)")
             try await Self.expectRefused(client, #"{"kind": "a", "priority": 25e-1}"#, field: "priority", saying: "must be an integer")
             try await Self.expectRefused(client, #"{"kind": "a", "max_attempts": 65536}"#, field: "max_attempts", saying: "at most 65535")
             try await Self.expectRefused(client, #"{"kind": "a", "max_attempts": 0.0}"#, field: "max_attempts", saying: "at least 1")
-            try await Self.expectRefused(client, #"{"kind": "a", "timeout_s": 0.0005}"#, field: "timeout_s", saying: "at least 0.001 seconds")
-            try await Self.expectRefused(client, #"{"kind": "a", "timeout_s": 31622401}"#, field: "timeout_s", saying: "at most a year, 31622400 seconds")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "timeout_s": 0.0005}"#, field: "timeout_s", saying: "at least 0.001 seconds")
+            try await Self.expectRefused(
+                client, #"{"kind": "a", "timeout_s": 31622401}"#, field: "timeout_s", saying: "at most a year, 31622400 seconds")
             try await Self.expectRefused(client, #"{"kind": "a", "delay_s": 1e400}"#, field: "delay_s", saying: "at most a year")
             try await Self.expectRefused(client, #"{"worker": "w", "queues": ["q"], "limit": 501}"#, to: "/v1/worker/claim", field: "limit")
-            try await Self.expectRefused(client, #"{"worker": "w", "queues": ["q"], "lease_s": 86401}"#, to: "/v1/worker/claim", field: "lease_s")
-            try await Self.expectRefused(client, #"{"worker": "w", "queues": ["q"], "wait_s": 61}"#, to: "/v1/worker/claim", field: "wait_s")
-            try await Self.expectRefused(client, #"{"max_running": 2147483648}"#, to: "/v1/queues/q/limits", field: "max_running", method: .put)
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "queues": ["q"], "lease_s": 86401}"#, to: "/v1/worker/claim", field: "lease_s")
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "queues": ["q"], "wait_s": 61}"#, to: "/v1/worker/claim", field: "wait_s")
+            try await Self.expectRefused(
+                client, #"{"max_running": 2147483648}"#, to: "/v1/queues/q/limits", field: "max_running", method: .put)
         }
         try await Self.expectNothingStored(storage)
         #expect(try await storage.queueLimits().isEmpty)
@@ -243,7 +265,8 @@ struct InputRulesTests {
                 let body = field == "kind" ? #"{"kind": null}"# : #"{"kind": "a", "\#(field)": null}"#
                 try await Self.expectRefused(client, body, field: field, saying: "must not be null (leave the field out for its default)")
             }
-            try await Self.expectRefused(client, #"{"jobs": [{"kind": "a", "timeout_s": null}]}"#, to: "/v1/jobs/batch", field: "jobs[0].timeout_s")
+            try await Self.expectRefused(
+                client, #"{"jobs": [{"kind": "a", "timeout_s": null}]}"#, to: "/v1/jobs/batch", field: "jobs[0].timeout_s")
             try await Self.expectRefused(client, #"{"jobs": null}"#, to: "/v1/jobs/batch", field: "jobs")
             let claim = "/v1/worker/claim"
             let claims = [
@@ -256,11 +279,13 @@ struct InputRulesTests {
             for (field, body) in claims {
                 try await Self.expectRefused(client, body, to: claim, field: field, saying: "must not be null")
             }
-            try await Self.expectRefused(client, #"{"worker": "w", "ids": [], "lease_s": null}"#, to: "/v1/worker/heartbeat", field: "lease_s")
+            try await Self.expectRefused(
+                client, #"{"worker": "w", "ids": [], "lease_s": null}"#, to: "/v1/worker/heartbeat", field: "lease_s")
             for field in ["error", "retry_in_s", "permanent"] {
                 let id = JobID().description
                 let body = #"{"worker": "w", "results": [{"id": "\#(id)", "status": "failed", "\#(field)": null}]}"#
-                try await Self.expectRefused(client, body, to: "/v1/worker/finish", field: "results[0].\(field)", saying: "must not be null")
+                try await Self.expectRefused(
+                    client, body, to: "/v1/worker/finish", field: "results[0].\(field)", saying: "must not be null")
             }
         }
         try await Self.expectNothingStored(storage)
@@ -272,7 +297,8 @@ struct InputRulesTests {
             let limits = try await client.call(.put, "/v1/queues/q/limits", body: #"{"max_running": null, "rate": null}"#)
             #expect(limits.status == .ok && limits["limits"]?["max_running"]?.isNull == true, "\(limits.text)")
             let finish = try await client.call(
-                .post, "/v1/worker/finish", body: #"{"worker": "w", "results": [{"id": "\#(JobID())", "status": "succeeded", "result": null}]}"#
+                .post, "/v1/worker/finish",
+                body: #"{"worker": "w", "results": [{"id": "\#(JobID())", "status": "succeeded", "result": null}]}"#
             )
             #expect(finish.status == .ok, "\(finish.text)")
         }
@@ -281,8 +307,11 @@ struct InputRulesTests {
     @Test func aRateIsCountSlashPeriodAndNothingElse() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            for rate in [" 100/1m", "+100/s", "0100/s", "100/01m", "100/100000s", "1000000000/s", "100/1M", "100/1 m", "100/", "/s", "1/0s", "١٠/s"] {
-                try await Self.expectRefused(client, #"{"rate": "\#(rate)"}"#, to: "/v1/queues/q/limits", field: "rate", saying: "COUNT/PERIOD", method: .put)
+            for rate in [
+                " 100/1m", "+100/s", "0100/s", "100/01m", "100/100000s", "1000000000/s", "100/1M", "100/1 m", "100/", "/s", "1/0s", "١٠/s",
+            ] {
+                try await Self.expectRefused(
+                    client, #"{"rate": "\#(rate)"}"#, to: "/v1/queues/q/limits", field: "rate", saying: "COUNT/PERIOD", method: .put)
             }
             #expect(try await storage.queueLimits().isEmpty)
             for (rate, shown) in [("100/1m", "100/1m"), ("5/s", "5/1s"), ("999999999/99999d", "999999999/99999d"), ("7/90000ms", "7/90s")] {

@@ -21,7 +21,8 @@ func makeDead(_ storage: MemoryStorage, queue: String = "default") async throws 
 struct JobRoutesTests {
     @Test func enqueueAnswers202AndTheJobShowsItsFields() async throws {
         try await withClient(makeServer()) { client async throws in
-            let body = #"{"kind": "mail.send", "payload": {"b": 1.50, "a": [1, 2e3, "é\n"]}, "queue": "mail", "priority": 3, "max_attempts": 4, "timeout_s": 2.5, "unique_key": "u-1"}"#
+            let body =
+                #"{"kind": "mail.send", "payload": {"b": 1.50, "a": [1, 2e3, "é\n"]}, "queue": "mail", "priority": 3, "max_attempts": 4, "timeout_s": 2.5, "unique_key": "u-1"}"#
             let created = try await client.call(.post, "/v1/jobs", body: body)
             #expect(created.status == .accepted)
             #expect(created.contentType == "application/json")
@@ -60,7 +61,9 @@ struct JobRoutesTests {
 
             let refused = try await client.call(.post, "/v1/jobs", body: #"{"kind": "k", "payload": [\#(deepest)]}"#)
             #expect(refused.status == .badRequest)
-            #expect(refused["detail"]?.stringValue == "the request body is not valid JSON: arrays and objects nested deeper than 512 levels at byte 536")
+            #expect(
+                refused["detail"]?.stringValue
+                    == "the request body is not valid JSON: arrays and objects nested deeper than 512 levels at byte 536")
 
             // Stored through the library (whose payload codec allows the same depth), deeper than
             // the old API limit of 64: shown as JSON, not as a string of its text.
@@ -109,7 +112,8 @@ struct JobRoutesTests {
     @Test func aBatchAnswersOneEntryPerJob() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            let body = #"{"jobs": [{"kind": "a"}, {"kind": "b", "queue": "other"}, {"kind": "c", "unique_key": "x"}, {"kind": "c", "unique_key": "x"}]}"#
+            let body =
+                #"{"jobs": [{"kind": "a"}, {"kind": "b", "queue": "other"}, {"kind": "c", "unique_key": "x"}, {"kind": "c", "unique_key": "x"}]}"#
             let reply = try await client.call(.post, "/v1/jobs/batch", body: body)
             #expect(reply.status == .accepted)
             let entries = try #require(reply["jobs"]?.arrayValue)
@@ -127,7 +131,8 @@ struct JobRoutesTests {
     @Test func aBadJobRefusesTheWholeBatch() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            let reply = try await client.call(.post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a"}, {"kind": "b", "priority": "high"}]}"#)
+            let reply = try await client.call(
+                .post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a"}, {"kind": "b", "priority": "high"}]}"#)
             #expect(reply.status == .badRequest)
             #expect(reply["field"]?.stringValue == "jobs[1].priority")
             #expect(reply["detail"]?.stringValue == "field 'jobs[1].priority' must be an integer (got a string)")
@@ -223,7 +228,8 @@ struct QueueRoutesTests {
     @Test func queuesShowCountsAndPauseState() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            _ = try await client.call(.post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a"}, {"kind": "a"}, {"kind": "b", "queue": "mail", "delay_s": 30}]}"#)
+            _ = try await client.call(
+                .post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a"}, {"kind": "a"}, {"kind": "b", "queue": "mail", "delay_s": 30}]}"#)
             let paused = try await client.call(.post, "/v1/queues/idle/pause")
             #expect(paused.status == .ok)
             #expect(paused["paused"]?.boolValue == true)
@@ -279,7 +285,9 @@ struct QueueRoutesTests {
                 #expect(bad.status == .badRequest, "\(body)")
                 #expect(bad["field"]?.stringValue == field, "\(body): \(bad.text)")
             }
-            #expect(try await storage.queueLimits()["mail"] == QueueLimits(rate: .init(count: 5, period: .seconds(30))), "a refused change changes nothing")
+            #expect(
+                try await storage.queueLimits()["mail"] == QueueLimits(rate: .init(count: 5, period: .seconds(30))),
+                "a refused change changes nothing")
 
             let cleared = try await client.call(.put, "/v1/queues/mail/limits", body: "{}")
             #expect(cleared.status == .ok)
@@ -308,7 +316,8 @@ struct QueueRoutesTests {
     @Test func metricsShowQueueDepthByState() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            _ = try await client.call(.post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a", "queue": "q"}, {"kind": "a", "queue": "q"}]}"#)
+            _ = try await client.call(
+                .post, "/v1/jobs/batch", body: #"{"jobs": [{"kind": "a", "queue": "q"}, {"kind": "a", "queue": "q"}]}"#)
             _ = try await client.call(.post, "/v1/queues/q/pause")
             let reply = try await client.call(.get, "/metrics")
             #expect(reply.status == .ok)

@@ -22,7 +22,9 @@ struct OpenAPILimitsTests {
         for part in parts.dropFirst() {
             node = node.flatMap { checker.resolve($0) }?["properties"]?[part]
         }
-        guard let node, case .object(let members) = node, let target = checker.resolve(node), case .object(let base) = target else { return node }
+        guard let node, case .object(let members) = node, let target = checker.resolve(node), case .object(let base) = target else {
+            return node
+        }
         return .object(base.filter { key, _ in !members.contains { $0.0 == key } } + members.filter { $0.0 != "$ref" })
     }
 
@@ -46,8 +48,11 @@ struct OpenAPILimitsTests {
             #expect(value(name, "pattern")?.stringValue == #"^[^\u0000-\u001F\u007F-\u009F]*$"#, "\(name)")
         }
         #expect(value("EnqueueRequest.priority", "minimum") == .int(-32768) && value("EnqueueRequest.priority", "maximum") == .int(32767))
-        #expect(value("EnqueueRequest.max_attempts", "minimum") == .int(1) && value("EnqueueRequest.max_attempts", "maximum") == .int(65535))
-        #expect(value("EnqueueRequest.timeout_s", "minimum") == .number("0.001") && value("EnqueueRequest.timeout_s", "maximum") == .int(31_622_400))
+        #expect(
+            value("EnqueueRequest.max_attempts", "minimum") == .int(1) && value("EnqueueRequest.max_attempts", "maximum") == .int(65535))
+        #expect(
+            value("EnqueueRequest.timeout_s", "minimum") == .number("0.001")
+                && value("EnqueueRequest.timeout_s", "maximum") == .int(31_622_400))
         #expect(value("EnqueueRequest.delay_s", "minimum") == .int(0) && value("EnqueueRequest.delay_s", "maximum") == .int(31_622_400))
         #expect(value("EnqueueRequest.run_at", "format")?.stringValue == "date-time")
         #expect(value("EnqueueRequest.run_at", "pattern")?.stringValue?.contains("(19[7-9][0-9]|[2-9][0-9]{3})") == true)
@@ -61,7 +66,10 @@ struct OpenAPILimitsTests {
         #expect(value("QueueLimits.max_running", "maximum") == .int(QueueLimits.maximum))
         #expect(value("QueueLimits.rate", "pattern")?.stringValue == FieldReader.ratePattern)
         // Every request object refuses unknown members, as the server does.
-        for name in ["EnqueueRequest", "BatchRequest", "QueueLimits", "WorkerClaimRequest", "WorkerHeartbeatRequest", "WorkerResult", "WorkerFinishRequest"] {
+        for name in [
+            "EnqueueRequest", "BatchRequest", "QueueLimits", "WorkerClaimRequest", "WorkerHeartbeatRequest", "WorkerResult",
+            "WorkerFinishRequest",
+        ] {
             #expect(Self.schema(doc, name)?["additionalProperties"] == .bool(false), "\(name)")
         }
         // Nothing that refuses null is typed to allow it.
@@ -78,7 +86,8 @@ struct OpenAPILimitsTests {
         #expect(parameter("state")?["pattern"]?.stringValue == OpenAPIDocument.statesPattern)
         #expect(parameter("limit")?["maximum"] == .int(500))
         for action in ["pause", "resume"] {
-            #expect(doc.document["paths"]?["/v1/queues/{name}/\(action)"]?["post"]?["responses"]?["400"] != nil, "\(action) documents its 400")
+            #expect(
+                doc.document["paths"]?["/v1/queues/{name}/\(action)"]?["post"]?["responses"]?["400"] != nil, "\(action) documents its 400")
         }
         let queueName = doc.resolve(try #require(doc.document["components"]?["parameters"]?["QueueName"]?["schema"]))
         #expect(queueName?["maxLength"] == .int(JobInput.maximumNameLength))
@@ -90,7 +99,9 @@ struct OpenAPILimitsTests {
         let name = Self.schema(doc, "Name")
         let regex = try Self.regex(name)
         var random = SplitMix64(seed: 18)
-        let alphabet: [Unicode.Scalar] = ["a", "Z", "0", " ", "/", "é", "\u{301}", "\u{0}", "\u{1F}", "\u{7F}", "\u{85}", "\u{9F}", "\u{A0}", "\u{2028}", "😀", "\t"]
+        let alphabet: [Unicode.Scalar] = [
+            "a", "Z", "0", " ", "/", "é", "\u{301}", "\u{0}", "\u{1F}", "\u{7F}", "\u{85}", "\u{9F}", "\u{A0}", "\u{2028}", "😀", "\t",
+        ]
         for round in 0..<2_000 {
             let length = round < 20 ? 250 + round % 10 : Int.random(in: 0...8, using: &random)
             var scalars = String.UnicodeScalarView()
@@ -126,7 +137,9 @@ struct OpenAPILimitsTests {
             let slash = Int.random(in: 0..<10, using: &random) == 0 ? "//" : "/"
             let text = count + slash + amount + units.randomElement(using: &random)!
             #expect(Self.matches(regex, text) == FieldReader.isRate(text), "\(text)")
-            if FieldReader.isRate(text) { #expect((try? QueueLimits.Rate(parsing: text)) != nil, "the core takes every rate the pattern allows: \(text)") }
+            if FieldReader.isRate(text) {
+                #expect((try? QueueLimits.Rate(parsing: text)) != nil, "the core takes every rate the pattern allows: \(text)")
+            }
         }
     }
 

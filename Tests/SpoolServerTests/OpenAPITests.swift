@@ -36,7 +36,9 @@ struct OpenAPIChecker: Sendable {
     /// What is wrong with `reply` as an answer of `method template`.
     func problems(_ reply: Reply, method: HTTPRequest.Method, template: String) -> [String] {
         let name = "\(method.rawValue) \(template) \(reply.status.code)"
-        guard let operation = document["paths"]?[template]?[method.rawValue.lowercased()] else { return ["\(name): operation not documented"] }
+        guard let operation = document["paths"]?[template]?[method.rawValue.lowercased()] else {
+            return ["\(name): operation not documented"]
+        }
         guard let documented = operation["responses"]?[String(reply.status.code)], let response = resolve(documented) else {
             return ["\(name): status not documented"]
         }
@@ -161,14 +163,17 @@ final class ConformanceRun: Sendable {
     }
 
     /// Sends `body` with the given `Content-Type` (not the JSON that `call` always declares).
-    private func send(_ method: HTTPRequest.Method, _ uri: String, body: String, token: String?, contentType: String) async throws -> Reply {
+    private func send(_ method: HTTPRequest.Method, _ uri: String, body: String, token: String?, contentType: String) async throws -> Reply
+    {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.contentLength] = String(body.utf8.count)
         if let token { headers[.authorization] = "Bearer \(token)" }
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: body))
         let bytes = Array(response.body.readableBytesView)
-        return Reply(status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self), json: try? JSONParser.parse(bytes))
+        return Reply(
+            status: response.status, headers: response.headers, text: String(decoding: bytes, as: UTF8.self),
+            json: try? JSONParser.parse(bytes))
     }
 }
 
@@ -222,7 +227,8 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/jobs", body: #"{"kind": "a"}"#, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/jobs", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/jobs", body: "{", token: admin, expect: .badRequest)
-            try await run.send(.post, "/v1/jobs", body: #"{"kind": "a"}"#, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(
+                .post, "/v1/jobs", body: #"{"kind": "a"}"#, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
             let first = try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "unique_key": "u"}"#, token: admin, expect: .accepted)
             try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "unique_key": "u"}"#, token: admin, expect: .conflict)
             let second = try await run.send(.post, "/v1/jobs", body: #"{"kind": "a", "payload": [1]}"#, token: admin, expect: .accepted)
@@ -236,7 +242,9 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/jobs/batch", body: batch, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/jobs/batch", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/jobs/batch", body: "{}", token: admin, expect: .badRequest)
-            try await run.send(.post, "/v1/jobs/batch", body: batch, token: admin, contentType: "application/x-www-form-urlencoded", expect: .unsupportedMediaType)
+            try await run.send(
+                .post, "/v1/jobs/batch", body: batch, token: admin, contentType: "application/x-www-form-urlencoded",
+                expect: .unsupportedMediaType)
             try await run.send(.post, "/v1/jobs/batch", body: batch, token: admin, expect: .accepted)
             let overflow = #"{"jobs": [{"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}]}"#
             try await run.send(.post, "/v1/jobs/batch", body: overflow, token: admin, expect: .serviceUnavailable)
@@ -290,7 +298,9 @@ struct OpenAPITests {
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, expect: .unauthorized)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: reader, expect: .forbidden)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: #"{"rate": "often"}"#, token: admin, expect: .badRequest)
-            try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: "{}", token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(
+                .put, limitsPath, "/v1/queues/mail/limits", body: "{}", token: admin, contentType: "text/plain",
+                expect: .unsupportedMediaType)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.put, limitsPath, "/v1/queues/mail/limits", body: limits, token: admin, expect: .ok)
             try await run.send(.get, "/v1/queues", token: reader, expect: .ok)
@@ -300,7 +310,8 @@ struct OpenAPITests {
             try await run.send(.post, "/v1/worker/claim", body: claimBody, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/claim", body: claimBody, token: reader, expect: .forbidden)
             try await run.send(.post, "/v1/worker/claim", body: #"{"worker": "w1"}"#, token: admin, expect: .badRequest)
-            try await run.send(.post, "/v1/worker/claim", body: claimBody, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(
+                .post, "/v1/worker/claim", body: claimBody, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
             try await run.send(.post, "/v1/worker/claim", body: big, token: admin, expect: .contentTooLarge)
             let claimed = try await run.send(.post, "/v1/worker/claim", body: claimBody, token: admin, expect: .ok)
             let claimedID = claimed["jobs"]?.arrayValue?.first?["id"]?.stringValue ?? ""
@@ -308,15 +319,19 @@ struct OpenAPITests {
             let beat = #"{"worker": "w1", "ids": [""# + claimedID + #""]}"#
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: reader, expect: .forbidden)
-            try await run.send(.post, "/v1/worker/heartbeat", body: #"{"worker": "w1", "ids": ["nope"]}"#, token: admin, expect: .badRequest)
-            try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(
+                .post, "/v1/worker/heartbeat", body: #"{"worker": "w1", "ids": ["nope"]}"#, token: admin, expect: .badRequest)
+            try await run.send(
+                .post, "/v1/worker/heartbeat", body: beat, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
             try await run.send(.post, "/v1/worker/heartbeat", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/worker/heartbeat", body: beat, token: admin, expect: .ok)
             let done = #"{"worker": "w1", "results": [{"id": ""# + claimedID + #"", "status": "succeeded", "result": {"ok": true}}]}"#
             try await run.send(.post, "/v1/worker/finish", body: done, expect: .unauthorized)
             try await run.send(.post, "/v1/worker/finish", body: done, token: reader, expect: .forbidden)
-            try await run.send(.post, "/v1/worker/finish", body: #"{"worker": "w1", "results": [{"status": "maybe"}]}"#, token: admin, expect: .badRequest)
-            try await run.send(.post, "/v1/worker/finish", body: done, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            try await run.send(
+                .post, "/v1/worker/finish", body: #"{"worker": "w1", "results": [{"status": "maybe"}]}"#, token: admin, expect: .badRequest)
+            try await run.send(
+                .post, "/v1/worker/finish", body: done, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
             try await run.send(.post, "/v1/worker/finish", body: big, token: admin, expect: .contentTooLarge)
             try await run.send(.post, "/v1/worker/finish", body: done, token: admin, expect: .ok)
 

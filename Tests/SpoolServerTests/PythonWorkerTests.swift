@@ -23,15 +23,24 @@ struct PythonWorkerTests {
             let port = try #require(client.port)
             var ids: [String] = []
             for index in 0..<10 {
-                let reply = try await client.call(.post, "/v1/jobs", body: #"{"kind": "py.upper", "queue": "python", "payload": {"text": "job \#(index)"}}"#, token: "secret")
+                let reply = try await client.call(
+                    .post, "/v1/jobs", body: #"{"kind": "py.upper", "queue": "python", "payload": {"text": "job \#(index)"}}"#,
+                    token: "secret")
                 ids.append(try #require(reply["id"]?.stringValue))
             }
-            let permanent = try await client.call(.post, "/v1/jobs", body: #"{"kind": "py.fail", "queue": "python", "payload": {"permanent": true, "message": "bad input"}}"#, token: "secret")
-            let retried = try await client.call(.post, "/v1/jobs", body: #"{"kind": "py.fail", "queue": "python", "max_attempts": 5, "payload": {"message": "flaky"}}"#, token: "secret")
+            let permanent = try await client.call(
+                .post, "/v1/jobs", body: #"{"kind": "py.fail", "queue": "python", "payload": {"permanent": true, "message": "bad input"}}"#,
+                token: "secret")
+            let retried = try await client.call(
+                .post, "/v1/jobs", body: #"{"kind": "py.fail", "queue": "python", "max_attempts": 5, "payload": {"message": "flaky"}}"#,
+                token: "secret")
             let unknown = try await client.call(.post, "/v1/jobs", body: #"{"kind": "py.nope", "queue": "python"}"#, token: "secret")
 
             let run = try await PythonProcess.run(
-                [Self.script, "--url", "http://127.0.0.1:\(port)", "--queues", "python", "--concurrency", "3", "--wait", "1", "--max-jobs", "13", "--idle-exit", "20"],
+                [
+                    Self.script, "--url", "http://127.0.0.1:\(port)", "--queues", "python", "--concurrency", "3", "--wait", "1",
+                    "--max-jobs", "13", "--idle-exit", "20",
+                ],
                 environment: ["SPOOL_ADMIN_TOKEN": "secret"], timeout: .seconds(60)
             )
             #expect(run.status == 0, "\(run.output)")
@@ -51,7 +60,9 @@ struct PythonWorkerTests {
             let dead = try await state(permanent)
             #expect(dead.state == .dead && dead.lastError?.message == "bad input" && dead.lastError?.reason == "permanent")
             let again = try await state(retried)
-            #expect(again.state == .scheduled && again.attempt == 1 && again.lastError?.message.contains("flaky") == true, "retried with backoff")
+            #expect(
+                again.state == .scheduled && again.attempt == 1 && again.lastError?.message.contains("flaky") == true,
+                "retried with backoff")
             let noHandler = try await state(unknown)
             #expect(noHandler.state == .dead && noHandler.lastError?.message.contains("no handler for kind 'py.nope'") == true)
         }

@@ -116,21 +116,27 @@ struct WorkerProtocolTests {
             let jobID = try #require(JobID(id))
             let record = try #require(try await storage.job(jobID))
             #expect(record.state == .running && record.leaseOwner == "owner")
-            let own = try await client.call(.post, "/v1/worker/heartbeat", body: #"{"worker": "owner", "ids": [""# + id + #""], "lease_s": 120}"#)
+            let own = try await client.call(
+                .post, "/v1/worker/heartbeat", body: #"{"worker": "owner", "ids": [""# + id + #""], "lease_s": 120}"#)
             #expect(own["extended"]?.arrayValue?.first?.stringValue == id, "\(own.text)")
         }
     }
 
-    @Test("bad requests name the field", arguments: [
-        ("/v1/worker/claim", #"{"queues": ["q"]}"#, "worker"),
-        ("/v1/worker/claim", #"{"worker": "w", "queues": []}"#, "queues"),
-        ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "limit": 501}"#, "limit"),
-        ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "wait_s": 61}"#, "wait_s"),
-        ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "colour": 1}"#, "colour"),
-        ("/v1/worker/heartbeat", #"{"worker": "w", "ids": [1]}"#, "ids[0]"),
-        ("/v1/worker/finish", #"{"worker": "w", "results": [{"id": "x", "status": "succeeded"}]}"#, "results[0].id"),
-        ("/v1/worker/finish", #"{"worker": "w", "results": [{"id": "01KAPG3Z2M0000000000000001", "status": "done"}]}"#, "results[0].status"),
-    ])
+    @Test(
+        "bad requests name the field",
+        arguments: [
+            ("/v1/worker/claim", #"{"queues": ["q"]}"#, "worker"),
+            ("/v1/worker/claim", #"{"worker": "w", "queues": []}"#, "queues"),
+            ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "limit": 501}"#, "limit"),
+            ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "wait_s": 61}"#, "wait_s"),
+            ("/v1/worker/claim", #"{"worker": "w", "queues": ["q"], "colour": 1}"#, "colour"),
+            ("/v1/worker/heartbeat", #"{"worker": "w", "ids": [1]}"#, "ids[0]"),
+            ("/v1/worker/finish", #"{"worker": "w", "results": [{"id": "x", "status": "succeeded"}]}"#, "results[0].id"),
+            (
+                "/v1/worker/finish", #"{"worker": "w", "results": [{"id": "01KAPG3Z2M0000000000000001", "status": "done"}]}"#,
+                "results[0].status"
+            ),
+        ])
     func badRequests(path: String, body: String, field: String) async throws {
         try await withClient(makeServer(MemoryStorage())) { client in
             let reply = try await client.call(.post, path, body: body)

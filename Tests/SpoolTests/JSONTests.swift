@@ -21,7 +21,8 @@ struct JSONTests {
     /// Arrays nested `depth` deep, with a member in the middle so objects are crossed too.
     func nested(_ depth: Int) -> [UInt8] {
         let half = depth / 2
-        let text = String(repeating: "[", count: half) + String(repeating: #"{"a":"#, count: depth - half) + "1"
+        let text =
+            String(repeating: "[", count: half) + String(repeating: #"{"a":"#, count: depth - half) + "1"
             + String(repeating: "}", count: depth - half) + String(repeating: "]", count: half)
         return Array(text.utf8)
     }
@@ -34,7 +35,9 @@ struct JSONTests {
         #expect(value.rendered == #"{"b":1.50,"a":[true,false,null,-0.5e-3,"x\"\\/é😀"],"c":{}}"#)
         #expect(try JSONParser.parse(Array("12345678901234567890123.000e+0010".utf8)) == .number("12345678901234567890123.000e+0010"))
         #expect(JSONValue.string("\u{0}\u{1F}\n\t\r\u{08}\u{0C}é/").rendered == #""\u0000\u001f\n\t\r\b\fé/""#)
-        #expect(JSONValue.object([("a", .array([])), ("b", .object([("c", .int(1))]))]).pretty == "{\n  \"a\": [],\n  \"b\": {\n    \"c\": 1\n  }\n}")
+        #expect(
+            JSONValue.object([("a", .array([])), ("b", .object([("c", .int(1))]))]).pretty
+                == "{\n  \"a\": [],\n  \"b\": {\n    \"c\": 1\n  }\n}")
     }
 
     @Test func refusesWhatIsNotJSONNamingTheByte() throws {
@@ -102,9 +105,12 @@ struct JSONTests {
         #expect(limit == 512)
         let deepest = try JSONParser.parse(nested(limit))
         #expect(deepest.rendered == String(decoding: nested(limit), as: UTF8.self))
-        #expect(refusal(String(decoding: nested(limit + 1), as: UTF8.self)) == "arrays and objects nested deeper than 512 levels at byte 1536")
+        #expect(
+            refusal(String(decoding: nested(limit + 1), as: UTF8.self)) == "arrays and objects nested deeper than 512 levels at byte 1536")
         // The limit counts open containers, not values: many siblings at depth 2 are fine.
-        #expect(throws: Never.self) { try JSONParser.parse(Array(("[" + Array(repeating: "[[]]", count: 10_000).joined(separator: ",") + "]").utf8)) }
+        #expect(throws: Never.self) {
+            try JSONParser.parse(Array(("[" + Array(repeating: "[[]]", count: 10_000).joined(separator: ",") + "]").utf8))
+        }
         // An embedded payload nested as deep as the payload codec allows stays JSON.
         #expect(JSONValue.embedding(nested(limit)) == .raw(String(decoding: nested(limit), as: UTF8.self)))
     }

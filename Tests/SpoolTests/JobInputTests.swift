@@ -11,11 +11,15 @@ struct JobInputTests {
         #expect(try JobInput.name("cafe\u{301}", field: "queue") == "caf\u{E9}")
         #expect(Array(try JobInput.name("cafe\u{301}", field: "queue").utf8) == Array("caf\u{E9}".utf8))
         #expect(try JobInput.name(String(repeating: "é", count: 255), field: "queue").unicodeScalars.count == 255)
-        for (name, reason) in [("", "empty"), ("a\u{0}b", "control"), ("tab\t", "control"), ("del\u{7F}", "control"), ("c1\u{9F}", "control"),
-                               (String(repeating: "x", count: 256), "at most 255")] {
+        for (name, reason) in [
+            ("", "empty"), ("a\u{0}b", "control"), ("tab\t", "control"), ("del\u{7F}", "control"), ("c1\u{9F}", "control"),
+            (String(repeating: "x", count: 256), "at most 255"),
+        ] {
             let error = #expect(throws: SpoolError.self) { try JobInput.name(name, field: "jobs[2].queue") }
-            #expect(error?.code == .invalidArgument && error?.message.contains("jobs[2].queue") == true && error?.message.contains(reason) == true,
-                    "\(String(describing: error))")
+            #expect(
+                error?.code == .invalidArgument && error?.message.contains("jobs[2].queue") == true
+                    && error?.message.contains(reason) == true,
+                "\(String(describing: error))")
         }
         #expect(JobInput.isValidName("mail") && !JobInput.isValidName("cafe\u{301}"))
     }

@@ -25,9 +25,12 @@ struct LaneTests {
             let group = URL(fileURLWithPath: path).lastPathComponent
             #expect(group.hasPrefix("spool-lane-\(getpid())-test.idle_lane-"))
             if FileManager.default.fileExists(atPath: path + "/cpu.idle") {
-                #expect(try String(contentsOfFile: path + "/cpu.idle", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+                #expect(
+                    try String(contentsOfFile: path + "/cpu.idle", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
             } else {
-                #expect(try String(contentsOfFile: path + "/cpu.shares", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+                #expect(
+                    try String(contentsOfFile: path + "/cpu.shares", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "2"
+                )
             }
             let seen = try await pool.run { try String(contentsOfFile: "/proc/thread-self/cgroup", encoding: .utf8) }
             #expect(seen.contains("/" + group + "\n"), "a pool thread is in the group: \(seen)")

@@ -171,7 +171,9 @@ struct PayloadDecodingTests {
     func fast<T: Decodable & Equatable>(
         _ json: String, as type: T.Type, sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        #expect(check(json, as: type, sourceLocation: sourceLocation), "\(T.self) from \(json.debugDescription) took the slow path", sourceLocation: sourceLocation)
+        #expect(
+            check(json, as: type, sourceLocation: sourceLocation), "\(T.self) from \(json.debugDescription) took the slow path",
+            sourceLocation: sourceLocation)
     }
 
     // MARK: Tests
@@ -469,7 +471,9 @@ struct PayloadDecodingTests {
             check(json, as: Tree.self)
         }
         fast(String(repeating: "[", count: 512) + String(repeating: "]", count: 512), as: Tree.self)
-        #expect(PayloadDecoder.decode(Tree.self, from: Array((String(repeating: "[", count: 513) + String(repeating: "]", count: 513)).utf8)) == nil)
+        #expect(
+            PayloadDecoder.decode(Tree.self, from: Array((String(repeating: "[", count: 513) + String(repeating: "]", count: 513)).utf8))
+                == nil)
         check(String(repeating: "[", count: 5) + String(repeating: "]", count: 4), as: Tree.self)
     }
 
@@ -507,7 +511,9 @@ struct PayloadDecodingTests {
     @Test func roundTripsPayloadEncoderOutput() throws {
         let values: [any Codable & Equatable & Sendable] = [
             Small(index: 123),
-            Mixed(id: -42, name: "quote \" backslash \\ é 😀 \u{01}", ratio: 123_456.789e10, enabled: false, tags: ["", "x"], note: nil, kind: .small, count: 255),
+            Mixed(
+                id: -42, name: "quote \" backslash \\ é 😀 \u{01}", ratio: 123_456.789e10, enabled: false, tags: ["", "x"], note: nil,
+                kind: .small, count: 255),
             Nested(
                 inner: Inner(name: "a", level: .high), list: [Inner(name: "b", level: nil)], map: ["zeta": 1, "alpha": -2, "Mid": 3],
                 optionalInner: Inner(name: "c", level: .low), matrix: [[1, 2], []], holes: [nil, 1], float: 3.4e38, small: .min, big: .max

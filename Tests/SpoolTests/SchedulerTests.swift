@@ -134,8 +134,11 @@ struct SchedulerTests {
         let id = schedule.jobID(forTick: minute(1))
         #expect(id == schedule.jobID(forTick: minute(1)) && id != schedule.jobID(forTick: minute(2)))
         #expect(id != (try everyMinute("other")).jobID(forTick: minute(1)) && id.date == minute(1))
-        _ = try await storage.enqueue([NewJob(id: id, kind: Report.kind, payload: JobPayload(bytes: Array("{}".utf8)), runAt: start, createdAt: start)], whenFull: .fail, now: start)
-        let claimed = try await storage.claim(ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: start)
+        _ = try await storage.enqueue(
+            [NewJob(id: id, kind: Report.kind, payload: JobPayload(bytes: Array("{}".utf8)), runAt: start, createdAt: start)],
+            whenFull: .fail, now: start)
+        let claimed = try await storage.claim(
+            ClaimRequest(demands: [QueueDemand(queue: "default", limit: 1)], worker: "w", lease: .seconds(30)), now: start)
         #expect(claimed.map(\.id) == [id])
         _ = try await storage.finish([JobCompletion(id: id, outcome: .succeeded(result: nil), at: start)], worker: "w")
 
@@ -235,7 +238,8 @@ struct SchedulerTests {
         registry.register(Report.self, options: JobOptions(queue: "reports", priority: 5, maxAttempts: 3)) { _, _ in }
         let schedules = [
             try everyMinute("defaults"),
-            PeriodicSchedule("own", .cron(try CronExpression("* * * * *")), job: ScheduledJob(Report(scope: "own"), queue: "urgent", priority: 9)),
+            PeriodicSchedule(
+                "own", .cron(try CronExpression("* * * * *")), job: ScheduledJob(Report(scope: "own"), queue: "urgent", priority: 9)),
         ]
         let scheduler = try PeriodicScheduler(storage: storage, schedules: schedules, registry: registry, clock: clock, middleware: [])
         try await running([scheduler], on: clock) {
@@ -299,6 +303,8 @@ struct SchedulerReadmeTests {
         let text = { (path: String) in try String(contentsOf: folder.appendingPathComponent(path), encoding: .utf8) }
         let marked = try text("ScheduleReadmeExample.swift").components(separatedBy: "// README:begin\n")
         let example = try #require(marked.last?.components(separatedBy: "// README:end").first)
-        #expect(try text("../../docs/schedules.md").contains("```swift\n" + example + "```"), "docs/schedules.md must show ScheduleReadmeExample.swift's code verbatim")
+        #expect(
+            try text("../../docs/schedules.md").contains("```swift\n" + example + "```"),
+            "docs/schedules.md must show ScheduleReadmeExample.swift's code verbatim")
     }
 }

@@ -93,7 +93,9 @@ struct WorkerCoreTests {
     func claimSplitsByWeight() {
         let core = Harness(concurrency: 4, queues: [WorkerQueue("a", weight: 3), WorkerQueue("b", weight: 1)])
         #expect(core.decision() == .claim(limit: 4, demands: [.init(queue: "a", limit: 3), .init(queue: "b", limit: 1)], weighted: true))
-        #expect(core.decision(weighted: false) == .claim(limit: 4, demands: [.init(queue: "a", limit: 4), .init(queue: "b", limit: 4)], weighted: false))
+        #expect(
+            core.decision(weighted: false)
+                == .claim(limit: 4, demands: [.init(queue: "a", limit: 4), .init(queue: "b", limit: 4)], weighted: false))
     }
 
     @Test("claim: weights with a single queue that has room make an unweighted claim (no steal follows)")
@@ -472,7 +474,9 @@ struct WorkerCoreTests {
 
     // MARK: Force stop
 
-    @Test("force stop: buffered jobs are handed back at once; running ones keep their slots and report their own outcome", arguments: [false, true])
+    @Test(
+        "force stop: buffered jobs are handed back at once; running ones keep their slots and report their own outcome",
+        arguments: [false, true])
     func forceStopHandsBackBuffered(afterDrain: Bool) {
         let core = Harness(concurrency: 4, queues: [WorkerQueue("a", concurrency: 4)])
         let claimed = Self.jobs(3, queue: "a")
@@ -549,8 +553,18 @@ struct WorkerCoreTests {
 
     static let outcomeCounts: [(JobCompletion.Outcome, WorkerStats)] = [
         (.succeeded(result: nil), stats { $0.succeeded = 1 }),
-        (.retry(at: now, error: failure), stats { $0.failed = 1; $0.retried = 1 }),
-        (.dead(error: failure), stats { $0.failed = 1; $0.dead = 1 }),
+        (
+            .retry(at: now, error: failure),
+            stats {
+                $0.failed = 1; $0.retried = 1
+            }
+        ),
+        (
+            .dead(error: failure),
+            stats {
+                $0.failed = 1; $0.dead = 1
+            }
+        ),
         (.snooze(until: now), stats { $0.snoozed = 1 }),
         (.cancelled(reason: "cancelled"), stats { $0.cancelled = 1 }),
         (.handBack, stats { $0.handedBack = 1 }),
@@ -579,20 +593,23 @@ struct WorkerCoreTests {
         core.push(claimed)
         _ = core.step(slot: 0)
         #expect(core.core.stats.inFlight == 3)
-        core.core.record(JobCompletion(id: claimed[0].id, outcome: .retry(at: Self.now, error: Self.failure), at: Self.now), slot: 0, timedOut: true)
+        core.core.record(
+            JobCompletion(id: claimed[0].id, outcome: .retry(at: Self.now, error: Self.failure), at: Self.now), slot: 0, timedOut: true)
         #expect(core.core.stats.inFlight == 3, "a timed-out handler holds its slot until it returns")
         _ = core.step(slot: 0, releasing: claimed[0])
         #expect(core.core.stats.inFlight == 2)
         _ = core.core.loseLeases([claimed[2].id: .lost])
         #expect(core.core.stats.inFlight == 1)
         core.core.countCancelled()
-        #expect(core.core.stats == Self.stats {
-            $0.failed = 1
-            $0.retried = 1
-            $0.timedOut = 1
-            $0.cancelled = 1
-            $0.inFlight = 1
-        })
+        #expect(
+            core.core.stats
+                == Self.stats {
+                    $0.failed = 1
+                    $0.retried = 1
+                    $0.timedOut = 1
+                    $0.cancelled = 1
+                    $0.inFlight = 1
+                })
     }
 }
 

@@ -81,7 +81,9 @@ struct WorkerTests {
             _ = try await client.enqueue((start..<start + 10_000).map { Count(index: $0) })
         }
         let workers = (0..<8).map { index in
-            Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: 16, workerID: "w\(index)"), middleware: [])
+            Worker(
+                storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: 16, workerID: "w\(index)"),
+                middleware: [])
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in workers { group.addTask { try await worker.run() } }
@@ -111,7 +113,8 @@ struct WorkerTests {
         }
         let client = SpoolClient(storage: storage, registry: registry, middleware: [])
         let worker = Worker(
-            storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: slots, rescueInterval: nil), middleware: []
+            storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: slots, rescueInterval: nil),
+            middleware: []
         )
         try await withRunningWorker(worker) {
             // Two claims' worth, enqueued while the runners are idle, then more once they run.
@@ -221,7 +224,9 @@ struct WorkerTests {
             func willEnqueue(_ jobs: inout [NewJob]) async throws {
                 for index in jobs.indices { jobs[index].metadata["tenant"] = "acme" }
             }
-            func run(_ job: ClaimedJob, context: JobContext, next: (ClaimedJob, JobContext) async throws -> [UInt8]?) async throws -> [UInt8]? {
+            func run(
+                _ job: ClaimedJob, context: JobContext, next: (ClaimedJob, JobContext) async throws -> [UInt8]?
+            ) async throws -> [UInt8]? {
                 seen.record("before \(job.kind)")
                 defer { seen.record("after \(job.kind)") }
                 return try await next(job, context)
@@ -290,7 +295,8 @@ struct BlockingPoolTests {
         registry.register(Count.self) { job, _ in light.record(job.index) }
         let storage = MemoryStorage()
         let client = SpoolClient(storage: storage, registry: registry, middleware: [])
-        let worker = Worker(storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: blockers + 4), middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry, configuration: WorkerConfiguration(concurrency: blockers + 4), middleware: [])
         try await withRunningWorker(worker) {
             let blocking = try await client.enqueue(Array(repeating: Block(), count: blockers))
             try await blocked.waitForCount(blockers)

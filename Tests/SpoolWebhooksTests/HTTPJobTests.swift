@@ -46,7 +46,8 @@ struct HTTPJobTests {
         let text = #"{"url": "http://h/x", "body": {"id": 9007199254740993, "tags": ["a", null, true, 1.5]}, "timeout_s": 2.5}"#
         let job = try JobPayload(bytes: Array(text.utf8)).decode(as: HTTPJob.self)
         #expect(job.timeoutSeconds == 2.5)
-        #expect(job.body == .object(["id": .integer(9_007_199_254_740_993), "tags": .array([.string("a"), .null, .bool(true), .number(1.5)])]))
+        #expect(
+            job.body == .object(["id": .integer(9_007_199_254_740_993), "tags": .array([.string("a"), .null, .bool(true), .number(1.5)])]))
         #expect(String(decoding: try #require(job.body).encoded(), as: UTF8.self) == #"{"id":9007199254740993,"tags":["a",null,true,1.5]}"#)
     }
 
@@ -101,7 +102,10 @@ struct HTTPJobTests {
         for url in ["https://hooks.example.com/x", "http://a.b.example.com/x", "http://127.0.0.1:9/x"] {
             try HTTPJob(url: url).validate(policy: policy)
         }
-        for url in ["http://169.254.169.254/latest/meta-data", "http://localhost/x", "http://example.com/x", "http://evil.com/.example.com", "http://[::1]/x"] {
+        for url in [
+            "http://169.254.169.254/latest/meta-data", "http://localhost/x", "http://example.com/x", "http://evil.com/.example.com",
+            "http://[::1]/x",
+        ] {
             let error = #expect(throws: PermanentFailure.self) { try HTTPJob(url: url).validate(policy: policy) }
             #expect(error?.reason.contains("allow-list") == true, "\(url): \(String(describing: error))")
         }
@@ -112,7 +116,8 @@ struct HTTPJobTests {
         try await withReceiver { receiver in
             let port = try #require(receiver.base.split(separator: ":").last)
             // Without an allow-list the redirect is followed; with one, a 3xx answer is final.
-            let open = try await HTTPJob(url: "\(receiver.base)/redirect", method: "GET").deliver(with: .shared, logger: Logger(label: "test"))
+            let open = try await HTTPJob(url: "\(receiver.base)/redirect", method: "GET").deliver(
+                with: .shared, logger: Logger(label: "test"))
             #expect(open.status == 200 && receiver.hits("/status/200") == 1)
 
             let storage = MemoryStorage()

@@ -48,15 +48,19 @@ public struct ClusterMaintenance: Sendable {
             do {
                 let report = try await storage.rescueExpired(now: clock.now, poisonAfter: poisonAfter)
                 if !report.rescued.isEmpty || !report.poisoned.isEmpty {
-                    logger.warning("rescued jobs whose lease expired", metadata: [
-                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
-                    ])
+                    logger.warning(
+                        "rescued jobs whose lease expired",
+                        metadata: [
+                            "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
+                        ])
                 }
                 if let retention, clock.now >= nextPrune {
                     nextPrune = clock.now.adding(pruneInterval)
                     let cutoff = clock.now.adding(.zero - retention)
                     var rounds = 0
-                    while try await storage.prune(finishedBefore: cutoff, limit: 10_000) == 10_000, !Task.isCancelled, rounds < 100 { rounds += 1 }
+                    while try await storage.prune(finishedBefore: cutoff, limit: 10_000) == 10_000, !Task.isCancelled, rounds < 100 {
+                        rounds += 1
+                    }
                 }
             } catch {
                 logger.error("maintenance (rescue or prune) failed; retrying at the next interval", metadata: ["spool.error": "\(error)"])

@@ -154,7 +154,8 @@ private struct DocumentParser {
                 repeated = !names.insert(Array(key.utf8)).inserted
             }
             if repeated {
-                throw JSONSyntaxError(offset: offset, reason: "member \"\(key)\" appears twice in one object", duplicateMember: path(to: key))
+                throw JSONSyntaxError(
+                    offset: offset, reason: "member \"\(key)\" appears twice in one object", duplicateMember: path(to: key))
             }
         }
         scanner.skipWhitespace()

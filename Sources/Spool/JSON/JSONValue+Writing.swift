@@ -103,7 +103,9 @@ enum JSONWriter {
             case 0x08: out.append(contentsOf: [ASCII.backslash, UInt8(ascii: "b")])
             case 0x0C: out.append(contentsOf: [ASCII.backslash, UInt8(ascii: "f")])
             case 0x00..<0x20:
-                out.append(contentsOf: [ASCII.backslash, UInt8(ascii: "u"), ASCII.zero, ASCII.zero, hexDigit(byte >> 4), hexDigit(byte & 0xF)])
+                out.append(contentsOf: [
+                    ASCII.backslash, UInt8(ascii: "u"), ASCII.zero, ASCII.zero, hexDigit(byte >> 4), hexDigit(byte & 0xF),
+                ])
             default:
                 out.append(byte)
             }

@@ -34,9 +34,8 @@ public struct JobPayload: Sendable {
         case .bytes(let bytes):
             return bytes
         case .value(let value):
-            if let bytes = PayloadEncoder.encode(value) { return bytes }
             do {
-                return Array(try JSONEncoder.spool.encode(value))
+                return try JSONCoding.encode(value)
             } catch {
                 throw SpoolError(code: .unencodablePayload, message: "the job's parameters could not be encoded as JSON: \(error)")
             }

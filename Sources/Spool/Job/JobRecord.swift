@@ -152,7 +152,8 @@ public struct NewJob: Sendable {
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field.
     public func validate() throws {
         guard try normalizedIfNeeded() == nil else {
-            throw SpoolError.invalid("a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
+            throw SpoolError.invalid(
+                "a job's names must be in Unicode NFC (kind '\(kind)', queue '\(queue)'): enqueue through SpoolClient, or call validated()")
         }
     }
 

@@ -110,7 +110,9 @@ final class DecodingRun {
     /// A number as `mantissa × 10^exponent` when both are small enough that one multiplication
     /// or division of exactly represented floats rounds correctly (Clinger's fast path); nil
     /// when it needs the full conversion. A mantissa of zero is always exact.
-    private func decimal(_ value: PayloadValue, fastPathLimit: UInt64, maximumExponent: Int) throws -> (negative: Bool, mantissa: UInt64, exponent: Int)? {
+    private func decimal(
+        _ value: PayloadValue, fastPathLimit: UInt64, maximumExponent: Int
+    ) throws -> (negative: Bool, mantissa: UInt64, exponent: Int)? {
         guard case .number(let start, let end) = value else { throw fail() }
         return bytes.withUnsafeBufferPointer { bytes in
             var index = start
@@ -164,4 +166,3 @@ final class DecodingRun {
         return result
     }
 }
-

@@ -29,10 +29,12 @@ enum PayloadDecoder {
     /// The value `JSONDecoder.spool` would decode from `bytes`, or nil when that is left to it
     /// (see the type's summary).
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
-        guard let root = bytes.withUnsafeBufferPointer({ buffer in
-            var parser = Parser(bytes: buffer)
-            return try? parser.document()
-        }) else { return nil }
+        guard
+            let root = bytes.withUnsafeBufferPointer({ buffer in
+                var parser = Parser(bytes: buffer)
+                return try? parser.document()
+            })
+        else { return nil }
         let run = DecodingRun(bytes: bytes)
         do {
             let value = try run.decode(T.self, from: root)

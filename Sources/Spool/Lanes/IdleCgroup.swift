@@ -98,7 +98,8 @@ struct IdleCgroup: Sendable {
     /// in it (from /proc/self/cgroup), relative to the mount's root.
     private static func processCPUGroup() -> String? {
         guard let cgroups = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
-              let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+            let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        else { return nil }
         // "ID:controllers:path", e.g. "1:cpu:/" or "4:cpu,cpuacct:/user.slice".
         var groupPath: String?
         for line in cgroups.split(separator: "\n") {
@@ -110,7 +111,8 @@ struct IdleCgroup: Sendable {
         for line in mounts.split(separator: "\n") {
             let halves = line.split(separator: " - ", maxSplits: 1).map { $0.split(separator: " ") }
             guard halves.count == 2, halves[0].count >= 5, halves[1].count >= 3, halves[1][0] == "cgroup",
-                  halves[1][2].split(separator: ",").contains("cpu") else { continue }
+                halves[1][2].split(separator: ",").contains("cpu")
+            else { continue }
             let root = String(halves[0][3])
             let mountPoint = String(halves[0][4])
             guard groupPath.hasPrefix(root) else { continue }

@@ -90,7 +90,9 @@ struct Store: @unchecked Sendable {
     }
 
     /// Inserts jobs from `start` until one finds its queue full; returns where it stopped.
-    mutating func insert(_ jobs: [NewJob], from start: Int, into results: inout [EnqueueResult], capacity: Int, now: Date) -> Result<Int, SpoolError> {
+    mutating func insert(
+        _ jobs: [NewJob], from start: Int, into results: inout [EnqueueResult], capacity: Int, now: Date
+    ) -> Result<Int, SpoolError> {
         if start == 0, let taken = jobs.first(where: { lookup($0.id) != nil }) {
             return .failure(SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id))
         }
@@ -113,7 +115,8 @@ struct Store: @unchecked Sendable {
             let job = MemoryJob(new, home: home, kind: kind, state: state)
             if let previous = self.index.insert(job) {
                 // Two ids sharing their low half (one chance in 2^64): keep the stored job.
-                return .failure(SpoolError(code: .invalidArgument, message: "job id \(job.id) collides with stored job \(previous.id)", job: job.id))
+                return .failure(
+                    SpoolError(code: .invalidArgument, message: "job id \(job.id) collides with stored job \(previous.id)", job: job.id))
             }
             home.move(from: nil, to: state)
             if state == .scheduled {
@@ -205,7 +208,8 @@ struct Store: @unchecked Sendable {
         var changes = FinishChanges()
         for completion in completions {
             guard let job = leased(completion.id, to: worker),
-                  let next = JobStateMachine.next(from: .running, on: completion.event) else {
+                let next = JobStateMachine.next(from: .running, on: completion.event)
+            else {
                 lost.append(completion.id)
                 continue
             }
@@ -281,15 +285,17 @@ struct Store: @unchecked Sendable {
             let owner = job.leaseOwner ?? ""
             let extra = job.extras()
             extra.expiredLeases += 1
-            job.recordError(JobAttemptError(
-                attempt: Int(job.attempt), at: now,
-                message: "the lease of worker '\(owner)' expired (worker crashed or hung)", reason: "lease_expired"
-            ))
-            if extra.expiredLeases > poisonAfter {
-                job.recordError(JobAttemptError(
+            job.recordError(
+                JobAttemptError(
                     attempt: Int(job.attempt), at: now,
-                    message: "poison job: its lease expired \(extra.expiredLeases) times in a row", reason: "poison"
+                    message: "the lease of worker '\(owner)' expired (worker crashed or hung)", reason: "lease_expired"
                 ))
+            if extra.expiredLeases > poisonAfter {
+                job.recordError(
+                    JobAttemptError(
+                        attempt: Int(job.attempt), at: now,
+                        message: "poison job: its lease expired \(extra.expiredLeases) times in a row", reason: "poison"
+                    ))
                 move(job, to: .dead, at: now)
                 report.poisoned.append(job.id)
             } else {

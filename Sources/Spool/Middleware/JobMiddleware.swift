@@ -94,13 +94,17 @@ public struct LoggingMiddleware: JobMiddleware {
         case .succeeded:
             logger.debug("job succeeded", metadata: metadata)
         case .retry(let at, let error):
-            logger.warning("job failed; will retry", metadata: metadata.merging([
-                "spool.error": "\(error.message)", "spool.retry_at": "\(at)", "spool.reason": "\(error.reason)",
-            ]) { $1 })
+            logger.warning(
+                "job failed; will retry",
+                metadata: metadata.merging([
+                    "spool.error": "\(error.message)", "spool.retry_at": "\(at)", "spool.reason": "\(error.reason)",
+                ]) { $1 })
         case .dead(let error):
-            logger.error("job is dead", metadata: metadata.merging([
-                "spool.error": "\(error.message)", "spool.reason": "\(error.reason)",
-            ]) { $1 })
+            logger.error(
+                "job is dead",
+                metadata: metadata.merging([
+                    "spool.error": "\(error.message)", "spool.reason": "\(error.reason)",
+                ]) { $1 })
         case .snooze(let until):
             logger.debug("job snoozed", metadata: metadata.merging(["spool.run_at": "\(until)"]) { $1 })
         case .cancelled(let reason):
@@ -203,18 +207,31 @@ public final class MetricsMiddleware: JobMiddleware {
             let queue = state.label(queue: job.queue)
             let kind = state.label(kind: job.kind)
             let key = Key(queue: queue, kind: kind, outcome: "")
-            let latency = report.duration == nil ? nil : Self.cached(&state.latencies, queue) {
-                Timer(label: "spool_queue_latency_seconds", dimensions: [("queue", queue)], preferredDisplayUnit: .seconds, factory: factory)
-            }
+            let latency =
+                report.duration == nil
+                ? nil
+                : Self.cached(&state.latencies, queue) {
+                    Timer(
+                        label: "spool_queue_latency_seconds", dimensions: [("queue", queue)], preferredDisplayUnit: .seconds,
+                        factory: factory)
+                }
             let counter = Self.cached(&state.outcomes, Key(queue: queue, kind: kind, outcome: outcome)) {
                 Counter(label: "spool_jobs_total", dimensions: [("queue", queue), ("kind", kind), ("outcome", outcome)], factory: factory)
             }
-            let duration = report.duration == nil ? nil : Self.cached(&state.durations, key) {
-                Timer(label: "spool_job_duration_seconds", dimensions: [("queue", queue), ("kind", kind)], preferredDisplayUnit: .seconds, factory: factory)
-            }
-            let timeout = !report.timedOut ? nil : Self.cached(&state.timeouts, key) {
-                Counter(label: "spool_job_timeouts_total", dimensions: [("queue", queue), ("kind", kind)], factory: factory)
-            }
+            let duration =
+                report.duration == nil
+                ? nil
+                : Self.cached(&state.durations, key) {
+                    Timer(
+                        label: "spool_job_duration_seconds", dimensions: [("queue", queue), ("kind", kind)], preferredDisplayUnit: .seconds,
+                        factory: factory)
+                }
+            let timeout =
+                !report.timedOut
+                ? nil
+                : Self.cached(&state.timeouts, key) {
+                    Counter(label: "spool_job_timeouts_total", dimensions: [("queue", queue), ("kind", kind)], factory: factory)
+                }
             return (latency, counter, duration, timeout)
         }
         // A run_at centuries back must not trap: the nanoseconds saturate.

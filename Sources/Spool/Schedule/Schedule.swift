@@ -186,7 +186,9 @@ public struct ScheduledJob: Sendable {
         kind: String, payload: [UInt8] = Array("{}".utf8), queue: String? = nil, priority: Int? = nil,
         maxAttempts: Int? = nil, timeout: Duration? = nil, metadata: [String: String] = [:]
     ) {
-        self.init(kind: kind, payload: JobPayload(bytes: payload), queue: queue, priority: priority, maxAttempts: maxAttempts, timeout: timeout, metadata: metadata)
+        self.init(
+            kind: kind, payload: JobPayload(bytes: payload), queue: queue, priority: priority, maxAttempts: maxAttempts, timeout: timeout,
+            metadata: metadata)
     }
 
     /// A job with typed parameters (encoded when a durable driver stores it).
@@ -194,7 +196,9 @@ public struct ScheduledJob: Sendable {
         _ parameters: P, queue: String? = nil, priority: Int? = nil, maxAttempts: Int? = nil,
         timeout: Duration? = nil, metadata: [String: String] = [:]
     ) {
-        self.init(kind: P.kind, payload: JobPayload(value: parameters), queue: queue, priority: priority, maxAttempts: maxAttempts, timeout: timeout, metadata: metadata)
+        self.init(
+            kind: P.kind, payload: JobPayload(value: parameters), queue: queue, priority: priority, maxAttempts: maxAttempts,
+            timeout: timeout, metadata: metadata)
     }
 
     init(

@@ -174,42 +174,53 @@ public final class PeriodicScheduler: Service, Sendable {
             if let second = schedule.timing.next(after: first), second <= now {
                 switch schedule.missedTicks.value {
                 case .skip:
-                    logger.notice("missed ticks are skipped", metadata: [
-                        "spool.schedule": "\(schedule.name)", "spool.schedule.missed_from": "\(Self.format(first))",
-                        "spool.schedule.next": "\(schedule.timing.next(after: now).map(Self.format) ?? "none")",
-                    ])
+                    logger.notice(
+                        "missed ticks are skipped",
+                        metadata: [
+                            "spool.schedule": "\(schedule.name)", "spool.schedule.missed_from": "\(Self.format(first))",
+                            "spool.schedule.next": "\(schedule.timing.next(after: now).map(Self.format) ?? "none")",
+                        ])
                     handled(index, through: now)
                     continue
                 case .catchUpOnce:
                     tick = schedule.timing.latest(atOrBefore: now, after: first) ?? second
-                    logger.notice("missed ticks are caught up by one job", metadata: [
-                        "spool.schedule": "\(schedule.name)", "spool.schedule.missed_from": "\(Self.format(first))",
-                        "spool.schedule.tick": "\(Self.format(tick))",
-                    ])
+                    logger.notice(
+                        "missed ticks are caught up by one job",
+                        metadata: [
+                            "spool.schedule": "\(schedule.name)", "spool.schedule.missed_from": "\(Self.format(first))",
+                            "spool.schedule.tick": "\(Self.format(tick))",
+                        ])
                 }
             }
             let job = self.job(for: schedule, tick: tick, now: now)
             do {
                 let handle = try await client.enqueue([job], whenFull: .fail)[0]
                 handled(index, through: tick)
-                logger.debug("\(handle.existing ? "tick already enqueued" : "tick enqueued")", metadata: [
-                    "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
-                    "spool.job.id": "\(handle.id)", "spool.job.kind": "\(job.kind)", "spool.queue": "\(job.queue)",
-                ])
+                logger.debug(
+                    "\(handle.existing ? "tick already enqueued" : "tick enqueued")",
+                    metadata: [
+                        "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
+                        "spool.job.id": "\(handle.id)", "spool.job.kind": "\(job.kind)", "spool.queue": "\(job.queue)",
+                    ])
             } catch {
                 if (try? await client.storage.job(job.id)) != nil {
                     // Another process enqueued this tick first (the same id): it is handled.
                     handled(index, through: tick)
-                    logger.debug("tick already enqueued by another process", metadata: [
-                        "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))", "spool.job.id": "\(job.id)",
-                    ])
+                    logger.debug(
+                        "tick already enqueued by another process",
+                        metadata: [
+                            "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
+                            "spool.job.id": "\(job.id)",
+                        ])
                     continue
                 }
                 failed = true
-                logger.warning("enqueueing a schedule's tick failed; retrying", metadata: [
-                    "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
-                    "spool.error": "\(error)",
-                ])
+                logger.warning(
+                    "enqueueing a schedule's tick failed; retrying",
+                    metadata: [
+                        "spool.schedule": "\(schedule.name)", "spool.schedule.tick": "\(Self.format(tick))",
+                        "spool.error": "\(error)",
+                    ])
             }
         }
         return failed

@@ -64,7 +64,8 @@ extension JobColumnCoding {
     /// The error a malformed stored value of `job` is reported as.
     package static func corrupt(_ what: String, job: JobID?) -> SpoolError {
         guard let job else { return corrupt(what) }
-        return SpoolError(code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: job \(job): \(what)", job: job)
+        return SpoolError(
+            code: .storageUnavailable, message: "the \(storeName) job store holds a malformed row: job \(job): \(what)", job: job)
     }
 
     // MARK: JSON columns
@@ -85,7 +86,8 @@ extension JobColumnCoding {
         guard let text, !text.isEmpty else { return [] }
         guard let stored = try? decode([StoredAttemptError].self, text) else { return StoredValue.unreadableErrors(text) }
         return stored.map {
-            JobAttemptError(attempt: StoredValue.attempt(Int64($0.attempt)), at: date(micros: $0.at), message: $0.message, reason: $0.reason)
+            JobAttemptError(
+                attempt: StoredValue.attempt(Int64($0.attempt)), at: date(micros: $0.at), message: $0.message, reason: $0.reason)
         }
     }
 

@@ -51,16 +51,18 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
             let digits = period.prefix { $0.isNumber }
             let unit = period.dropFirst(digits.count)
             let amount = digits.isEmpty ? 1 : Int64(digits)
-            let size: Int64? = switch unit {
-            case "ms": 1
-            case "s": 1_000
-            case "m": 60_000
-            case "h": 3_600_000
-            case "d": 86_400_000
-            default: nil
-            }
+            let size: Int64? =
+                switch unit {
+                case "ms": 1
+                case "s": 1_000
+                case "m": 60_000
+                case "h": 3_600_000
+                case "d": 86_400_000
+                default: nil
+                }
             guard let amount, let size, amount > 0, amount <= Int64.max / size / 1_000_000 else {
-                throw SpoolError(code: .invalidArgument, message: "rate period '\(period)' is not a positive number with a unit (ms, s, m, h, d)")
+                throw SpoolError(
+                    code: .invalidArgument, message: "rate period '\(period)' is not a positive number with a unit (ms, s, m, h, d)")
             }
             self.init(count: count, period: .milliseconds(amount * size))
             try validate()
@@ -68,7 +70,8 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
 
         func validate() throws {
             guard count >= 1, count <= QueueLimits.maximum else {
-                throw SpoolError(code: .invalidArgument, message: "a rate allows 1 to \(QueueLimits.maximum) starts per period, not \(count)")
+                throw SpoolError(
+                    code: .invalidArgument, message: "a rate allows 1 to \(QueueLimits.maximum) starts per period, not \(count)")
             }
             guard period >= .milliseconds(1) else {
                 throw SpoolError(code: .invalidArgument, message: "a rate period is at least 1 ms, not \(period)")
@@ -119,7 +122,8 @@ public struct QueueLimits: Sendable, Hashable, Codable, CustomStringConvertible 
     /// - Throws: ``SpoolError`` `invalidArgument` naming the wrong value.
     public func validate() throws {
         if let maxRunning, maxRunning < 1 || maxRunning > Self.maximum {
-            throw SpoolError(code: .invalidArgument, message: "max running is 1 to \(Self.maximum), not \(maxRunning) (pause the queue to stop it)")
+            throw SpoolError(
+                code: .invalidArgument, message: "max running is 1 to \(Self.maximum), not \(maxRunning) (pause the queue to stop it)")
         }
         try rate?.validate()
     }

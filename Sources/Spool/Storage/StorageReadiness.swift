@@ -66,12 +66,15 @@ package final class StorageReadiness: Sendable {
                 case .ready: return .success(true)
                 case .failed(let error): return .failure(error)
                 case .stopped:
-                    return .failure(SpoolError(code: .storageUnavailable, message: "\(store) \(target) is stopped (its run() has returned)"))
+                    return .failure(
+                        SpoolError(code: .storageUnavailable, message: "\(store) \(target) is stopped (its run() has returned)"))
                 case .starting(let lastError):
                     if clock.now >= deadline {
-                        let why = lastError.map { ": \($0)" }
+                        let why =
+                            lastError.map { ": \($0)" }
                             ?? ": no connection was made yet (is the server reachable, and is the storage's run() running?)"
-                        return .failure(SpoolError(code: .storageUnavailable, message: "\(store) \(target) is not ready after \(timeout)\(why)"))
+                        return .failure(
+                            SpoolError(code: .storageUnavailable, message: "\(store) \(target) is not ready after \(timeout)\(why)"))
                     }
                     return .success(false)
                 }

@@ -64,10 +64,12 @@ package enum StoredValue {
     /// ``JobInput/earliestRunAt``, reason `unreadable`) whose message holds the first 200
     /// characters of what was stored, so nothing an operator could use is hidden.
     package static func unreadableErrors(_ stored: String) -> [JobAttemptError] {
-        [JobAttemptError(
-            attempt: 0, at: JobInput.earliestRunAt,
-            message: "the stored error history could not be read; it began: \(stored.prefix(200))", reason: "unreadable"
-        )]
+        [
+            JobAttemptError(
+                attempt: 0, at: JobInput.earliestRunAt,
+                message: "the stored error history could not be read; it began: \(stored.prefix(200))", reason: "unreadable"
+            )
+        ]
     }
 
     /// `bytes` (a stored JSON column) as `T`, through ``PayloadDecoder``, with one shared

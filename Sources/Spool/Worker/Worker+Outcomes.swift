@@ -27,18 +27,23 @@ extension Worker {
                 let lost = try await storage.finish(batch, worker: configuration.workerID).lost
                 failures = 0
                 for id in lost {
-                    logger.warning("outcome not stored: the worker no longer holds the job's lease (expired, cancelled or deleted)", metadata: [
-                        "spool.job.id": "\(id)",
-                    ])
+                    logger.warning(
+                        "outcome not stored: the worker no longer holds the job's lease (expired, cancelled or deleted)",
+                        metadata: [
+                            "spool.job.id": "\(id)"
+                        ])
                 }
             } catch {
                 failures += 1
                 let stopping = closed || Task.isCancelled
                 if stopping && failures > 5 {
                     for completion in batch {
-                        logger.error("outcome could not be stored before shutdown; the job runs again once its lease expires", metadata: [
-                            "spool.job.id": "\(completion.id)", "spool.outcome": "\(completion.outcome.label)", "spool.error": "\(error)",
-                        ])
+                        logger.error(
+                            "outcome could not be stored before shutdown; the job runs again once its lease expires",
+                            metadata: [
+                                "spool.job.id": "\(completion.id)", "spool.outcome": "\(completion.outcome.label)",
+                                "spool.error": "\(error)",
+                            ])
                     }
                     if closed { return }
                     failures = 0
@@ -67,7 +72,8 @@ extension Worker {
             let beats = core.heartbeats()
             guard !beats.isEmpty else { continue }
             do {
-                let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now).lost
+                let lost = try await storage.heartbeat(beats, worker: configuration.workerID, lease: configuration.lease, now: clock.now)
+                    .lost
                 if !lost.isEmpty { await loseLeases(lost) }
             } catch {
                 logger.error("heartbeat failed; leases may expire", metadata: ["spool.error": "\(error)"])
@@ -99,7 +105,9 @@ extension Worker {
             case (.cancelled, false):
                 logger.info("job cancelled before it started: it will not run", metadata: metadata)
             case (_, true):
-                logger.warning("lease lost (the job was rescued or deleted): cancelling its handler; its outcome will not be stored", metadata: metadata)
+                logger.warning(
+                    "lease lost (the job was rescued or deleted): cancelling its handler; its outcome will not be stored",
+                    metadata: metadata)
             case (_, false):
                 logger.warning("lease lost (the job was rescued or deleted) before it started: it will not run", metadata: metadata)
             }
@@ -116,9 +124,11 @@ extension Worker {
             do {
                 let report = try await storage.rescueExpired(now: clock.now, poisonAfter: configuration.poisonAfter)
                 if !report.rescued.isEmpty || !report.poisoned.isEmpty {
-                    logger.warning("rescued jobs whose lease expired", metadata: [
-                        "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
-                    ])
+                    logger.warning(
+                        "rescued jobs whose lease expired",
+                        metadata: [
+                            "spool.rescued": "\(report.rescued.count)", "spool.poisoned": "\(report.poisoned.count)",
+                        ])
                 }
             } catch {
                 logger.error("rescue of expired leases failed", metadata: ["spool.error": "\(error)"])

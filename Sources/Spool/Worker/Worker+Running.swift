@@ -69,9 +69,11 @@ extension Worker {
                     // Weighted shares left slots unused (a queue had fewer due jobs than its
                     // share): offer them to every queue, in order (work stealing).
                     if weighted, jobs.count < limit,
-                       case .claim(let rest, let greedy, _) = core.claimDecision(queues: configuration.queues, weighted: false) {
+                        case .claim(let rest, let greedy, _) = core.claimDecision(queues: configuration.queues, weighted: false)
+                    {
                         let stolen = try await storage.claim(
-                            ClaimRequest(demands: greedy, worker: configuration.workerID, lease: configuration.lease, limit: rest), now: clock.now
+                            ClaimRequest(demands: greedy, worker: configuration.workerID, lease: configuration.lease, limit: rest),
+                            now: clock.now
                         )
                         core.push(stolen, at: clock.now)
                         jobs += stolen
@@ -84,9 +86,11 @@ extension Worker {
                         }
                     }
                 } catch {
-                    logger.error("claim failed; retrying", metadata: [
-                        "spool.error": "\(error)", "spool.retry_in_s": "\(failureDelay)",
-                    ])
+                    logger.error(
+                        "claim failed; retrying",
+                        metadata: [
+                            "spool.error": "\(error)", "spool.retry_in_s": "\(failureDelay)",
+                        ])
                     let delay = failureDelay
                     // Real time, not the injected clock: retrying a store that failed is about
                     // the store, and a test's manual clock must not stall the retry.
@@ -264,19 +268,25 @@ extension Worker {
                         concludeLost(job, loss: loss, startedAt: started, now: now)
                     } else if !timedOut {
                         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
-                        core.record(conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now), slot: slot, timedOut: false)
+                        core.record(
+                            conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now), slot: slot,
+                            timedOut: false)
                     } else {
-                        logger.warning("a timed-out job's handler returned late; its slot is free again", metadata: [
-                            "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
-                            "spool.ran_for_s": "\(now.timeIntervalSince(started))",
-                        ])
+                        logger.warning(
+                            "a timed-out job's handler returned late; its slot is free again",
+                            metadata: [
+                                "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)",
+                                "spool.ran_for_s": "\(now.timeIntervalSince(started))",
+                            ])
                     }
                 case .deadline:
                     // Report the timeout now; the slot stays taken until the handler returns.
                     timedOut = true
                     let now = clock.now
                     let outcome = decide(job, handler: handler, result: .threw(CancellationError()), timeout: timeout, now: now)
-                    core.record(conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: true, now: now), slot: slot, timedOut: true)
+                    core.record(
+                        conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: true, now: now), slot: slot, timedOut: true
+                    )
                     group.cancelAll()
                 case .timerCancelled:
                     break
@@ -295,7 +305,9 @@ extension Worker {
     }
 
     /// Turns how a handler ended into an outcome.
-    private func decide(_ job: ClaimedJob, handler: RegisteredJob, result: RunResult, timeout: Duration?, now: Date) -> JobCompletion.Outcome {
+    private func decide(
+        _ job: ClaimedJob, handler: RegisteredJob, result: RunResult, timeout: Duration?, now: Date
+    ) -> JobCompletion.Outcome {
         let error: any Error
         switch result {
         case .returned(let value):
@@ -352,8 +364,10 @@ extension Worker {
             core.countCancelled()
             _ = conclude(job, outcome: .cancelled(reason: reason), startedAt: startedAt, ran: true, timedOut: false, now: now)
         }
-        logger.debug("the handler of a job whose lease was lost has returned; its slot is free again", metadata: [
-            "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)", "spool.ran_for_s": "\(now.timeIntervalSince(startedAt))",
-        ])
+        logger.debug(
+            "the handler of a job whose lease was lost has returned; its slot is free again",
+            metadata: [
+                "spool.job.id": "\(job.id)", "spool.job.kind": "\(job.kind)", "spool.ran_for_s": "\(now.timeIntervalSince(startedAt))",
+            ])
     }
 }

@@ -77,10 +77,12 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         let handlers = registry.all
-        logger.info("worker started", metadata: [
-            "spool.queues": "\(configuration.queues.map(\.name).joined(separator: ","))",
-            "spool.concurrency": "\(configuration.concurrency)",
-        ])
+        logger.info(
+            "worker started",
+            metadata: [
+                "spool.queues": "\(configuration.queues.map(\.name).joined(separator: ","))",
+                "spool.concurrency": "\(configuration.concurrency)",
+            ])
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in

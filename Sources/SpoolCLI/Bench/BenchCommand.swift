@@ -114,9 +114,13 @@ struct BenchCommand: AsyncParsableCommand {
                 case (.postgres, .postgres(let url)?), (.redis, .redis(let url)?):
                     serverURL = url
                 case (.postgres, _):
-                    throw CLIError("--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB (each run uses a new schema there and drops it)")
+                    throw CLIError(
+                        "--driver postgres needs --database postgres://USER:PASS@HOST:PORT/DB (each run uses a new schema there and drops it)"
+                    )
                 default:
-                    throw CLIError("--driver redis needs --database redis://[:PASS@]HOST:PORT[/DB] (each run uses a new key namespace there and deletes it)")
+                    throw CLIError(
+                        "--driver redis needs --database redis://[:PASS@]HOST:PORT[/DB] (each run uses a new key namespace there and deletes it)"
+                    )
                 }
             } catch {
                 Terminal.printError("error: \(oneLine(describe(error)))")
@@ -130,7 +134,9 @@ struct BenchCommand: AsyncParsableCommand {
                 }
                 sqlitePath = path
                 if FileManager.default.fileExists(atPath: path) {
-                    throw CLIError("'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one")
+                    throw CLIError(
+                        "'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one"
+                    )
                 }
                 try StorageURL.checkSQLitePath(path, mayCreate: true)
             } catch {
@@ -173,7 +179,8 @@ struct BenchCommand: AsyncParsableCommand {
             }
             var combined = Figures.combine(figures)
             if workload == .w7, let w3 = results.first(where: { $0.workload == .w3 })?.figures.jobsPerSecond,
-               let w7 = combined.jobsPerSecond, w3 > 0 {
+                let w7 = combined.jobsPerSecond, w3 > 0
+            {
                 combined.ratioToW3 = w7 / w3
             }
             let result = WorkloadResult(workload: workload, figures: combined, concurrency: concurrency, runs: runs)

@@ -152,7 +152,9 @@ struct JSONReport: Encodable {
 
 /// The closing table: one aligned row per workload, `-` where a figure does not apply.
 func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs: Int) -> String {
-    let header = ["id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost", "twice"]
+    let header = [
+        "id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost", "twice",
+    ]
     func cell<T>(_ value: T?, _ text: (T) -> String) -> String { value.map(text) ?? "-" }
     var rows = [header]
     for result in results {

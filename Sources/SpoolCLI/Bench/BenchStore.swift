@@ -33,10 +33,14 @@ final class BenchStore: Sendable {
             storage = MemoryStorage(capacity: max(capacity, MemoryStorage.Configuration().capacity))
             (url, path, sqlite, service) = (nil, nil, nil, nil)
         case .sqlite:
-            let path = sqlitePath ?? FileManager.default.temporaryDirectory
+            let path =
+                sqlitePath
+                ?? FileManager.default.temporaryDirectory
                 .appendingPathComponent("spool-bench-\(UUID().uuidString).sqlite").path
             if FileManager.default.fileExists(atPath: path) {
-                throw CLIError("'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one")
+                throw CLIError(
+                    "'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one"
+                )
             }
             let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(logger: logger))
             storage = sqlite

@@ -24,7 +24,9 @@ extension WorkloadRunner {
                 let enqueued = Counter()
                 let limit = Duration.seconds(120) + .microseconds(500) * backlog
                 try await progress.track("\(label) backlog", total: backlog, count: enqueued.read) {
-                    try await withTimeLimit(limit, BenchError.phaseTimedOut(workload, phase: "enqueueing the backlog of \(backlog) jobs", after: limit)) {
+                    try await withTimeLimit(
+                        limit, BenchError.phaseTimedOut(workload, phase: "enqueueing the backlog of \(backlog) jobs", after: limit)
+                    ) {
                         var next = 0
                         while next < backlog {
                             let end = min(backlog, next + Self.backlogBatchSize)

@@ -54,14 +54,16 @@ extension WorkloadRunner {
                     while try await readCounts().succeeded < killAt {
                         if let status = first.exitStatus { throw BenchError.workerExited(.w6, status: status) }
                         guard ContinuousClock.now < deadline else {
-                            throw BenchError.phaseTimedOut(.w6, phase: "waiting for \(killAt) jobs to succeed before the kill", after: watchLimit)
+                            throw BenchError.phaseTimedOut(
+                                .w6, phase: "waiting for \(killAt) jobs to succeed before the kill", after: watchLimit)
                         }
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     first.send(SIGKILL)
                 }
 
-                let (_, status) = try await ChildProcess.run(executable: executable, arguments: arguments, stopGrace: .seconds(10)) { second in
+                let (_, status) = try await ChildProcess.run(executable: executable, arguments: arguments, stopGrace: .seconds(10)) {
+                    second in
                     let deadline = ContinuousClock.now + finishLimit
                     while try await readCounts().finished < jobs && ContinuousClock.now < deadline {
                         if let status = second.exitStatus { throw BenchError.workerExited(.w6, status: status) }

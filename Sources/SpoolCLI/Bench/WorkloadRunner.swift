@@ -98,11 +98,13 @@ struct WorkloadRunner: Sendable {
         timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [],
         producer: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> (started: ContinuousClock.Instant, done: ContinuousClock.Instant) {
-        let pool = (0..<workers).map { _ in
-            Worker(
-                storage: storage, registry: registry, configuration: WorkerConfiguration(queues: queues, concurrency: concurrency), logger: logger
-            )
-        } + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
+        let pool =
+            (0..<workers).map { _ in
+                Worker(
+                    storage: storage, registry: registry, configuration: WorkerConfiguration(queues: queues, concurrency: concurrency),
+                    logger: logger
+                )
+            } + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
         return try await withThrowingTaskGroup(of: Void.self) { workers in
             let started = ContinuousClock.now
             for worker in pool { workers.addTask { try await worker.run() } }

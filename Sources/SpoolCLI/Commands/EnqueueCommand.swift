@@ -43,10 +43,11 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("While a live job holds this key, enqueue nothing and name that job.", valueName: "key"))
     var uniqueKey: String?
 
-    @Option(help: ArgumentHelp(
-        "Run no earlier than this RFC 3339 time, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (not with --delay).",
-        valueName: "time"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Run no earlier than this RFC 3339 time, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (not with --delay).",
+            valueName: "time"
+        ))
     var runAt: String?
 
     @Option(help: ArgumentHelp("The most runs before the job is dead (default 20).", valueName: "n"))
@@ -90,7 +91,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             )
             let url = try StorageURL.resolve(flag: database.url)
             if url == .memory {
-                throw CLIError("memory: keeps jobs only inside one process, so a job enqueued by this command would be lost when it exits; use sqlite:PATH")
+                throw CLIError(
+                    "memory: keeps jobs only inside one process, so a job enqueued by this command would be lost when it exits; use sqlite:PATH"
+                )
             }
             let opened = try url.open(.create)
             defer { opened.close() }
@@ -99,10 +102,11 @@ struct EnqueueCommand: AsyncParsableCommand {
                 let handle = try await client.enqueue(kind: kind, payload: bytes, options: options)
                 let record = try await handle.record()
                 if output.json {
-                    Terminal.printOutput(JSONValue.object([
-                        ("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue)),
-                        ("existing", .bool(handle.existing)),
-                    ]).rendered)
+                    Terminal.printOutput(
+                        JSONValue.object([
+                            ("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue)),
+                            ("existing", .bool(handle.existing)),
+                        ]).rendered)
                 } else if handle.existing {
                     let state = record?.state ?? handle.initialState
                     Terminal.printOutput("unique key '\(uniqueKey ?? "")' is held by job \(handle.id) (\(state.rawValue)): nothing stored")

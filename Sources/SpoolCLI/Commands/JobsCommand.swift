@@ -22,7 +22,9 @@ struct JobsCommand: AsyncParsableCommand {
     /// before anything is done.
     static func parseIDs(_ texts: [String]) throws -> [JobID] {
         try texts.map { text in
-            guard let id = JobID(text) else { throw CLIError("'\(text)' is not a job id (26 base-32 characters, as `spool jobs list` prints them)") }
+            guard let id = JobID(text) else {
+                throw CLIError("'\(text)' is not a job id (26 base-32 characters, as `spool jobs list` prints them)")
+            }
             return id
         }
     }
@@ -68,13 +70,14 @@ struct JobsCommand: AsyncParsableCommand {
             try await reportingErrors {
                 var states: Set<JobState>?
                 if let state {
-                    states = Set(try ArgumentValues.list(state).map { name in
-                        guard let state = JobState(rawValue: name.lowercased()) else {
-                            let known = JobState.allCases.map(\.rawValue).joined(separator: ", ")
-                            throw CLIError("unknown state '\(name)': expected one or more of \(known)")
-                        }
-                        return state
-                    })
+                    states = Set(
+                        try ArgumentValues.list(state).map { name in
+                            guard let state = JobState(rawValue: name.lowercased()) else {
+                                let known = JobState.allCases.map(\.rawValue).joined(separator: ", ")
+                                throw CLIError("unknown state '\(name)': expected one or more of \(known)")
+                            }
+                            return state
+                        })
                 }
                 guard (1...10_000).contains(limit) else { throw CLIError("--limit must be from 1 to 10,000 (got \(limit))") }
                 let after = try cursor.map { try JobsCommand.parseIDs([$0])[0] }
@@ -82,17 +85,19 @@ struct JobsCommand: AsyncParsableCommand {
                 try await database.withStorage(.existing) { opened in
                     let page = try await opened.storage.jobs(filter, after: after, limit: limit)
                     if output.json {
-                        Terminal.printOutput(JSONValue.object([
-                            ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
-                            ("next_cursor", .string(page.nextCursor?.description)),
-                        ]).rendered)
+                        Terminal.printOutput(
+                            JSONValue.object([
+                                ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
+                                ("next_cursor", .string(page.nextCursor?.description)),
+                            ]).rendered)
                         return
                     }
                     if page.jobs.isEmpty {
                         Terminal.printOutput(after == nil ? "no jobs match" : "no more jobs")
                         return
                     }
-                    var table = TextTable(header: ["ID", "STATE", "KIND", "QUEUE", "PRI", "ATTEMPT", "CREATED", "LAST ERROR"], rightAligned: [4, 5])
+                    var table = TextTable(
+                        header: ["ID", "STATE", "KIND", "QUEUE", "PRI", "ATTEMPT", "CREATED", "LAST ERROR"], rightAligned: [4, 5])
                     for job in page.jobs {
                         table.rows.append([
                             job.id.description, job.state.rawValue, job.kind, job.queue, String(job.priority),
@@ -147,12 +152,12 @@ struct JobsCommand: AsyncParsableCommand {
             var fields: [(String, String)] = [
                 ("id", job.id.description), ("kind", job.kind), ("queue", job.queue), ("state", job.state.rawValue),
                 ("priority", String(job.priority)), ("attempt", "\(job.attempt) of \(job.maxAttempts)"),
-                ("run at", TimeText.rfc3339(job.runAt)), ("created at", TimeText.rfc3339(job.createdAt)),
+                ("run at", RFC3339.format(job.runAt)), ("created at", RFC3339.format(job.createdAt)),
             ]
-            if let at = job.attemptedAt { fields.append(("attempted at", TimeText.rfc3339(at))) }
-            if let at = job.finishedAt { fields.append(("finished at", TimeText.rfc3339(at))) }
+            if let at = job.attemptedAt { fields.append(("attempted at", RFC3339.format(at))) }
+            if let at = job.finishedAt { fields.append(("finished at", RFC3339.format(at))) }
             if let owner = job.leaseOwner {
-                fields.append(("lease", owner + (job.leaseExpiresAt.map { " until \(TimeText.rfc3339($0))" } ?? "")))
+                fields.append(("lease", owner + (job.leaseExpiresAt.map { " until \(RFC3339.format($0))" } ?? "")))
             }
             if let key = job.uniqueKey { fields.append(("unique key", key)) }
             if let timeout = job.timeout { fields.append(("timeout", TimeText.duration(timeout))) }
@@ -169,7 +174,7 @@ struct JobsCommand: AsyncParsableCommand {
                 lines.append("")
                 var table = TextTable(header: ["ATTEMPT", "AT", "REASON", "MESSAGE"], rightAligned: [0])
                 for error in job.errors {
-                    table.rows.append([String(error.attempt), TimeText.rfc3339(error.at), error.reason, oneLine(error.message)])
+                    table.rows.append([String(error.attempt), RFC3339.format(error.at), error.reason, oneLine(error.message)])
                 }
                 lines.append(table.rendered)
             }
@@ -233,13 +238,18 @@ struct JobsCommand: AsyncParsableCommand {
                     skipped.append((id, try await opened.storage.job(id)?.state))
                 }
                 if output.json {
-                    Terminal.printOutput(JSONValue.object([
-                        ("action", .string(action.rawValue)),
-                        ("done", .array(ids.filter(done.contains).map { .string($0.description) })),
-                        ("skipped", .array(skipped.map { id, state in
-                            .object([("id", .string(id.description)), ("state", .string(state?.rawValue))])
-                        })),
-                    ]).rendered)
+                    Terminal.printOutput(
+                        JSONValue.object([
+                            ("action", .string(action.rawValue)),
+                            ("done", .array(ids.filter(done.contains).map { .string($0.description) })),
+                            (
+                                "skipped",
+                                .array(
+                                    skipped.map { id, state in
+                                        .object([("id", .string(id.description)), ("state", .string(state?.rawValue))])
+                                    })
+                            ),
+                        ]).rendered)
                 } else {
                     for id in ids where done.contains(id) { Terminal.printOutput("\(action.pastTense) \(id)") }
                 }

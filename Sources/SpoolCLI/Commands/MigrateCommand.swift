@@ -50,10 +50,11 @@ struct MigrateCommand: AsyncParsableCommand {
                 (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)
             }
             if output.json {
-                Terminal.printOutput(JSONValue.object([
-                    ("database", .string(url.description)), ("from", .int(from)), ("to", .int(to)),
-                    ("applied", .array(applied.map { .string($0) })),
-                ]).rendered)
+                Terminal.printOutput(
+                    JSONValue.object([
+                        ("database", .string(url.description)), ("from", .int(from)), ("to", .int(to)),
+                        ("applied", .array(applied.map { .string($0) })),
+                    ]).rendered)
             } else {
                 Terminal.printOutput("\(url): \(summary)")
             }

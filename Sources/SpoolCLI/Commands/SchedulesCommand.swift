@@ -49,20 +49,30 @@ struct SchedulesCommand: AsyncParsableCommand {
             let now = Date()
             let rows = schedules.map { ($0, $0.upcoming(after: now, count: count)) }
             if output.json {
-                Terminal.printOutput(JSONValue.object([("schedules", .array(rows.map { schedule, next in
+                Terminal.printOutput(
                     JSONValue.object([
-                        ("name", .string(schedule.name)), ("timing", .string(schedule.timing.description)),
-                        ("kind", .string(schedule.job.kind)), ("queue", schedule.job.queue.map { .string($0) } ?? .null),
-                        ("missed", .string(schedule.missedTicks.description)), ("next", .array(next.map { JSONValue.time($0) })),
-                    ])
-                }))]).rendered)
+                        (
+                            "schedules",
+                            .array(
+                                rows.map { schedule, next in
+                                    JSONValue.object([
+                                        ("name", .string(schedule.name)), ("timing", .string(schedule.timing.description)),
+                                        ("kind", .string(schedule.job.kind)), ("queue", schedule.job.queue.map { .string($0) } ?? .null),
+                                        ("missed", .string(schedule.missedTicks.description)),
+                                        ("next", .array(next.map { JSONValue.time($0) })),
+                                    ])
+                                })
+                        )
+                    ]).rendered)
             } else if rows.isEmpty {
                 Terminal.printOutput("no schedules in the settings file")
             } else {
                 var table = TextTable(header: ["name", "timing", "kind", "missed", "next runs (UTC)"])
                 table.rows = rows.map { schedule, next in
-                    [schedule.name, schedule.timing.description, schedule.job.kind, schedule.missedTicks.description,
-                     next.map { TimeText.rfc3339($0) }.joined(separator: ", ")]
+                    [
+                        schedule.name, schedule.timing.description, schedule.job.kind, schedule.missedTicks.description,
+                        next.map { RFC3339.format($0) }.joined(separator: ", "),
+                    ]
                 }
                 Terminal.printOutput(table.rendered)
             }

@@ -99,11 +99,14 @@ struct StatsCommand: AsyncParsableCommand {
                     return
                 }
                 let watcher = Watcher(storage: opened.storage, interval: interval, renderer: render)
-                let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                    services: [.init(service: watcher, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "spool.stats")],
-                    gracefulShutdownSignals: [.sigint, .sigterm],
-                    logger: Logger(label: "spool.stats", factory: { _ in SwiftLogNoOpLogHandler() })
-                ))
+                let group = ServiceGroup(
+                    configuration: ServiceGroupConfiguration(
+                        services: [
+                            .init(service: watcher, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "spool.stats")
+                        ],
+                        gracefulShutdownSignals: [.sigint, .sigterm],
+                        logger: Logger(label: "spool.stats", factory: { _ in SwiftLogNoOpLogHandler() })
+                    ))
                 try await group.run()
             }
         }

@@ -60,10 +60,11 @@ struct WorkCommand: AsyncParsableCommand {
     @Flag(help: "Write log lines as JSON objects.")
     var json = false
 
-    @Option(help: ArgumentHelp(
-        "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
-        valueName: "hosts"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
+            valueName: "hosts"
+        ))
     var httpAllowHosts: String?
 
     /// For Spool's own test of poison-job containment: jobs of this kind trap the process after

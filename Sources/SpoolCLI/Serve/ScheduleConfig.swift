@@ -16,7 +16,9 @@ import Spool
 /// by default), `queue`, `priority`, `max_attempts`, `missed` (`skip`, the default, or
 /// `catch_up_once`).
 enum ScheduleConfig {
-    static let keys: Set<String> = ["name", "cron", "time_zone", "every_s", "kind", "payload", "queue", "priority", "max_attempts", "missed"]
+    static let keys: Set<String> = [
+        "name", "cron", "time_zone", "every_s", "kind", "payload", "queue", "priority", "max_attempts", "missed",
+    ]
 
     /// Parses the `schedules` member; every problem is one ``CLIError`` naming the schedule.
     static func parse(_ value: JSONValue, path: String) throws -> [PeriodicSchedule] {
@@ -46,7 +48,8 @@ enum ScheduleConfig {
             var zone = TimeZone.gmt
             if let zoneName = object["time_zone"] {
                 guard let text = string(zoneName), let found = TimeZone(identifier: text) else {
-                    throw CLIError("'time_zone' must be a time zone name such as Europe/Berlin (got \(string(zoneName) ?? zoneName.rendered))")
+                    throw CLIError(
+                        "'time_zone' must be a time zone name such as Europe/Berlin (got \(string(zoneName) ?? zoneName.rendered))")
                 }
                 zone = found
             }

@@ -66,25 +66,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest request body accepted, in bytes (default 1048576).", valueName: "bytes"))
     var bodyLimit: Int?
 
-    @Option(help: ArgumentHelp("How long a connection may carry nothing before it is closed, in seconds (default 60).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp("How long a connection may carry nothing before it is closed, in seconds (default 60).", valueName: "seconds"))
     var idleTimeout: Double?
 
-    @Option(help: ArgumentHelp("How long a request's headers may take to arrive from their first byte, in seconds (default 10).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "How long a request's headers may take to arrive from their first byte, in seconds (default 10).", valueName: "seconds"))
     var headerTimeout: Double?
 
     @Option(help: ArgumentHelp("How long shutdown lets running jobs finish, in seconds (default 25).", valueName: "seconds"))
     var drainTimeout: Double?
 
-    @Option(help: ArgumentHelp("The lowest log level shown: trace, debug, info (default), notice, warning, error, critical.", valueName: "level"))
+    @Option(
+        help: ArgumentHelp(
+            "The lowest log level shown: trace, debug, info (default), notice, warning, error, critical.", valueName: "level"))
     var logLevel: Logger.Level?
 
-    @Option(help: ArgumentHelp("A JSON settings file (default: $SPOOL_CONFIG, if set); flags and environment variables win over it.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A JSON settings file (default: $SPOOL_CONFIG, if set); flags and environment variables win over it.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp(
-        "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
-        valueName: "hosts"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated hosts (or *.suffix patterns) http jobs may send to; empty: none (default: $SPOOL_HTTP_ALLOW_HOSTS, else any host).",
+            valueName: "hosts"
+        ))
     var httpAllowHosts: String?
 
     @Flag(help: "Write log lines as JSON objects.")
@@ -114,20 +122,23 @@ struct ServeCommand: AsyncParsableCommand {
             let logger = Logger(label: "spool.serve")
 
             var server = SpoolServer.Configuration(
-                host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"] ?? file.adminToken, readToken: environment["SPOOL_READ_TOKEN"] ?? file.readToken,
+                host: host, port: port, adminToken: environment["SPOOL_ADMIN_TOKEN"] ?? file.adminToken,
+                readToken: environment["SPOOL_READ_TOKEN"] ?? file.readToken,
                 bodyLimit: bodyLimit, idleTimeout: idle, headerTimeout: header, metricsRegistry: metrics,
                 validatePayload: { kind, payload in try BuiltinJobs.validate(kind: kind, payload: payload, policy: policy) },
                 logger: Logger(label: "spool.server")
             )
             if !server.requiresToken {
-                let note = server.effectiveHost == host
+                let note =
+                    server.effectiveHost == host
                     ? "no token set (SPOOL_ADMIN_TOKEN, SPOOL_READ_TOKEN): every request is allowed, on 127.0.0.1 only"
                     : "no token set (SPOOL_ADMIN_TOKEN, SPOOL_READ_TOKEN): listening on 127.0.0.1 only, not \(host)"
                 Terminal.printError("note: \(note)")
             }
             let shownHost = server.effectiveHost.contains(":") ? "[\(server.effectiveHost)]" : server.effectiveHost
             server.onServerRunning = { port in
-                Terminal.printOutput("Spool serving http://\(shownHost):\(port) (dashboard /, API /v1, OpenAPI /openapi.json, metrics /metrics)")
+                Terminal.printOutput(
+                    "Spool serving http://\(shownHost):\(port) (dashboard /, API /v1, OpenAPI /openapi.json, metrics /metrics)")
             }
             let duty = storageURL.rescueDuty(every: WorkerConfiguration().rescueInterval)
             let opened = try storageURL.open(.create, leaderRescue: duty.leaderRescue, logger: Logger(label: "spool.storage"))
@@ -142,7 +153,8 @@ struct ServeCommand: AsyncParsableCommand {
                 let worker = Worker(
                     storage: opened.storage, registry: registry,
                     configuration: WorkerConfiguration(
-                        queues: names.map { WorkerQueue($0) }, concurrency: concurrency, drainTimeout: drain, rescueInterval: duty.workerRescue
+                        queues: names.map { WorkerQueue($0) }, concurrency: concurrency, drainTimeout: drain,
+                        rescueInterval: duty.workerRescue
                     )
                 )
                 let http = SpoolServer(storage: opened.storage, registry: registry, configuration: server)

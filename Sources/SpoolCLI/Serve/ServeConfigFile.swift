@@ -59,7 +59,9 @@ struct ServeConfigFile: Decodable {
         let named = flag ?? environment[environmentKey].flatMap { $0.isEmpty ? nil : $0 }
         guard let path = named else { return ServeConfigFile() }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIError("cannot read the config file '\(path)' (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))")
+            throw CLIError(
+                "cannot read the config file '\(path)' (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))"
+            )
         }
         return try parse(data, path: path)
     }
@@ -79,7 +81,8 @@ struct ServeConfigFile: Decodable {
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue) + ["schedules", "limits"])
         if let unknown = members.map(\.0).sorted().first(where: { !known.contains($0) }) {
-            throw CLIError("the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+            throw CLIError(
+                "the config file '\(path)' has an unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         do {
             var file = try JSONDecoder().decode(ServeConfigFile.self, from: data)
@@ -104,17 +107,23 @@ struct ServeConfigFile: Decodable {
         var limits: [String: QueueLimits] = [:]
         for (queue, entry) in queues {
             let what = "the config file '\(path)': limits of queue '\(queue)'"
-            guard !queue.isEmpty, case .object(let fields) = entry else { throw CLIError("\(what) must be an object {\"max_running\", \"rate\"}") }
+            guard !queue.isEmpty, case .object(let fields) = entry else {
+                throw CLIError("\(what) must be an object {\"max_running\", \"rate\"}")
+            }
             if let unknown = fields.map(\.0).sorted().first(where: { $0 != "max_running" && $0 != "rate" }) {
                 throw CLIError("\(what) has an unknown setting '\(unknown)' (known: max_running, rate)")
             }
             var queueLimits = QueueLimits()
             if let maxRunning = entry["max_running"], maxRunning != .null {
-                do { queueLimits.maxRunning = try ScheduleConfig.integer(entry, "max_running") } catch let error as CLIError { throw CLIError("\(what): \(error.message)") }
+                do { queueLimits.maxRunning = try ScheduleConfig.integer(entry, "max_running") } catch let error as CLIError {
+                    throw CLIError("\(what): \(error.message)")
+                }
             }
             if let rate = entry["rate"], rate != .null {
                 guard case .string(let text) = rate else { throw CLIError("\(what): 'rate' must be a string like \"100/1m\"") }
-                do { queueLimits.rate = try QueueLimits.Rate(parsing: text) } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
+                do { queueLimits.rate = try QueueLimits.Rate(parsing: text) } catch let error as SpoolError {
+                    throw CLIError("\(what): \(error.message)")
+                }
             }
             do { try queueLimits.validate() } catch let error as SpoolError { throw CLIError("\(what): \(error.message)") }
             limits[queue] = queueLimits

@@ -46,10 +46,14 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
             if path == "~" || path.hasPrefix("~/") {
                 path = FileManager.default.homeDirectoryForCurrentUser.path + path.dropFirst()
             }
-            guard !path.isEmpty else { throw CLIError("the storage URL 'sqlite:' names no file: write sqlite:PATH, e.g. sqlite:spool.sqlite") }
+            guard !path.isEmpty else {
+                throw CLIError("the storage URL 'sqlite:' names no file: write sqlite:PATH, e.g. sqlite:spool.sqlite")
+            }
             self = .sqlite(path: path)
         case "memory":
-            guard rest.isEmpty || rest == "//" else { throw CLIError("the storage URL 'memory:' takes nothing after the colon (got '\(text)')") }
+            guard rest.isEmpty || rest == "//" else {
+                throw CLIError("the storage URL 'memory:' takes nothing after the colon (got '\(text)')")
+            }
             self = .memory
         case "postgres", "postgresql":
             guard rest.hasPrefix("//") else { throw CLIError("a PostgreSQL storage URL looks like postgres://USER:PASS@HOST:PORT/DB") }
@@ -61,7 +65,9 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
             if scheme.count == 1, rest.hasPrefix("\\") || rest.hasPrefix("/") {
                 throw CLIError("'\(text)' is not a storage URL: for an SQLite file write sqlite:\(text)")
             }
-            throw CLIError("unknown storage URL scheme '\(scheme):': expected sqlite:PATH, memory:, postgres://USER:PASS@HOST:PORT/DB or redis://HOST:PORT")
+            throw CLIError(
+                "unknown storage URL scheme '\(scheme):': expected sqlite:PATH, memory:, postgres://USER:PASS@HOST:PORT/DB or redis://HOST:PORT"
+            )
         }
     }
 
@@ -75,10 +81,14 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
             do { return try StorageURL(parsing: flag) } catch let error as CLIError { throw CLIError("--database: \(error.message)") }
         }
         if let value = environment[environmentKey], !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            do { return try StorageURL(parsing: value) } catch let error as CLIError { throw CLIError("\(environmentKey): \(error.message)") }
+            do { return try StorageURL(parsing: value) } catch let error as CLIError {
+                throw CLIError("\(environmentKey): \(error.message)")
+            }
         }
         if let fallback {
-            do { return try StorageURL(parsing: fallback) } catch let error as CLIError { throw CLIError("config file 'database': \(error.message)") }
+            do { return try StorageURL(parsing: fallback) } catch let error as CLIError {
+                throw CLIError("config file 'database': \(error.message)")
+            }
         }
         return try StorageURL(parsing: defaultURL)
     }

@@ -33,15 +33,9 @@ struct TextTable {
     }
 }
 
-/// Times as the CLI shows them: RFC 3339 in UTC, in JSON with milliseconds.
+/// Times as the CLI shows them in tables (details use the API's ``RFC3339`` format).
 enum TimeText {
-    private static let withMilliseconds = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
     private static let withSeconds = Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt)
-
-    /// `2026-11-22T18:01:02.345Z`, for JSON.
-    static func rfc3339(_ date: Date) -> String {
-        withMilliseconds.format(date)
-    }
 
     /// `2026-11-22T18:01:02Z`, for tables.
     static func short(_ date: Date) -> String {

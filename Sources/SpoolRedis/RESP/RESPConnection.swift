@@ -218,7 +218,8 @@ final class RESPConnectionPool: Sendable {
                 }
             case .connect(let promise):
                 do {
-                    let connection = try await RESPConnection.connect(to: endpoint, timeout: connectTimeout, replyTimeout: replyTimeout, group: group)
+                    let connection = try await RESPConnection.connect(
+                        to: endpoint, timeout: connectTimeout, replyTimeout: replyTimeout, group: group)
                     slots.withLock { $0[slot] = .ready(connection) }
                     promise.succeed(connection)
                     if closed.load(ordering: .acquiring) {

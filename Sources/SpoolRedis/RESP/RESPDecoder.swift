@@ -201,7 +201,9 @@ struct RESPDecoder {
                         lineScanned = cursor - start
                         return nil
                     }
-                    guard bytes[cursor + 1] == Self.lf else { throw RESPDecodingError(message: "CR not followed by LF at offset \(cursor)") }
+                    guard bytes[cursor + 1] == Self.lf else {
+                        throw RESPDecodingError(message: "CR not followed by LF at offset \(cursor)")
+                    }
                     index = cursor + 2
                     return UnsafeRawBufferPointer(rebasing: bytes[start..<cursor])
                 }
@@ -220,7 +222,9 @@ struct RESPDecoder {
         }
 
         func integer(_ line: UnsafeRawBufferPointer, what: String) throws -> Int64 {
-            guard !line.isEmpty, line.count <= 20 else { throw RESPDecodingError(message: "\(what) is not an integer: '\(text(line).prefix(40))'") }
+            guard !line.isEmpty, line.count <= 20 else {
+                throw RESPDecodingError(message: "\(what) is not an integer: '\(text(line).prefix(40))'")
+            }
             var negative = false
             var digits = line[...]
             if line[0] == UInt8(ascii: "-") || line[0] == UInt8(ascii: "+") {
@@ -306,7 +310,9 @@ struct RESPDecoder {
                 }
                 return .value(.bigNumber(text(line)))
             case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-                if line.count == 1 && line[0] == UInt8(ascii: "?") { throw RESPDecodingError(message: "streamed strings are not supported") }
+                if line.count == 1 && line[0] == UInt8(ascii: "?") {
+                    throw RESPDecodingError(message: "streamed strings are not supported")
+                }
                 let length = try length(line, what: "a bulk length", max: limits.maxBulkLength)
                 if length == -1 {
                     guard type == UInt8(ascii: "$") else { throw RESPDecodingError(message: "a null blob error or verbatim string") }
@@ -322,7 +328,9 @@ struct RESPDecoder {
                 }
                 return .value(.bulkString(blob))
             case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
-                if line.count == 1 && line[0] == UInt8(ascii: "?") { throw RESPDecodingError(message: "streamed aggregates are not supported") }
+                if line.count == 1 && line[0] == UInt8(ascii: "?") {
+                    throw RESPDecodingError(message: "streamed aggregates are not supported")
+                }
                 let count = try length(line, what: "an aggregate count", max: limits.maxElements)
                 if count == -1 {
                     guard type == UInt8(ascii: "*") else { throw RESPDecodingError(message: "a null set or push") }

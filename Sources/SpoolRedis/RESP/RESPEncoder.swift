@@ -43,7 +43,15 @@ enum RESPEncoder {
             }
         case .double(let value):
             let text: String
-            if value.isNaN { text = "nan" } else if value == .infinity { text = "inf" } else if value == -.infinity { text = "-inf" } else { text = "\(value)" }
+            if value.isNaN {
+                text = "nan"
+            } else if value == .infinity {
+                text = "inf"
+            } else if value == -.infinity {
+                text = "-inf"
+            } else {
+                text = "\(value)"
+            }
             line(",", Array(text.utf8), into: &buffer)
         case .boolean(let value):
             buffer.writeStaticString(value ? "#t\r\n" : "#f\r\n")

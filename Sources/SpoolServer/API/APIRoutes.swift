@@ -34,8 +34,12 @@ struct APIRoutes: Sendable {
         router.post("/v1/jobs/:id/cancel") { _, context in try await self.cancel(try PathParameter.decoded(context.parameters, "id")) }
         router.delete("/v1/jobs/:id") { _, context in try await self.delete(try PathParameter.decoded(context.parameters, "id")) }
         router.get("/v1/queues") { _, _ in try await self.queues() }
-        router.post("/v1/queues/:name/pause") { _, context in try await self.setPaused(true, queue: try PathParameter.queueName(context.parameters)) }
-        router.post("/v1/queues/:name/resume") { _, context in try await self.setPaused(false, queue: try PathParameter.queueName(context.parameters)) }
+        router.post("/v1/queues/:name/pause") { _, context in
+            try await self.setPaused(true, queue: try PathParameter.queueName(context.parameters))
+        }
+        router.post("/v1/queues/:name/resume") { _, context in
+            try await self.setPaused(false, queue: try PathParameter.queueName(context.parameters))
+        }
         router.put("/v1/queues/:name/limits") { request, context in
             try await self.setLimits(request, queue: try PathParameter.queueName(context.parameters))
         }
@@ -105,11 +109,13 @@ struct APIRoutes: Sendable {
         if handle.existing {
             throw Problem(
                 status: .conflict, slug: "unique-key-conflict", title: "A live job already holds this unique key",
-                detail: "job \(handle.id) (\(handle.initialState.rawValue)) already holds unique key '\(job.uniqueKey ?? "")'; nothing was stored",
+                detail:
+                    "job \(handle.id) (\(handle.initialState.rawValue)) already holds unique key '\(job.uniqueKey ?? "")'; nothing was stored",
                 extra: [("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue))]
             )
         }
-        return Self.respond(.object([("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue))]), status: .accepted)
+        return Self.respond(
+            .object([("id", .string(handle.id.description)), ("state", .string(handle.initialState.rawValue))]), status: .accepted)
     }
 
     /// `POST /v1/jobs/batch` `{"jobs": [...]}`: 202 with one `{"id", "state", "existing"}` per
@@ -144,7 +150,8 @@ struct APIRoutes: Sendable {
             var stored: [JSONValue] = []
             for (index, job) in jobs.enumerated() {
                 if let record = try await storage.job(job.id) {
-                    stored.append(.object([("index", .int(index)), ("id", .string(job.id.description)), ("state", .string(record.state.rawValue))]))
+                    stored.append(
+                        .object([("index", .int(index)), ("id", .string(job.id.description)), ("state", .string(record.state.rawValue))]))
                 }
             }
             throw Problem.queueFull(
@@ -170,7 +177,8 @@ struct APIRoutes: Sendable {
             for name in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let state = JobState(rawValue: String(name)) else {
                     throw Problem.invalidParameter(
-                        "state", "must be one or more of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got '\(name)')"
+                        "state",
+                        "must be one or more of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated (got '\(name)')"
                     )
                 }
                 wanted.insert(state)
@@ -196,10 +204,11 @@ struct APIRoutes: Sendable {
             limit = value
         }
         let page = try await storage.jobs(filter, after: cursor, limit: limit)
-        return Self.respond(.object([
-            ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
-            ("next_cursor", .string(page.nextCursor?.description)),
-        ]))
+        return Self.respond(
+            .object([
+                ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
+                ("next_cursor", .string(page.nextCursor?.description)),
+            ]))
     }
 
     /// `POST /v1/jobs/{id}/retry`: 200 with the job, 409 unless it is dead or cancelled.
@@ -282,12 +291,13 @@ struct APIRoutes: Sendable {
         for counts in stats.queues.values {
             for (state, count) in counts { totals[state, default: 0] += count }
         }
-        return Self.respond(.object([
-            ("total", .int(totals.values.reduce(0, +))),
-            ("counts", APIJSON.counts(totals)),
-            ("queues", .object(stats.queues.keys.sorted().map { ($0, APIJSON.counts(stats.queues[$0] ?? [:])) })),
-            ("paused_queues", .array(paused.sorted().map { .string($0) })),
-        ]))
+        return Self.respond(
+            .object([
+                ("total", .int(totals.values.reduce(0, +))),
+                ("counts", APIJSON.counts(totals)),
+                ("queues", .object(stats.queues.keys.sorted().map { ($0, APIJSON.counts(stats.queues[$0] ?? [:])) })),
+                ("paused_queues", .array(paused.sorted().map { .string($0) })),
+            ]))
     }
 
     // MARK: Operations

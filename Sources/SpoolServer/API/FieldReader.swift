@@ -194,7 +194,10 @@ struct FieldReader {
     func rate(_ key: String) throws -> QueueLimits.Rate? {
         guard let text = try string(key) else { return nil }
         guard Self.isRate(text) else {
-            throw Problem.invalidField(path + key, "must be COUNT/PERIOD such as 100/s or 10/5m: COUNT 1 to 999999999, PERIOD an optional 1 to 99999 and a unit ms, s, m, h or d (got '\(text)')")
+            throw Problem.invalidField(
+                path + key,
+                "must be COUNT/PERIOD such as 100/s or 10/5m: COUNT 1 to 999999999, PERIOD an optional 1 to 99999 and a unit ms, s, m, h or d (got '\(text)')"
+            )
         }
         do {
             return try QueueLimits.Rate(parsing: text)

@@ -69,10 +69,12 @@ struct WorkerRoutes: Sendable {
         }
         guard !queues.isEmpty else { throw Problem.invalidField("queues", "must name at least one queue") }
         let limit = try fields.integer("limit", in: 1...Self.maximumClaim) ?? 1
-        let lease = try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
+        let lease =
+            try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
         let wait = try fields.seconds("wait_s", minimum: 0, maximum: Self.maximumWait) ?? .zero
 
-        let claimRequest = ClaimRequest(demands: queues.map { QueueDemand(queue: $0, limit: limit) }, worker: worker, lease: lease, limit: limit)
+        let claimRequest = ClaimRequest(
+            demands: queues.map { QueueDemand(queue: $0, limit: limit) }, worker: worker, lease: lease, limit: limit)
         let deadline = clock.now.adding(wait)
         var jobs: [ClaimedJob] = []
         while true {
@@ -103,13 +105,16 @@ struct WorkerRoutes: Sendable {
     func heartbeat(_ request: Request) async throws -> Response {
         let fields = try FieldReader(try await read(request), known: ["worker", "ids", "lease_s"])
         let worker = try workerName(fields)
-        let ids = try ids(try fields.required("ids", fields.array("ids", maximumCount: Self.maximumIDs), "an array of job ids"), field: "ids")
-        let lease = try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
+        let ids = try ids(
+            try fields.required("ids", fields.array("ids", maximumCount: Self.maximumIDs), "an array of job ids"), field: "ids")
+        let lease =
+            try fields.seconds("lease_s", minimum: FieldReader.minimumPositiveSeconds, maximum: Self.maximumLease) ?? Self.defaultLease
         let lost = Set(try await storage.heartbeat(ids.map { JobHeartbeat(id: $0) }, worker: worker, lease: lease, now: clock.now).lost)
-        return APIRoutes.respond(.object([
-            ("extended", .array(ids.filter { !lost.contains($0) }.map { .string($0.description) })),
-            ("lost", .array(ids.filter { lost.contains($0) }.map { .string($0.description) })),
-        ]))
+        return APIRoutes.respond(
+            .object([
+                ("extended", .array(ids.filter { !lost.contains($0) }.map { .string($0.description) })),
+                ("lost", .array(ids.filter { lost.contains($0) }.map { .string($0.description) })),
+            ]))
     }
 
     // MARK: Finish
@@ -161,16 +166,18 @@ struct WorkerRoutes: Sendable {
             let reason = result.permanent ? "permanent" : "error"
             let error = JobAttemptError(attempt: record.attempt, at: now, message: result.error, reason: reason)
             if !result.permanent && record.attempt < record.maxAttempts,
-               let delay = result.retryIn ?? RetryStrategy.default.delay(afterAttempt: record.attempt) {
+                let delay = result.retryIn ?? RetryStrategy.default.delay(afterAttempt: record.attempt)
+            {
                 completions.append(JobCompletion(id: result.id, outcome: .retry(at: now.adding(delay), error: error), at: now))
             } else {
                 completions.append(JobCompletion(id: result.id, outcome: .dead(error: error), at: now))
             }
         }
         let lost = Set(try await storage.finish(completions, worker: worker).lost).union(unknown)
-        return APIRoutes.respond(.object([
-            ("stored", .array(results.map(\.id).filter { !lost.contains($0) }.map { .string($0.description) })),
-            ("lost", .array(results.map(\.id).filter { lost.contains($0) }.map { .string($0.description) })),
-        ]))
+        return APIRoutes.respond(
+            .object([
+                ("stored", .array(results.map(\.id).filter { !lost.contains($0) }.map { .string($0.description) })),
+                ("lost", .array(results.map(\.id).filter { lost.contains($0) }.map { .string($0.description) })),
+            ]))
     }
 }

@@ -22,16 +22,20 @@ enum Charts {
             let x = left + Double(index) * slot + 1
             let y = top + plotHeight - barHeight
             let title = "\(minuteLabel(bucket.minute)) UTC: \(bucket.count) \(label)"
-            bars.append("<rect class=\"\(cssClass)\" x=\"\(number(x))\" y=\"\(number(y))\" width=\"\(number(max(1, slot - 2)))\" height=\"\(number(barHeight))\"><title>\(title)</title></rect>")
+            bars.append(
+                "<rect class=\"\(cssClass)\" x=\"\(number(x))\" y=\"\(number(y))\" width=\"\(number(max(1, slot - 2)))\" height=\"\(number(barHeight))\"><title>\(title)</title></rect>"
+            )
         }
         let baseline = top + plotHeight
         let ticks: [HTML] = (maximum.isMultiple(of: 2) ? [0, maximum / 2, maximum] : [0, maximum]).map { value in
             let y = top + plotHeight - plotHeight * Double(value) / Double(maximum)
-            return "<line class=\"grid\" x1=\"\(number(left))\" y1=\"\(number(y))\" x2=\"\(number(width - right))\" y2=\"\(number(y))\"/><text class=\"axis\" x=\"\(number(left - 4))\" y=\"\(number(y + 4))\" text-anchor=\"end\">\(value)</text>"
+            return
+                "<line class=\"grid\" x1=\"\(number(left))\" y1=\"\(number(y))\" x2=\"\(number(width - right))\" y2=\"\(number(y))\"/><text class=\"axis\" x=\"\(number(left - 4))\" y=\"\(number(y + 4))\" text-anchor=\"end\">\(value)</text>"
         }
         let xLabels: [HTML] = [(0, "-60 min"), (buckets.count / 2, "-30 min"), (buckets.count, "now")].map { index, text in
             let anchor = index == 0 ? "start" : index == buckets.count ? "end" : "middle"
-            return "<text class=\"axis\" x=\"\(number(left + Double(index) * slot))\" y=\"\(number(height - 6))\" text-anchor=\"\(anchor)\">\(text)</text>"
+            return
+                "<text class=\"axis\" x=\"\(number(left + Double(index) * slot))\" y=\"\(number(height - 6))\" text-anchor=\"\(anchor)\">\(text)</text>"
         }
         let name = "\(label) per minute, last hour: \(total) in all"
         return """

@@ -25,7 +25,9 @@ enum DashboardPage {
     /// A complete page: the frame, navigation, `body`, and, when `refresh`, a small script that
     /// reloads the page every ``refreshSeconds`` unless a form field has focus (so typing in
     /// the search box is never lost). Without JavaScript everything works but the refresh.
-    static func response(title: String, body: HTML, refresh: Bool, status: HTTPResponse.Status = .ok, context: PageContext? = nil) -> Response {
+    static func response(
+        title: String, body: HTML, refresh: Bool, status: HTTPResponse.Status = .ok, context: PageContext? = nil
+    ) -> Response {
         let nonce = randomHex(bytes: 16)
         let script: HTML = """
             <script nonce="\(nonce)">setInterval(function () { var a = document.activeElement; if (!a || a === document.body) { location.reload(); } }, \(refreshSeconds * 1000));</script>
@@ -79,7 +81,8 @@ enum DashboardPage {
         let hidden: [HTML] = ([("csrf", context.formToken), ("back", back ?? context.location)] + fields).map { name, value in
             "<input type=\"hidden\" name=\"\(name)\" value=\"\(value)\">"
         }
-        return "<form method=\"post\" action=\"\(path)\" class=\"action \(cssClass)\">\(hidden)<button type=\"submit\">\(label)</button></form>"
+        return
+            "<form method=\"post\" action=\"\(path)\" class=\"action \(cssClass)\">\(hidden)<button type=\"submit\">\(label)</button></form>"
     }
 
     /// A state name as a coloured badge.

@@ -92,7 +92,8 @@ struct DashboardRoutes: Sendable {
         let paused = try await storage.pausedQueues()
         let limits = try await storage.queueLimits()
         let body = DashboardViews.overview(
-            stats: stats, paused: paused, limits: limits, history: history.lastHour(now: context.now), since: history.since, context: context
+            stats: stats, paused: paused, limits: limits, history: history.lastHour(now: context.now), since: history.since,
+            context: context
         )
         return DashboardPage.response(title: "Overview", body: body, refresh: true, context: context)
     }
@@ -102,7 +103,8 @@ struct DashboardRoutes: Sendable {
         var query = DashboardViews.ListQuery(queue: fields["queue"], kind: fields["kind"], search: fields["q"])
         if let text = fields["state"] {
             guard let state = JobState(rawValue: text) else {
-                throw Problem.invalidParameter("state", "must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(text)')")
+                throw Problem.invalidParameter(
+                    "state", "must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(text)')")
             }
             query.state = state
         }
@@ -203,7 +205,8 @@ struct DashboardRoutes: Sendable {
         }
         guard let job = try await storage.job(id) else { throw Problem.jobNotFound(text) }
         let allowed = action == "retry" ? "dead or cancelled" : "scheduled, available or running"
-        return "Job \(id) is \(job.state.rawValue): only \(allowed) jobs can be \(action == "retry" ? "retried" : "cancelled"). Nothing changed."
+        return
+            "Job \(id) is \(job.state.rawValue): only \(allowed) jobs can be \(action == "retry" ? "retried" : "cancelled"). Nothing changed."
     }
 
     /// Pauses or resumes a queue, or retries every dead job in it; says what happened.

@@ -7,7 +7,10 @@ enum DashboardViews {
 
     /// `/`: counts by state in all and per queue, with pause/resume and "retry all dead" per
     /// queue, and the charts of the last hour.
-    static func overview(stats: StorageStats, paused: Set<String>, limits: [String: QueueLimits] = [:], history: [ThroughputHistory.Bucket], since: Date?, context: PageContext) -> HTML {
+    static func overview(
+        stats: StorageStats, paused: Set<String>, limits: [String: QueueLimits] = [:], history: [ThroughputHistory.Bucket], since: Date?,
+        context: PageContext
+    ) -> HTML {
         let states = JobState.allCases
         let totals: [HTML] = states.map { state in
             "<td class=\"num\"><a href=\"\(DashboardURL.make("/jobs", [("state", state.rawValue)]))\">\(stats.count(state))</a></td>"
@@ -33,18 +36,21 @@ enum DashboardViews {
             let retryDead = HTML.when(
                 deadCount > 0,
                 DashboardPage.action(
-                    "/queues/retry-dead", label: "Retry all \(deadCount) dead", cssClass: "retry-dead", fields: [("queue", queue)], context: context
+                    "/queues/retry-dead", label: "Retry all \(deadCount) dead", cssClass: "retry-dead", fields: [("queue", queue)],
+                    context: context
                 )
             )
             return """
                 <tr><td><a href="\(DashboardURL.make("/jobs", [("queue", queue)]))">\(queue)</a></td>\(counts)<td class="num">\(total)</td><td>\(status)</td><td>\(toggle)\(retryDead)</td></tr>
                 """
         }
-        let queues: HTML = names.isEmpty
+        let queues: HTML =
+            names.isEmpty
             ? "<p class=\"muted\">No queue has jobs yet.</p>"
             : "<table class=\"queues\"><thead><tr><th>Queue</th>\(header)<th class=\"num\">total</th><th>status</th><th>actions</th></tr></thead><tbody>\(rows)</tbody></table>"
         let grandTotal = stats.queues.values.reduce(0) { $0 + $1.values.reduce(0, +) }
-        let seen: HTML = since.map { "since this server's first sample at \(DashboardPage.time($0, now: context.now))" }
+        let seen: HTML =
+            since.map { "since this server's first sample at \(DashboardPage.time($0, now: context.now))" }
             ?? "no sample yet: the server samples job counts while it runs"
         return """
             <h1>Overview</h1>
@@ -74,9 +80,11 @@ enum DashboardViews {
         /// The list's address with `cursor`, and the state replaced when given.
         func url(state: JobState?? = .none, cursor: JobID? = nil) -> String {
             let shownState = state ?? self.state
-            return DashboardURL.make("/jobs", [
-                ("state", shownState?.rawValue), ("queue", queue), ("kind", kind), ("q", search), ("cursor", cursor?.description),
-            ])
+            return DashboardURL.make(
+                "/jobs",
+                [
+                    ("state", shownState?.rawValue), ("queue", queue), ("kind", kind), ("q", search), ("cursor", cursor?.description),
+                ])
         }
     }
 
@@ -111,7 +119,8 @@ enum DashboardViews {
                 <tr><td class="id"><a href="/jobs/\(job.id.description)">\(job.id.description)</a></td><td>\(job.kind)</td><td>\(job.queue)</td><td>\(DashboardPage.badge(job.state))</td><td class="num">\(job.priority)</td><td class="num">\(job.attempt)/\(job.maxAttempts)</td><td>\(DashboardPage.time(when, now: context.now))</td><td>\(error)</td></tr>
                 """
         }
-        let table: HTML = jobs.isEmpty
+        let table: HTML =
+            jobs.isEmpty
             ? "<p class=\"muted\">No jobs here.</p>"
             : "<table class=\"jobs\"><thead><tr><th>id</th><th>kind</th><th>queue</th><th>state</th><th class=\"num\">priority</th><th class=\"num\">attempt</th><th>last change</th><th>last error</th></tr></thead><tbody>\(rows)</tbody></table>"
         var paging: [HTML] = []
@@ -136,15 +145,19 @@ enum DashboardViews {
         if job.state.isLive {
             actions.append(DashboardPage.action("/jobs/\(job.id)/cancel", label: "Cancel", cssClass: "cancel", context: context))
         }
-        actions.append(DashboardPage.action(
-            "/jobs/\(job.id)/delete", label: "Delete", cssClass: "delete", back: DashboardURL.make("/jobs", [("queue", job.queue)]), context: context
-        ))
+        actions.append(
+            DashboardPage.action(
+                "/jobs/\(job.id)/delete", label: "Delete", cssClass: "delete", back: DashboardURL.make("/jobs", [("queue", job.queue)]),
+                context: context
+            ))
         let none: HTML = "<span class=\"muted\">–</span>"
-        let progress: HTML = job.progress.map { progress -> HTML in
-            let percent = Int((progress.fraction * 100).rounded())
-            return "<progress max=\"100\" value=\"\(percent)\">\(percent) %</progress> \(percent) % \(progress.message ?? "")"
-        } ?? none
-        let lease: HTML = job.leaseOwner.map { owner -> HTML in "\(owner), until \(DashboardPage.time(job.leaseExpiresAt, now: context.now))" } ?? none
+        let progress: HTML =
+            job.progress.map { progress -> HTML in
+                let percent = Int((progress.fraction * 100).rounded())
+                return "<progress max=\"100\" value=\"\(percent)\">\(percent) %</progress> \(percent) % \(progress.message ?? "")"
+            } ?? none
+        let lease: HTML =
+            job.leaseOwner.map { owner -> HTML in "\(owner), until \(DashboardPage.time(job.leaseExpiresAt, now: context.now))" } ?? none
         let uniqueKey: HTML = job.uniqueKey.map { key -> HTML in "<span class=\"mono\">\(key)</span>" } ?? none
         let timeout: HTML = job.timeout.map { timeout -> HTML in "\(timeout.seconds) s" } ?? none
         var fields: [(String, HTML)] = [
@@ -170,7 +183,8 @@ enum DashboardViews {
         let errors: [HTML] = job.errors.reversed().map { error in
             "<tr><td class=\"num\">\(error.attempt)</td><td>\(DashboardPage.time(error.at, now: context.now))</td><td>\(error.reason)</td><td><pre>\(error.message)</pre></td></tr>"
         }
-        let errorTable: HTML = errors.isEmpty
+        let errorTable: HTML =
+            errors.isEmpty
             ? "<p class=\"muted\">No failed attempt.</p>"
             : "<table class=\"errors\"><thead><tr><th class=\"num\">attempt</th><th>at</th><th>reason</th><th>message</th></tr></thead><tbody>\(errors)</tbody></table>"
         let result: HTML = job.result.map { "<pre class=\"result\">\(prettyJSON($0))</pre>" } ?? "<p class=\"muted\">No result.</p>"

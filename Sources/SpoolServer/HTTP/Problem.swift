@@ -32,12 +32,13 @@ struct Problem: Error, Sendable, CustomStringConvertible {
 
     /// The problem document.
     var json: JSONValue {
-        .object([
-            ("type", .string(Self.typePrefix + slug)),
-            ("title", .string(title)),
-            ("status", .int(status.code)),
-            ("detail", .string(detail)),
-        ] + extra)
+        .object(
+            [
+                ("type", .string(Self.typePrefix + slug)),
+                ("title", .string(title)),
+                ("status", .int(status.code)),
+                ("detail", .string(detail)),
+            ] + extra)
     }
 
     /// The response carrying this problem.
@@ -51,7 +52,9 @@ struct Problem: Error, Sendable, CustomStringConvertible {
 
     /// 400: the body is not JSON.
     static func malformedJSON(_ error: JSONSyntaxError) -> Problem {
-        Problem(status: .badRequest, slug: "malformed-json", title: "The request body is not valid JSON", detail: "the request body is not valid JSON: \(error)")
+        Problem(
+            status: .badRequest, slug: "malformed-json", title: "The request body is not valid JSON",
+            detail: "the request body is not valid JSON: \(error)")
     }
 
     /// 400: one field of the request is missing or wrong; `field` names it (`jobs[2].priority`).
@@ -141,7 +144,8 @@ struct Problem: Error, Sendable, CustomStringConvertible {
         let got = contentType.map { "'\($0)'" } ?? "none"
         return Problem(
             status: .unsupportedMediaType, slug: "unsupported-media-type", title: "The request body must be JSON",
-            detail: "the request body must be JSON, sent with 'Content-Type: application/json' (or application/*+json; parameters such as charset may follow); got Content-Type \(got)",
+            detail:
+                "the request body must be JSON, sent with 'Content-Type: application/json' (or application/*+json; parameters such as charset may follow); got Content-Type \(got)",
             extra: [("accepted", .array([.string("application/json"), .string("application/*+json")]))]
         )
     }
@@ -150,7 +154,8 @@ struct Problem: Error, Sendable, CustomStringConvertible {
     static func misdirected(host: String) -> Problem {
         Problem(
             status: .misdirectedRequest, slug: "host-not-loopback", title: "This server answers loopback host names only",
-            detail: "the Host '\(host)' is not localhost, 127.x.x.x or [::1]: with no token configured this server answers only requests addressed to this machine (configure SPOOL_ADMIN_TOKEN to serve other names)",
+            detail:
+                "the Host '\(host)' is not localhost, 127.x.x.x or [::1]: with no token configured this server answers only requests addressed to this machine (configure SPOOL_ADMIN_TOKEN to serve other names)",
             extra: [("host", .string(host))]
         )
     }
@@ -188,7 +193,8 @@ struct Problem: Error, Sendable, CustomStringConvertible {
         case .jobNotFound:
             return .jobNotFound(error.job?.description ?? "?")
         case .illegalTransition:
-            return Problem(status: .conflict, slug: "state-conflict", title: "The job's state does not allow this", detail: error.description)
+            return Problem(
+                status: .conflict, slug: "state-conflict", title: "The job's state does not allow this", detail: error.description)
         case .storageUnavailable, .shutdown:
             var fields = HTTPFields()
             fields[.retryAfter] = String(retryAfter)

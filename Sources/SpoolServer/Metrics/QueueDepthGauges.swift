@@ -14,8 +14,14 @@ import Synchronization
 /// - The series of a queue that is gone (no jobs left in any state, not paused) are removed at
 ///   the next scrape, freeing its place, so series do not pile up as queues come and go.
 final class QueueDepthGauges: Sendable {
-    static var depth: MetricNameDescriptor { MetricNameDescriptor(metricName: "spool_queue_depth", unitName: "", helpText: "Jobs in each queue by state, as stored.") }
-    static var paused: MetricNameDescriptor { MetricNameDescriptor(metricName: "spool_queue_paused", unitName: "", helpText: "1 when the queue is paused, else 0 (for queue=\"other\": how many of the queues folded into it are paused).") }
+    static var depth: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "spool_queue_depth", unitName: "", helpText: "Jobs in each queue by state, as stored.")
+    }
+    static var paused: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "spool_queue_paused", unitName: "",
+            helpText: "1 when the queue is paused, else 0 (for queue=\"other\": how many of the queues folded into it are paused).")
+    }
 
     /// The most queues with series of their own: 100.
     static let maximumQueues = 100

@@ -55,7 +55,9 @@ public struct SignupApp: Sendable {
     }
 
     /// The HTTP application (port 0 picks a free one; `onServerRunning` gets the bound port).
-    public func application(port: Int = 8080, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public func application(
+        port: Int = 8080, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         let router = Router()
         let client = self.client
         router.post("/signup") { request, context -> Response in
@@ -74,7 +76,8 @@ public struct SignupApp: Sendable {
         }
         router.get("/jobs/{id}") { _, context -> Response in
             guard let id = JobID(try context.parameters.require("id")),
-                  let record = try await client.storage.job(id) else { return Self.json(.notFound, #"{"error":"no such job"}"#) }
+                let record = try await client.storage.job(id)
+            else { return Self.json(.notFound, #"{"error":"no such job"}"#) }
             return Self.json(.ok, #"{"state":"\#(record.state.rawValue)","attempt":\#(record.attempt)}"#)
         }
         return Application(
@@ -85,10 +88,11 @@ public struct SignupApp: Sendable {
 
     /// Runs the HTTP server and the worker until SIGTERM/SIGINT (then the worker drains).
     public func run(port: Int = 8080) async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: application(port: port)), .init(service: worker)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: application(port: port)), .init(service: worker)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            ))
         try await group.run()
     }
 
