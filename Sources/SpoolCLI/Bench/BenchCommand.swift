@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Spool
 
-/// `spool bench`: runs the standard workloads of BENCHMARKS.md against one driver and prints
+/// `spool bench`: runs the standard workloads of docs/benchmarks.md against one driver and prints
 /// one line of figures per workload as it finishes, then a closing table (or, with `--json`,
 /// one JSON object on standard output and nothing else there).
 ///
@@ -14,7 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run the standard workloads and print their figures.",
         discussion: """
-            Workloads (BENCHMARKS.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
+            Workloads (docs/benchmarks.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
             through the bulk API; W3 enqueue N first (memory: 1,000,000; others: 10,000), then \
             time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
             at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \

@@ -1,7 +1,7 @@
 // The bench's vocabulary: the workloads, the drivers they run on, and why a run fails.
 import Foundation
 
-/// The standard workloads of BENCHMARKS.md, and the lane workloads L0–L2 (run only when
+/// The standard workloads of docs/benchmarks.md, and the lane workloads L0–L2 (run only when
 /// named): W4's latency of short I/O jobs with no CPU load (L0), while CPU-bound jobs saturate a
 /// lane of their own (L1), and while the same CPU-bound jobs run on the shared cooperative pool
 /// instead (L2, the contrast).
