@@ -66,6 +66,7 @@ extension Worker {
                     var jobs = try await storage.claim(request, now: clock.now)
                     failureDelay = 0.05
                     core.push(jobs, at: clock.now)
+                    var claimed = demands
                     // Weighted shares left slots unused (a queue had fewer due jobs than its
                     // share): offer them to every queue, in order (work stealing).
                     if weighted, jobs.count < limit,
@@ -77,13 +78,15 @@ extension Worker {
                         )
                         core.push(stolen, at: clock.now)
                         jobs += stolen
+                        claimed = greedy
                     }
                     if jobs.isEmpty {
-                        await untilStopping {
-                            await self.storage.waitForWork(
-                                queues: names, deadline: self.clock.now.adding(self.configuration.idleWait), clock: self.clock
-                            )
-                        }
+                        let queues = claimed.map(\.queue)
+                        // A queue left out of the claim (at its own concurrency cap) may hold due
+                        // jobs: waiting for work there would return at once, again and again. Wait
+                        // for work in the claimed queues, or for a slot to free, whichever first.
+                        let slotTicket = queues.count < names.count ? ticket : nil
+                        await untilStopping { await self.waitForWork(in: queues, orSlotAfter: slotTicket) }
                     }
                 } catch {
                     logger.error(
@@ -102,6 +105,22 @@ extension Worker {
     }
 
     /// Runs `body` until it returns or the worker stops running, whichever is first.
+    /// Waits until `queues` may have due work (or the idle wait passes) and, given a ticket of
+    /// the slots signal, until a slot frees after it, whichever comes first.
+    private func waitForWork(in queues: [String], orSlotAfter slotTicket: UInt64?) async {
+        let deadline = clock.now.adding(configuration.idleWait)
+        guard let slotTicket else {
+            await storage.waitForWork(queues: queues, deadline: deadline, clock: clock)
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.storage.waitForWork(queues: queues, deadline: deadline, clock: self.clock) }
+            group.addTask { await self.core.slotsSignal.wait(slotTicket) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     private func untilStopping(_ body: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await body() }

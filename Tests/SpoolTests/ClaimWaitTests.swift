@@ -1,0 +1,82 @@
+import Foundation
+import Spool
+import SpoolTesting
+import Testing
+
+@Suite("Worker: waiting for work")
+struct ClaimWaitTests {
+    /// A queue at its own concurrency cap is left out of the claim; if the claimer then waited
+    /// for work in every queue, that queue's due jobs would end each wait at once and the
+    /// claimer would spin on the store. It waits in the queues it claimed from, and a freed
+    /// slot brings the capped queue back.
+    @Test func aQueueAtItsCapDoesNotEndTheWaitOfTheOthers() async throws {
+        let storage = WaitRecordingStorage()
+        let registry = JobRegistry()
+        let started = EventRecorder<Int>()
+        let release = EventRecorder<Void>()
+        registry.register(Count.self, options: JobOptions(queue: "narrow")) { job, _ in
+            started.record(job.index)
+            if job.index == 0 { try await release.waitForCount(1) }
+        }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry,
+            configuration: WorkerConfiguration(
+                queues: [WorkerQueue("narrow", concurrency: 1), WorkerQueue("wide")], concurrency: 4, rescueInterval: nil
+            ),
+            middleware: []
+        )
+        let outcomes = try await withRunningWorker(worker) {
+            let handles = try await client.enqueue([Count(index: 0), Count(index: 1)])
+            _ = try await started.waitForCount(1)
+            // The first job holds the narrow queue's one slot and the second is due there: the
+            // claimer's next wait is for work in the wide queue only.
+            let waitsBefore = storage.waits.count
+            let waits = try await storage.waits.waitForCount(waitsBefore + 1)
+            #expect(waits.last == ["wide"])
+            #expect(started.all == [0])
+            release.record(())
+            return try await JobHandle.values(handles)
+        }
+        #expect(outcomes.allSatisfy { $0.succeeded })
+        #expect(started.all == [0, 1])
+    }
+}
+
+/// A memory store that records the queues of each wait for work.
+final class WaitRecordingStorage: JobStorage {
+    let base = MemoryStorage()
+    let waits = EventRecorder<[String]>()
+
+    func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
+        waits.record(queues)
+        await base.waitForWork(queues: queues, deadline: deadline, clock: clock)
+    }
+
+    func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
+        try await base.enqueue(jobs, whenFull: whenFull, now: now)
+    }
+    func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { try await base.claim(request, now: now) }
+    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
+        try await base.finish(completions, worker: worker)
+    }
+    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
+        try await base.heartbeat(beats, worker: worker, lease: lease, now: now)
+    }
+    func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
+        try await base.rescueExpired(now: now, poisonAfter: poisonAfter)
+    }
+    func job(_ id: JobID) async throws -> JobRecord? { try await base.job(id) }
+    func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
+        try await base.jobs(filter, after: after, limit: limit)
+    }
+    func stats() async throws -> StorageStats { try await base.stats() }
+    func retry(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.retry(ids, now: now) }
+    func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.cancel(ids, now: now) }
+    func delete(_ ids: [JobID]) async throws -> [JobID] { try await base.delete(ids) }
+    func prune(finishedBefore before: Date, limit: Int) async throws -> Int { try await base.prune(finishedBefore: before, limit: limit) }
+    func setPaused(_ paused: Bool, queue: String) async throws { try await base.setPaused(paused, queue: queue) }
+    func pausedQueues() async throws -> Set<String> { try await base.pausedQueues() }
+    func setLimits(_ limits: QueueLimits, queue: String) async throws { try await base.setLimits(limits, queue: queue) }
+    func queueLimits() async throws -> [String: QueueLimits] { try await base.queueLimits() }
+}
