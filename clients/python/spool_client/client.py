@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from .errors import QueueFullError, SpoolError, WaitTimeout
+from .tracing import parse_traceparent
 
 __all__ = ["Client", "JobSpec", "Enqueued", "JobInfo", "FINISHED_STATES", "DEFAULT_URL"]
 
@@ -242,10 +243,16 @@ class Client:
 
     @staticmethod
     def _trace_headers(traceparent: Optional[str], tracestate: Optional[str]) -> Dict[str, str]:
+        """The W3C Trace Context headers; ``ValueError`` for a ``traceparent`` the server would
+        refuse, or a ``tracestate`` without one."""
         headers: Dict[str, str] = {}
         if traceparent is not None:
+            if parse_traceparent(traceparent) is None:
+                raise ValueError("traceparent is not a W3C traceparent: %r" % (traceparent,))
             headers["traceparent"] = traceparent
         if tracestate is not None:
+            if traceparent is None:
+                raise ValueError("tracestate needs a traceparent beside it")
             headers["tracestate"] = tracestate
         return headers
 

@@ -383,11 +383,13 @@ def load_handlers(spec: str) -> Mapping[str, Handler]:
 
 
 def parser(
-    description: str = "Run Spool jobs in Python (standard library only).", queues: str = "default"
+    description: str = "Run Spool jobs in Python (standard library only).",
+    queues: str = "default",
+    prog: Optional[str] = None,
 ) -> argparse.ArgumentParser:
     """The worker's command-line flags (``main`` and the example script share them); ``queues``
     is the default of ``--queues``."""
-    arguments = argparse.ArgumentParser(description=description)
+    arguments = argparse.ArgumentParser(description=description, prog=prog)
     arguments.add_argument("--url", default=None, help="the server (default $SPOOL_URL, else http://127.0.0.1:8080)")
     arguments.add_argument("--queues", default=queues, help="comma-separated queue names (default: %s)" % queues)
     arguments.add_argument("--concurrency", type=int, default=1, help="handlers run at once (default 1)")
@@ -425,7 +427,8 @@ def run_from_arguments(arguments: argparse.Namespace, handlers: Mapping[str, Han
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
     """``python -m spool_client.worker --handlers MODULE[:ATTRIBUTE] [flags]``."""
-    arguments = parser()
+    program = os.path.basename(sys.argv[0])
+    arguments = parser(prog="python -m spool_client.worker" if program in ("worker.py", "__main__.py") else None)
     arguments.add_argument(
         "--handlers", required=True, metavar="MODULE[:ATTRIBUTE]",
         help="where the handlers are: a mapping of kind to handler (default attribute: handlers)",

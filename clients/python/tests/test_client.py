@@ -173,6 +173,13 @@ class RequestShapeTests(unittest.TestCase):
         self.assertEqual({key.lower(): value for key, value in batch["headers"].items()}["traceparent"], parent)
         self.assertEqual(batch["body"], {"jobs": [{"kind": "k"}, {"kind": "k", "delay_s": 2.0}]})
 
+    def test_a_bad_trace_context_is_refused_before_sending(self) -> None:
+        with self.assertRaisesRegex(ValueError, "traceparent"):
+            self.client.enqueue("k", traceparent="00-zz")
+        with self.assertRaisesRegex(ValueError, "tracestate needs a traceparent"):
+            self.client.enqueue_many([JobSpec("k")], tracestate="a=b")
+        self.assertEqual(Recorder.requests, [])
+
 
 if __name__ == "__main__":
     unittest.main()
