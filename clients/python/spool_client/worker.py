@@ -143,8 +143,12 @@ class Worker:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
             raise ValueError("concurrency must be 1 or more (got %r)" % (concurrency,))
-        if lease_s <= 0 or wait_s < 0 or grace_s < 0:
-            raise ValueError("lease_s must be positive, wait_s and grace_s 0 or more")
+        if not 0 < lease_s <= 86_400:
+            raise ValueError("lease_s must be more than 0 and at most a day, 86400 (got %r)" % (lease_s,))
+        if not 0 <= wait_s <= 60:
+            raise ValueError("wait_s must be 0 to 60 (got %r)" % (wait_s,))
+        if grace_s < 0:
+            raise ValueError("grace_s must be 0 or more (got %r)" % (grace_s,))
         self.client = client if client is not None else Client(url, token)
         self.handlers: Dict[str, Handler] = dict(handlers or {})
         self.queues: List[str] = list(queues)
@@ -194,6 +198,10 @@ class Worker:
         have been claimed, or until no job came for ``idle_exit_s`` seconds; then lets the
         running handlers finish within ``grace_s``. Returns how many jobs it claimed.
 
+        A claim the server refuses with a 4xx (a bad token, a bad queue name) raises that
+        ``SpoolError`` after the drain; other failures (no connection, 5xx) are retried every
+        second.
+
         With ``handle_signals`` (and on the main thread) SIGTERM and SIGINT call ``stop()``
         while it runs; the previous handlers are restored on return. ``stats`` counts the
         outcomes: ``succeeded``, ``failed`` (retried or dead, the server decides), ``lost``,
@@ -233,7 +241,13 @@ class Worker:
                         {"worker": self.name, "queues": self.queues, "limit": free, "lease_s": self.lease_s, "wait_s": wait},
                         timeout=wait + 30,
                     )
-                except (OSError, SpoolError, ValueError) as error:
+                except SpoolError as error:
+                    if 400 <= error.status < 500 and error.status not in (408, 429):
+                        raise  # a refusal retrying cannot fix: a bad token, a bad queue name
+                    logger.warning("claim failed (%s); retrying in 1 s", error)
+                    self._stop.wait(1.0)
+                    continue
+                except (OSError, ValueError) as error:
                     logger.warning("claim failed (%s); retrying in 1 s", error)
                     self._stop.wait(1.0)
                     continue
@@ -251,7 +265,8 @@ class Worker:
             self._drain()
             beats_stop.set()
             for number, handler in previous.items():
-                signal.signal(number, handler)
+                if handler is not None:
+                    signal.signal(number, handler)
         self.stats["claimed"] = claimed
         return claimed
 
@@ -420,7 +435,11 @@ def run_from_arguments(arguments: argparse.Namespace, handlers: Mapping[str, Han
         grace_s=arguments.grace,
         name=arguments.name,
     )
-    ran = worker.run(max_jobs=arguments.max_jobs, idle_exit_s=arguments.idle_exit)
+    try:
+        ran = worker.run(max_jobs=arguments.max_jobs, idle_exit_s=arguments.idle_exit)
+    except SpoolError as error:
+        logger.error("the server refused the claim: %s", error)
+        return 1
     print("ran %d jobs" % ran, flush=True)
     return 0
 

@@ -79,10 +79,10 @@ class Lines:
 
 
 class SpoolServer:
-    """`spool serve` on 127.0.0.1, any free port, a memory store and no token; its built-in
-    worker serves `queues` (the tests' own queues are others)."""
+    """`spool serve` on 127.0.0.1, any free port, a memory store and no token (or
+    `admin_token`); its built-in worker serves `queues` (the tests' own queues are others)."""
 
-    def __init__(self, queues: str = "default") -> None:
+    def __init__(self, queues: str = "default", admin_token: Optional[str] = None) -> None:
         binary = spool_binary()
         if not binary.exists():
             message = "no spool binary at %s (swift build, or set SPOOL_BINARY)" % binary
@@ -95,6 +95,8 @@ class SpoolServer:
             if key not in ("SPOOL_ADMIN_TOKEN", "SPOOL_READ_TOKEN", "SPOOL_CONFIG", "SPOOL_DATABASE_URL")
             and not key.startswith("OTEL_")
         }
+        if admin_token is not None:
+            environment["SPOOL_ADMIN_TOKEN"] = admin_token
         self.process = subprocess.Popen(
             [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--database", "memory:", "--queues", queues,
              "--drain-timeout", "1", "--log-level", "error"],

@@ -1,11 +1,14 @@
 """Worker against a live `spool serve`: heartbeats, retries, dead jobs, concurrency."""
 
+import os
 import threading
+import unittest
 from typing import Any, Dict, List
+from unittest import mock
 
-from spool_client import Handlers, Job, PermanentError, RetryError, Worker
+from spool_client import Client, Handlers, Job, PermanentError, RetryError, SpoolError, Worker
 
-from .support import ServerTestCase, rfc3339
+from .support import ServerTestCase, SpoolServer, rfc3339
 
 QUEUE = "py"
 
@@ -113,3 +116,21 @@ class WorkerTests(ServerTestCase):
         self.assertFalse(thread.is_alive(), "run() did not return after 3 jobs")
         self.assertEqual(ran, [3])
         self.assertEqual(worker.stats["succeeded"], 3)
+
+
+class TokenTests(unittest.TestCase):
+    def test_the_token_comes_from_the_argument_or_the_environment_and_a_refusal_stops_the_worker(self) -> None:
+        server = SpoolServer(admin_token="s3cret")
+        self.addCleanup(server.stop)
+        with self.assertRaises(SpoolError) as caught:
+            Client(server.url, token="").enqueue("py.token")
+        self.assertEqual(caught.exception.status, 401)
+        self.assertEqual(Client(server.url, token="s3cret").enqueue("py.token", queue=QUEUE).state, "available")
+        with mock.patch.dict(os.environ, {"SPOOL_ADMIN_TOKEN": "s3cret"}):
+            self.assertEqual(Client(server.url).token, "s3cret")
+            self.assertEqual(Client(server.url).enqueue("py.token", queue=QUEUE).state, "available")
+
+        worker = Worker({}, client=Client(server.url, token="wrong"), queues=[QUEUE], wait_s=0.5)
+        with self.assertRaises(SpoolError) as caught:
+            worker.run(handle_signals=False)  # refused at once: a bad token is not retried
+        self.assertEqual(caught.exception.status, 401)
