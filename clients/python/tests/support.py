@@ -33,6 +33,7 @@ class Lines:
 
     def __init__(self, stream: IO[str]) -> None:
         self.seen: List[str] = []
+        self.ended = False
         self._queue: "queue.Queue[Optional[str]]" = queue.Queue()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
@@ -55,6 +56,7 @@ class Lines:
             except queue.Empty:
                 continue
             if line is None:
+                self.ended = True
                 raise AssertionError("output ended without a line matching %r; output:\n%s" % (pattern, self.text()))
             self.seen.append(line)
             match = re.search(pattern, line)
@@ -64,12 +66,13 @@ class Lines:
     def rest(self, timeout: float) -> str:
         """Everything until the end of the output (within `timeout` s), as text."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while not self.ended and time.monotonic() < deadline:
             try:
                 line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if line is None:
+                self.ended = True
                 break
             self.seen.append(line)
         return self.text()

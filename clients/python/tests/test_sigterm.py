@@ -46,8 +46,9 @@ class GracefulStopTests(ServerTestCase):
         process.stdin.write("done\n")
         process.stdin.flush()
 
-        self.assertEqual(process.wait(timeout=30), 0, output.rest(5))
-        text = output.rest(5)
+        status = process.wait(timeout=30)
+        text = output.rest(10)
+        self.assertEqual(status, 0, text)
         self.assertIn("ran 1 jobs", text)
         self.assertNotIn("RuntimeWarning", text)
         job = self.client.get(running)
@@ -60,8 +61,10 @@ class GracefulStopTests(ServerTestCase):
         output.wait_for(r"started %s" % running, timeout=30)
 
         process.send_signal(signal.SIGTERM)
-        self.assertEqual(process.wait(timeout=30), 0, output.rest(5))
-        self.assertIn("1 jobs still running after the grace period (%s)" % running, output.rest(5))
+        status = process.wait(timeout=30)
+        text = output.rest(10)
+        self.assertEqual(status, 0, text)
+        self.assertIn("1 jobs still running after the grace period (%s)" % running, text)
         # Its outcome was never reported: the server runs it again once the lease expires.
         job = self.client.get(running)
         self.assertEqual((job.state, job.attempt), ("running", 1))
