@@ -54,20 +54,28 @@ public struct SpoolClient: Sendable {
     public let registry: JobRegistry
     public let clock: any JobClock
     let middleware: [any JobMiddleware]
+    /// The middleware that wrap the store call, outermost first (a disabled tracing middleware
+    /// left out, so it costs nothing).
+    let enqueueMiddleware: [any JobEnqueueMiddleware]
 
     /// - Parameters:
     ///   - storage: where jobs are stored; the client holds it, it does not run it.
     ///   - registry: supplies each kind's defaults (queue, priority, attempts, timeout).
     ///   - clock: the time an enqueue stamps on its jobs (run-at times, delays).
-    ///   - middleware: their `willEnqueue` runs before every enqueue. Default: metrics.
+    ///   - middleware: their `willEnqueue` runs before every enqueue, then the
+    ///     ``JobEnqueueMiddleware`` among them wrap the store call. Default: metrics, and
+    ///     tracing when a tracer is bootstrapped (``TracingMiddleware/bootstrapped``).
     public init(
         storage: any JobStorage, registry: JobRegistry = JobRegistry(), clock: any JobClock = SystemClock(),
-        middleware: [any JobMiddleware] = [MetricsMiddleware()]
+        middleware: [any JobMiddleware] = TracingMiddleware.bootstrapped + [MetricsMiddleware()]
     ) {
         self.storage = storage
         self.registry = registry
         self.clock = clock
         self.middleware = middleware
+        self.enqueueMiddleware = middleware.compactMap { layer in
+            (layer as? TracingMiddleware)?.isEnabled == false ? nil : layer as? any JobEnqueueMiddleware
+        }
     }
 
     /// Enqueues one job. Returns once it is stored (committed, for durable drivers).
@@ -116,7 +124,14 @@ public struct SpoolClient: Sendable {
         for layer in middleware {
             try await layer.willEnqueue(&jobs)
         }
-        let results = try await storage.enqueue(jobs, whenFull: whenFull, now: clock.now)
+        let results: [EnqueueResult]
+        if enqueueMiddleware.isEmpty {
+            results = try await storage.enqueue(jobs, whenFull: whenFull, now: clock.now)
+        } else {
+            results = try await EnqueueChain.run(enqueueMiddleware, from: 0, jobs) { jobs in
+                try await storage.enqueue(jobs, whenFull: whenFull, now: clock.now)
+            }
+        }
         return results.map { JobHandle(result: $0, storage: storage, clock: clock) }
     }
 

@@ -42,7 +42,8 @@ public final class Worker: Service, Sendable {
     ///   - registry: the kinds the worker runs, with their handlers.
     ///   - configuration: queues, concurrency, lease, drain and rescue; the concurrency is
     ///     held to 1 ... ``WorkerConfiguration/maximumConcurrency``.
-    ///   - middleware: run around each job, outermost first. Default: metrics and logging.
+    ///   - middleware: run around each job, outermost first. Default: tracing when a tracer is
+    ///     bootstrapped (``TracingMiddleware/bootstrapped``), metrics and logging.
     ///   - clock: the clock for run-at times, backoff, leases and timeouts.
     ///   - logger: the worker's own messages, tagged `spool.worker` with its id; the default
     ///     logging middleware logs to it too.
@@ -62,9 +63,12 @@ public final class Worker: Service, Sendable {
         var logger = logger
         logger[metadataKey: "spool.worker"] = "\(configuration.workerID)"
         self.logger = logger
-        let middleware = middleware ?? [MetricsMiddleware(), LoggingMiddleware(logger: logger)]
+        let middleware = middleware ?? TracingMiddleware.bootstrapped + [MetricsMiddleware(), LoggingMiddleware(logger: logger)]
         self.middleware = middleware
-        self.runMiddleware = middleware.compactMap { $0 as? any JobRunMiddleware }
+        // A disabled tracing middleware (no tracer) stays out of the run path.
+        self.runMiddleware = middleware.compactMap { layer in
+            (layer as? TracingMiddleware)?.isEnabled == false ? nil : layer as? any JobRunMiddleware
+        }
     }
 
     /// What this worker has done since it started.
