@@ -261,7 +261,7 @@ struct InputRulesTests {
     @Test func nullIsRefusedWhereTheDocumentDoesNotAllowIt() async throws {
         let storage = MemoryStorage()
         try await withClient(makeServer(storage)) { client async throws in
-            for field in ["kind", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s"] {
+            for field in ["kind", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s", "metadata"] {
                 let body = field == "kind" ? #"{"kind": null}"# : #"{"kind": "a", "\#(field)": null}"#
                 try await Self.expectRefused(client, body, field: field, saying: "must not be null (leave the field out for its default)")
             }

@@ -103,8 +103,12 @@ struct APIRoutes: Sendable {
     // MARK: Jobs
 
     /// `POST /v1/jobs`: 202 `{"id", "state"}`, or 409 naming the live job holding the unique key.
+    /// A `traceparent` header (and `tracestate`) becomes the job's trace context unless its
+    /// `metadata` has one.
     func enqueue(_ request: Request) async throws -> Response {
-        let job = try checked(EnqueueRequest(json: try await readJSON(request))).newJob(registry: registry, now: clock.now)
+        let traceContext = try TraceContext.headers(request)
+        var job = try checked(EnqueueRequest(json: try await readJSON(request))).newJob(registry: registry, now: clock.now)
+        TraceContext.apply(traceContext, to: &job)
         let handle = try await client.enqueue([job], whenFull: .fail)[0]
         if handle.existing {
             throw Problem(
@@ -120,7 +124,9 @@ struct APIRoutes: Sendable {
 
     /// `POST /v1/jobs/batch` `{"jobs": [...]}`: 202 with one `{"id", "state", "existing"}` per
     /// job, in order. Every job is checked before any is stored; a bad one refuses the batch.
+    /// A `traceparent` header applies to every job without one in its `metadata`.
     func enqueueBatch(_ request: Request) async throws -> Response {
+        let traceContext = try TraceContext.headers(request)
         let body = try await readJSON(request)
         guard case .object(let members) = body else {
             throw Problem.badRequest("the request body must be a JSON object {\"jobs\": [...]} (got \(body.typeName))")
@@ -136,7 +142,10 @@ struct APIRoutes: Sendable {
         }
         let now = clock.now
         let jobs = try items.enumerated().map { index, item in
-            try checked(EnqueueRequest(json: item, path: "jobs[\(index)]."), path: "jobs[\(index)].").newJob(registry: registry, now: now)
+            var job = try checked(EnqueueRequest(json: item, path: "jobs[\(index)]."), path: "jobs[\(index)].").newJob(
+                registry: registry, now: now)
+            TraceContext.apply(traceContext, to: &job)
+            return job
         }
         do {
             let handles = try await client.enqueue(jobs, whenFull: .fail)

@@ -4,10 +4,12 @@ import Spool
 /// One job of `POST /v1/jobs` (or one entry of `POST /v1/jobs/batch`), checked field by field.
 ///
 /// `{"kind", "payload"?, "queue"?, "priority"?, "run_at"? | "delay_s"?, "unique_key"?,
-/// "max_attempts"?, "timeout_s"?}`. Unknown fields are refused, so a misspelt option
+/// "max_attempts"?, "timeout_s"?, "metadata"?}`. Unknown fields are refused, so a misspelt option
 /// (`runAt`) is an error rather than silently ignored.
 struct EnqueueRequest: Sendable {
-    static let fields = ["kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s"]
+    static let fields = [
+        "kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s", "metadata",
+    ]
     var kind: String
     /// The payload as JSON bytes (`{}` when absent).
     var payload: [UInt8]
@@ -18,6 +20,9 @@ struct EnqueueRequest: Sendable {
     var uniqueKey: String?
     var maxAttempts: Int?
     var timeout: Duration?
+    /// String tags carried with the job, `traceparent` and `tracestate` among them (see
+    /// ``TraceContext/metadata(_:field:)`` for the rules).
+    var metadata: [String: String] = [:]
 
     /// Reads one job from `json`; `path` prefixes the names of bad fields (`jobs[3].`).
     ///
@@ -46,6 +51,9 @@ struct EnqueueRequest: Sendable {
         uniqueKey = try fields.name("unique_key")
         maxAttempts = try fields.integer("max_attempts", in: 1...JobInput.maximumAttempts)
         timeout = try fields.seconds("timeout_s", minimum: FieldReader.minimumPositiveSeconds)
+        if let value = try fields.field("metadata") {
+            metadata = try TraceContext.metadata(value, field: path + "metadata")
+        }
     }
 
     /// The earliest and latest run-at times, as the API writes them.
@@ -90,7 +98,7 @@ struct EnqueueRequest: Sendable {
         return NewJob(
             id: JobID(date: now), queue: queue ?? defaults?.queue ?? "default", kind: kind, payload: JobPayload(bytes: payload),
             priority: priority ?? defaults?.priority ?? 0, maxAttempts: maxAttempts ?? defaults?.maxAttempts ?? 20,
-            runAt: runAt, createdAt: now, uniqueKey: uniqueKey, timeout: timeout ?? defaults?.timeout
+            runAt: runAt, createdAt: now, uniqueKey: uniqueKey, timeout: timeout ?? defaults?.timeout, metadata: metadata
         )
     }
 }

@@ -6,7 +6,8 @@ import Spool
 /// same leases and at-least-once rules as a Swift ``Worker``.
 ///
 /// 1. `POST /v1/worker/claim` `{"worker", "queues", "limit"?, "lease_s"?, "wait_s"?}` → `200
-///    {"jobs": [...]}`: up to `limit` jobs, now leased to `worker` for `lease_s` seconds. With
+///    {"jobs": [...]}`: up to `limit` jobs (with their `metadata`: the trace context to
+///    continue), now leased to `worker` for `lease_s` seconds. With
 ///    `wait_s` it long-polls: it answers as soon as a job is claimed, or with no jobs after the
 ///    wait.
 /// 2. `POST /v1/worker/heartbeat` `{"worker", "ids", "lease_s"?}` → `200 {"extended", "lost"}`:
@@ -95,6 +96,8 @@ struct WorkerRoutes: Sendable {
                 ("created_at", .time(job.createdAt)),
                 ("lease_expires_at", .time(expires)),
                 ("timeout_s", job.timeout.map { .double($0.seconds) } ?? .null),
+                // The trace context (`traceparent`, `tracestate`) and tags, for the worker to continue.
+                ("metadata", .object(job.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ])
         }
         return APIRoutes.respond(.object([("jobs", .array(entries))]))

@@ -19,9 +19,24 @@ extension OpenAPIDocument {
                   "delay_s": {"$ref": "#/components/schemas/Seconds", "description": "Run no earlier than this many seconds from now (at most a year); not with run_at"},
                   "unique_key": {"$ref": "#/components/schemas/Name", "description": "While a live job holds this key, the enqueue answers 409 with that job's id"},
                   "max_attempts": {"type": "integer", "minimum": 1, "maximum": \#(JobInput.maximumAttempts), "description": "Default: the kind's registered value, else 20"},
-                  "timeout_s": {"type": "number", "minimum": \#(FieldReader.text(FieldReader.minimumPositiveSeconds)), "maximum": \#(year), "description": "Per-attempt time limit in seconds: a millisecond to a year. Default: the kind's registered timeout, else none"}
+                  "timeout_s": {"type": "number", "minimum": \#(FieldReader.text(FieldReader.minimumPositiveSeconds)), "maximum": \#(year), "description": "Per-attempt time limit in seconds: a millisecond to a year. Default: the kind's registered timeout, else none"},
+                  "metadata": {"$ref": "#/components/schemas/Metadata"}
                 }
               },
+              "Metadata": {
+                "type": "object",
+                "maxProperties": \#(TraceContext.maximumMetadataKeys),
+                "propertyNames": {"minLength": 1, "maxLength": \#(TraceContext.maximumKeyLength), "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"},
+                "additionalProperties": {"type": "string", "maxLength": \#(TraceContext.maximumValueLength)},
+                "properties": {
+                  "traceparent": {"$ref": "#/components/schemas/TraceParent"},
+                  "tracestate": {"$ref": "#/components/schemas/TraceState"}
+                },
+                "dependentRequired": {"tracestate": ["traceparent"]},
+                "description": "String tags carried with the job and handed to its workers (claim, GET). `traceparent` and `tracestate` are the W3C trace context its runs continue; they win over the request's headers. Keys: 1 to \#(TraceContext.maximumKeyLength) code points without control characters; values: at most \#(TraceContext.maximumValueLength) code points."
+              },
+              "TraceParent": {"type": "string", "pattern": "\#(TraceContext.traceParentPattern)", "examples": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], "description": "W3C Trace Context traceparent: VERSION-TRACEID-PARENTID-FLAGS in lowercase hex, ids not all zero"},
+              "TraceState": {"type": "string", "maxLength": \#(TraceContext.maximumTraceStateLength), "pattern": "\#(TraceContext.traceStatePattern)", "description": "W3C Trace Context tracestate: printable ASCII, at most \#(TraceContext.maximumTraceStateMembers) comma-separated members"},
               "BatchRequest": {
                 "type": "object",
                 "required": ["jobs"],
@@ -55,7 +70,7 @@ extension OpenAPIDocument {
               },
               "ClaimedJob": {
                 "type": "object",
-                "required": ["id", "kind", "queue", "payload", "attempt", "max_attempts", "priority", "created_at", "lease_expires_at", "timeout_s"],
+                "required": ["id", "kind", "queue", "payload", "attempt", "max_attempts", "priority", "created_at", "lease_expires_at", "timeout_s", "metadata"],
                 "properties": {
                   "id": {"type": "string"},
                   "kind": {"type": "string"},
@@ -66,7 +81,8 @@ extension OpenAPIDocument {
                   "priority": {"type": "integer"},
                   "created_at": {"type": "string", "format": "date-time"},
                   "lease_expires_at": {"type": "string", "format": "date-time"},
-                  "timeout_s": {"type": ["number", "null"]}
+                  "timeout_s": {"type": ["number", "null"]},
+                  "metadata": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The job's metadata as enqueued: continue the trace in `traceparent` (and `tracestate`) when present"}
                 }
               },
               "WorkerClaimResponse": {

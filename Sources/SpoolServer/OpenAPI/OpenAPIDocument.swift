@@ -73,6 +73,7 @@ enum OpenAPIDocument {
               "post": {
                 "operationId": "enqueueJob",
                 "summary": "Enqueue one job",
+                "parameters": [{"$ref": "#/components/parameters/TraceParent"}, {"$ref": "#/components/parameters/TraceState"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnqueueRequest"}}}},
                 "responses": {
                   "202": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enqueued"}}}},
@@ -102,6 +103,7 @@ enum OpenAPIDocument {
               "post": {
                 "operationId": "enqueueJobs",
                 "summary": "Enqueue many jobs; every job is checked before any is stored",
+                "parameters": [{"$ref": "#/components/parameters/TraceParent"}, {"$ref": "#/components/parameters/TraceState"}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
                 "responses": {
                   "202": {"description": "One entry per job, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
