@@ -41,6 +41,46 @@ struct ClaimWaitTests {
         #expect(outcomes.allSatisfy { $0.succeeded })
         #expect(started.all == [0, 1])
     }
+
+    /// A snooze (or retry) shorter than the worker's idle wait runs when it is due: the memory
+    /// store's finish wakes the sleeping claimer so that it sleeps until the nearer due time,
+    /// instead of the whole idle wait.
+    @Test func aShortSnoozeRunsWhenDueNotAfterTheIdleWait() async throws {
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        let clock = ManualClock()
+        let attempts = EventRecorder<Int>()
+        let release = EventRecorder<Void>()
+        registry.register(Count.self) { _, context in
+            attempts.record(context.attempt)
+            guard attempts.count == 1 else { return }
+            try await release.waitForCount(1)
+            throw Snooze(for: .milliseconds(50))
+        }
+        let client = SpoolClient(storage: storage, registry: registry, clock: clock, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry,
+            configuration: WorkerConfiguration(concurrency: 2, rescueInterval: nil, idleWait: .seconds(3600)),
+            middleware: [], clock: clock
+        )
+        let outcome = try await withRunningWorker(worker) {
+            let handle = try await client.enqueue(Count(index: 0))
+            _ = try await attempts.waitForCount(1)
+            // The running job's heartbeat and the claimer (a free slot, no due job) sleep on the
+            // clock: the claimer until its idle deadline, an hour on.
+            try await clock.waitForSleepers(atLeast: 2)
+            release.record(())
+            // The memory store announces no snooze: read until the outcome is stored.
+            try await Expectation.poll(every: .milliseconds(2), "the snooze is stored") {
+                try await storage.job(handle.id)?.state == .scheduled
+            }
+            // Due 50 ms on: the store's finish woke the claimer to sleep until then instead.
+            clock.advance(by: .milliseconds(50))
+            _ = try await attempts.waitForCount(2, timeout: .seconds(5))
+            return try await handle.value
+        }
+        #expect(outcome.succeeded)
+    }
 }
 
 /// A memory store that records the queues of each wait for work.

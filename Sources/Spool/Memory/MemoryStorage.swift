@@ -108,7 +108,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         let (lost, changes) = withStore { store in
             store.finish(completions, worker: worker)
         }
-        if changes.madeAvailable || changes.freedLimitedSlot { workSignal.signal() }
+        if changes.madeAvailable || changes.scheduled || changes.freedLimitedSlot { workSignal.signal() }
         if changes.finished { finishSignal.signal() }
         return LeaseReport(lost: lost)
     }

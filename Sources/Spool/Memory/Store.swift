@@ -198,6 +198,9 @@ struct Store: @unchecked Sendable {
 
     struct FinishChanges {
         var madeAvailable = false
+        /// A retry or snooze made a job due later: waiters sleeping until their idle deadline
+        /// must learn of the nearer due time.
+        var scheduled = false
         var finished = false
         /// A job of a queue with a max-running limit stopped running.
         var freedLimitedSlot = false
@@ -232,6 +235,7 @@ struct Store: @unchecked Sendable {
             }
             move(job, to: next, at: completion.at)
             if next == .available { changes.madeAvailable = true }
+            if next == .scheduled { changes.scheduled = true }
             if next.isFinished { changes.finished = true }
             if job.home.limits.maxRunning != nil { changes.freedLimitedSlot = true }
         }
