@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import ServiceLifecycle
 import Spool
+import SpoolTesting
 import Testing
 @testable import SpoolServer
 
@@ -333,19 +334,20 @@ struct ThroughputHistoryTests {
     }
 
     @Test func theServerSamplesWhileItRunsAndStopsWithIt() async throws {
-        let storage = SampledStorage()
+        let base = MemoryStorage()
+        let storage = RecordingStorage(base)
         let server = makeServer(storage) { $0.dashboardSampleInterval = .milliseconds(5) }
         let services = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
-            var samples = storage.samples.makeAsyncIterator()
-            _ = await samples.next()  // the baseline
-            try await store(storage.base, queue: "q", maxAttempts: 1)
-            _ = try await makeDead(storage.base, queue: "q")
+            var seen = try await storage.statsReads.waitForCount(1).count  // the baseline
+            try await store(base, queue: "q", maxAttempts: 1)
+            _ = try await makeDead(base, queue: "q")
             // Each sample is booked before the next one is taken: wait for samples until the dead
-            // job shows (a few at most; the suite's time limit bounds the wait).
+            // job shows (a few at most; each wait is bounded).
             var dead = 0
-            while dead == 0, await samples.next() != nil {
+            while dead == 0 {
+                seen = try await storage.statsReads.waitForCount(seen + 1).count
                 dead = server.throughput.lastHour(now: Date()).reduce(0) { $0 + $1.dead }
             }
             #expect(dead == 1)
@@ -354,49 +356,4 @@ struct ThroughputHistoryTests {
             try await group.waitForAll()
         }
     }
-}
-
-/// A memory store that reports each `stats()` call, so a test can wait for the server's samples.
-final class SampledStorage: JobStorage {
-    let base = MemoryStorage()
-    let samples: AsyncStream<Void>
-    private let sampled: AsyncStream<Void>.Continuation
-
-    init() {
-        (samples, sampled) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-    }
-
-    func stats() async throws -> StorageStats {
-        defer { sampled.yield() }
-        return try await base.stats()
-    }
-
-    func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
-        try await base.enqueue(jobs, whenFull: whenFull, now: now)
-    }
-    func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { try await base.claim(request, now: now) }
-    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
-        try await base.finish(completions, worker: worker)
-    }
-    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
-        try await base.heartbeat(beats, worker: worker, lease: lease, now: now)
-    }
-    func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
-        try await base.rescueExpired(now: now, poisonAfter: poisonAfter)
-    }
-    func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
-        await base.waitForWork(queues: queues, deadline: deadline, clock: clock)
-    }
-    func job(_ id: JobID) async throws -> JobRecord? { try await base.job(id) }
-    func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
-        try await base.jobs(filter, after: after, limit: limit)
-    }
-    func retry(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.retry(ids, now: now) }
-    func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.cancel(ids, now: now) }
-    func delete(_ ids: [JobID]) async throws -> [JobID] { try await base.delete(ids) }
-    func prune(finishedBefore before: Date, limit: Int) async throws -> Int { try await base.prune(finishedBefore: before, limit: limit) }
-    func setPaused(_ paused: Bool, queue: String) async throws { try await base.setPaused(paused, queue: queue) }
-    func pausedQueues() async throws -> Set<String> { try await base.pausedQueues() }
-    func setLimits(_ limits: QueueLimits, queue: String) async throws { try await base.setLimits(limits, queue: queue) }
-    func queueLimits() async throws -> [String: QueueLimits] { try await base.queueLimits() }
 }

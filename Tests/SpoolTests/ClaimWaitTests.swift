@@ -10,7 +10,7 @@ struct ClaimWaitTests {
     /// claimer would spin on the store. It waits in the queues it claimed from, and a freed
     /// slot brings the capped queue back.
     @Test func aQueueAtItsCapDoesNotEndTheWaitOfTheOthers() async throws {
-        let storage = WaitRecordingStorage()
+        let storage = RecordingStorage()
         let registry = JobRegistry()
         let started = EventRecorder<Int>()
         let release = EventRecorder<Void>()
@@ -81,42 +81,4 @@ struct ClaimWaitTests {
         }
         #expect(outcome.succeeded)
     }
-}
-
-/// A memory store that records the queues of each wait for work.
-final class WaitRecordingStorage: JobStorage {
-    let base = MemoryStorage()
-    let waits = EventRecorder<[String]>()
-
-    func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
-        waits.record(queues)
-        await base.waitForWork(queues: queues, deadline: deadline, clock: clock)
-    }
-
-    func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
-        try await base.enqueue(jobs, whenFull: whenFull, now: now)
-    }
-    func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] { try await base.claim(request, now: now) }
-    func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
-        try await base.finish(completions, worker: worker)
-    }
-    func heartbeat(_ beats: [JobHeartbeat], worker: String, lease: Duration, now: Date) async throws -> LeaseReport {
-        try await base.heartbeat(beats, worker: worker, lease: lease, now: now)
-    }
-    func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
-        try await base.rescueExpired(now: now, poisonAfter: poisonAfter)
-    }
-    func job(_ id: JobID) async throws -> JobRecord? { try await base.job(id) }
-    func jobs(_ filter: JobFilter, after: JobID?, limit: Int) async throws -> JobPage {
-        try await base.jobs(filter, after: after, limit: limit)
-    }
-    func stats() async throws -> StorageStats { try await base.stats() }
-    func retry(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.retry(ids, now: now) }
-    func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] { try await base.cancel(ids, now: now) }
-    func delete(_ ids: [JobID]) async throws -> [JobID] { try await base.delete(ids) }
-    func prune(finishedBefore before: Date, limit: Int) async throws -> Int { try await base.prune(finishedBefore: before, limit: limit) }
-    func setPaused(_ paused: Bool, queue: String) async throws { try await base.setPaused(paused, queue: queue) }
-    func pausedQueues() async throws -> Set<String> { try await base.pausedQueues() }
-    func setLimits(_ limits: QueueLimits, queue: String) async throws { try await base.setLimits(limits, queue: queue) }
-    func queueLimits() async throws -> [String: QueueLimits] { try await base.queueLimits() }
 }
