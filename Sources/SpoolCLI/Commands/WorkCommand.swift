@@ -75,8 +75,9 @@ struct WorkCommand: AsyncParsableCommand {
     var testCrashKind: String?
 
     func run() async throws {
-        LogSetup.bootstrap(level: logLevel, json: json)
         try await reportingErrors {
+            let traceExport = try TraceExport.bootstrap(environment: ProcessInfo.processInfo.environment)
+            LogSetup.bootstrap(level: logLevel, json: json, metadataProvider: traceExport?.metadataProvider)
             let names = try ArgumentValues.list(queues).map(ArgumentValues.queueName)
             guard !names.isEmpty else { throw CLIError("--queues needs at least one queue name") }
             try ArgumentValues.checkConcurrency(concurrency)
@@ -101,9 +102,12 @@ struct WorkCommand: AsyncParsableCommand {
                     }
                 }
                 let worker = Worker(storage: opened.storage, registry: registry, configuration: configuration)
+                // The exporter first: services stop in reverse order, so it sends the last spans.
+                let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+                    (traceExport.map { [.init(service: $0.service, serviceName: "spool.otel")] } ?? [])
+                    + [.init(service: worker, serviceName: "spool.worker")]
                 var group = ServiceGroupConfiguration(
-                    services: [.init(service: worker, serviceName: "spool.worker")],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                    services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
                 )
                 // Past the drain timeout the worker cancels its jobs itself; this is the backstop.
                 group.maximumGracefulShutdownDuration = drain + .seconds(10)

@@ -102,7 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
         try await reportingErrors {
             let environment = ProcessInfo.processInfo.environment
             let file = try ServeConfigFile.load(flag: config, environment: environment)
-            LogSetup.bootstrap(level: logLevel ?? file.logLevel ?? .info, json: json)
+            let traceExport = try TraceExport.bootstrap(environment: environment)
+            LogSetup.bootstrap(level: logLevel ?? file.logLevel ?? .info, json: json, metadataProvider: traceExport?.metadataProvider)
             let host = self.host ?? file.host ?? "127.0.0.1"
             let port = self.port ?? file.port ?? 8080
             let names = try (queues.map(ArgumentValues.list) ?? file.queues ?? ["default"]).map(ArgumentValues.queueName)
@@ -158,7 +159,10 @@ struct ServeCommand: AsyncParsableCommand {
                     )
                 )
                 let http = SpoolServer(storage: opened.storage, registry: registry, configuration: server)
-                var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                // The exporter first: services stop in reverse order, so it sends the last spans.
+                var services: [ServiceGroupConfiguration.ServiceConfiguration] =
+                    traceExport.map { [.init(service: $0.service, serviceName: "spool.otel")] } ?? []
+                services += [
                     .init(service: http, serviceName: "spool.server"),
                     .init(service: worker, serviceName: "spool.worker"),
                 ]

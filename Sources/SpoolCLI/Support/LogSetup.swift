@@ -8,18 +8,21 @@ import SpoolServer
 /// (standard output stays for results), as text or as one JSON object per line.
 enum LogSetup {
     /// Sends swift-log's output to standard error at `level`. Call once, first thing in a
-    /// command's `run()`.
-    static func bootstrap(level: Logger.Level, json: Bool = false) {
-        LoggingSystem.bootstrap { label in
-            if json {
-                var handler = JSONLogHandler(label: label)
+    /// command's `run()` (after ``TraceExport/bootstrap(environment:)``, whose metadata
+    /// provider adds the current trace and span ids to each line).
+    static func bootstrap(level: Logger.Level, json: Bool = false, metadataProvider: Logger.MetadataProvider? = nil) {
+        LoggingSystem.bootstrap(
+            { label, provider in
+                if json {
+                    var handler = JSONLogHandler(label: label)
+                    handler.logLevel = level
+                    handler.metadataProvider = provider
+                    return handler
+                }
+                var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
                 handler.logLevel = level
                 return handler
-            }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+            }, metadataProvider: metadataProvider)
     }
 }
 
