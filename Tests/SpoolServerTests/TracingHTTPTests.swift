@@ -103,16 +103,22 @@ struct TracingHTTPTests {
         try await makeServer(storage).makeApplication().test(.live) { client in
             let reply = try await Self.post(
                 client, "/v1/jobs/batch",
-                #"{"jobs": [{"kind": "k", "metadata": {"tenant": "acme"}}, {"kind": "k", "metadata": {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}]}"#,
+                #"{"jobs": [{"kind": "k", "metadata": {"tenant": "acme"}}, {"kind": "k", "metadata": {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}, {"kind": "k", "metadata": {"tracestate": "own=1"}}]}"#,
                 headers: [("traceparent", Self.traceparent)])
             #expect(reply.status == .accepted, "\(reply.text)")
-            let claim = try await client.call(.post, "/v1/worker/claim", body: #"{"worker": "w", "queues": ["default"], "limit": 2}"#)
+            // A tracestate without a traceparent is ignored.
+            let alone = try await Self.post(client, "/v1/jobs", #"{"kind": "k"}"#, headers: [("tracestate", "a=b")])
+            #expect(alone.status == .accepted, "\(alone.text)")
+            let claim = try await client.call(.post, "/v1/worker/claim", body: #"{"worker": "w", "queues": ["default"], "limit": 4}"#)
             let jobs = try #require(claim["jobs"]?.arrayValue)
-            #expect(jobs.count == 2)
+            #expect(jobs.count == 4)
             // The header's context goes to the job without one; the job's own wins.
             #expect(jobs[0]["metadata"]?.normalized == .object([("tenant", .string("acme")), ("traceparent", .string(Self.traceparent))]))
             #expect(
-                jobs[1]["metadata"]?["traceparent"]?.stringValue == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                jobs[1]["metadata"]?.normalized
+                    == .object([("traceparent", .string("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))]))
+            #expect(jobs[2]["metadata"]?.normalized == .object([("tracestate", .string("own=1"))]), "the job's own context is never mixed")
+            #expect(jobs[3]["metadata"]?.normalized == .object([]))
             let problems = OpenAPIChecker(try await OpenAPITests.servedDocument()).problems(
                 claim, method: .post, template: "/v1/worker/claim")
             #expect(problems.isEmpty, "\(problems)")
@@ -128,9 +134,10 @@ struct TracingHTTPTests {
             ("traceparent", "00-\(traceID)-0000000000000000-01", #"{"kind": "k"}"#, "traceparent"),
             ("traceparent", "ff-\(traceID)-\(spanID)-01", #"{"kind": "k"}"#, "traceparent"),
             ("traceparent", "00-\(traceID)-\(spanID)-01-extra", #"{"kind": "k"}"#, "traceparent"),
-            ("tracestate", "a=b", #"{"kind": "k"}"#, "tracestate"),
+            ("tracestate", "a=b\tc", #"{"kind": "k"}"#, "tracestate"),
             ("x-none", "", #"{"kind": "k", "metadata": {"traceparent": "nope"}}"#, "metadata.traceparent"),
-            ("x-none", "", #"{"kind": "k", "metadata": {"tracestate": "a=b"}}"#, "metadata.tracestate"),
+            ("x-none", "", #"{"kind": "k", "metadata": {"tracestate": "a=\u00e9"}}"#, "metadata.tracestate"),
+            ("x-none", "", #"{"kind": "k", "metadata": {"traceparent": "01-\#(traceID)-\#(spanID)-01-\n"}}"#, "metadata.traceparent"),
             ("x-none", "", #"{"kind": "k", "metadata": {"n": 1}}"#, "metadata.n"),
             ("x-none", "", #"{"kind": "k", "metadata": ["a"]}"#, "metadata"),
             ("x-none", "", #"{"kind": "k", "metadata": {"": "empty key"}}"#, "metadata"),
@@ -162,6 +169,7 @@ struct TracingHTTPTests {
             "ff-\(Self.traceID)-\(Self.spanID)-01", "00-\(Self.traceID)-\(Self.spanID)-1", "0-\(Self.traceID)-\(Self.spanID)-01",
             "00-00000000000000000000000000000000-\(Self.spanID)-01", "00-\(Self.traceID)-0000000000000000-01", "",
             "01-\(Self.traceID)-\(Self.spanID)-01x", "00-\(Self.traceID.uppercased())-\(Self.spanID)-01",
+            "01-\(Self.traceID)-\(Self.spanID)-01-\u{E9}", "01-\(Self.traceID)-\(Self.spanID)-01-a\nb",
         ]
         for sample in samples {
             let whole = NSRange(sample.startIndex..., in: sample)

@@ -18,15 +18,14 @@ enum TraceContext {
     static let maximumValueLength = 4096
     /// The longest `tracestate` accepted, in characters (W3C asks vendors to pass on 512).
     static let maximumTraceStateLength = 512
-    /// The most list members of a `tracestate` (W3C: 32).
-    static let maximumTraceStateMembers = 32
 
     /// `traceparent` as W3C Trace Context level 1 writes it: version (two lowercase hex digits,
     /// not `ff`), trace id (32, not all zero), parent id (16, not all zero), flags (2); version
-    /// `00` has nothing after the flags, a later version may add `-` and more.
+    /// `00` has nothing after the flags, a later version may add `-` and more printable ASCII.
     static let traceParentPattern =
-        "^(00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}|(?!00|ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?)$"
-    /// `tracestate`: printable ASCII (its list syntax is the vendors' business).
+        "^(00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}|(?!00|ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-[ -~]*)?)$"
+    /// `tracestate`: printable ASCII (its list syntax is the tracers' business: they drop what
+    /// they cannot read).
     static let traceStatePattern = "^[ -~]*$"
 
     /// Whether `text` is a `traceparent` (see ``traceParentPattern``).
@@ -44,7 +43,7 @@ enum TraceContext {
         let version = bytes[0..<2]
         if version.elementsEqual("ff".utf8) { return false }
         if version.elementsEqual("00".utf8) { return bytes.count == 55 }
-        return bytes.count == 55 || bytes[55] == dash
+        return bytes.count == 55 || (bytes[55] == dash && bytes[56...].allSatisfy { (0x20...0x7E).contains($0) })
     }
 
     /// Checks `text` as the `tracestate` of `field`.
@@ -56,10 +55,6 @@ enum TraceContext {
         }
         guard text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw Problem.invalidField(field, "must be printable ASCII (W3C Trace Context tracestate)")
-        }
-        let members = text.split(separator: ",").count
-        guard members <= maximumTraceStateMembers else {
-            throw Problem.invalidField(field, "holds \(members) list members; at most \(maximumTraceStateMembers)")
         }
     }
 
@@ -76,8 +71,7 @@ enum TraceContext {
 
     /// The `metadata` member of one job: an object of at most ``maximumMetadataKeys`` string
     /// values; keys of 1 to ``maximumKeyLength`` code points without control characters, values
-    /// of at most ``maximumValueLength``; a `traceparent` and `tracestate` checked as W3C's (a
-    /// `tracestate` only beside a `traceparent`).
+    /// of at most ``maximumValueLength``; a `traceparent` and `tracestate` checked as W3C's.
     /// - Throws: ``Problem`` 400 naming the field (`metadata`, `jobs[2].metadata.traceparent`).
     static func metadata(_ value: JSONValue, field: String) throws -> [String: String] {
         guard case .object(let members) = value else {
@@ -110,40 +104,33 @@ enum TraceContext {
             try checkTraceParent(parent, field: "\(field).traceparent")
         }
         if let state = metadata["tracestate"] {
-            guard metadata["traceparent"] != nil else {
-                throw Problem.invalidField("\(field).tracestate", "needs a traceparent beside it")
-            }
             try checkTraceState(state, field: "\(field).tracestate")
         }
         return metadata
     }
 
     /// The `traceparent` and `tracestate` headers of `request` as metadata (empty without a
-    /// `traceparent`).
-    /// - Throws: ``Problem`` 400 naming `traceparent` or `tracestate` when either is malformed
-    ///   or repeated, or a `tracestate` comes without a `traceparent`.
+    /// `traceparent`: a `tracestate` alone is checked, then ignored, as W3C asks).
+    /// - Throws: ``Problem`` 400 naming `traceparent` or `tracestate` when either is malformed,
+    ///   or `traceparent` when it is repeated.
     static func headers(_ request: Request) throws -> [String: String] {
         let parents = request.headers[values: HTTPField.Name("traceparent")!]
         let states = request.headers[values: HTTPField.Name("tracestate")!]
         guard parents.count <= 1 else { throw Problem.invalidField("traceparent", "must be sent once (got \(parents.count) headers)") }
-        guard let parent = parents.first else {
-            if !states.isEmpty { throw Problem.invalidField("tracestate", "needs a traceparent header beside it") }
-            return [:]
-        }
+        // Several tracestate headers are one list (RFC 9110 field combination).
+        let state = states.isEmpty ? nil : states.joined(separator: ",")
+        if let state { try checkTraceState(state, field: "tracestate") }
+        guard let parent = parents.first else { return [:] }
         try checkTraceParent(parent, field: "traceparent")
         var context = ["traceparent": parent]
-        // Several tracestate headers are one list (RFC 9110 field combination).
-        if !states.isEmpty {
-            let state = states.joined(separator: ",")
-            try checkTraceState(state, field: "tracestate")
-            context["tracestate"] = state
-        }
+        context["tracestate"] = state
         return context
     }
 
-    /// `job` with the header's context, unless its own metadata has a `traceparent`.
+    /// `job` with the header's context, unless its own metadata has a `traceparent` or a
+    /// `tracestate` (the job's own context wins whole; the two are never mixed).
     static func apply(_ context: [String: String], to job: inout NewJob) {
-        guard !context.isEmpty, job.metadata["traceparent"] == nil else { return }
+        guard !context.isEmpty, job.metadata["traceparent"] == nil, job.metadata["tracestate"] == nil else { return }
         job.metadata.merge(context) { $1 }
     }
 }

@@ -10,8 +10,8 @@ extension OpenAPIDocument {
             "parameters": {
               "JobID": {"name": "id", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/JobID"}, "description": "A job id. A well-formed id no job has is a 404, and so is anything that is not an id."},
               "QueueName": {"name": "name", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Name"}, "description": "A queue name, percent-encoded in the path"},
-              "TraceParent": {"name": "traceparent", "in": "header", "schema": {"$ref": "#/components/schemas/TraceParent"}, "description": "The caller's W3C trace context: it becomes the `traceparent` metadata of every job without one of its own, so the jobs' runs continue the caller's trace. Malformed or repeated: 400 naming `traceparent`."},
-              "TraceState": {"name": "tracestate", "in": "header", "schema": {"$ref": "#/components/schemas/TraceState"}, "description": "The W3C tracestate going with `traceparent` (only with it), copied beside it. Several headers are one comma-separated list."}
+              "TraceParent": {"name": "traceparent", "in": "header", "schema": {"$ref": "#/components/schemas/TraceParent"}, "description": "The caller's W3C trace context: it becomes the `traceparent` metadata of every job without a `traceparent` or `tracestate` of its own, so the jobs' runs continue the caller's trace. Malformed or repeated: 400 naming `traceparent`."},
+              "TraceState": {"name": "tracestate", "in": "header", "schema": {"$ref": "#/components/schemas/TraceState"}, "description": "The W3C tracestate going with `traceparent`, copied beside it (ignored without a `traceparent`). Several headers are one comma-separated list."}
             },
             "responses": {
               "BadRequest": {"description": "Malformed JSON, a member given twice, or a bad field (named in `field`) or query parameter (named in `parameter`)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},

@@ -32,11 +32,10 @@ extension OpenAPIDocument {
                   "traceparent": {"$ref": "#/components/schemas/TraceParent"},
                   "tracestate": {"$ref": "#/components/schemas/TraceState"}
                 },
-                "dependentRequired": {"tracestate": ["traceparent"]},
-                "description": "String tags carried with the job and handed to its workers (claim, GET). `traceparent` and `tracestate` are the W3C trace context its runs continue; they win over the request's headers. Keys: 1 to \#(TraceContext.maximumKeyLength) code points without control characters; values: at most \#(TraceContext.maximumValueLength) code points."
+                "description": "String tags carried with the job and handed to its workers (claim, GET). `traceparent` and `tracestate` are the W3C trace context its runs continue; a job with either ignores the request's headers. Keys: 1 to \#(TraceContext.maximumKeyLength) code points without control characters; values: at most \#(TraceContext.maximumValueLength) code points."
               },
               "TraceParent": {"type": "string", "pattern": "\#(TraceContext.traceParentPattern)", "examples": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], "description": "W3C Trace Context traceparent: VERSION-TRACEID-PARENTID-FLAGS in lowercase hex, ids not all zero"},
-              "TraceState": {"type": "string", "maxLength": \#(TraceContext.maximumTraceStateLength), "pattern": "\#(TraceContext.traceStatePattern)", "description": "W3C Trace Context tracestate: printable ASCII, at most \#(TraceContext.maximumTraceStateMembers) comma-separated members"},
+              "TraceState": {"type": "string", "maxLength": \#(TraceContext.maximumTraceStateLength), "pattern": "\#(TraceContext.traceStatePattern)", "description": "W3C Trace Context tracestate: printable ASCII; meaningful only beside a traceparent"},
               "BatchRequest": {
                 "type": "object",
                 "required": ["jobs"],
