@@ -83,7 +83,9 @@ public final class PeriodicScheduler: Service, Sendable {
     ///   - registry: supplies each kind's defaults (queue, priority, attempts, timeout) where the
     ///     schedule's job leaves them out.
     ///   - clock: read for tick times and slept on between ticks.
-    ///   - middleware: their `willEnqueue` runs before every enqueue. Default: metrics.
+    ///   - middleware: they wrap every enqueue of a tick. Default: tracing when a tracer is
+    ///     bootstrapped (``TracingMiddleware/bootstrapped``: each tick's job gets a producer
+    ///     span, the root of its trace, and its runs continue it), and metrics.
     ///   - logger: for start and stop, missed ticks, ticks enqueued and failed enqueues.
     /// - Throws: ``SpoolError`` `invalidArgument` for an empty or repeated schedule name, a
     ///   non-positive interval, or a job that storage would refuse (empty kind or queue,
@@ -91,7 +93,8 @@ public final class PeriodicScheduler: Service, Sendable {
     public init(
         storage: any JobStorage, schedules: [PeriodicSchedule], leadership: any LeadershipGate = AlwaysLeader(),
         registry: JobRegistry = JobRegistry(), clock: any JobClock = SystemClock(),
-        middleware: [any JobMiddleware] = [MetricsMiddleware()], logger: Logger = Logger(label: "spool.scheduler")
+        middleware: [any JobMiddleware] = TracingMiddleware.bootstrapped + [MetricsMiddleware()],
+        logger: Logger = Logger(label: "spool.scheduler")
     ) throws {
         var names: Set<String> = []
         for schedule in schedules {
