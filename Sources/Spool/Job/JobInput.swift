@@ -107,7 +107,8 @@ public enum JobInput {
         return verdict ?? .notASCII
     }
 
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    /// Whether `scalar` is a control character a name may not hold (C0, DEL, C1).
+    package static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 }

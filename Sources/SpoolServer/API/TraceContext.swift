@@ -12,8 +12,8 @@ import Spool
 enum TraceContext {
     /// The most members of a job's metadata.
     static let maximumMetadataKeys = 64
-    /// The longest metadata key, in Unicode code points.
-    static let maximumKeyLength = 255
+    /// The longest metadata key, in Unicode code points: as long as a name.
+    static let maximumKeyLength = JobInput.maximumNameLength
     /// The longest metadata value, in Unicode code points.
     static let maximumValueLength = 4096
     /// The longest `tracestate` accepted, in characters (W3C asks vendors to pass on 512).
@@ -87,7 +87,7 @@ enum TraceContext {
                 throw Problem.invalidField(
                     field, "keys must be 1 to \(maximumKeyLength) characters (Unicode code points) long (got one of \(length))")
             }
-            guard !key.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            guard !key.unicodeScalars.contains(where: JobInput.isControl) else {
                 throw Problem.invalidField(field, "keys must not hold control characters")
             }
             guard case .string(let text) = member else {

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .errors import QueueFullError, SpoolError, WaitTimeout
 from .tracing import parse_traceparent
@@ -73,22 +73,17 @@ class JobSpec:
         if self.run_at is not None and self.delay is not None:
             raise ValueError("give run_at or delay, not both")
         body: Dict[str, Any] = {"kind": self.kind}
-        if self.payload is not None:
-            body["payload"] = self.payload
-        if self.queue is not None:
-            body["queue"] = self.queue
-        if self.priority is not None:
-            body["priority"] = self.priority
-        if self.run_at is not None:
-            body["run_at"] = _rfc3339(self.run_at, "run_at")
-        if self.delay is not None:
-            body["delay_s"] = _seconds(self.delay, "delay")
-        if self.unique_key is not None:
-            body["unique_key"] = self.unique_key
-        if self.max_attempts is not None:
-            body["max_attempts"] = self.max_attempts
-        if self.timeout is not None:
-            body["timeout_s"] = _seconds(self.timeout, "timeout")
+        given: Tuple[Tuple[str, Any], ...] = (
+            ("payload", self.payload),
+            ("queue", self.queue),
+            ("priority", self.priority),
+            ("run_at", None if self.run_at is None else _rfc3339(self.run_at, "run_at")),
+            ("delay_s", None if self.delay is None else _seconds(self.delay, "delay")),
+            ("unique_key", self.unique_key),
+            ("max_attempts", self.max_attempts),
+            ("timeout_s", None if self.timeout is None else _seconds(self.timeout, "timeout")),
+        )
+        body.update((name, value) for name, value in given if value is not None)
         if self.metadata is not None:
             for key, value in self.metadata.items():
                 if not isinstance(key, str) or not isinstance(value, str):
