@@ -148,7 +148,7 @@ public struct SpoolServer: Service {
         /// True for `localhost`, `127.x.x.x` and `::1`.
         package static func isLoopback(_ host: String) -> Bool {
             // The same rule the server applies to a request's `Host` when no token is set.
-            host == "::1" || LoopbackGuardMiddleware<BasicRequestContext>.isLoopbackAuthority(host)
+            host == "::1" || LoopbackGuardMiddleware<SpoolServerRequestContext>.isLoopbackAuthority(host)
         }
     }
 
@@ -191,18 +191,18 @@ public struct SpoolServer: Service {
     /// The router with every route and the problem, loopback, auth, JSON-body and 405 middleware
     /// (see "The edges" above), to run in a Hummingbird application of one's own. The connection
     /// limits are not part of it: they live in ``makeApplication()``.
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func makeRouter() -> Router<SpoolServerRequestContext> {
+        let router = Router(context: SpoolServerRequestContext.self)
         router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds))
         if !configuration.requiresToken {
-            router.add(middleware: LoopbackGuardMiddleware<BasicRequestContext>(isBrowserPath: { DashboardRoutes.isDashboardPath($0) }))
+            router.add(middleware: LoopbackGuardMiddleware<SpoolServerRequestContext>(isBrowserPath: { DashboardRoutes.isDashboardPath($0) }))
         }
-        let auth = AuthMiddleware<BasicRequestContext>(
+        let auth = AuthMiddleware<SpoolServerRequestContext>(
             adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"],
             isBrowserPath: { DashboardRoutes.isDashboardPath($0) }
         )
         router.add(middleware: auth)
-        router.add(middleware: JSONBodyMiddleware<BasicRequestContext>())
+        router.add(middleware: JSONBodyMiddleware<SpoolServerRequestContext>())
         let routes = APIRoutes(
             storage: storage, client: SpoolClient(storage: storage, registry: registry, clock: clock), registry: registry,
             clock: clock, bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds,
@@ -218,13 +218,13 @@ public struct SpoolServer: Service {
         ).register(on: router)
         // After every route, so it wraps only the not-found answer: a known path with another
         // method gets 405 with `Allow`.
-        router.add(middleware: MethodNotAllowedMiddleware<BasicRequestContext>(routes: router.routes))
+        router.add(middleware: MethodNotAllowedMiddleware<SpoolServerRequestContext>(routes: router.routes))
         return router
     }
 
     /// The Hummingbird application serving ``makeRouter()`` on the configured address (tests
     /// drive it with HummingbirdTesting).
-    public func makeApplication() -> Application<RouterResponder<BasicRequestContext>> {
+    public func makeApplication() -> Application<RouterResponder<SpoolServerRequestContext>> {
         let configuration = self.configuration
         let onServerRunning = configuration.onServerRunning
         return Application(

@@ -10,7 +10,7 @@ struct PageContext: Sendable {
     var access: Access
     /// The per-process token every form carries (the CSRF check).
     var formToken: String
-    /// The page's own path and query, where an action returns to.
+    /// The page's own path and query (below the mount path, if any), where an action returns to.
     var location: String
     /// A message to show once (the outcome of an action), from the `notice` query parameter.
     var notice: String?
@@ -41,7 +41,7 @@ enum DashboardPage {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(title) · Spool</title><style>\(HTML(trusted: style))</style></head>
-            <body><header><a class="brand" href="/">Spool</a><nav>\(navigation)</nav></header>
+            <body><header><a class="brand" href="\(DashboardURL.make("/"))">Spool</a><nav>\(navigation)</nav></header>
             <main>\(notice)\(readOnly)\(body)</main>
             <footer>\(footer)</footer>\(HTML.when(refresh, script))</body></html>
             """
@@ -59,11 +59,11 @@ enum DashboardPage {
     /// 401 on the dashboard, otherwise the problem's title and detail.
     static func problem(_ problem: Problem, signIn: Bool = false) -> Response {
         let form: HTML = """
-            <form method="get" action="/" class="signin"><label>Token <input type="password" name="token" autocomplete="current-password" required></label> <button type="submit">Sign in</button></form>
+            <form method="get" action="\(DashboardURL.make("/"))" class="signin"><label>Token <input type="password" name="token" autocomplete="current-password" required></label> <button type="submit">Sign in</button></form>
             <p class="muted">The admin token (SPOOL_ADMIN_TOKEN) may act; the read-only token (SPOOL_READ_TOKEN) may look. The browser keeps it in a cookie for this session.</p>
             """
         let body: HTML = """
-            <h1>\(problem.title)</h1><p>\(problem.detail)</p>\(HTML.when(signIn, form))<p><a href="/">Overview</a></p>
+            <h1>\(problem.title)</h1><p>\(problem.detail)</p>\(HTML.when(signIn, form))<p><a href="\(DashboardURL.make("/"))">Overview</a></p>
             """
         var response = Self.response(title: problem.title, body: body, refresh: false, status: problem.status)
         for field in problem.headers where field.name != .contentType {
@@ -82,7 +82,7 @@ enum DashboardPage {
             "<input type=\"hidden\" name=\"\(name)\" value=\"\(value)\">"
         }
         return
-            "<form method=\"post\" action=\"\(path)\" class=\"action \(cssClass)\">\(hidden)<button type=\"submit\">\(label)</button></form>"
+            "<form method=\"post\" action=\"\(DashboardURL.make(path))\" class=\"action \(cssClass)\">\(hidden)<button type=\"submit\">\(label)</button></form>"
     }
 
     /// A state name as a coloured badge.
@@ -123,7 +123,7 @@ enum DashboardPage {
     }
 
     private static var navigation: HTML {
-        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs")].map { path, label in "<a href=\"\(path)\">\(label)</a>" }
+        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs")].map { path, label in "<a href=\"\(DashboardURL.make(path))\">\(label)</a>" }
         let states: [HTML] = [JobState.available, .running, .scheduled, .dead].map { state in
             "<a href=\"\(DashboardURL.make("/jobs", [("state", state.rawValue)]))\">\(state.rawValue.capitalized)</a>"
         }

@@ -76,7 +76,7 @@ struct DashboardRoutes: Sendable {
         do {
             let context = PageContext(
                 access: try access(request), formToken: formToken,
-                location: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""),
+                location: DashboardURL.make(request.uri.path) + (request.uri.query.map { "?" + $0 } ?? ""),
                 notice: FormFields(request.uri.query ?? "")["notice"], now: clock.now
             )
             return try await render(context)
@@ -181,7 +181,7 @@ struct DashboardRoutes: Sendable {
                 )
             }
             let notice = try await perform(form)
-            let back = form["back"].flatMap { DashboardURL.isLocal($0) ? $0 : nil } ?? fallback
+            let back = form["back"].flatMap { DashboardURL.isLocal($0) ? $0 : nil } ?? DashboardURL.make(fallback)
             return Response.redirect(to: Self.adding(notice: notice, to: back), type: .normal)
         } catch let problem as Problem {
             return DashboardPage.problem(problem)

@@ -106,17 +106,17 @@ enum DashboardViews {
             return "<option value=\"\(name)\"\(HTML(trusted: selected))>\(name.isEmpty ? "every queue" : name)</option>"
         }
         let filters: HTML = """
-            <form method="get" action="/jobs" class="filters">\(HTML.when(query.state != nil, "<input type=\"hidden\" name=\"state\" value=\"\(query.state?.rawValue ?? "")\">"))
+            <form method="get" action="\(DashboardURL.make("/jobs"))" class="filters">\(HTML.when(query.state != nil, "<input type=\"hidden\" name=\"state\" value=\"\(query.state?.rawValue ?? "")\">"))
             <select name="queue" aria-label="queue">\(options)</select>
             <input name="kind" placeholder="kind (exact)" value="\(query.kind ?? "")" aria-label="kind">
             <input name="q" type="search" placeholder="id prefix or part of the kind" value="\(query.search ?? "")" aria-label="search">
-            <button type="submit">Filter</button> <a href="/jobs">clear</a></form>
+            <button type="submit">Filter</button> <a href="\(DashboardURL.make("/jobs"))">clear</a></form>
             """
         let rows: [HTML] = jobs.map { job in
             let error: HTML = job.lastError.map { "<span title=\"\($0.message)\">\(shortened($0.message, to: 90))</span>" } ?? .empty
             let when = job.finishedAt ?? (job.state == .scheduled ? job.runAt : job.attemptedAt ?? job.createdAt)
             return """
-                <tr><td class="id"><a href="/jobs/\(job.id.description)">\(job.id.description)</a></td><td>\(job.kind)</td><td>\(job.queue)</td><td>\(DashboardPage.badge(job.state))</td><td class="num">\(job.priority)</td><td class="num">\(job.attempt)/\(job.maxAttempts)</td><td>\(DashboardPage.time(when, now: context.now))</td><td>\(error)</td></tr>
+                <tr><td class="id"><a href="\(DashboardURL.make("/jobs/\(job.id)"))">\(job.id.description)</a></td><td>\(job.kind)</td><td>\(job.queue)</td><td>\(DashboardPage.badge(job.state))</td><td class="num">\(job.priority)</td><td class="num">\(job.attempt)/\(job.maxAttempts)</td><td>\(DashboardPage.time(when, now: context.now))</td><td>\(error)</td></tr>
                 """
         }
         let table: HTML =

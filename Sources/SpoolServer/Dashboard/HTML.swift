@@ -95,8 +95,14 @@ struct HTML: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible
     private static let entities: [Unicode.Scalar: String] = ["&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"]
 }
 
-/// Dashboard links: a path and query parameters, percent-encoded.
+/// Dashboard links: a path and query parameters, percent-encoded, below the path the server is
+/// mounted at.
 enum DashboardURL {
+    /// The path the server answers under when it is mounted in another application
+    /// (``SpoolMount``), such as `/spool`; empty when it serves from its own root. Set by the
+    /// mount for the request it answers, so every link, form and redirect it writes stays below it.
+    @TaskLocal static var mountPath = ""
+
     /// The characters left as they are in a query key or value (RFC 3986 unreserved).
     private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -105,12 +111,14 @@ enum DashboardURL {
         text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
     }
 
-    /// `path` with the parameters that have a non-empty value, in order.
+    /// `path` (one of the server's own, such as `/jobs`) below ``mountPath``, with the parameters
+    /// that have a non-empty value, in order.
     static func make(_ path: String, _ parameters: [(String, String?)] = []) -> String {
         let query = parameters.compactMap { name, value in
             value.flatMap { $0.isEmpty ? nil : encode(name) + "=" + encode($0) }
         }
-        return query.isEmpty ? path : path + "?" + query.joined(separator: "&")
+        let mounted = mountPath.isEmpty ? path : (path == "/" ? mountPath : mountPath + path)
+        return query.isEmpty ? mounted : mounted + "?" + query.joined(separator: "&")
     }
 
     /// True for a path on this server (`/…` but not `//…`, no scheme), so a redirect to it

@@ -74,6 +74,12 @@ struct Problem: Error, Sendable, CustomStringConvertible {
     }
 
     /// 400: the request is wrong as a whole.
+    /// A failure of the server's own (logged where it happened).
+    static let internalError = Problem(
+        status: .internalServerError, slug: "internal", title: "Internal error",
+        detail: "the server failed to handle the request (see its log)"
+    )
+
     static func badRequest(_ detail: String) -> Problem {
         Problem(status: .badRequest, slug: "bad-request", title: "The request is invalid", detail: detail)
     }
@@ -244,10 +250,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw CancellationError()
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            return Problem(
-                status: .internalServerError, slug: "internal", title: "Internal error",
-                detail: "the server failed to handle the request (see its log)"
-            ).response
+            return Problem.internalError.response
         }
     }
 }
