@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SpoolPostgres", targets: ["SpoolPostgres"]),
         .library(name: "SpoolRedis", targets: ["SpoolRedis"]),
         .library(name: "SpoolServer", targets: ["SpoolServer"]),
+        .library(name: "SpoolHummingbird", targets: ["SpoolHummingbird"]),
         .library(name: "SpoolWebhooks", targets: ["SpoolWebhooks"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
@@ -99,6 +100,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Spool in a Hummingbird app: the client in the request context, the server mountable.
+        .target(
+            name: "SpoolHummingbird",
+            dependencies: ["Spool", "SpoolServer", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SpoolWebhooks",
             dependencies: [
@@ -140,7 +147,7 @@ let package = Package(
         .target(
             name: "EmbeddingExample",
             dependencies: [
-                "Spool",
+                "Spool", "SpoolHummingbird", "SpoolServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -157,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "EmbeddingExampleTests",
             dependencies: [
-                "EmbeddingExample", "Spool", "SpoolTesting",
+                "EmbeddingExample", "Spool", "SpoolTesting", "SpoolServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -200,6 +207,7 @@ let package = Package(
             dependencies: [
                 "Spool", "SpoolServer", "SpoolTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -48,7 +48,7 @@ public struct SpoolMount: Service {
         let segments = trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         let valid =
-            trimmed.hasPrefix("/") && trimmed.count <= 200
+            trimmed.hasPrefix("/") && !path.contains("//") && trimmed.count <= 200
             && (trimmed == "/" || segments.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && $0.allSatisfy(allowed.contains) })
         guard valid else {
             throw SpoolError(

@@ -195,7 +195,8 @@ public struct SpoolServer: Service {
         let router = Router(context: SpoolServerRequestContext.self)
         router.add(middleware: ProblemMiddleware(bodyLimit: configuration.bodyLimit, retryAfter: configuration.retryAfterSeconds))
         if !configuration.requiresToken {
-            router.add(middleware: LoopbackGuardMiddleware<SpoolServerRequestContext>(isBrowserPath: { DashboardRoutes.isDashboardPath($0) }))
+            router.add(
+                middleware: LoopbackGuardMiddleware<SpoolServerRequestContext>(isBrowserPath: { DashboardRoutes.isDashboardPath($0) }))
         }
         let auth = AuthMiddleware<SpoolServerRequestContext>(
             adminToken: configuration.adminToken, readToken: configuration.readToken, openPaths: ["/healthz", "/openapi.json"],

@@ -1,5 +1,6 @@
 import EmbeddingExample
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Spool
@@ -40,7 +41,7 @@ struct SignupAppTests {
     func signupEnqueuesAndTheWorkerRuns() async throws {
         let mailer = RecordingMailer()
         // One email at a time, two waiting at most.
-        let app = SignupApp(mailer: mailer, capacity: 2, concurrency: 1)
+        let app = try SignupApp(mailer: mailer, capacity: 2, concurrency: 1)
         try await withRunningWorker(app.worker) {
             try await app.application(port: 0).test(.live) { client in
                 func signup(_ user: Int) async throws -> TestResponse {
@@ -72,6 +73,46 @@ struct SignupAppTests {
                 #expect(try await signup(5).status == .accepted, "room again once the queue drained")
                 _ = try await mailer.sent.waitForCount(4)
             }
+        }
+    }
+
+    @Test("Spool's dashboard and API answer under /spool over real HTTP, links included; a job enqueued from a route shows there")
+    func dashboardMountedUnderSpool() async throws {
+        let mailer = RecordingMailer()
+        mailer.open()
+        let app = try SignupApp(mailer: mailer)
+        let host = HTTPField.Name("Host")!
+        try await app.application(port: 0).test(.live) { client in
+            let signup = try await client.execute(
+                uri: "/signup", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"user_id": 1, "address": "ada@example.com"}"#)
+            )
+            #expect(signup.status == .accepted)
+            let id = try #require(String(buffer: signup.body).split(separator: "\"").dropFirst(3).first)
+            // The worker is a service of the application: it runs the job.
+            _ = try await mailer.sent.waitForCount(1)
+
+            let overview = try await client.execute(uri: "/spool", method: .get, headers: [host: "localhost"])
+            #expect(overview.status == .ok)
+            let html = String(buffer: overview.body)
+            #expect(html.contains(#"href="/spool/jobs?state=available""#), "\(html.prefix(400))")
+            let page = try await client.execute(uri: "/spool/jobs/\(id)", method: .get, headers: [host: "localhost"])
+            #expect(String(buffer: page.body).contains("email.welcome"))
+            let job = try await client.execute(uri: "/spool/v1/jobs/\(id)", method: .get, headers: [host: "localhost"])
+            #expect(String(buffer: job.body).contains(#""state":"succeeded""#), "\(String(buffer: job.body))")
+            let foreign = try await client.execute(uri: "/spool/v1/stats", method: .get, headers: [host: "evil.example"])
+            #expect(foreign.status == .misdirectedRequest, "with no token, only a loopback Host is answered")
+        }
+    }
+
+    @Test("with a token, the mounted dashboard and API ask for it; the app's own routes do not")
+    func mountedDashboardWithAToken() async throws {
+        let app = try SignupApp(mailer: RecordingMailer(), dashboardToken: "sesame")
+        try await app.application(port: 0).test(.live) { client in
+            #expect(try await client.execute(uri: "/spool/v1/stats", method: .get).status == .unauthorized)
+            let stats = try await client.execute(uri: "/spool/v1/stats", method: .get, headers: [.authorization: "Bearer sesame"])
+            #expect(stats.status == .ok)
+            #expect(try await client.execute(uri: "/jobs/nothing", method: .get).status == .notFound, "the app's route, not Spool's")
         }
     }
 }

@@ -123,7 +123,8 @@ enum DashboardPage {
     }
 
     private static var navigation: HTML {
-        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs")].map { path, label in "<a href=\"\(DashboardURL.make(path))\">\(label)</a>" }
+        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs")].map { path, label in "<a href=\"\(DashboardURL.make(path))\">\(label)</a>"
+        }
         let states: [HTML] = [JobState.available, .running, .scheduled, .dead].map { state in
             "<a href=\"\(DashboardURL.make("/jobs", [("state", state.rawValue)]))\">\(state.rawValue.capitalized)</a>"
         }

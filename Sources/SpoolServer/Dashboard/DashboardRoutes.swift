@@ -244,6 +244,6 @@ struct DashboardRoutes: Sendable {
     static func adding(notice: String, to target: String) -> String {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let kept = parts.count > 1 ? FormFields(String(parts[1])).pairs.filter { $0.0 != "notice" } : []
-        return DashboardURL.make(String(parts[0]), kept.map { ($0.0, $0.1) } + [("notice", notice)])
+        return DashboardURL.adding(kept.map { ($0.0, $0.1) } + [("notice", notice)], to: String(parts[0]))
     }
 }

@@ -114,11 +114,17 @@ enum DashboardURL {
     /// `path` (one of the server's own, such as `/jobs`) below ``mountPath``, with the parameters
     /// that have a non-empty value, in order.
     static func make(_ path: String, _ parameters: [(String, String?)] = []) -> String {
+        let mounted = mountPath.isEmpty ? path : (path == "/" ? mountPath : mountPath + path)
+        return adding(parameters, to: mounted)
+    }
+
+    /// `target` (a path already below ``mountPath``) with the parameters that have a non-empty
+    /// value, in order.
+    static func adding(_ parameters: [(String, String?)], to target: String) -> String {
         let query = parameters.compactMap { name, value in
             value.flatMap { $0.isEmpty ? nil : encode(name) + "=" + encode($0) }
         }
-        let mounted = mountPath.isEmpty ? path : (path == "/" ? mountPath : mountPath + path)
-        return query.isEmpty ? mounted : mounted + "?" + query.joined(separator: "&")
+        return query.isEmpty ? target : target + "?" + query.joined(separator: "&")
     }
 
     /// True for a path on this server (`/…` but not `//…`, no scheme), so a redirect to it

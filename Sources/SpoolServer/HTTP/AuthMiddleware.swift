@@ -107,7 +107,8 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     private static func signIn(token: String, request: Request) -> Response {
         let rest = FormFields(request.uri.query ?? "").pairs.filter { $0.0 != "token" }
         var response = Response.redirect(to: DashboardURL.make(request.uri.path, rest.map { ($0.0, $0.1) }), type: .normal)
-        response.headers[.setCookie] = "\(cookieName)=\(DashboardURL.encode(token)); Path=\(DashboardURL.make("/")); HttpOnly; SameSite=Strict"
+        response.headers[.setCookie] =
+            "\(cookieName)=\(DashboardURL.encode(token)); Path=\(DashboardURL.make("/")); HttpOnly; SameSite=Strict"
         return response
     }
 
