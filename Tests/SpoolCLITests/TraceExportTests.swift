@@ -92,7 +92,7 @@ struct TraceExportTests {
     /// context, and checks the spans the receiver got once the server stopped.
     static func exportOneJob(to receiverURL: String, received: String, in folder: String) async throws {
         let server = try SpoolChild(
-            ["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite"], in: folder,
+            ["serve", "--port", "0", "--database", "sqlite:\(folder)/jobs.sqlite", "--log-level", "debug", "--json"], in: folder,
             environment: [
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiverURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
                 "OTEL_BSP_SCHEDULE_DELAY": "50",
@@ -124,11 +124,22 @@ struct TraceExportTests {
         #expect(run.service == "spool")
         let send = try #require(spans.first { $0.name == "send default" && $0.traceID == traceID })
         #expect(send.parentSpanID == "00f067aa0ba902b7", "the producer continues the caller's span")
+
+        // The worker's log line about the job's outcome carries the run span's ids.
+        let lines = server.output.stderr.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let outcome = try #require(
+            lines.first { $0["message"] as? String == "job succeeded" && $0["spool.job.id"] as? String == id },
+            "no outcome line for job \(id) in \(server.output.stderr)")
+        #expect(outcome["trace_id"] as? String == traceID, "\(outcome)")
+        #expect(outcome["span_id"] as? String == run.spanID, "\(outcome)")
     }
 
     struct Span {
         var name: String
         var traceID: String
+        var spanID: String
         var parentSpanID: String
         var service: String?
         var attributes: [String: String]
@@ -147,7 +158,8 @@ struct TraceExportTests {
                         spans.append(
                             Span(
                                 name: span["name"] as? String ?? "", traceID: Self.hex(span["traceId"]),
-                                parentSpanID: Self.hex(span["parentSpanId"]), service: resourceAttributes["service.name"],
+                                spanID: Self.hex(span["spanId"]), parentSpanID: Self.hex(span["parentSpanId"]),
+                                service: resourceAttributes["service.name"],
                                 attributes: Self.attributes(span["attributes"])))
                     }
                 }

@@ -25,12 +25,12 @@ struct TracingTests {
     /// Runs `body` with a worker over `storage` tracing to `tracer`, then stops it.
     static func withWorker(
         _ storage: MemoryStorage, _ registry: JobRegistry, tracer: InMemoryTracer, queues: [String] = ["default"],
-        _ body: () async throws -> Void
+        also extra: [any JobMiddleware] = [], _ body: () async throws -> Void
     ) async throws {
         let worker = Worker(
             storage: storage, registry: registry,
             configuration: WorkerConfiguration(queues: queues.map { WorkerQueue($0) }, concurrency: 2),
-            middleware: [TracingMiddleware(tracer: tracer)])
+            middleware: [TracingMiddleware(tracer: tracer)] + extra)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await worker.run() }
             try await body()
@@ -110,6 +110,35 @@ struct TracingTests {
         #expect(runs[0].errors.first?.error is FlakyError)
         #expect(Self.string(runs[0], "error.type")?.hasSuffix("FlakyError") == true)
         #expect(runs[1].status == nil && runs[1].errors.isEmpty)
+    }
+
+    /// Records the span context current when each outcome is reported.
+    final class OutcomeContexts: JobMiddleware {
+        let seen = EventRecorder<(JobID, InMemorySpanContext?)>()
+        func didRun(_ report: JobRunReport) {
+            seen.record((report.job.id, ServiceContext.current?.inMemorySpanContext))
+        }
+    }
+
+    @Test("an outcome is reported inside its run's span (so its log line carries the run's trace and span ids), with or without a timeout")
+    func outcomesAreReportedInTheRunSpan() async throws {
+        let tracer = InMemoryTracer()
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        registry.register(Traced.self) { _, _ in }
+        let outcomes = OutcomeContexts()
+        let client = SpoolClient(storage: storage, registry: registry)
+        try await Self.withWorker(storage, registry, tracer: tracer, also: [outcomes]) {
+            let plain = try await client.enqueue(Traced(n: 1))
+            let timed = try await client.enqueue(Traced(n: 2), options: EnqueueOptions(timeout: .seconds(30)))
+            _ = try await JobHandle.values([plain, timed])
+        }
+        let seen = try await outcomes.seen.waitForCount(2)
+        for (id, context) in seen {
+            let run = try #require(tracer.finishedSpans.first { Self.string($0, "messaging.message.id") == id.description })
+            #expect(context?.spanID == run.spanID, "job \(id)")
+            #expect(context?.traceID == run.traceID, "job \(id)")
+        }
     }
 
     @Test func aBatchHasACreateSpanPerJobAndOneSendSpanLinkedToThem() async throws {

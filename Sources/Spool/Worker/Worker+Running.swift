@@ -1,6 +1,7 @@
 // Worker: claiming jobs and running them (runner slots, timeouts, middleware, outcome decisions).
 import Foundation
 import Logging
+import Tracing
 
 extension Worker {
     private enum Child: Sendable {
@@ -233,12 +234,14 @@ extension Worker {
             return nil
         }
         let result: RunResult
+        // The context the handler ran in (its span's, with tracing), for the outcome's reports.
+        var runContext: ServiceContext?
         do {
             // Without wrapping middleware, call the handler directly (one async frame less).
             if runMiddleware.isEmpty {
                 result = .returned(try await handler.run(job.payload, context))
             } else {
-                result = .returned(try await runThrough(0, job, context, handler))
+                result = .returned(try await runThrough(0, job, context, handler, &runContext))
             }
         } catch {
             result = .threw(error)
@@ -250,23 +253,24 @@ extension Worker {
             return nil
         }
         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
-        return conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now)
+        return conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now, in: runContext)
     }
 
     private func runWithTimeout(
         _ job: ClaimedJob, handler: RegisteredJob, context: JobContext, timeout: Duration, started: Date, slot: Int
     ) async {
         enum Race: Sendable {
-            case finished(RunResult)
+            case finished(RunResult, ServiceContext?)
             case deadline
             case timerCancelled
         }
         await withTaskGroup(of: Race.self) { group in
             group.addTask {
+                var runContext: ServiceContext?
                 do {
-                    return .finished(.returned(try await self.runThrough(0, job, context, handler)))
+                    return .finished(.returned(try await self.runThrough(0, job, context, handler, &runContext)), runContext)
                 } catch {
-                    return .finished(.threw(error))
+                    return .finished(.threw(error), runContext)
                 }
             }
             group.addTask {
@@ -280,7 +284,7 @@ extension Worker {
             var timedOut = false
             while let race = await group.next() {
                 switch race {
-                case .finished(let result):
+                case .finished(let result, let runContext):
                     group.cancelAll()
                     let now = clock.now
                     if !timedOut, Task.isCancelled, let loss = core.leaseLoss(slot: slot) {
@@ -288,8 +292,8 @@ extension Worker {
                     } else if !timedOut {
                         let outcome = decide(job, handler: handler, result: result, timeout: nil, now: now)
                         core.record(
-                            conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now), slot: slot,
-                            timedOut: false)
+                            conclude(job, outcome: outcome, startedAt: started, ran: true, timedOut: false, now: now, in: runContext),
+                            slot: slot, timedOut: false)
                     } else {
                         logger.warning(
                             "a timed-out job's handler returned late; its slot is free again",
@@ -314,12 +318,17 @@ extension Worker {
         }
     }
 
-    private func runThrough(_ index: Int, _ job: ClaimedJob, _ context: JobContext, _ handler: RegisteredJob) async throws -> [UInt8]? {
+    /// Runs the handler inside the run middleware from `index` on; `runContext` gets the service
+    /// context the handler itself runs in (the run span's, with tracing).
+    private func runThrough(
+        _ index: Int, _ job: ClaimedJob, _ context: JobContext, _ handler: RegisteredJob, _ runContext: inout ServiceContext?
+    ) async throws -> [UInt8]? {
         if index == runMiddleware.count {
+            runContext = ServiceContext.current
             return try await handler.run(job.payload, context)
         }
         return try await runMiddleware[index].run(job, context: context) { job, context in
-            try await self.runThrough(index + 1, job, context, handler)
+            try await self.runThrough(index + 1, job, context, handler, &runContext)
         }
     }
 
@@ -360,17 +369,25 @@ extension Worker {
         return .dead(error: failure)
     }
 
-    /// Tells middleware (with the run time when the handler `ran`); returns the completion to
-    /// store (the core counts it when it gets it).
+    /// Tells middleware (with the run time when the handler `ran`), inside `runContext` when
+    /// the handler ran in one (so the outcome's log line carries the run span's trace and span
+    /// ids); returns the completion to store (the core counts it when it gets it).
     private func conclude(
-        _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, ran: Bool, timedOut: Bool, now: Date
+        _ job: ClaimedJob, outcome: JobCompletion.Outcome, startedAt: Date, ran: Bool, timedOut: Bool, now: Date,
+        in runContext: ServiceContext? = nil
     ) -> JobCompletion {
         if !middleware.isEmpty {
             // Whole nanoseconds: `Duration.seconds(Double)` goes through 128-bit arithmetic,
             // a measurable part of a no-op job's cost.
             let duration: Duration? = ran ? .nanoseconds(Int64(saturating: (now.timeIntervalSince(startedAt) * 1e9).rounded())) : nil
             let report = JobRunReport(job: job, outcome: outcome, startedAt: startedAt, duration: duration, timedOut: timedOut)
-            for layer in middleware { layer.didRun(report) }
+            if let runContext {
+                ServiceContext.withValue(runContext) {
+                    for layer in middleware { layer.didRun(report) }
+                }
+            } else {
+                for layer in middleware { layer.didRun(report) }
+            }
         }
         return JobCompletion(id: job.id, outcome: outcome, at: now)
     }
