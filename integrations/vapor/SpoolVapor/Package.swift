@@ -75,6 +75,7 @@ let package = Package(
                 .product(name: "Spool", package: "Spool"),
                 .product(name: "SpoolSQLite", package: "Spool"),
                 .product(name: "Vapor", package: "vapor"),
+                .product(name: "VaporTesting", package: "vapor"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -16,10 +16,12 @@ import Vapor
 public struct SpoolCommand: AsyncCommandGroup {
     public init() {}
 
+    /// `work`: ``SpoolWorkCommand``.
     public var commands: [String: any AnyAsyncCommand] {
         ["work": SpoolWorkCommand()]
     }
 
+    /// The group's line in `swift run App --help`.
     public var help: String {
         "Spool's background jobs: `work` runs workers (and the schedules) until SIGTERM or SIGINT."
     }
@@ -34,6 +36,7 @@ public struct SpoolCommand: AsyncCommandGroup {
 /// storage that is a `Service` runs as in any command. Schedules are safe to run in every
 /// process (each tick is one job), and use `startScheduler(leadership:)`'s leadership if given.
 public struct SpoolWorkCommand: AsyncCommand {
+    /// `--queues`, `--concurrency`, `--drain-timeout`, `--no-scheduler`.
     public struct Signature: CommandSignature, Sendable {
         @Option(name: "queues", short: "q", help: "Comma-separated queues to serve, in order of preference.")
         var queues: String?
@@ -50,14 +53,20 @@ public struct SpoolWorkCommand: AsyncCommand {
         public init() {}
     }
 
+    /// The options, parsed by ConsoleKit.
     public let signature = Signature()
 
     public init() {}
 
+    /// The command's line in `swift run App spool --help`.
     public var help: String {
         "Runs a Spool worker (and the schedules) until SIGTERM or SIGINT, then drains running jobs."
     }
 
+    /// Runs the worker (and the scheduler) in a service group until SIGTERM or SIGINT, then
+    /// drains; returns once every running job has finished or been handed back.
+    /// - Throws: `SpoolError` `storageUnavailable` when `app.spool.use(_:)` was not called,
+    ///   `invalidArgument` naming a bad option or schedule.
     public func run(using context: CommandContext, signature: Signature) async throws {
         let application = context.application
         let state = application.spool.state

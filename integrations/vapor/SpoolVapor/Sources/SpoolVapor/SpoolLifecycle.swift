@@ -3,14 +3,19 @@ import Vapor
 
 /// Starts Spool's services when the application boots and drains them when it shuts down.
 ///
-/// Registered by `app.spool` the first time it is used. Only the async lifecycle runs them
-/// (`Application.make`, `execute()`, `asyncShutdown()`: Vapor's template since 4.9x); the
-/// blocking `boot()` refuses to boot when there is something to run, rather than run nothing
-/// silently.
+/// Registered by `app.spool` the first time it is used. Starting is synchronous (it makes the
+/// service group and the task that runs it), so both boots start them: `asyncBoot()` (Vapor's
+/// `execute()` and `startup()`) and the blocking `boot()` (VaporTesting's and XCTVapor's
+/// `app.testing()`). `asyncShutdown()` drains and awaits them; the blocking `shutdown()` waits
+/// for the same drain on an event loop future, as Vapor's blocking calls do.
 struct SpoolLifecycle: LifecycleHandler {
     let state: SpoolState
 
     func didBootAsync(_ application: Application) async throws {
+        try didBoot(application)
+    }
+
+    func didBoot(_ application: Application) throws {
         try state.start(application, inProcess: !Self.runsSpoolCommand(application))
     }
 
@@ -18,19 +23,13 @@ struct SpoolLifecycle: LifecycleHandler {
         await state.stop()
     }
 
-    func didBoot(_ application: Application) throws {
-        let idle = state.settings.withLock { $0.storage == nil && $0.services.isEmpty }
-        guard idle else {
-            throw SpoolError(
-                code: .invalidArgument,
-                message:
-                    "Spool runs its workers and services in Vapor's async lifecycle: create the application with Application.make and run it with execute() (then asyncShutdown())"
-            )
-        }
-    }
-
     func shutdown(_ application: Application) {
-        state.settings.withLock { $0.phase = .stopped }
+        let state = self.state
+        do {
+            try application.eventLoopGroup.any().makeFutureWithTask { await state.stop() }.wait()
+        } catch {
+            application.logger.error("Spool's services did not stop cleanly", metadata: ["spool.error": "\(error)"])
+        }
     }
 
     /// True when the command about to run is a ``SpoolCommand`` (`spool work` runs workers and

@@ -106,6 +106,7 @@ struct InProcessTests {
             try await app.asyncShutdown()
             let record = try #require(try await storage.job(handle.id))
             #expect(record.state == .available, "handed back at once: \(record.state)")
+            #expect(record.attempt == 0, "the cancelled run is not counted")
         }
     }
 
