@@ -1,8 +1,9 @@
 import Foundation
+import NIOCore
 import Spool
 import SpoolServer
 import SpoolVapor
-import SpoolVaporDashboard
+@testable import SpoolVaporDashboard
 import Testing
 import Vapor
 
@@ -70,5 +71,28 @@ struct DashboardMountTests {
             let reply = try await send(.GET, "/spool/v1/stats", port: port, headers: [("Host", "example.com")])
             #expect(reply.status.code == 421, "\(reply.status) \(reply.text)")
         }
+    }
+
+    @Test("with a token configured, the API asks for it (the Authorization header goes through)")
+    func tokenIsRequired() async throws {
+        try await withRunningApp { app in
+            try app.spool.use(MemoryStorage())
+            try app.spool.mountDashboard(configuration: SpoolServer.Configuration(adminToken: "s3cret"))
+        } _: { _, port in
+            #expect(try await send(.GET, "/spool/v1/stats", port: port).status == .unauthorized)
+            let reply = try await send(.GET, "/spool/v1/stats", port: port, headers: [("Authorization", "Bearer s3cret")])
+            #expect(reply.status == .ok, "\(reply.text)")
+        }
+    }
+
+    @Test(
+        "with no token, only connections from this machine reach the mount",
+        arguments: [
+            ("127.0.0.1", true), ("127.8.9.10", true), ("::1", true), ("::ffff:127.0.0.1", true), ("10.0.0.1", false),
+            ("::ffff:10.0.0.1", false), ("2001:db8::1", false), ("192.168.1.127", false),
+        ]
+    )
+    func onlyLocalPeers(address: String, local: Bool) throws {
+        #expect(DashboardBridge.isLocal(try SocketAddress(ipAddress: address, port: 4000)) == local)
     }
 }
