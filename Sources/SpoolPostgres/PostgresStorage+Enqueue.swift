@@ -18,6 +18,7 @@ extension PostgresStorage {
     ///   nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        try NewJob.refuseWorkflows(jobs, driver: "PostgreSQL")
         let insert = try InsertBatch(jobs, now: now)
         // COPY finds the table on the pool's search_path, which is set with prepared statements.
         // It encodes the payloads as it sends them; an INSERT's are encoded before any I/O.
@@ -59,6 +60,7 @@ extension PostgresStorage {
     /// any failed statement does.
     public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        try NewJob.refuseWorkflows(jobs, driver: "PostgreSQL")
         let insert = try InsertBatch(jobs, now: now)
         let bodies = try insert.bodies()
         do {

@@ -20,6 +20,7 @@ extension RedisStorage {
     ///   nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        try NewJob.refuseWorkflows(jobs, driver: "Redis")
         var arguments: [[UInt8]] = [RedisCoding.arg(now), RedisCoding.arg(jobs.count)]
         arguments.reserveCapacity(2 + 12 * jobs.count)
         for job in jobs {

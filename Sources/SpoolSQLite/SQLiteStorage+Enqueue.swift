@@ -35,6 +35,7 @@ extension SQLiteStorage {
     ///   exists, `unencodablePayload`, or `storageUnavailable`; nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        try NewJob.refuseWorkflows(jobs, driver: "SQLite")
         let nowMicros = SQLiteCoding.micros(now)
         let rows: [InsertRow] = try jobs.map { job in
             let job = try job.validated()

@@ -30,7 +30,7 @@ public struct ConformanceCase: Sendable, CustomStringConvertible {
 /// Cases use a ``ManualClock`` for every time they pass, so none sleeps.
 public enum StorageConformance {
     public static var cases: [ConformanceCase] {
-        storageCases + workerCases + flowCases + edgeCases
+        storageCases + workerCases + flowCases + edgeCases + workflowCases + workflowWorkerCases
     }
 
     static let t0 = Date(timeIntervalSince1970: 1_893_456_000)

@@ -236,9 +236,12 @@ struct SQLiteStorageTests {
     @Test("the state lists in the schema agree with the state machine")
     func stateListsMatchTheModel() {
         func list(_ states: [JobState]) -> String { states.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
-        #expect(SQLiteSchema.liveStates == list(JobState.allCases.filter(\.isLive)))
-        #expect(SQLiteSchema.finishedStates == list(JobState.allCases.filter(\.isFinished)))
-        #expect(SQLiteSchema.stateIndexStates == list(JobState.allCases.filter(SQLiteSchema.stateIndexHolds)))
+        // The states this driver stores: not `pending`, until it keeps dependencies (#21; it
+        // refuses them at enqueue).
+        let stored = JobState.allCases.filter { $0 != .pending }
+        #expect(SQLiteSchema.liveStates == list(stored.filter(\.isLive)))
+        #expect(SQLiteSchema.finishedStates == list(stored.filter(\.isFinished)))
+        #expect(SQLiteSchema.stateIndexStates == list(stored.filter(SQLiteSchema.stateIndexHolds)))
         #expect(!SQLiteSchema.stateIndexHolds(.available) && !SQLiteSchema.stateIndexHolds(.running))
         #expect(SQLiteSchema.finishedCondition == "(state = 'succeeded' OR state = 'dead' OR state = 'cancelled')")
         let latest = SQLiteSchema.migrations.last?.sql ?? ""
@@ -264,7 +267,8 @@ struct SQLiteStorageTests {
                 )
                 try db.execute(sql: SQLiteSchema.migrations[0].sql)
                 try db.execute(sql: "INSERT INTO spool_migrations VALUES (1, 'v1', 0)")
-                for (index, state) in JobState.allCases.enumerated() {
+                // Every state version 1 could store (`pending` came later).
+                for (index, state) in JobState.allCases.filter({ $0 != .pending }).enumerated() {
                     for name in ["a", "b"] {
                         for _ in 0..<(index + 1) {
                             let id = JobID(date: t0)

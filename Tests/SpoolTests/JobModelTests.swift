@@ -54,6 +54,7 @@ struct JobStateMachineTests {
         .succeeded: [:],
         .dead: [.manualRetry: .available],
         .cancelled: [.manualRetry: .available],
+        .pending: [.release: .available, .cancel: .cancelled],
     ]
 
     @Test(arguments: JobState.allCases)

@@ -20,11 +20,20 @@ public struct EnqueueOptions: Sendable {
     public var metadata: [String: String]
     /// What to do when a bounded queue is full. Default: wait for space.
     public var whenFull: WhenFull
+    /// Jobs that must succeed before this one runs (see ``NewJob/dependencies``); until then
+    /// it is ``JobState/pending``. Needs a driver that keeps dependencies (``JobBatching``).
+    public var dependsOn: [JobID]
+    /// What the job does when a dependency ends dead or cancelled. Default: be cancelled.
+    public var onDependencyFailure: DependencyFailure
+    /// A running batch to add the job to (say, from a handler of one of its jobs:
+    /// ``JobContext/batch``).
+    public var batch: BatchID?
 
     public init(
         queue: String? = nil, priority: Int? = nil, runAt: Date? = nil, delay: Duration? = nil,
         uniqueKey: String? = nil, maxAttempts: Int? = nil, timeout: Duration? = nil,
-        metadata: [String: String] = [:], whenFull: WhenFull = .wait
+        metadata: [String: String] = [:], whenFull: WhenFull = .wait, dependsOn: [JobID] = [],
+        onDependencyFailure: DependencyFailure = .cancel, batch: BatchID? = nil
     ) {
         self.queue = queue
         self.priority = priority
@@ -35,6 +44,9 @@ public struct EnqueueOptions: Sendable {
         self.timeout = timeout
         self.metadata = metadata
         self.whenFull = whenFull
+        self.dependsOn = dependsOn
+        self.onDependencyFailure = onDependencyFailure
+        self.batch = batch
     }
 }
 
@@ -135,13 +147,14 @@ public struct SpoolClient: Sendable {
         return results.map { JobHandle(result: $0, storage: storage, clock: clock) }
     }
 
-    private func makeJob(kind: String, payload: JobPayload, options: EnqueueOptions, defaults: JobOptions?, now: Date) -> NewJob {
+    func makeJob(kind: String, payload: JobPayload, options: EnqueueOptions, defaults: JobOptions?, now: Date) -> NewJob {
         let runAt = options.runAt ?? options.delay.map { now.adding($0) } ?? now
         return NewJob(
             id: JobID(date: now), queue: options.queue ?? defaults?.queue ?? "default", kind: kind, payload: payload,
             priority: options.priority ?? defaults?.priority ?? 0,
             maxAttempts: options.maxAttempts ?? defaults?.maxAttempts ?? 20, runAt: runAt, createdAt: now,
-            uniqueKey: options.uniqueKey, timeout: options.timeout ?? defaults?.timeout, metadata: options.metadata
+            uniqueKey: options.uniqueKey, timeout: options.timeout ?? defaults?.timeout, metadata: options.metadata,
+            batch: options.batch, dependencies: options.dependsOn, dependencyFailure: options.onDependencyFailure
         )
     }
 

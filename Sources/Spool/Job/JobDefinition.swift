@@ -67,6 +67,12 @@ public struct JobContext: Sendable {
     public let startedAt: Date
     /// When the job became due; `startedAt - dueAt` is its queue latency.
     public let dueAt: Date
+    /// The batch the job belongs to, or, for a batch's callback job, the batch it reports on
+    /// (read its counts and jobs with ``SpoolClient/batch(_:)``). A job of a running batch may
+    /// add jobs to it: enqueue them with ``EnqueueOptions/batch`` set to this.
+    public let batch: BatchID?
+    /// For a batch's callback job, what fired it; nil for other jobs.
+    public let batchEvent: BatchEvent?
     let baseLogger: Logger
     let progressSink: (any JobProgressSink)?
     /// The worker's runner slot running the job (where its progress is kept).
@@ -83,6 +89,16 @@ public struct JobContext: Sendable {
         maxAttempts = job.maxAttempts
         enqueuedAt = job.createdAt
         metadata = job.metadata
+        if let batch = job.batch {
+            self.batch = batch
+            batchEvent = nil
+        } else if !job.metadata.isEmpty, let text = job.metadata[BatchCallbacks.batchKey], let batch = BatchID(text) {
+            self.batch = batch
+            batchEvent = job.metadata[BatchCallbacks.eventKey].flatMap(BatchEvent.init(rawValue:))
+        } else {
+            batch = nil
+            batchEvent = nil
+        }
         baseLogger = logger
         self.progressSink = progressSink
     }

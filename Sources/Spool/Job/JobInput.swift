@@ -18,6 +18,9 @@ public enum JobInput {
     public static let priorityRange = -32_768...32_767
     /// The most attempts a job may be given.
     public static let maximumAttempts = 65_535
+    /// The most jobs one job may depend on (``NewJob/dependencies``); a fan-in wider than this
+    /// goes through a batch's callback instead.
+    public static let maximumDependencies = 1_000
     /// The longest name accepted, in Unicode code points (after NFC normalisation).
     public static let maximumNameLength = 255
     /// The earliest run-at time accepted: 1970-01-01T00:00:00Z.

@@ -72,6 +72,12 @@ public struct JobRecord: Sendable {
     public var expiredLeases: Int
     /// Trace context and tags.
     public var metadata: [String: String]
+    /// The batch the job belongs to.
+    public var batch: BatchID?
+    /// The jobs it waits for (``NewJob/dependencies``), in id order.
+    public var dependencies: [JobID]
+    /// What it does when a dependency ends dead or cancelled.
+    public var dependencyFailure: DependencyFailure
 
     public init(
         id: JobID, queue: String, kind: String, payload: JobPayload, priority: Int, state: JobState,
@@ -79,7 +85,8 @@ public struct JobRecord: Sendable {
         finishedAt: Date? = nil, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil,
         errors: [JobAttemptError] = [], uniqueKey: String? = nil, timeout: Duration? = nil,
         result: [UInt8]? = nil, progress: JobProgress? = nil, expiredLeases: Int = 0,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], batch: BatchID? = nil, dependencies: [JobID] = [],
+        dependencyFailure: DependencyFailure = .cancel
     ) {
         self.id = id
         self.queue = queue
@@ -102,6 +109,9 @@ public struct JobRecord: Sendable {
         self.progress = progress
         self.expiredLeases = expiredLeases
         self.metadata = metadata
+        self.batch = batch
+        self.dependencies = dependencies
+        self.dependencyFailure = dependencyFailure
     }
 
     /// The last recorded error, if any.
@@ -122,11 +132,22 @@ public struct NewJob: Sendable {
     public var uniqueKey: String?
     public var timeout: Duration?
     public var metadata: [String: String]
+    /// The batch the job joins: set by ``JobBatching/enqueueBatch(_:now:)``, or by a job of a
+    /// running batch that adds jobs to it. The batch must exist and not have finished.
+    public var batch: BatchID?
+    /// Jobs that must succeed before this one may run: stored jobs, or jobs earlier or later
+    /// in the same enqueue. While any has not succeeded the job is ``JobState/pending``. At
+    /// most ``JobInput/maximumDependencies``; duplicates count once; the job itself, an unknown
+    /// id or a cycle is refused.
+    public var dependencies: [JobID]
+    /// What the job does when a dependency ends dead or cancelled (default: be cancelled).
+    public var dependencyFailure: DependencyFailure
 
     public init(
         id: JobID = JobID(), queue: String = "default", kind: String, payload: JobPayload,
         priority: Int = 0, maxAttempts: Int = 20, runAt: Date, createdAt: Date,
-        uniqueKey: String? = nil, timeout: Duration? = nil, metadata: [String: String] = [:]
+        uniqueKey: String? = nil, timeout: Duration? = nil, metadata: [String: String] = [:],
+        batch: BatchID? = nil, dependencies: [JobID] = [], dependencyFailure: DependencyFailure = .cancel
     ) {
         self.id = id
         self.queue = queue
@@ -139,7 +160,14 @@ public struct NewJob: Sendable {
         self.uniqueKey = uniqueKey
         self.timeout = timeout
         self.metadata = metadata
+        self.batch = batch
+        self.dependencies = dependencies
+        self.dependencyFailure = dependencyFailure
     }
+
+    /// True when the job uses batches or dependencies (which only a ``JobBatching`` driver
+    /// keeps).
+    public var usesWorkflows: Bool { batch != nil || !dependencies.isEmpty }
 
     /// The state the job starts in: `scheduled` when its run-at time is in the future.
     public func initialState(now: Date) -> JobState {
@@ -195,6 +223,15 @@ public struct NewJob: Sendable {
             )
         }
         if let timeout { _ = try JobInput.duration(timeout, field: "timeout") }
+        if !dependencies.isEmpty {
+            guard dependencies.count <= JobInput.maximumDependencies else {
+                throw SpoolError.invalid(
+                    "depends_on may name at most \(JobInput.maximumDependencies) jobs (got \(dependencies.count)) for kind '\(kind)'")
+            }
+            guard !dependencies.contains(id) else {
+                throw SpoolError(code: .invalidArgument, message: "depends_on names the job itself (\(id))", job: id)
+            }
+        }
     }
 }
 
@@ -232,10 +269,13 @@ public final class ClaimedJob: Sendable {
     public let runAt: Date
     public let timeout: Duration?
     public let metadata: [String: String]
+    /// The batch the job belongs to.
+    public let batch: BatchID?
 
     public init(
         id: JobID, queue: String, kind: String, payload: JobPayload, priority: Int, attempt: Int,
-        maxAttempts: Int, createdAt: Date, runAt: Date, timeout: Duration?, metadata: [String: String]
+        maxAttempts: Int, createdAt: Date, runAt: Date, timeout: Duration?, metadata: [String: String],
+        batch: BatchID? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -248,6 +288,7 @@ public final class ClaimedJob: Sendable {
         self.runAt = runAt
         self.timeout = timeout
         self.metadata = metadata
+        self.batch = batch
     }
 }
 

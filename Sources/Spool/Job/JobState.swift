@@ -1,5 +1,10 @@
 /// Where a job is in its life. Every driver stores exactly these states.
 public enum JobState: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Waiting for the jobs it depends on (``NewJob/dependencies``): not claimable. Leaves for
+    /// `available` (or `scheduled`, when its run-at time is still ahead) once every dependency
+    /// has succeeded, or for `cancelled` when one ends dead or cancelled (unless the job asked
+    /// to run anyway, ``DependencyFailure/run``), or by an operator.
+    case pending
     /// Waiting for its run-at time (a delayed job, or a retry waiting out its backoff).
     /// Leaves for `available` when due (the claim or a promoter), or `cancelled` by an operator.
     case scheduled
@@ -23,7 +28,7 @@ public enum JobState: String, Sendable, Codable, CaseIterable, Hashable {
     public var isFinished: Bool {
         switch self {
         case .succeeded, .dead, .cancelled: return true
-        case .scheduled, .available, .running: return false
+        case .pending, .scheduled, .available, .running: return false
         }
     }
 
@@ -53,6 +58,9 @@ public enum JobEvent: String, Sendable, CaseIterable, Hashable {
     case handBack
     /// An operator asks for a dead or cancelled job to run again.
     case manualRetry
+    /// The last of a pending job's dependencies has succeeded (or ended, for a job that runs
+    /// anyway): it may run.
+    case release
 }
 
 /// The job state machine: the one place that says which moves are legal.
@@ -65,7 +73,10 @@ public struct JobStateMachine: Sendable {
     public static func next(from state: JobState, on event: JobEvent) -> JobState? {
         switch (state, event) {
         case (.scheduled, .becomeDue): return .available
-        case (.scheduled, .cancel), (.available, .cancel), (.running, .cancel): return .cancelled
+        case (.scheduled, .cancel), (.available, .cancel), (.running, .cancel), (.pending, .cancel): return .cancelled
+        // A released job whose run-at time is still ahead is `scheduled` instead (the driver
+        // decides, as at enqueue).
+        case (.pending, .release): return .available
         case (.available, .claim): return .running
         case (.running, .succeed): return .succeeded
         case (.running, .retry), (.running, .snooze): return .scheduled

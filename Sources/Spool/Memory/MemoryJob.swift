@@ -40,6 +40,8 @@ final class MemoryJob: @unchecked Sendable {
         var progress: JobProgress?
         var expiredLeases = 0
         var metadata: [String: String] = [:]
+        /// Batch and dependencies, for a job that has them (or has dependents).
+        var workflow: MemoryWorkflow?
     }
 
     init(_ new: NewJob, home: MemoryQueue, kind: MemoryKind, state: JobState) {
@@ -89,17 +91,20 @@ final class MemoryJob: @unchecked Sendable {
             leaseOwner: state == .running ? leaseOwner : nil, leaseExpiresAt: state == .running ? leaseExpiry : nil,
             errors: extra?.errors ?? [],
             uniqueKey: extra?.uniqueKey, timeout: extra?.timeout, result: extra?.result,
-            progress: extra?.progress, expiredLeases: extra?.expiredLeases ?? 0, metadata: extra?.metadata ?? [:]
+            progress: extra?.progress, expiredLeases: extra?.expiredLeases ?? 0, metadata: extra?.metadata ?? [:],
+            batch: extra?.workflow?.batch?.id, dependencies: extra?.workflow?.dependencies ?? [],
+            dependencyFailure: extra?.workflow?.failure ?? .cancel
         )
     }
 
     /// The job as claimed, from its mutable fields as read under the store's lock (the rest
-    /// never change after the enqueue: timeout and metadata live in `extra` from the start).
-    func claimed(attempt: UInt16, runAt: Date, extra: Extra?) -> ClaimedJob {
+    /// never change after the enqueue: timeout and metadata live in `extra` from the start;
+    /// `extra.workflow` may appear later, so its batch is read under the lock too).
+    func claimed(attempt: UInt16, runAt: Date, extra: Extra?, batch: BatchID?) -> ClaimedJob {
         ClaimedJob(
             id: id, queue: queue, kind: kind, payload: payload, priority: Int(priority), attempt: Int(attempt),
             maxAttempts: Int(maxAttempts), createdAt: createdAt, runAt: runAt, timeout: extra?.timeout,
-            metadata: extra?.metadata ?? [:]
+            metadata: extra?.metadata ?? [:], batch: batch
         )
     }
 

@@ -27,7 +27,10 @@ final class MemoryQueue: @unchecked Sendable {
         return QueueAllowance(limits: limits, running: counts[JobState.running.ordinal], startsInWindow: Array(starts))
     }
 
-    var waiting: Int { counts[JobState.available.ordinal] + counts[JobState.scheduled.ordinal] }
+    /// Jobs that count against the capacity: those not yet claimed (pending ones too).
+    var waiting: Int {
+        counts[JobState.available.ordinal] + counts[JobState.scheduled.ordinal] + counts[JobState.pending.ordinal]
+    }
 
     func push(_ job: MemoryJob) {
         // Few priorities are in use: a short scan beats hashing.
@@ -80,6 +83,7 @@ extension JobState {
         case .succeeded: return 3
         case .dead: return 4
         case .cancelled: return 5
+        case .pending: return 6
         }
     }
 }

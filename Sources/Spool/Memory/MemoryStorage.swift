@@ -14,14 +14,14 @@ import Synchronization
 /// ``Configuration/finishedLimit`` (oldest dropped first) and until pruned. Payloads stay typed
 /// values: nothing is encoded unless someone inspects a job.
 public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
-    private let configuration: Configuration
+    let configuration: Configuration
     private let state: Mutex<Store>
     /// Signalled when a job may have become claimable (enqueue, retry, hand-back, resume).
-    private let workSignal = WakeSignal()
+    let workSignal = WakeSignal()
     /// Signalled when waiting jobs leave a queue (claims, cancels, deletes), freeing space.
-    private let spaceSignal = WakeSignal()
+    let spaceSignal = WakeSignal()
     /// Signalled when any job reaches a final state or is deleted.
-    private let finishSignal = WakeSignal()
+    let finishSignal = WakeSignal()
 
     public init(_ configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -30,12 +30,19 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     /// Runs `body` on the store under its lock. Jobs the store forgot meanwhile are freed after
     /// the lock is released, so the other threads wait for none of that.
-    private func withStore<T>(_ body: (inout Store) throws -> T) rethrows -> T {
-        let (result, forgotten) = try state.withLock { store in
+    func withStore<T>(_ body: (inout Store) throws -> T) rethrows -> T {
+        let (result, forgotten, workflowActivity) = try state.withLock { store in
             let result = try body(&store)
-            return (result, store.takeForgotten())
+            defer { store.workflowActivity = false }
+            return (result, store.takeForgotten(), store.workflowActivity)
         }
         withExtendedLifetime(forgotten) {}
+        if workflowActivity {
+            // Batches and dependencies released, cancelled or enqueued jobs.
+            workSignal.signal()
+            finishSignal.signal()
+            spaceSignal.signal()
+        }
         return result
     }
 
@@ -59,6 +66,9 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
             for job in jobs where !ids.insert(job.id).inserted {
                 throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
             }
+        }
+        if jobs.contains(where: \.usesWorkflows) {
+            return try await enqueueWorkflow(jobs, batch: nil, whenFull: whenFull, now: now)
         }
         var results: [EnqueueResult] = []
         results.reserveCapacity(jobs.count)
@@ -101,7 +111,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
         guard !taken.isEmpty else { return [] }
         spaceSignal.signal()
         // Built outside the lock, from what was read under it (the finisher waits meanwhile).
-        return taken.map { $0.job.claimed(attempt: $0.attempt, runAt: $0.runAt, extra: $0.extra) }
+        return taken.map { $0.job.claimed(attempt: $0.attempt, runAt: $0.runAt, extra: $0.extra, batch: $0.batch) }
     }
 
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
@@ -217,7 +227,7 @@ public final class MemoryStorage: JobStorage, JobFinishObserving, Sendable {
 
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
         let deleted = withStore { store in
-            ids.filter { store.delete($0) }
+            ids.filter { store.delete($0, now: Date()) }
         }
         if !deleted.isEmpty {
             spaceSignal.signal()

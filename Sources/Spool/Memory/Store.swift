@@ -25,6 +25,16 @@ struct Store: @unchecked Sendable {
     var paused: Set<String> = []
     /// Jobs forgotten under the lock, to be freed after it (``MemoryStorage/withStore(_:)``).
     var forgotten: [MemoryJob] = []
+    /// Batches by id (see `Store+Workflows.swift`).
+    var batches: [BatchID: MemoryBatch] = [:]
+    /// Jobs of workflows that reached a final state, whose bookkeeping is under way or next.
+    var settling = Deque<MemoryJob>()
+    var isSettling = false
+    /// True while a workflow enqueue stores its jobs.
+    var deferBatchSettlement = false
+    /// Set when workflow bookkeeping released, cancelled or enqueued jobs: the storage then
+    /// wakes workers, finish waiters and producers waiting for space.
+    var workflowActivity = false
 
     init(finishedLimit: Int) {
         self.finishedLimit = finishedLimit
@@ -167,6 +177,7 @@ struct Store: @unchecked Sendable {
         let attempt: UInt16
         let runAt: Date
         let extra: MemoryJob.Extra?
+        let batch: BatchID?
     }
 
     mutating func claim(_ request: ClaimRequest, now: Date) -> [Taken] {
@@ -188,7 +199,8 @@ struct Store: @unchecked Sendable {
                 job.leaseOwner = request.worker
                 job.leaseExpiry = expiry
                 runningOrder.append(job)
-                claimed.append(Taken(job: job, attempt: job.attempt, runAt: job.runAt, extra: job.extra))
+                claimed.append(
+                    Taken(job: job, attempt: job.attempt, runAt: job.runAt, extra: job.extra, batch: job.extra?.workflow?.batch?.id))
                 taken += 1
             }
             if taken > 0, queue.limits.rate != nil { queue.starts.append((now, taken)) }
@@ -245,8 +257,12 @@ struct Store: @unchecked Sendable {
     /// Moves `job` to `next`, keeping counts, lanes, the scheduled heap, unique keys and the
     /// finished window in step.
     mutating func move(_ job: MemoryJob, to next: JobState, at now: Date) {
+        let previous = job.state
         job.home.move(from: job.state, to: next)
         job.state = next
+        defer {
+            if job.extra?.workflow != nil { workflowMoved(job, from: previous, at: now) }
+        }
         switch next {
         case .available:
             job.home.push(job)
@@ -257,7 +273,7 @@ struct Store: @unchecked Sendable {
             if let key = job.extra?.uniqueKey, uniqueKeys[key] === job { uniqueKeys[key] = nil }
             finishedOrder.append(job)
             trimFinished()
-        case .running:
+        case .running, .pending:
             break
         }
     }
@@ -331,11 +347,14 @@ struct Store: @unchecked Sendable {
         return true
     }
 
-    mutating func delete(_ id: JobID) -> Bool {
+    mutating func delete(_ id: JobID, now: Date) -> Bool {
         guard let job = lookup(id) else { return false }
+        let previous = job.state
         forget(job)
         // Lanes and the heap drop the stale entry when they reach it.
         job.state = .cancelled
+        // For its batch and dependents, a job deleted before it finished was cancelled.
+        if previous.isLive, job.extra?.workflow != nil { workflowMoved(job, from: previous, at: now) }
         return true
     }
 
@@ -353,6 +372,7 @@ struct Store: @unchecked Sendable {
             }
         }
         finishedOrder = kept
+        pruneBatches(before: before, limit: limit)
         return pruned
     }
 }

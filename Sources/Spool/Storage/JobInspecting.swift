@@ -56,6 +56,11 @@ public struct StorageStats: Sendable, Hashable {
     public func count(_ state: JobState, queue: String) -> Int {
         queues[queue]?[state] ?? 0
     }
+
+    /// The number of jobs in every state and queue.
+    public var total: Int {
+        queues.values.reduce(0) { $0 + $1.values.reduce(0, +) }
+    }
 }
 
 /// The read-only part of a storage: single jobs, listings and counts.

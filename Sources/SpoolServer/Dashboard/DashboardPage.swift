@@ -147,7 +147,7 @@ enum DashboardPage {
         .badge { display: inline-block; padding: 0 .5em; border-radius: .8em; font-size: .85em; background: #e5e7eb; color: #111; }
         .badge.available { background: #dbeafe; } .badge.running { background: #fef3c7; } .badge.scheduled { background: #ede9fe; }
         .badge.succeeded { background: #d1fae5; } .badge.dead { background: #fee2e2; } .badge.cancelled { background: #e5e7eb; }
-        .badge.paused { background: #fde68a; }
+        .badge.paused { background: #fde68a; } .badge.pending { background: #e0e7ff; }
         form.action { display: inline; margin-right: .3em; } button { font: inherit; padding: .15em .7em; cursor: pointer; }
         form.delete button, form.retry-dead button { color: #b91c1c; }
         .notice { background: #ecfdf5; color: #065f46; border: 1px solid #a7f3d0; padding: .5em .8em; }

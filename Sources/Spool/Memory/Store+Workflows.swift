@@ -1,0 +1,316 @@
+// The memory driver's batches and dependencies: what a job of a workflow carries (MemoryWorkflow),
+// a batch (MemoryBatch), and the store's bookkeeping when such a job is stored or reaches a final state.
+import DequeModule
+import Foundation
+
+/// What a job of a batch or with dependencies carries besides the usual (in its `extra`, so
+/// other jobs pay one nil check per move).
+final class MemoryWorkflow {
+    var batch: MemoryBatch?
+    /// The ids it depends on, in id order.
+    var dependencies: [JobID] = []
+    /// Dependencies that have not yet ended (succeeded, or ended at all for `.run`).
+    var waitingOn = 0
+    var failure = DependencyFailure.cancel
+    /// Jobs waiting on this one (entries of jobs that have since moved on are skipped).
+    var dependents: [MemoryJob] = []
+}
+
+/// A batch: its members and the counts of those that reached each final state.
+final class MemoryBatch {
+    let id: BatchID
+    let createdAt: Date
+    var members: [MemoryJob] = []
+    var total = 0
+    var succeeded = 0
+    var dead = 0
+    var cancelled = 0
+    var finishedAt: Date?
+    var cancelledAt: Date?
+    let callbacks: [BatchEvent: NewJob]
+    var fired: [BatchEvent: JobID] = [:]
+
+    init(id: BatchID, createdAt: Date, callbacks: BatchCallbacks) {
+        self.id = id
+        self.createdAt = createdAt
+        self.callbacks = Dictionary(uniqueKeysWithValues: callbacks.events.map { ($0.event, $0.job) })
+    }
+
+    var finished: Int { succeeded + dead + cancelled }
+
+    var state: BatchState {
+        if cancelledAt != nil { return .cancelled }
+        if finished < total { return .running }
+        return succeeded == total ? .succeeded : .completed
+    }
+
+    func record() -> BatchRecord {
+        var counts: [JobState: Int] = [:]
+        for member in members { counts[member.state, default: 0] += 1 }
+        return BatchRecord(
+            id: id, state: state, total: total, counts: counts, createdAt: createdAt, finishedAt: finishedAt,
+            cancelledAt: cancelledAt, callbackJobs: fired, callbackEvents: Set(callbacks.keys)
+        )
+    }
+
+    /// Counts `state` (a final state) once more, or once less.
+    func count(_ state: JobState, by delta: Int) {
+        switch state {
+        case .succeeded: succeeded += delta
+        case .dead: dead += delta
+        case .cancelled: cancelled += delta
+        case .pending, .scheduled, .available, .running: break
+        }
+    }
+}
+
+extension Store {
+    /// Stores jobs that use batches or dependencies (and, with `batch`, a new batch), all or
+    /// nothing, ignoring capacity for none of them: the caller checked room for all.
+    mutating func insertWorkflow(_ jobs: [NewJob], batch new: NewBatch?, now: Date) -> Result<[EnqueueResult], SpoolError> {
+        do {
+            let order = try planWorkflow(jobs, batch: new)
+            let batch = new.map { MemoryBatch(id: $0.id, createdAt: $0.createdAt, callbacks: $0.callbacks) }
+            if let batch { batches[batch.id] = batch }
+            var results = [EnqueueResult?](repeating: nil, count: jobs.count)
+            var alias: [JobID: JobID] = [:]
+            // A batch is not done while its jobs are being stored (one stored cancelled must
+            // not finish it before the rest are in).
+            deferBatchSettlement = true
+            for index in order {
+                var job = jobs[index]
+                if let batch { job.batch = batch.id }
+                if let key = job.uniqueKey, let holder = uniqueKeys[key], holder.state.isLive {
+                    alias[job.id] = holder.id
+                    results[index] = EnqueueResult(id: holder.id, state: holder.state, existing: true)
+                    continue
+                }
+                job.dependencies = job.dependencies.map { alias[$0] ?? $0 }
+                results[index] = insertWorkflowJob(job, now: now)
+            }
+            deferBatchSettlement = false
+            var touched = Set(jobs.compactMap(\.batch))
+            if let batch { touched.insert(batch.id) }
+            for id in touched.sorted() {
+                if let batch = batches[id] { settleBatchIfDone(batch, now: now) }
+            }
+            return .success(results.map { $0! })
+        } catch let error as SpoolError {
+            return .failure(error)
+        } catch {
+            return .failure(SpoolError.invalid("\(error)"))
+        }
+    }
+
+    /// Checks a workflow enqueue before anything is stored; returns the order to insert in
+    /// (every job after the jobs of the call it depends on).
+    private func planWorkflow(_ jobs: [NewJob], batch new: NewBatch?) throws -> [Int] {
+        if let taken = jobs.first(where: { lookup($0.id) != nil }) {
+            throw SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id)
+        }
+        if let new {
+            if batches[new.id] != nil { throw SpoolError.invalid("batch: a batch with id \(new.id) already exists") }
+            if let other = jobs.first(where: { $0.batch != nil && $0.batch != new.id }) {
+                throw SpoolError(code: .invalidArgument, message: "batch: job \(other.id) belongs to another batch", job: other.id)
+            }
+        }
+        for job in jobs {
+            guard let id = job.batch, new?.id != id else { continue }
+            guard let batch = batches[id] else {
+                throw SpoolError(code: .invalidArgument, message: "batch: no batch has id \(id)", job: job.id)
+            }
+            guard batch.state == .running else {
+                throw SpoolError(
+                    code: .invalidArgument, message: "batch: batch \(id) is \(batch.state.rawValue): jobs can be added only while it runs",
+                    job: job.id)
+            }
+        }
+        var position: [JobID: Int] = [:]
+        for (index, job) in jobs.enumerated() { position[job.id] = index }
+        // Kahn's algorithm over the edges inside the call; stored dependencies must exist.
+        var waiting = [Int](repeating: 0, count: jobs.count)
+        var dependents = [[Int]](repeating: [], count: jobs.count)
+        for (index, job) in jobs.enumerated() {
+            for dependency in Set(job.dependencies) {
+                if let other = position[dependency] {
+                    waiting[index] += 1
+                    dependents[other].append(index)
+                } else if lookup(dependency) == nil {
+                    throw SpoolError(code: .invalidArgument, message: "depends_on: no job has id \(dependency)", job: job.id)
+                }
+            }
+        }
+        var ready = Deque(jobs.indices.filter { waiting[$0] == 0 })
+        var order: [Int] = []
+        order.reserveCapacity(jobs.count)
+        while let index = ready.popFirst() {
+            order.append(index)
+            for dependent in dependents[index] {
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0 { ready.append(dependent) }
+            }
+        }
+        if order.count < jobs.count, let stuck = jobs.indices.first(where: { waiting[$0] > 0 }) {
+            throw SpoolError(
+                code: .invalidArgument, message: "depends_on: job \(jobs[stuck].id) is part of a dependency cycle", job: jobs[stuck].id)
+        }
+        return order
+    }
+
+    /// Stores one job of a workflow enqueue whose dependencies are all stored.
+    private mutating func insertWorkflowJob(_ new: NewJob, now: Date) -> EnqueueResult {
+        let home = queue(new.queue)
+        let job = MemoryJob(new, home: home, kind: kind(new.kind), state: .pending)
+        let workflow = MemoryWorkflow()
+        workflow.failure = new.dependencyFailure
+        workflow.dependencies = Array(Set(new.dependencies)).sorted()
+        job.extras().workflow = workflow
+        _ = index.insert(job)
+        home.move(from: nil, to: .pending)
+        if let key = new.uniqueKey { uniqueKeys[key] = job }
+        if let id = new.batch, let batch = batches[id] {
+            workflow.batch = batch
+            batch.members.append(job)
+            batch.total += 1
+        }
+        var failed: (JobID, JobState)?
+        for id in workflow.dependencies {
+            guard let dependency = lookup(id) else { continue }
+            switch dependency.state {
+            case .succeeded:
+                continue
+            case .dead, .cancelled:
+                if new.dependencyFailure == .cancel, failed == nil { failed = (id, dependency.state) }
+            case .pending, .scheduled, .available, .running:
+                dependency.extras().workflowOrNew().dependents.append(job)
+                workflow.waitingOn += 1
+            }
+        }
+        if let (id, state) = failed {
+            cancelForDependency(job, dependency: id, ended: state, now: now)
+        } else if workflow.waitingOn == 0 {
+            release(job, now: now)
+        }
+        return EnqueueResult(id: job.id, state: job.state, existing: false)
+    }
+
+    /// A pending job whose dependencies have all ended: due now or at its run-at time.
+    private mutating func release(_ job: MemoryJob, now: Date) {
+        move(job, to: job.runAt > now ? .scheduled : .available, at: now)
+        workflowActivity = true
+    }
+
+    private mutating func cancelForDependency(_ job: MemoryJob, dependency: JobID, ended: JobState, now: Date) {
+        job.recordError(
+            JobAttemptError(
+                attempt: Int(job.attempt), at: now, message: "dependency \(dependency) ended \(ended.rawValue)", reason: "dependency_failed"
+            ))
+        move(job, to: .cancelled, at: now)
+    }
+
+    /// Called by ``move(_:to:at:)`` for a job of a workflow: its batch's counts when it
+    /// reaches a final state or leaves one, and its dependents when it reaches one. Cascades
+    /// are handled one job at a time (no recursion however long a chain is).
+    mutating func workflowMoved(_ job: MemoryJob, from previous: JobState, at now: Date) {
+        guard let workflow = job.extra?.workflow else { return }
+        if previous.isFinished, !job.state.isFinished, let batch = workflow.batch {
+            // A retried job: the batch runs again, but its first finish stands (callbacks do
+            // not fire twice, and on_success never after a failure).
+            batch.count(previous, by: -1)
+        }
+        guard job.state.isFinished, !previous.isFinished else { return }
+        settling.append(job)
+        guard !isSettling else { return }
+        isSettling = true
+        defer { isSettling = false }
+        while let next = settling.popFirst() {
+            settle(next, now: now)
+        }
+    }
+
+    private mutating func settle(_ job: MemoryJob, now: Date) {
+        guard let workflow = job.extra?.workflow else { return }
+        workflowActivity = true
+        if let batch = workflow.batch {
+            batch.count(job.state, by: 1)
+            if job.state == .dead { fire(.dead, of: batch, now: now) }
+            settleBatchIfDone(batch, now: now)
+        }
+        let dependents = workflow.dependents
+        workflow.dependents = []
+        for dependent in dependents where dependent.state == .pending {
+            guard let waiting = dependent.extra?.workflow else { continue }
+            if job.state == .succeeded || waiting.failure == .run {
+                waiting.waitingOn -= 1
+                if waiting.waitingOn == 0 { release(dependent, now: now) }
+            } else {
+                cancelForDependency(dependent, dependency: job.id, ended: job.state, now: now)
+            }
+        }
+    }
+
+    /// At the batch's first finish (every job final): on_complete, and on_success when every
+    /// job succeeded.
+    mutating func settleBatchIfDone(_ batch: MemoryBatch, now: Date) {
+        guard !deferBatchSettlement, batch.finishedAt == nil, batch.finished >= batch.total else { return }
+        batch.finishedAt = now
+        fire(.complete, of: batch, now: now)
+        if batch.succeeded == batch.total, batch.cancelledAt == nil { fire(.success, of: batch, now: now) }
+    }
+
+    /// Enqueues the batch's callback for `event` unless it has fired (or there is none).
+    private mutating func fire(_ event: BatchEvent, of batch: MemoryBatch, now: Date) {
+        guard batch.fired[event] == nil, var callback = batch.callbacks[event] else { return }
+        batch.fired[event] = callback.id
+        callback.batch = nil
+        callback.dependencies = []
+        callback.metadata[BatchCallbacks.batchKey] = batch.id.description
+        callback.metadata[BatchCallbacks.eventKey] = event.rawValue
+        if callback.runAt < now { callback.runAt = now }
+        guard lookup(callback.id) == nil else { return }
+        let home = queue(callback.queue)
+        let state = callback.initialState(now: now)
+        let job = MemoryJob(callback, home: home, kind: kind(callback.kind), state: state)
+        _ = index.insert(job)
+        home.move(from: nil, to: state)
+        if state == .scheduled {
+            scheduled.insert(ScheduledEntry(runAt: job.runAt, job: job))
+        } else {
+            home.push(job)
+        }
+        workflowActivity = true
+    }
+
+    /// Cancels every unfinished job of the batch; nil when there is no such batch.
+    mutating func cancelBatch(_ id: BatchID, now: Date) -> [JobID]? {
+        guard let batch = batches[id] else { return nil }
+        if batch.cancelledAt == nil && batch.state == .running { batch.cancelledAt = now }
+        var cancelled: [JobID] = []
+        for member in batch.members where member.state.isLive && lookup(member.id) === member {
+            member.recordError(
+                JobAttemptError(attempt: Int(member.attempt), at: now, message: "cancelled with its batch", reason: "cancelled"))
+            move(member, to: .cancelled, at: now)
+            cancelled.append(member.id)
+        }
+        return cancelled
+    }
+
+    /// Finished batches before `before`: forgotten, at most `limit`.
+    mutating func pruneBatches(before: Date, limit: Int) {
+        var pruned = 0
+        for (id, batch) in batches where pruned < limit {
+            guard let finishedAt = batch.finishedAt, finishedAt < before else { continue }
+            batches[id] = nil
+            pruned += 1
+        }
+    }
+}
+
+extension MemoryJob.Extra {
+    func workflowOrNew() -> MemoryWorkflow {
+        if let workflow { return workflow }
+        let workflow = MemoryWorkflow()
+        self.workflow = workflow
+        return workflow
+    }
+}
