@@ -9,14 +9,16 @@ import Synchronization
 /// ``SpoolServer`` answering inside another application, below a path such as `/spool`: the
 /// dashboard at `/spool`, the API at `/spool/v1/…`, `/spool/metrics`, `/spool/openapi.json`.
 ///
-/// A framework's adapter hands each request under ``path`` to ``respond(to:logger:)`` (a
-/// Hummingbird `Request`) or ``respond(to:body:logger:)`` (any framework, through
-/// swift-http-types); `SpoolHummingbird` and the Vapor integration do this for you. The
+/// A framework's adapter hands each request under ``path`` to ``respond(to:peer:logger:)`` (a
+/// Hummingbird `Request`) or ``respond(to:body:peer:logger:)`` (any framework, through
+/// swift-http-types), with the address its connection comes from; `SpoolHummingbird` and the
+/// Vapor integration do this for you. The
 /// dashboard's links, forms, redirects and sign-in cookie stay below ``path``.
 ///
 /// Everything ``SpoolServer`` promises about requests holds here too: tokens, JSON-only writes,
-/// the form token, and, with no token configured, answers only to a loopback `Host` (so an app
-/// that listens on every address shows Spool only to its own machine until a token is set).
+/// the form token, and, with no token configured, answers only to this machine: a peer that is
+/// not local gets 403, a `Host` that is not a loopback name 421 (so an app that listens on
+/// every address shows Spool only to its own machine until a token is set).
 /// The connection limits (``SpoolServer/Configuration/idleTimeout``,
 /// ``SpoolServer/Configuration/headerTimeout``) are the host application's to set.
 ///
@@ -73,7 +75,33 @@ public struct SpoolMount: Service {
 
     /// Answers a Hummingbird request under ``path``; the body streams through, nothing is
     /// collected first. A path not under ``path`` gets 404.
-    public func respond(to request: Request, logger: Logger) async -> Response {
+    ///
+    /// - Parameter peer: the address the request's connection comes from, or nil for a request
+    ///   that came over no connection (an in-process test). With no token configured, a peer
+    ///   that is not this machine (loopback or a Unix socket) gets 403 before anything else: a
+    ///   `Host` header is any client's to write, so the server's own loopback-`Host` rule stops
+    ///   browsers, not other machines, when the host application listens on every address.
+    public func respond(to request: Request, peer: SocketAddress?, logger: Logger) async -> Response {
+        if !server.configuration.requiresToken, let peer, !Self.isLocal(peer) {
+            return Problem.remoteWithoutToken.response
+        }
+        return await respond(to: request, logger: logger)
+    }
+
+    /// True for a loopback address (`127.0.0.0/8`, `::1`, `::ffff:127.x.x.x`) or a Unix socket.
+    public static func isLocal(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .unixDomainSocket:
+            return true
+        case .v4, .v6:
+            guard let ip = address.ipAddress?.lowercased() else { return false }
+            return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+        }
+    }
+
+    /// Answers a request under ``path`` without the peer rule: for adapters that apply it
+    /// themselves (kept while the Vapor integration moves to ``respond(to:peer:logger:)``).
+    func respond(to request: Request, logger: Logger) async -> Response {
         var head = request.head
         guard let inner = innerPath(head.path ?? "") else {
             return Problem.routeNotFound(method: head.method, path: head.path ?? "").response
@@ -95,8 +123,17 @@ public struct SpoolMount: Service {
     /// Answers a request of any framework under ``path``: its head and its whole body (at most
     /// ``bodyLimit`` bytes; a longer one gets 413), and returns the response's head and whole
     /// body. A path not under ``path`` gets 404.
+    /// `peer`: as for ``respond(to:peer:logger:)``.
+    public func respond(to head: HTTPRequest, body: ByteBuffer, peer: SocketAddress?, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
+        await collect(await respond(to: Request(head: head, body: RequestBody(buffer: body)), peer: peer, logger: logger), logger: logger)
+    }
+
+    /// The old entry of the Vapor integration, which applies the peer rule itself.
     public func respond(to head: HTTPRequest, body: ByteBuffer, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
-        let response = await respond(to: Request(head: head, body: RequestBody(buffer: body)), logger: logger)
+        await collect(await respond(to: Request(head: head, body: RequestBody(buffer: body)), logger: logger), logger: logger)
+    }
+
+    private func collect(_ response: Response, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
         let collector = Collector()
         do {
             try await response.body.write(collector)

@@ -15,11 +15,11 @@ struct SpoolMountTests {
     /// One request through the framework-neutral entry, as an adapter sends it.
     func send(
         _ mount: SpoolMount, _ method: HTTPRequest.Method, _ path: String, body: String = "", headers extra: HTTPFields = [:],
-        authority: String = "localhost"
+        authority: String = "localhost", peer: SocketAddress? = nil
     ) async -> Reply {
         var head = HTTPRequest(method: method, scheme: "http", authority: authority, path: path)
         head.headerFields.append(contentsOf: extra)
-        let (response, bytes) = await mount.respond(to: head, body: ByteBuffer(string: body), logger: logger)
+        let (response, bytes) = await mount.respond(to: head, body: ByteBuffer(string: body), peer: peer, logger: logger)
         let json = try? JSONParser.parse(Array(bytes.readableBytesView))
         return Reply(
             status: response.status, headers: response.headerFields, text: String(decoding: bytes.readableBytesView, as: UTF8.self),
@@ -103,6 +103,28 @@ struct SpoolMountTests {
         #expect(signIn.status == .seeOther)
         #expect(signIn.headers[.location] == "/spool/jobs?state=dead")
         #expect(signIn.headers[.setCookie]?.contains("Path=/spool;") == true, "\(signIn.headers)")
+    }
+
+    @Test("with no token, a peer from another machine gets 403 whatever its Host; this machine's pass; a token lets others in")
+    func peersFromOtherMachines() async throws {
+        let open = try makeServer().mount(at: "/spool")
+        for address in ["10.1.2.3", "192.168.0.9", "2001:db8::1", "::ffff:10.0.0.1"] {
+            let peer = try SocketAddress(ipAddress: address, port: 40_000)
+            let reply = await send(open, .get, "/spool/v1/stats", peer: peer)
+            #expect(reply.status == .forbidden, "\(address)")
+            #expect(reply["type"]?.stringValue == "urn:spool:problem:remote-without-token", "\(reply.text)")
+        }
+        for address in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"] {
+            let peer = try SocketAddress(ipAddress: address, port: 40_000)
+            #expect(await send(open, .get, "/spool/v1/stats", peer: peer).status == .ok, "\(address)")
+        }
+        #expect(await send(open, .get, "/spool/v1/stats", peer: try SocketAddress(unixDomainSocketPath: "/tmp/x.sock")).status == .ok)
+
+        let guarded = try makeServer { $0.adminToken = "sesame" }.mount(at: "/spool")
+        let remote = try SocketAddress(ipAddress: "10.1.2.3", port: 40_000)
+        #expect(await send(guarded, .get, "/spool/v1/stats", peer: remote).status == .unauthorized)
+        let allowed = await send(guarded, .get, "/spool/v1/stats", headers: [.authorization: "Bearer sesame"], peer: remote)
+        #expect(allowed.status == .ok)
     }
 
     @Test("mounted at /, links are the server's own")

@@ -80,6 +80,13 @@ struct Problem: Error, Sendable, CustomStringConvertible {
         detail: "the server failed to handle the request (see its log)"
     )
 
+    /// A mounted server with no token, asked by another machine.
+    static let remoteWithoutToken = Problem(
+        status: .forbidden, slug: "remote-without-token", title: "Spool answers only to this machine until a token is set",
+        detail:
+            "no admin or read token is configured, so requests from other machines are refused; set SpoolServer.Configuration's adminToken (or readToken)"
+    )
+
     static func badRequest(_ detail: String) -> Problem {
         Problem(status: .badRequest, slug: "bad-request", title: "The request is invalid", detail: detail)
     }

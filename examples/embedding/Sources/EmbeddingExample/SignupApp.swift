@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Spool
 import SpoolHummingbird
@@ -23,14 +24,18 @@ public protocol Mailer: Sendable {
     func sendWelcome(to address: String, userID: Int) async throws
 }
 
-/// The app's request context: Hummingbird's core context and the Spool client that
-/// ``SpoolMiddleware`` hands to every route.
-public struct AppContext: SpoolRequestContext {
+/// The app's request context: Hummingbird's core context, the Spool client that
+/// ``SpoolMiddleware`` hands to every route, and the connection's peer.
+public struct AppContext: SpoolRequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var spool: SpoolClient?
+    /// Where the connection comes from: Spool's mount answers only this machine until a token
+    /// is set.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }
 
