@@ -110,8 +110,8 @@ final class SpoolState: Sendable {
     }
 
     /// Starts the services (see ``services(_:registry:inProcess:logger:)``) in a service group
-    /// whose task ``stop(logger:)`` awaits. A service that fails stops the group and the
-    /// application (a web app whose workers died must not go on as if they ran).
+    /// whose task ``stop()`` awaits. A service that fails or returns before ``stop()`` stops the
+    /// group and the application (a web app whose workers died must not go on as if they ran).
     func start(_ application: Application, inProcess: Bool) throws {
         let logger = application.logger
         let (services, drain) = try settings.withLock { settings in
@@ -129,13 +129,17 @@ final class SpoolState: Sendable {
         configuration.maximumGracefulShutdownDuration = drain + .seconds(10)
         let group = ServiceGroup(configuration: configuration)
         let task = Task {
+            var failure: (any Error)?
             do {
                 try await group.run()
             } catch {
-                logger.critical(
-                    "Spool's services stopped with an error; stopping the application", metadata: ["spool.error": "\(error)"])
-                application.running?.stop()
+                failure = error
             }
+            guard failure != nil || self.settings.withLock({ $0.phase }) != .stopped else { return }
+            logger.critical(
+                "Spool's services stopped before the application shut down; stopping the application",
+                metadata: ["spool.error": "\(failure.map { "\($0)" } ?? "a service returned")"])
+            application.running?.stop()
         }
         running.withLock { $0 = Running(group: group, task: task) }
     }

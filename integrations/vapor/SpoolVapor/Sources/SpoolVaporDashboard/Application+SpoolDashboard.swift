@@ -16,10 +16,9 @@ extension Application.Spool {
     /// the body collected up to the server's `bodyLimit` (Vapor answers 413 past it). What
     /// `SpoolServer` promises holds here: tokens, JSON-only writes, the dashboard's form token,
     /// and, with no token configured, answers only to this machine: a request whose `Host` is
-    /// not a loopback name gets 421 (from the server, against DNS rebinding), and one whose
-    /// connection comes from another machine gets 403 (here: a `Host` header is the client's to
-    /// choose), so an application listening on every address shows Spool only to its own
-    /// machine until a token is set. Vapor's middleware (logging, errors, your own
+    /// not a loopback name gets 421 (against DNS rebinding), and one whose connection comes from
+    /// another machine gets 403 (a `Host` header is any client's to write), so an application
+    /// listening on every address shows Spool only to its own machine until a token is set. Vapor's middleware (logging, errors, your own
     /// authentication) runs before it.
     ///
     /// The mount's sampler for the dashboard's charts runs from boot to shutdown beside the
@@ -41,10 +40,8 @@ extension Application.Spool {
         try run(mount, name: "spool.dashboard")
         let components = mount.path.split(separator: "/").map { PathComponent.constant(String($0)) }
         let body = HTTPBodyStreamStrategy.collect(maxSize: ByteCount(value: mount.bodyLimit))
-        let localOnly = !configuration.requiresToken
         let handler: @Sendable (Request) async throws -> Response = { request in
-            if localOnly, let refusal = DashboardBridge.refuseRemotePeer(request) { return refusal }
-            return await DashboardBridge.respond(to: request, with: mount)
+            await DashboardBridge.respond(to: request, with: mount)
         }
         for method in DashboardBridge.methods {
             application.on(method, components, body: body, use: handler)
@@ -60,33 +57,13 @@ enum DashboardBridge {
     /// `HEAD` reaches it through Vapor's `GET` routes.
     static let methods: [HTTPMethod] = [.GET, .POST, .PUT, .PATCH, .DELETE, .OPTIONS]
 
-    /// 403 for a request whose connection comes from another machine (with no token
-    /// configured); nil for one from this machine (a loopback address, a Unix socket, or no
-    /// connection: VaporTesting's in-memory requests). The TCP peer, not `X-Forwarded-For`,
-    /// which a client can write; behind a reverse proxy on this machine the `Host` check still
-    /// refuses the public name the proxy forwards.
-    static func refuseRemotePeer(_ request: Request) -> Response? {
-        guard let peer = request.remoteAddress, !isLocal(peer) else { return nil }
-        let problem =
-            #"{"type":"urn:spool:problem:remote-without-token","title":"Spool answers only to this machine until a token is set","status":403,"detail":"no admin or read token is configured, so requests from other machines are refused; set SpoolServer.Configuration's adminToken (or readToken)"}"#
-        return Response(
-            status: .forbidden, headers: ["Content-Type": "application/problem+json"], body: .init(string: problem))
-    }
-
-    /// True for a loopback address (`127.0.0.0/8`, `::1`, `::ffff:127.x.x.x`) or a Unix socket.
-    static func isLocal(_ address: SocketAddress) -> Bool {
-        switch address {
-        case .unixDomainSocket:
-            return true
-        case .v4, .v6:
-            guard let ip = address.ipAddress?.lowercased() else { return false }
-            return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
-        }
-    }
-
+    /// The mount's answer to `request`. The connection's peer (its TCP address, never
+    /// `X-Forwarded-For`, which a client can write) goes along: with no token configured, the
+    /// mount refuses other machines with 403.
     static func respond(to request: Request, with mount: SpoolMount) async -> Response {
         let body = request.body.data ?? ByteBuffer()
-        let (head, responseBody) = await mount.respond(to: httpRequest(request), body: body, logger: request.logger)
+        let (head, responseBody) = await mount.respond(
+            to: httpRequest(request), body: body, peer: request.remoteAddress, logger: request.logger)
         return response(head, body: responseBody)
     }
 
