@@ -212,6 +212,7 @@ public struct SpoolServer: Service {
             gauges: QueueDepthGauges(registry: metricsRegistry)
         )
         routes.register(on: router)
+        BatchRoutes(routes: routes).register(on: router)
         WorkerRoutes(storage: storage, clock: clock, read: { try await routes.readJSON($0) }).register(on: router)
         DashboardRoutes(
             storage: storage, clock: clock, history: throughput, formToken: formToken, bodyLimit: configuration.bodyLimit,

@@ -249,6 +249,39 @@ struct OpenAPITests {
             let overflow = #"{"jobs": [{"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}, {"kind": "c", "queue": "third"}]}"#
             try await run.send(.post, "/v1/jobs/batch", body: overflow, token: admin, expect: .serviceUnavailable)
 
+            // Dependencies and batches (422: what a request names cannot take it)
+            let dangling = #"{"kind": "a", "queue": "deps", "depends_on": [""# + unknown + #""]}"#
+            try await run.send(.post, "/v1/jobs", body: dangling, token: admin, expect: .unprocessableContent)
+            try await run.send(.post, "/v1/jobs/batch", body: #"{"jobs": ["# + dangling + "]}", token: admin, expect: .unprocessableContent)
+            let create = #"{"jobs": [{"kind": "w", "queue": "wf"}], "on_complete": {"kind": "done", "queue": "wf-cb"}}"#
+            try await run.send(.post, "/v1/batches", body: create, expect: .unauthorized)
+            try await run.send(.post, "/v1/batches", body: create, token: reader, expect: .forbidden)
+            try await run.send(.post, "/v1/batches", body: big, token: admin, expect: .contentTooLarge)
+            try await run.send(.post, "/v1/batches", body: "{}", token: admin, expect: .badRequest)
+            try await run.send(.post, "/v1/batches", body: create, token: admin, contentType: "text/plain", expect: .unsupportedMediaType)
+            let created = try await run.send(.post, "/v1/batches", body: create, token: admin, expect: .accepted)
+            let batchID = created["id"]?.stringValue ?? ""
+            let joinUnknown = #"{"jobs": [{"kind": "w", "queue": "wf2", "batch": ""# + unknown + #""}]}"#
+            try await run.send(.post, "/v1/batches", body: joinUnknown, token: admin, expect: .unprocessableContent)
+            let fill = #"{"jobs": [{"kind": "f", "queue": "full"}, {"kind": "f", "queue": "full"}]}"#
+            try await run.send(.post, "/v1/jobs/batch", body: fill, token: admin, expect: .accepted)
+            try await run.send(
+                .post, "/v1/batches", body: #"{"jobs": [{"kind": "f", "queue": "full"}]}"#, token: admin, expect: .serviceUnavailable)
+            try await run.send(.get, "/v1/batches", token: reader, expect: .ok)
+            try await run.send(.get, "/v1/batches", expect: .unauthorized)
+            try await run.send(.get, "/v1/batches", "/v1/batches?limit=0", token: reader, expect: .badRequest)
+            try await run.send(.get, "/v1/batches/{id}", "/v1/batches/\(batchID)", token: reader, expect: .ok)
+            try await run.send(.get, "/v1/batches/{id}", "/v1/batches/\(batchID)", expect: .unauthorized)
+            try await run.send(.get, "/v1/batches/{id}", "/v1/batches/\(unknown)", token: reader, expect: .notFound)
+            try await run.send(.get, "/v1/batches/{id}", "/v1/batches/%FF", token: reader, expect: .badRequest)
+            let cancelPath = "/v1/batches/{id}/cancel"
+            try await run.send(.post, cancelPath, "/v1/batches/\(batchID)/cancel", expect: .unauthorized)
+            try await run.send(.post, cancelPath, "/v1/batches/\(batchID)/cancel", token: reader, expect: .forbidden)
+            try await run.send(.post, cancelPath, "/v1/batches/\(unknown)/cancel", token: admin, expect: .notFound)
+            try await run.send(.post, cancelPath, "/v1/batches/%FF/cancel", token: admin, expect: .badRequest)
+            try await run.send(.post, cancelPath, "/v1/batches/\(batchID)/cancel", token: admin, expect: .ok)
+            try await run.send(.get, "/v1/batches/{id}", "/v1/batches/\(batchID)", token: reader, expect: .ok)
+
             // GET /v1/jobs
             try await run.send(.get, "/v1/jobs", token: reader, expect: .ok)
             try await run.send(.get, "/v1/jobs", "/v1/jobs?state=available&limit=1", token: reader, expect: .ok)

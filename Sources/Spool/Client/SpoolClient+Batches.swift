@@ -20,12 +20,15 @@ extension SpoolClient {
     /// let finished = try await batch.value   // waits until every row job is final
     /// ```
     ///
-    /// The enqueue middleware runs as for ``enqueue(_:whenFull:)`` on the batch's jobs (not on
+    /// `whenFull`: on a bounded store, wait for room for the whole batch (default) or fail with
+    /// `queueFull`. The enqueue middleware runs as for ``enqueue(_:whenFull:)`` on the batch's jobs (not on
     /// the callbacks, which are stored with the batch and enqueued by the store when they fire).
-    /// - Throws: ``SpoolError`` `invalidArgument` for an empty batch, a job of another batch,
-    ///   an unknown dependency or a cycle, or a driver that does not keep batches
+    /// - Throws: ``SpoolError`` `invalidArgument` for an empty batch; `unprocessable` for a job
+    ///   of another batch, an unknown dependency, a cycle, or a driver that does not keep batches
     ///   (``JobBatching``); what middleware or storage throws.
-    public func enqueueBatch(_ jobs: [NewJob], callbacks: BatchCallbacks = BatchCallbacks()) async throws -> BatchHandle {
+    public func enqueueBatch(
+        _ jobs: [NewJob], callbacks: BatchCallbacks = BatchCallbacks(), whenFull: WhenFull = .wait
+    ) async throws -> BatchHandle {
         let store = try batching()
         var jobs = jobs
         for layer in middleware {
@@ -34,7 +37,7 @@ extension SpoolClient {
         let now = clock.now
         let id = BatchID(JobID(date: now))
         let results = try await EnqueueChain.run(enqueueMiddleware, from: 0, jobs) { jobs in
-            try await store.enqueueBatch(NewBatch(id: id, jobs: jobs, callbacks: callbacks, createdAt: now), now: now)
+            try await store.enqueueBatch(NewBatch(id: id, jobs: jobs, callbacks: callbacks, createdAt: now), whenFull: whenFull, now: now)
         }
         return BatchHandle(
             id: id, jobs: results.map { JobHandle(result: $0, storage: storage, clock: clock) }, storage: store, clock: clock)
@@ -44,18 +47,19 @@ extension SpoolClient {
     public func enqueueBatch<P: JobParameters>(
         _ parameters: [P], options: EnqueueOptions = EnqueueOptions(), callbacks: BatchCallbacks = BatchCallbacks()
     ) async throws -> BatchHandle {
-        try await enqueueBatch(prepare(parameters, options: options), callbacks: callbacks)
+        try await enqueueBatch(prepare(parameters, options: options), callbacks: callbacks, whenFull: options.whenFull)
     }
 
     /// A handle to a batch enqueued earlier (its ``BatchHandle/jobs`` empty).
-    /// - Throws: ``SpoolError`` `invalidArgument` when the driver does not keep batches.
+    /// - Throws: ``SpoolError`` `unprocessable` when the driver does not keep batches.
     public func batch(_ id: BatchID) throws -> BatchHandle {
         BatchHandle(id: id, jobs: [], storage: try batching(), clock: clock)
     }
 
     private func batching() throws -> any JobBatching {
         guard let store = storage as? any JobBatching else {
-            throw SpoolError.invalid("batch: this driver (\(type(of: storage))) does not keep batches or dependencies yet")
+            throw SpoolError(
+                code: .unprocessable, message: "batch: this driver (\(type(of: storage))) does not keep batches or dependencies yet")
         }
         return store
     }

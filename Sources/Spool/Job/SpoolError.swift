@@ -13,6 +13,7 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible, Equatable {
             case unencodablePayload
             case jobNotFound
             case invalidArgument
+            case unprocessable
             case storageUnavailable
             case shutdown
         }
@@ -32,6 +33,10 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let jobNotFound = Code(value: .jobNotFound)
         /// An argument was out of range or malformed.
         public static let invalidArgument = Code(value: .invalidArgument)
+        /// A well-formed request that names something that cannot take it: an unknown dependency
+        /// or batch, a dependency cycle, a batch that has finished, or a driver that does not keep
+        /// batches and dependencies (the HTTP API answers 422).
+        public static let unprocessable = Code(value: .unprocessable)
         /// The storage could not be reached or refused the operation.
         public static let storageUnavailable = Code(value: .storageUnavailable)
         /// The storage or worker is shutting down.

@@ -9,7 +9,7 @@ import Foundation
 /// kept until ``prune(finishedBefore:limit:)`` passes its finish time; its members follow the
 /// store's retention like every finished job.
 extension MemoryStorage: JobBatching {
-    public func enqueueBatch(_ batch: NewBatch, now: Date) async throws -> [EnqueueResult] {
+    public func enqueueBatch(_ batch: NewBatch, whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !batch.jobs.isEmpty else { throw SpoolError.invalid("jobs: a batch needs at least one job") }
         var normalized = batch
         for index in normalized.jobs.indices {
@@ -26,7 +26,7 @@ extension MemoryStorage: JobBatching {
         for job in normalized.jobs where !ids.insert(job.id).inserted {
             throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
         }
-        return try await enqueueWorkflow(normalized.jobs, batch: normalized, whenFull: .wait, now: now)
+        return try await enqueueWorkflow(normalized.jobs, batch: normalized, whenFull: whenFull, now: now)
     }
 
     /// Stores a workflow enqueue whole: once its queues have room for all of it (or, with

@@ -109,19 +109,19 @@ extension Store {
             throw SpoolError(code: .invalidArgument, message: "a job with id \(taken.id) already exists", job: taken.id)
         }
         if let new {
-            if batches[new.id] != nil { throw SpoolError.invalid("batch: a batch with id \(new.id) already exists") }
+            if batches[new.id] != nil { throw SpoolError(code: .unprocessable, message: "batch: a batch with id \(new.id) already exists") }
             if let other = jobs.first(where: { $0.batch != nil && $0.batch != new.id }) {
-                throw SpoolError(code: .invalidArgument, message: "batch: job \(other.id) belongs to another batch", job: other.id)
+                throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
             }
         }
         for job in jobs {
             guard let id = job.batch, new?.id != id else { continue }
             guard let batch = batches[id] else {
-                throw SpoolError(code: .invalidArgument, message: "batch: no batch has id \(id)", job: job.id)
+                throw SpoolError(code: .unprocessable, message: "batch: no batch has id \(id)", job: job.id)
             }
             guard batch.state == .running else {
                 throw SpoolError(
-                    code: .invalidArgument, message: "batch: batch \(id) is \(batch.state.rawValue): jobs can be added only while it runs",
+                    code: .unprocessable, message: "batch: batch \(id) is \(batch.state.rawValue): jobs can be added only while it runs",
                     job: job.id)
             }
         }
@@ -136,7 +136,7 @@ extension Store {
                     waiting[index] += 1
                     dependents[other].append(index)
                 } else if lookup(dependency) == nil {
-                    throw SpoolError(code: .invalidArgument, message: "depends_on: no job has id \(dependency)", job: job.id)
+                    throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job.id)
                 }
             }
         }
@@ -152,7 +152,7 @@ extension Store {
         }
         if order.count < jobs.count, let stuck = jobs.indices.first(where: { waiting[$0] > 0 }) {
             throw SpoolError(
-                code: .invalidArgument, message: "depends_on: job \(jobs[stuck].id) is part of a dependency cycle", job: jobs[stuck].id)
+                code: .unprocessable, message: "depends_on: job \(jobs[stuck].id) is part of a dependency cycle", job: jobs[stuck].id)
         }
         return order
     }

@@ -21,10 +21,14 @@ import Foundation
 public protocol JobBatching: Sendable {
     /// Stores a batch and its jobs (each job's ``NewJob/batch`` set to the batch's id). Jobs of
     /// the batch may depend on one another and on stored jobs.
+    ///
+    /// `whenFull`: for bounded drivers, wait until the queues have room for the whole batch, or
+    /// fail with `queueFull` at once; a batch larger than a queue's capacity is refused.
     /// - Returns: one result per job, in order.
-    /// - Throws: ``SpoolError`` `invalidArgument` naming what is wrong (an empty batch, a job
-    ///   with another batch, an unknown dependency, a cycle); nothing is stored then.
-    func enqueueBatch(_ batch: NewBatch, now: Date) async throws -> [EnqueueResult]
+    /// - Throws: ``SpoolError`` `invalidArgument` for an empty batch or a job that breaks a rule of
+    ///   ``JobInput``; `unprocessable` for a job of another batch, an unknown dependency or a
+    ///   cycle; nothing is stored then.
+    func enqueueBatch(_ batch: NewBatch, whenFull: WhenFull, now: Date) async throws -> [EnqueueResult]
 
     /// The batch with its counts; nil when unknown.
     func batch(_ id: BatchID) async throws -> BatchRecord?
@@ -47,12 +51,12 @@ public protocol JobBatching: Sendable {
 
 extension NewJob {
     /// Refuses jobs with a batch or dependencies, for a driver that does not keep them yet.
-    /// - Throws: ``SpoolError`` `invalidArgument` naming the field and the driver.
+    /// - Throws: ``SpoolError`` `unprocessable` naming the field and the driver.
     package static func refuseWorkflows(_ jobs: [NewJob], driver: String) throws {
         guard let job = jobs.first(where: \.usesWorkflows) else { return }
         let field = job.batch != nil ? "batch" : "depends_on"
         throw SpoolError(
-            code: .invalidArgument,
+            code: .unprocessable,
             message: "\(field): the \(driver) driver does not keep batches or dependencies yet (the memory driver does)", job: job.id)
     }
 }

@@ -205,19 +205,24 @@ struct APIRoutes: Sendable {
             }
             cursor = id
         }
-        var limit = Self.defaultPageSize
-        if let text = query("limit") {
-            guard let value = Int(text), (1...Self.maximumPageSize).contains(value) else {
-                throw Problem.invalidParameter("limit", "must be an integer from 1 to \(Self.maximumPageSize) (got '\(text)')")
-            }
-            limit = value
-        }
+        let limit = try Self.pageLimit(query("limit"))
         let page = try await storage.jobs(filter, after: cursor, limit: limit)
         return Self.respond(
             .object([
                 ("jobs", .array(page.jobs.map(APIJSON.jobSummary))),
                 ("next_cursor", .string(page.nextCursor?.description)),
             ]))
+    }
+
+    /// A page size from the `limit` parameter: ``defaultPageSize`` when absent, else 1 to
+    /// ``maximumPageSize``.
+    /// - Throws: ``Problem`` 400 naming `limit`.
+    static func pageLimit(_ text: String?) throws -> Int {
+        guard let text else { return defaultPageSize }
+        guard let value = Int(text), (1...maximumPageSize).contains(value) else {
+            throw Problem.invalidParameter("limit", "must be an integer from 1 to \(maximumPageSize) (got '\(text)')")
+        }
+        return value
     }
 
     /// `POST /v1/jobs/{id}/retry`: 200 with the job, 409 unless it is dead or cancelled.

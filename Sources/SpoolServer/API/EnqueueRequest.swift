@@ -4,11 +4,13 @@ import Spool
 /// One job of `POST /v1/jobs` (or one entry of `POST /v1/jobs/batch`), checked field by field.
 ///
 /// `{"kind", "payload"?, "queue"?, "priority"?, "run_at"? | "delay_s"?, "unique_key"?,
-/// "max_attempts"?, "timeout_s"?, "metadata"?}`. Unknown fields are refused, so a misspelt option
-/// (`runAt`) is an error rather than silently ignored.
+/// "max_attempts"?, "timeout_s"?, "metadata"?, "depends_on"?, "on_dependency_failure"?,
+/// "batch"?}`. Unknown fields are refused, so a misspelt option (`runAt`) is an error rather than
+/// silently ignored.
 struct EnqueueRequest: Sendable {
     static let fields = [
         "kind", "payload", "queue", "priority", "run_at", "delay_s", "unique_key", "max_attempts", "timeout_s", "metadata",
+        "depends_on", "on_dependency_failure", "batch",
     ]
     var kind: String
     /// The payload as JSON bytes (`{}` when absent).
@@ -23,6 +25,11 @@ struct EnqueueRequest: Sendable {
     /// String tags carried with the job, `traceparent` and `tracestate` among them (see
     /// ``TraceContext/metadata(_:field:)`` for the rules).
     var metadata: [String: String] = [:]
+    /// The jobs it waits for, and what it does when one ends dead or cancelled.
+    var dependsOn: [JobID] = []
+    var dependencyFailure = DependencyFailure.cancel
+    /// A running batch to join.
+    var batch: BatchID?
 
     /// Reads one job from `json`; `path` prefixes the names of bad fields (`jobs[3].`).
     ///
@@ -53,6 +60,36 @@ struct EnqueueRequest: Sendable {
         timeout = try fields.seconds("timeout_s", minimum: FieldReader.minimumPositiveSeconds)
         if let value = try fields.field("metadata") {
             metadata = try TraceContext.metadata(value, field: path + "metadata")
+        }
+        if let value = try fields.field("depends_on") {
+            dependsOn = try Self.ids(value, field: path + "depends_on")
+        }
+        if let text = try fields.string("on_dependency_failure") {
+            guard let failure = DependencyFailure(rawValue: text) else {
+                throw Problem.invalidField(path + "on_dependency_failure", "must be cancel or run (got '\(text)')")
+            }
+            dependencyFailure = failure
+        }
+        if let text = try fields.string("batch") {
+            guard let batch = BatchID(text) else { throw Problem.invalidField(path + "batch", "must be a batch id (got '\(text)')") }
+            self.batch = batch
+        }
+    }
+
+    /// `value` as a list of job ids: an array of at most ``JobInput/maximumDependencies``
+    /// 26-character ids.
+    static func ids(_ value: JSONValue, field: String) throws -> [JobID] {
+        guard case .array(let items) = value else {
+            throw Problem.invalidField(field, "must be an array of job ids (got \(value.typeName))")
+        }
+        guard items.count <= JobInput.maximumDependencies else {
+            throw Problem.invalidField(field, "may name at most \(JobInput.maximumDependencies) jobs (got \(items.count))")
+        }
+        return try items.enumerated().map { index, item in
+            guard case .string(let text) = item, let id = JobID(text) else {
+                throw Problem.invalidField("\(field)[\(index)]", "must be a job id (26 characters of Crockford base 32)")
+            }
+            return id
         }
     }
 
@@ -98,7 +135,8 @@ struct EnqueueRequest: Sendable {
         return NewJob(
             id: JobID(date: now), queue: queue ?? defaults?.queue ?? "default", kind: kind, payload: JobPayload(bytes: payload),
             priority: priority ?? defaults?.priority ?? 0, maxAttempts: maxAttempts ?? defaults?.maxAttempts ?? 20,
-            runAt: runAt, createdAt: now, uniqueKey: uniqueKey, timeout: timeout ?? defaults?.timeout, metadata: metadata
+            runAt: runAt, createdAt: now, uniqueKey: uniqueKey, timeout: timeout ?? defaults?.timeout, metadata: metadata,
+            batch: batch, dependencies: dependsOn, dependencyFailure: dependencyFailure
         )
     }
 }

@@ -34,6 +34,29 @@ package enum APIJSON {
             ("result", .embedding(record.result)),
             ("progress", record.progress.map(progress) ?? .null),
             ("metadata", .object(record.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("batch", .string(record.batch?.description)),
+            ("depends_on", .array(record.dependencies.map { .string($0.description) })),
+            ("on_dependency_failure", .string(record.dependencyFailure.rawValue)),
+        ])
+    }
+
+    /// A batch with its counts and the ids of the callbacks that fired.
+    package static func batch(_ record: BatchRecord) -> JSONValue {
+        .object([
+            ("id", .string(record.id.description)),
+            ("state", .string(record.state.rawValue)),
+            ("total", .int(record.total)),
+            ("counts", counts(record.counts)),
+            ("created_at", .time(record.createdAt)),
+            ("finished_at", .time(record.finishedAt)),
+            ("cancelled_at", .time(record.cancelledAt)),
+            (
+                "callbacks",
+                .object(
+                    BatchEvent.allCases.filter(record.callbackEvents.contains).map { event in
+                        ("on_\(event.rawValue)", .string(record.callbackJobs[event]?.description))
+                    })
+            ),
         ])
     }
 

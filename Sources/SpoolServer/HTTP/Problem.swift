@@ -119,6 +119,13 @@ struct Problem: Error, Sendable, CustomStringConvertible {
         )
     }
 
+    static func batchNotFound(_ id: String) -> Problem {
+        Problem(
+            status: .notFound, slug: "batch-not-found", title: "No such batch", detail: "no batch has id \(id)",
+            extra: [("id", .string(id))]
+        )
+    }
+
     /// 404: no route for this method and path.
     static func routeNotFound(method: HTTPRequest.Method, path: String) -> Problem {
         Problem(status: .notFound, slug: "not-found", title: "No such resource", detail: "no route for \(method.rawValue) \(path)")
@@ -203,6 +210,10 @@ struct Problem: Error, Sendable, CustomStringConvertible {
             return .queueFull(error.message, retryAfter: retryAfter)
         case .invalidArgument:
             return Problem(status: .badRequest, slug: "invalid-argument", title: "The request is invalid", detail: error.message)
+        case .unprocessable:
+            return Problem(
+                status: .unprocessableContent, slug: "unprocessable", title: "The request names something that cannot take it",
+                detail: error.message)
         case .jobNotFound:
             return .jobNotFound(error.job?.description ?? "?")
         case .illegalTransition:

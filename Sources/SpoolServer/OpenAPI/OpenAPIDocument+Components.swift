@@ -9,6 +9,7 @@ extension OpenAPIDocument {
             },
             "parameters": {
               "JobID": {"name": "id", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/JobID"}, "description": "A job id. A well-formed id no job has is a 404, and so is anything that is not an id."},
+              "BatchID": {"name": "id", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/JobID"}, "description": "A batch id (written like a job id)"},
               "QueueName": {"name": "name", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Name"}, "description": "A queue name, percent-encoded in the path"},
               "TraceParent": {"name": "traceparent", "in": "header", "schema": {"$ref": "#/components/schemas/TraceParent"}, "description": "The caller's W3C trace context: it becomes the `traceparent` metadata of every job without a `traceparent` or `tracestate` of its own, so the jobs' runs continue the caller's trace. Malformed or repeated: 400 naming `traceparent`."},
               "TraceState": {"name": "tracestate", "in": "header", "schema": {"$ref": "#/components/schemas/TraceState"}, "description": "The W3C tracestate going with `traceparent`, copied beside it (ignored without a `traceparent`). Several headers are one comma-separated list."}
@@ -19,6 +20,8 @@ extension OpenAPIDocument {
               "Unauthorized": {"description": "No token, or an unknown one (tokens are configured)", "headers": {"WWW-Authenticate": {"required": true, "schema": {"type": "string"}}}, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
               "Forbidden": {"description": "The read-only token on a write; or, with no token configured, a write from a web page of another site", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
               "NotFound": {"description": "No job has this id", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+              "BatchNotFound": {"description": "No batch has this id", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+              "Unprocessable": {"description": "Well-formed, but it names what cannot take it: an unknown dependency or batch, a dependency cycle, a finished batch, or a driver that does not keep batches and dependencies yet", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
               "StateConflict": {"description": "The job's state does not allow this", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Conflict"}}}},
               "TooLarge": {"description": "The body exceeds the server's limit (1 MiB unless configured otherwise; `limit_bytes` says it)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
               "UnsupportedMediaType": {"description": "A body whose Content-Type is not application/json (or application/*+json), or a body without one", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},

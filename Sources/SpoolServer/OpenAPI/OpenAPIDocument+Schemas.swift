@@ -20,7 +20,10 @@ extension OpenAPIDocument {
                   "unique_key": {"$ref": "#/components/schemas/Name", "description": "While a live job holds this key, the enqueue answers 409 with that job's id"},
                   "max_attempts": {"type": "integer", "minimum": 1, "maximum": \#(JobInput.maximumAttempts), "description": "Default: the kind's registered value, else 20"},
                   "timeout_s": {"type": "number", "minimum": \#(FieldReader.text(FieldReader.minimumPositiveSeconds)), "maximum": \#(year), "description": "Per-attempt time limit in seconds: a millisecond to a year. Default: the kind's registered timeout, else none"},
-                  "metadata": {"$ref": "#/components/schemas/Metadata"}
+                  "metadata": {"$ref": "#/components/schemas/Metadata"},
+                  "depends_on": {"type": "array", "maxItems": \#(JobInput.maximumDependencies), "items": {"$ref": "#/components/schemas/JobID"}, "description": "Jobs that must succeed before this one runs; until then its state is `pending`. Unknown ids and cycles are refused (422), and so is any on a driver that does not keep dependencies yet"},
+                  "on_dependency_failure": {"type": "string", "enum": ["cancel", "run"], "description": "When a dependency ends dead or cancelled: be cancelled (default, naming it), or run anyway once every dependency has ended"},
+                  "batch": {"$ref": "#/components/schemas/JobID", "description": "A running batch to join (422 when unknown or finished)"}
                 }
               },
               "Metadata": {
@@ -192,8 +195,55 @@ extension OpenAPIDocument {
                   "timeout_s": {"type": ["number", "null"]},
                   "result": {"description": "The handler's result (JSON), or null"},
                   "progress": {"oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}]},
-                  "metadata": {"type": "object", "additionalProperties": {"type": "string"}}
+                  "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                  "batch": {"type": ["string", "null"], "description": "The batch the job belongs to"},
+                  "depends_on": {"type": "array", "items": {"type": "string"}, "description": "The jobs it waits for"},
+                  "on_dependency_failure": {"type": "string", "enum": ["cancel", "run"]}
                 }
+              },
+              "BatchCreate": {
+                "type": "object",
+                "required": ["jobs"],
+                "additionalProperties": false,
+                "description": "A batch: its jobs and the callbacks the store enqueues once each, when the batch first finishes (on_complete; on_success too when every job succeeded) or at its first dead job (on_dead)",
+                "properties": {
+                  "jobs": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EnqueueRequest"}},
+                  "on_success": {"$ref": "#/components/schemas/EnqueueRequest"},
+                  "on_complete": {"$ref": "#/components/schemas/EnqueueRequest"},
+                  "on_dead": {"$ref": "#/components/schemas/EnqueueRequest"}
+                }
+              },
+              "BatchCreated": {
+                "type": "object",
+                "required": ["id", "jobs"],
+                "properties": {"id": {"type": "string"}, "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/BatchEntry"}}}
+              },
+              "Batch": {
+                "type": "object",
+                "required": ["id", "state", "total", "counts", "created_at", "finished_at", "cancelled_at", "callbacks"],
+                "properties": {
+                  "id": {"type": "string"},
+                  "state": {"type": "string", "enum": [\#(BatchState.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))]},
+                  "total": {"type": "integer"},
+                  "counts": {"$ref": "#/components/schemas/Counts"},
+                  "created_at": {"type": "string", "format": "date-time"},
+                  "finished_at": {"type": ["string", "null"], "format": "date-time", "description": "When every job first reached a final state"},
+                  "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+                  "callbacks": {"type": "object", "additionalProperties": {"type": ["string", "null"]}, "description": "For each callback the batch has (on_success, on_complete, on_dead): its job's id once it fired, else null"}
+                }
+              },
+              "BatchPage": {
+                "type": "object",
+                "required": ["batches", "next_cursor"],
+                "properties": {
+                  "batches": {"type": "array", "items": {"$ref": "#/components/schemas/Batch"}},
+                  "next_cursor": {"type": ["string", "null"]}
+                }
+              },
+              "BatchCancelled": {
+                "type": "object",
+                "required": ["cancelled"],
+                "properties": {"cancelled": {"type": "array", "items": {"type": "string"}}}
               },
               "JobSummary": {
                 "type": "object",
@@ -224,9 +274,9 @@ extension OpenAPIDocument {
               },
               "Counts": {
                 "type": "object",
-                "required": ["scheduled", "available", "running", "succeeded", "dead", "cancelled"],
+                "required": ["pending", "scheduled", "available", "running", "succeeded", "dead", "cancelled"],
                 "properties": {
-                  "scheduled": {"type": "integer"}, "available": {"type": "integer"}, "running": {"type": "integer"},
+                  "pending": {"type": "integer"}, "scheduled": {"type": "integer"}, "available": {"type": "integer"}, "running": {"type": "integer"},
                   "succeeded": {"type": "integer"}, "dead": {"type": "integer"}, "cancelled": {"type": "integer"}
                 }
               },

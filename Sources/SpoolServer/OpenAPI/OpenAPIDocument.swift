@@ -24,7 +24,7 @@ enum OpenAPIDocument {
           "servers": [{"url": "http://127.0.0.1:8080"}],
           "security": [{"bearer": []}, {}],
           "paths": {
-        """# + jobPaths + "," + queuePaths + "," + workerPaths + "," + operationPaths + """
+        """# + jobPaths + "," + batchPaths + "," + queuePaths + "," + workerPaths + "," + operationPaths + """
 
               },
               "components": {
@@ -78,6 +78,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "202": {"description": "Stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Enqueued"}}}},
                   "409": {"description": "A live job already holds the unique key; nothing was stored. `id` names that job.", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Conflict"}}}},
+                  "422": {"$ref": "#/components/responses/Unprocessable"},
                   "503": {"$ref": "#/components/responses/QueueFull"},
         \#(writeResponses)
                 }
@@ -107,6 +108,7 @@ enum OpenAPIDocument {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
                 "responses": {
                   "202": {"description": "One entry per job, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
+                  "422": {"$ref": "#/components/responses/Unprocessable"},
                   "503": {"$ref": "#/components/responses/QueueFull"},
         \#(writeResponses)
                 }
