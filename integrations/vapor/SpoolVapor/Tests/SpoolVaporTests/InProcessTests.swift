@@ -160,4 +160,19 @@ struct InProcessTests {
         #expect(app.spool.schedules.map(\.name) == ["tick"])
         try await app.asyncShutdown()
     }
+
+    @Test("a service of Spool's that fails stops the application (a web app must not go on without its workers)")
+    func failingServiceStopsTheApp() async throws {
+        struct Broken: Error {}
+        struct FailsAtOnce: Service {
+            func run() async throws { throw Broken() }
+        }
+        try await withRunningApp { app in
+            try app.spool.use(MemoryStorage())
+            try app.spool.run(FailsAtOnce(), name: "test.fails")
+        } _: { app, _ in
+            let running = try #require(app.running, "serve sets running")
+            try await within(.seconds(30), "the application to stop") { try await running.onStop.get() }
+        }
+    }
 }
