@@ -18,3 +18,8 @@ struct Nap: JobParameters {
 struct Cleanup: JobParameters {
     static let kind = "example.cleanup"
 }
+
+/// What the optional heartbeat schedule enqueues (`SPOOL_EXAMPLE_HEARTBEAT_SECONDS`).
+struct Heartbeat: JobParameters {
+    static let kind = "example.heartbeat"
+}

@@ -8,6 +8,8 @@ import Vapor
 /// Configures Spool and the routes.
 ///
 /// Storage: `SPOOL_DATABASE_URL`, `sqlite:PATH` (default `sqlite:spool.sqlite`) or `memory:`.
+/// `SPOOL_IN_PROCESS=0` leaves the in-process worker and scheduler off;
+/// `SPOOL_EXAMPLE_HEARTBEAT_SECONDS=N` adds a schedule that ticks every N seconds.
 func configure(_ app: Application) async throws {
     let url = Environment.get("SPOOL_DATABASE_URL") ?? "sqlite:spool.sqlite"
     if url == "memory:" {
@@ -29,6 +31,12 @@ func configure(_ app: Application) async throws {
         context.logger.info("nightly cleanup")
     }
     try app.spool.schedule("nightly-cleanup", .cron(CronExpression("0 3 * * *")), job: ScheduledJob(Cleanup()))
+    app.spool.register(Heartbeat.self) { _, context in
+        context.logger.info("heartbeat", metadata: ["tick": "\(context.metadata["spool.schedule.tick"] ?? "?")"])
+    }
+    if let seconds = Environment.get("SPOOL_EXAMPLE_HEARTBEAT_SECONDS").flatMap(Int.init), seconds > 0 {
+        try app.spool.schedule("heartbeat", .every(.seconds(seconds)), job: ScheduledJob(Heartbeat()))
+    }
 
     // `spool work` reads these too (its options override them).
     app.spool.workerConfiguration = WorkerConfiguration(queues: ["default", "mail"], concurrency: 10)

@@ -11,6 +11,10 @@ private struct ExampleEmail: JobParameters {
     var subject: String
 }
 
+private struct ExampleHeartbeat: JobParameters {
+    static let kind = "example.heartbeat"
+}
+
 private struct ExampleNap: JobParameters {
     static let kind = "example.nap"
     var milliseconds: Int
@@ -18,7 +22,7 @@ private struct ExampleNap: JobParameters {
 
 @Suite("`App spool work`: the example app as a child process")
 struct WorkCommandTests {
-    @Test("spool work runs the jobs a test enqueued into a SQLite file and, on SIGTERM, lets the running one finish")
+    @Test("spool work runs the jobs a test enqueued into a SQLite file and the app's schedules, and on SIGTERM lets the running job finish")
     func workRunsJobsAndDrainsOnSIGTERM() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spool-vapor-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -31,10 +35,16 @@ struct WorkCommandTests {
 
         let run = try await runExample(
             ["spool", "work", "--queues", "default,mail", "--concurrency", "2", "--drain-timeout", "20"], in: folder,
-            environment: ["SPOOL_DATABASE_URL": "sqlite:\(path)", "LOG_LEVEL": "info"]
+            environment: ["SPOOL_DATABASE_URL": "sqlite:\(path)", "LOG_LEVEL": "info", "SPOOL_EXAMPLE_HEARTBEAT_SECONDS": "1"]
         ) { signal in
             let sent = try await within(.seconds(60), "the email job") { try await email.value }
             #expect(sent.succeeded, "\(String(describing: sent.error))")
+            // The app's schedules run under `spool work` too: a tick's job is stored and run.
+            _ = try await poll("a heartbeat tick's job to succeed", timeout: .seconds(30)) {
+                try await storage.jobs(JobFilter(states: [.succeeded], kind: ExampleHeartbeat.kind), after: nil, limit: 1).jobs
+            } until: {
+                !$0.isEmpty
+            }
             let nap = try await client.enqueue(ExampleNap(milliseconds: 1500))
             _ = try await poll("the nap job to run", timeout: .seconds(30)) {
                 try await nap.record()?.state
