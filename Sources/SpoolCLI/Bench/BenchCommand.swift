@@ -17,7 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
             Workloads (docs/benchmarks.md): W1 enqueue one call at a time (N = 10,000); W2 the same \
             through the bulk API; W3 enqueue N first (memory: 1,000,000; others: 10,000), then \
             time a worker draining them, with peak RSS and bytes per queued job; W4 a producer \
-            at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/max; W5 1,000 \
+            at 200 jobs/s for 10 s while a worker runs, queue latency p50/p99/p99.9/max; W5 1,000 \
             jobs of a 50 ms async sleep at concurrency 100, makespan. W6 and W7 need a durable \
             driver: W6 enqueues 1,000 spool.sleep jobs of 20 ms, runs a child `spool work` (this \
             executable, lease 2 s, rescue every 1 s, concurrency 10), SIGKILLs it after ~300 \

@@ -8,6 +8,8 @@ struct Figures: Sendable {
     var jobsPerSecond: Double?
     var p50Milliseconds: Double?
     var p99Milliseconds: Double?
+    /// The 99.9th percentile: at 2,000 samples (W4), the third-worst.
+    var p999Milliseconds: Double?
     var maxMilliseconds: Double?
     var makespanSeconds: Double?
     var peakRSSMegabytes: Double?
@@ -31,6 +33,7 @@ struct Figures: Sendable {
         combined.jobsPerSecond = median(runs.map(\.jobsPerSecond))
         combined.p50Milliseconds = median(runs.map(\.p50Milliseconds))
         combined.p99Milliseconds = median(runs.map(\.p99Milliseconds))
+        combined.p999Milliseconds = median(runs.map(\.p999Milliseconds))
         combined.maxMilliseconds = median(runs.map(\.maxMilliseconds))
         combined.makespanSeconds = median(runs.map(\.makespanSeconds))
         combined.peakRSSMegabytes = median(runs.map(\.peakRSSMegabytes))
@@ -72,7 +75,8 @@ struct WorkloadResult: Sendable {
         if let value = f.jobsPerSecond { parts.append("\(Format.grouped(Int(value.rounded()))) jobs/s") }
         if let ratio = f.ratioToW3 { parts.append("\(Format.fixed(ratio, 2)) × W3") }
         if let p50 = f.p50Milliseconds, let p99 = f.p99Milliseconds, let max = f.maxMilliseconds {
-            parts.append("p50 \(Format.fixed(p50, 3)) ms  p99 \(Format.fixed(p99, 3)) ms  max \(Format.fixed(max, 3)) ms")
+            let p999 = f.p999Milliseconds.map { "  p99.9 \(Format.fixed($0, 3)) ms" } ?? ""
+            parts.append("p50 \(Format.fixed(p50, 3)) ms  p99 \(Format.fixed(p99, 3)) ms\(p999)  max \(Format.fixed(max, 3)) ms")
         }
         if let value = f.makespanSeconds { parts.append("makespan \(Format.fixed(value, 3)) s") }
         if let value = f.peakRSSMegabytes { parts.append("peak RSS \(Format.fixed(value, 1)) MiB") }
@@ -93,6 +97,7 @@ struct WorkloadResult: Sendable {
             jobsPerSecond: f.jobsPerSecond.map { Int($0.rounded()) },
             p50Milliseconds: f.p50Milliseconds.map { round($0, 3) },
             p99Milliseconds: f.p99Milliseconds.map { round($0, 3) },
+            p999Milliseconds: f.p999Milliseconds.map { round($0, 3) },
             maxMilliseconds: f.maxMilliseconds.map { round($0, 3) },
             makespanSeconds: f.makespanSeconds.map { round($0, 4) },
             peakRSSMegabytes: f.peakRSSMegabytes.map { round($0, 1) },
@@ -114,6 +119,7 @@ struct JSONRow: Encodable {
     var jobsPerSecond: Int?
     var p50Milliseconds: Double?
     var p99Milliseconds: Double?
+    var p999Milliseconds: Double?
     var maxMilliseconds: Double?
     var makespanSeconds: Double?
     var peakRSSMegabytes: Double?
@@ -128,6 +134,7 @@ struct JSONRow: Encodable {
         case jobsPerSecond = "jobs_per_s"
         case p50Milliseconds = "p50_ms"
         case p99Milliseconds = "p99_ms"
+        case p999Milliseconds = "p999_ms"
         case maxMilliseconds = "max_ms"
         case makespanSeconds = "makespan_s"
         case peakRSSMegabytes = "peak_rss_mb"
@@ -153,7 +160,8 @@ struct JSONReport: Encodable {
 /// The closing table: one aligned row per workload, `-` where a figure does not apply.
 func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs: Int) -> String {
     let header = [
-        "id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost", "twice",
+        "id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost",
+        "twice",
     ]
     func cell<T>(_ value: T?, _ text: (T) -> String) -> String { value.map(text) ?? "-" }
     var rows = [header]
@@ -165,6 +173,7 @@ func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs:
             cell(f.ratioToW3) { Format.fixed($0, 2) },
             cell(f.p50Milliseconds) { Format.fixed($0, 3) },
             cell(f.p99Milliseconds) { Format.fixed($0, 3) },
+            cell(f.p999Milliseconds) { Format.fixed($0, 3) },
             cell(f.maxMilliseconds) { Format.fixed($0, 3) },
             cell(f.makespanSeconds) { Format.fixed($0, 3) },
             cell(f.peakRSSMegabytes) { Format.fixed($0, 1) },
