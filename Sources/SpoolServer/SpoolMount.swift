@@ -29,7 +29,7 @@ import Synchronization
 public struct SpoolMount: Service {
     /// The path the server answers under: starts with `/`, no trailing `/`.
     public let path: String
-    /// The largest request body ``respond(to:body:logger:)`` should be handed, in bytes (the
+    /// The largest request body ``respond(to:body:peer:logger:)`` should be handed, in bytes (the
     /// server's ``SpoolServer/Configuration/bodyLimit``): adapters collect bodies up to it.
     public let bodyLimit: Int
     private let server: SpoolServer
@@ -85,7 +85,7 @@ public struct SpoolMount: Service {
         if !server.configuration.requiresToken, let peer, !Self.isLocal(peer) {
             return Problem.remoteWithoutToken.response
         }
-        return await respond(to: request, logger: logger)
+        return await answer(request, logger: logger)
     }
 
     /// True for a loopback address (`127.0.0.0/8`, `::1`, `::ffff:127.x.x.x`) or a Unix socket.
@@ -99,9 +99,8 @@ public struct SpoolMount: Service {
         }
     }
 
-    /// Answers a request under ``path`` without the peer rule: for adapters that apply it
-    /// themselves (kept while the Vapor integration moves to ``respond(to:peer:logger:)``).
-    func respond(to request: Request, logger: Logger) async -> Response {
+    /// Answers a request under ``path`` once the peer rule has passed.
+    private func answer(_ request: Request, logger: Logger) async -> Response {
         var head = request.head
         guard let inner = innerPath(head.path ?? "") else {
             return Problem.routeNotFound(method: head.method, path: head.path ?? "").response
@@ -126,11 +125,6 @@ public struct SpoolMount: Service {
     /// `peer`: as for ``respond(to:peer:logger:)``.
     public func respond(to head: HTTPRequest, body: ByteBuffer, peer: SocketAddress?, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
         await collect(await respond(to: Request(head: head, body: RequestBody(buffer: body)), peer: peer, logger: logger), logger: logger)
-    }
-
-    /// The old entry of the Vapor integration, which applies the peer rule itself.
-    public func respond(to head: HTTPRequest, body: ByteBuffer, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
-        await collect(await respond(to: Request(head: head, body: RequestBody(buffer: body)), logger: logger), logger: logger)
     }
 
     private func collect(_ response: Response, logger: Logger) async -> (HTTPResponse, ByteBuffer) {
