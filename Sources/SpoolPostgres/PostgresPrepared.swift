@@ -81,12 +81,12 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.recordStarts }
     }
     enum Finish: PostgresHotStatement {
-        static let name = "spool_finish_v1"
+        static let name = "spool_finish_v2"
         static func text(_ statements: PostgresStatements) -> String { statements.finish }
     }
     /// The finish of a batch of successes only.
     enum FinishSucceeded: PostgresHotStatement {
-        static let name = "spool_finish_succeeded_v2"
+        static let name = "spool_finish_succeeded_v3"
         static func text(_ statements: PostgresStatements) -> String { statements.finishSucceeded }
     }
     enum Heartbeat: PostgresHotStatement {

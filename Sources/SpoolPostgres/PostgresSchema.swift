@@ -126,6 +126,14 @@ enum PostgresSchema {
                 "DROP INDEX {S}.jobs_state",
                 "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN (\(stateIndexStates))",
             ]),
+        // A job somebody awaits (`handle.value`): its finish notifies the waiting processes
+        // (see `PostgresStorage.waitUntilFinished`). A constant default adds the column without
+        // rewriting the table (PostgreSQL 11 and later).
+        Migration(
+            version: 5, name: "watched jobs",
+            statements: [
+                "ALTER TABLE {S}.jobs ADD COLUMN watched boolean NOT NULL DEFAULT false"
+            ]),
     ]
 
     /// The newest schema version this build knows.

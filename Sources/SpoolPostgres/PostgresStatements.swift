@@ -27,6 +27,8 @@ struct PostgresStatements: Sendable {
     let retry: String
     let cancel: String
     let delete: String
+    /// Marks a job as awaited (its finish then notifies).
+    let watch: String
     let prune: String
     let setPaused: String
     let paused: String
@@ -38,6 +40,26 @@ struct PostgresStatements: Sendable {
     let notify: String
     let acquireLeader: String
     let releaseLeader: String
+
+    /// The prefix of a notification that lists finished jobs (ids, comma-separated) rather than
+    /// naming a queue: a control character, which no queue name holds.
+    static let finishedPrefix = "\u{1}"
+    /// The most ids one finish notification carries (a payload must stay under 8,000 bytes).
+    static let idsPerNotification = 200
+
+    /// A CTE `notified` over the CTE `done` (with `id` and `watched`): one notification on
+    /// `channel` per ``idsPerNotification`` watched jobs meeting `finished`, each
+    /// ``finishedPrefix`` and their ids. One row; costs nothing when no job is watched.
+    static func notifyWatched(channel: String, finished: String) -> String {
+        """
+        notified AS (
+            SELECT count(pg_notify(\(channel), chunk)) FROM (
+                SELECT chr(1) || string_agg(id::text, ',') AS chunk
+                FROM (SELECT id, (row_number() OVER ()) / \(idsPerNotification) AS g FROM done WHERE watched AND \(finished)) w GROUP BY g
+            ) c
+        )
+        """
+    }
 
     /// `schema` nil leaves table names unqualified.
     init(schema: String?, notifications: Bool) {
@@ -149,6 +171,7 @@ struct PostgresStatements: Sendable {
             j.errors || jsonb_build_array(CASE WHEN o.own_attempt THEN jsonb_set(o.error::jsonb, '{attempt}', to_jsonb(j.attempt)) ELSE o.error::jsonb END)
             """
         finish = """
+            WITH done AS (
             UPDATE \(jobs) j SET
                 state = o.state,
                 attempt = j.attempt + o.delta,
@@ -161,7 +184,9 @@ struct PostgresStatements: Sendable {
                         $9::bool[], $10::text[], $11::bool[], $12::bool[])
                 AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
             WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
-            RETURNING j.id, j.state, j.queue
+            RETURNING j.id, j.state, j.queue, j.watched
+            ), \(Self.notifyWatched(channel: "$14", finished: "state IN (\(PostgresSchema.finishedStates))"))
+            SELECT done.id, done.state, done.queue FROM done, notified
             """
         // The same for a batch of successes only, nearly every batch: four columns of input
         // instead of twelve, no per-row choices, and one row back instead of one per job: the
@@ -175,10 +200,11 @@ struct PostgresStatements: Sendable {
                     lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
                 FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bool[]) AS o(id, at, result, has_result)
                 WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $5
-                RETURNING j.id, j.queue
-            )
+                RETURNING j.id, j.queue, j.watched
+            ), \(Self.notifyWatched(channel: "$6", finished: "true"))
             SELECT ARRAY(SELECT DISTINCT queue FROM done),
                    ARRAY(SELECT i.id FROM unnest($1::uuid[]) AS i(id) WHERE i.id NOT IN (SELECT id FROM done))
+            FROM notified
             """
         heartbeat = """
             UPDATE \(jobs) j SET lease_expires_at = $1, progress = CASE WHEN b.has THEN b.progress::jsonb ELSE j.progress END
@@ -256,6 +282,7 @@ struct PostgresStatements: Sendable {
             RETURNING j.id
             """
         delete = "DELETE FROM \(jobs) WHERE id = ANY($1::uuid[]) RETURNING id"
+        watch = "UPDATE \(jobs) SET watched = true WHERE id = $1 AND NOT watched"
         prune = """
             WITH gone AS (
                 DELETE FROM \(jobs) WHERE id IN (
@@ -547,17 +574,18 @@ struct FinishBatch: Sendable {
 
     /// The bindings of ``PostgresStatements/finishSucceeded`` (for a batch that is
     /// ``succeededOnly``).
-    func succeededBindings(worker: String) -> PostgresBindings {
+    func succeededBindings(worker: String, channel: String) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 5)
         bindings.append(PostgresArray(.uuids(ids)))
         bindings.append(PostgresArray(.int8s(ats)))
         bindings.append(PostgresArray(.bytes(results)))
         bindings.append(PostgresArray(.bools(hasResult)))
         bindings.append(worker)
+        bindings.append(channel)
         return bindings
     }
 
-    func bindings(worker: String) -> PostgresBindings {
+    func bindings(worker: String, channel: String) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 13)
         bindings.append(PostgresArray(.uuids(ids)))
         bindings.append(PostgresArray(.texts(states)))
@@ -572,6 +600,7 @@ struct FinishBatch: Sendable {
         bindings.append(PostgresArray(.bools(hasError)))
         bindings.append(PostgresArray(.bools(ownAttempt)))
         bindings.append(worker)
+        bindings.append(channel)
         return bindings
     }
 }

@@ -21,21 +21,29 @@ extension PostgresStorage {
         let batch = try FinishBatch(completions)
         let operation = "finish of \(completions.count) job(s) by worker '\(worker)'"
         if batch.succeededOnly {
-            let row = try await committedRows(HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker), operation).first
+            let row = try await committedRows(
+                HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker, channel: channel), operation
+            ).first
             let (queues, lost) = try row?.decode(([String], [UUID]).self) ?? ([], batch.ids)
             if !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
-            return LeaseReport(lost: lost.map(PostgresCoding.id))
+            let lostIDs = lost.map(PostgresCoding.id)
+            finishWatch.notify(lostIDs.isEmpty ? completions.map(\.id) : completions.map(\.id).filter { !lostIDs.contains($0) })
+            return LeaseReport(lost: lostIDs)
         }
-        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker), operation)
+        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker, channel: channel), operation)
         var written = Set<JobID>(minimumCapacity: rows.count)
+        var finished: [JobID] = []
         var madeAvailable: [String] = []
         var queues = Set<String>()
         for row in rows {
             let (uuid, state, queue) = try row.decode((UUID, String, String).self)
-            written.insert(PostgresCoding.id(uuid))
+            let id = PostgresCoding.id(uuid)
+            written.insert(id)
             queues.insert(queue)
             if state == JobState.available.rawValue { madeAvailable.append(queue) }
+            if JobState(rawValue: state)?.isFinished == true { finished.append(id) }
         }
+        finishWatch.notify(finished)
         if !madeAvailable.isEmpty {
             await announceWork(madeAvailable)
         } else if batch.reschedules || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) {

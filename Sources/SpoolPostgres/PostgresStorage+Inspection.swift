@@ -124,6 +124,7 @@ extension PostgresStorage {
             }, "cancel of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         if !done.isEmpty { workSignal.signal() }  // a running job's slot under a max-running limit is free
+        finishWatch.notify(done)
         return ids.filter { done.contains($0) }
     }
 
@@ -134,6 +135,7 @@ extension PostgresStorage {
         let rows = try await committedRows(sql.delete, binds { $0.append(ids.map(PostgresCoding.uuid)) }, "delete of \(ids.count) job(s)")
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         if !done.isEmpty { workSignal.signal() }
+        finishWatch.notify(done)
         return ids.filter { done.contains($0) }
     }
 

@@ -42,3 +42,32 @@ extension PostgresStorage {
         await workSignal.wait(ticket, until: until, clock: clock)
     }
 }
+
+extension PostgresStorage: JobFinishObserving {
+    /// Suspends until the job reaches a final state and returns its record; nil if it does not
+    /// exist or is deleted meanwhile.
+    ///
+    /// The job is first marked as awaited (one `UPDATE`), so that the statement that finishes
+    /// it, in any process, also notifies (with ``Configuration/notifications`` on): the waiter
+    /// wakes when the outcome commits, not at a poll. A finish, cancel or delete in this
+    /// process wakes it at once too. As a safety net (notifications off, a cancel or delete in
+    /// another process, a lost LISTEN connection) the job is re-read after
+    /// ``Configuration/pollInterval`` and then less often, down to once a second, in wall-clock
+    /// time. Cancelling the task ends the wait with `CancellationError`.
+    public func waitUntilFinished(_ id: JobID) async throws -> JobRecord? {
+        let signal = finishWatch.startWatching(id)
+        defer { finishWatch.stopWatching(id) }
+        _ = try await committedRows(sql.watch, binds { $0.append(PostgresCoding.uuid(id)) }, "watching job \(id)")
+        let system = SystemClock()
+        var delay = configuration.pollInterval
+        while true {
+            let ticket = signal.ticket()
+            guard let record = try await job(id) else { return nil }
+            if record.state.isFinished { return record }
+            try Task.checkCancellation()
+            await signal.wait(ticket, until: system.now.adding(delay), clock: system)
+            try Task.checkCancellation()
+            delay = min(delay * 2, max(configuration.pollInterval, .seconds(1)))
+        }
+    }
+}

@@ -61,6 +61,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// The LISTEN/NOTIFY channel: `spool_<schema>`.
     let channel: String
     let workSignal = WakeSignal()
+    /// The waiters of particular jobs (``waitUntilFinished(_:)``), woken by this process's
+    /// finishes and by other processes' finish notifications.
+    let finishWatch = FinishWatch()
     let readiness = StorageReadiness(store: "PostgreSQL job store")
     let logger: Logger
     private let startMigration = Mutex<PostgresMigrationReport?>(nil)
@@ -256,6 +259,17 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         }
     }
 
+    /// A notification's payload: finished jobs (``PostgresStatements/finishedPrefix`` and their
+    /// ids) wake their waiters; anything else (a queue name) wakes the workers.
+    func dispatch(_ payload: String) {
+        guard payload.hasPrefix(PostgresStatements.finishedPrefix) else {
+            workSignal.signal()
+            return
+        }
+        let ids = payload.dropFirst().split(separator: ",").compactMap { UUID(uuidString: String($0)).map(PostgresCoding.id) }
+        finishWatch.notify(ids)
+    }
+
     /// Keeps one connection LISTENing on ``channel``; every notification (and every reconnect,
     /// which may have missed some) wakes the local waiters.
     private func listenLoop() async {
@@ -267,9 +281,11 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                     try await withTaskCancellationHandler {
                         try await connection.listen(on: channel) { notifications in
                             workSignal.signal()
+                            // Finishes may have been missed while not listening: waiters re-read.
+                            finishWatch.notifyAll()
                             delay = .milliseconds(100)
-                            for try await _ in notifications {
-                                workSignal.signal()
+                            for try await notification in notifications {
+                                dispatch(notification.payload)
                             }
                         }
                     } onCancel: {

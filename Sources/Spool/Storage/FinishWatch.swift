@@ -1,4 +1,3 @@
-import Spool
 import Synchronization
 
 /// Wakes the tasks waiting for particular jobs to finish, and no others: a waiter for job A is
@@ -6,7 +5,8 @@ import Synchronization
 /// wake-up each rather than one per finish.
 ///
 /// Cost: one lock per notified batch when somebody waits; an atomic load when nobody does.
-final class FinishWatch: Sendable {
+/// For drivers (SQLite, PostgreSQL).
+package final class FinishWatch: Sendable {
     private struct Entry {
         let signal: WakeSignal
         var waiters: Int
@@ -16,7 +16,9 @@ final class FinishWatch: Sendable {
     private let watching = Atomic<Int>(0)
 
     /// The signal for `id`'s finish; balance with ``stopWatching(_:)``.
-    func startWatching(_ id: JobID) -> WakeSignal {
+    package init() {}
+
+    package func startWatching(_ id: JobID) -> WakeSignal {
         watching.wrappingAdd(1, ordering: .sequentiallyConsistent)
         return entries.withLock { entries in
             if var entry = entries[id] {
@@ -30,7 +32,7 @@ final class FinishWatch: Sendable {
         }
     }
 
-    func stopWatching(_ id: JobID) {
+    package func stopWatching(_ id: JobID) {
         entries.withLock { entries in
             guard var entry = entries[id] else { return }
             entry.waiters -= 1
@@ -40,9 +42,21 @@ final class FinishWatch: Sendable {
     }
 
     /// Wakes the waiters of `ids` (jobs that finished or were deleted).
-    func notify(_ ids: some Collection<JobID>) {
+    package func notify(_ ids: some Collection<JobID>) {
         guard !ids.isEmpty, watching.load(ordering: .sequentiallyConsistent) > 0 else { return }
         let signals: [WakeSignal] = entries.withLock { entries in ids.compactMap { entries[$0]?.signal } }
+        for signal in signals { signal.signal() }
+    }
+
+    /// True while somebody waits for `id` (for tests).
+    package func isWatching(_ id: JobID) -> Bool {
+        entries.withLock { $0[id] != nil }
+    }
+
+    /// Wakes every waiter (to re-read its job): after notifications may have been missed.
+    package func notifyAll() {
+        guard watching.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        let signals = entries.withLock { entries in entries.values.map(\.signal) }
         for signal in signals { signal.signal() }
     }
 }
