@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .client import DEFAULT_URL, FINISHED_STATES, Client, Enqueued, JobInfo, JobSpec
+from .client import DEFAULT_URL, FINISHED_STATES, BatchInfo, Client, Enqueued, JobInfo, JobSpec
 from .errors import PermanentError, QueueFullError, RetryError, SpoolError, WaitTimeout
 from .tracing import TraceParent, child_traceparent, new_traceparent, parse_traceparent
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchInfo",
     "Client",
     "DEFAULT_URL",
     "Enqueued",

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import QueueFullError, SpoolError, WaitTimeout
 from .tracing import parse_traceparent
@@ -61,6 +61,12 @@ class JobSpec:
     max_attempts: Optional[int] = None
     timeout: Optional[Seconds] = None
     metadata: Optional[Mapping[str, str]] = None
+    #: Ids of jobs that must succeed before this one runs (it is ``pending`` until then).
+    depends_on: Optional[Sequence[str]] = None
+    #: ``"cancel"`` (the default) or ``"run"``: what it does when a dependency ends dead or cancelled.
+    on_dependency_failure: Optional[str] = None
+    #: A running batch to join (from a job of that batch).
+    batch: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         """The job as the API's enqueue body: only the fields given.
@@ -84,6 +90,16 @@ class JobSpec:
             ("timeout_s", None if self.timeout is None else _seconds(self.timeout, "timeout")),
         )
         body.update((name, value) for name, value in given if value is not None)
+        if self.depends_on is not None:
+            if isinstance(self.depends_on, str) or not all(isinstance(i, str) for i in self.depends_on):
+                raise TypeError("depends_on must be a list of job ids (got %r)" % (self.depends_on,))
+            body["depends_on"] = list(self.depends_on)
+        if self.on_dependency_failure is not None:
+            if self.on_dependency_failure not in ("cancel", "run"):
+                raise ValueError("on_dependency_failure must be 'cancel' or 'run' (got %r)" % (self.on_dependency_failure,))
+            body["on_dependency_failure"] = self.on_dependency_failure
+        if self.batch is not None:
+            body["batch"] = self.batch
         if self.metadata is not None:
             for key, value in self.metadata.items():
                 if not isinstance(key, str) or not isinstance(value, str):
@@ -103,6 +119,39 @@ class Enqueued:
     id: str
     state: str
     existing: bool = False
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as ``GET /v1/batches/{id}`` answers it: ``state`` (``running``, ``succeeded``,
+    ``completed``, ``cancelled``), ``total``, ``counts`` by job state, and for each callback it
+    has (``on_success``, ``on_complete``, ``on_dead``) its job's id once fired, else None.
+    """
+
+    id: str
+    state: str
+    total: int
+    counts: Dict[str, int]
+    callbacks: Dict[str, Optional[str]]
+    created_at: Optional[str]
+    finished_at: Optional[str]
+    cancelled_at: Optional[str]
+    raw: Dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> "BatchInfo":
+        return cls(
+            id=str(value["id"]), state=str(value["state"]), total=int(value["total"]),
+            counts={str(k): int(v) for k, v in dict(value.get("counts") or {}).items()},
+            callbacks={str(k): (None if v is None else str(v)) for k, v in dict(value.get("callbacks") or {}).items()},
+            created_at=value.get("created_at"), finished_at=value.get("finished_at"), cancelled_at=value.get("cancelled_at"),
+            raw=dict(value),
+        )
+
+    @property
+    def finished(self) -> bool:
+        """True once every job of the batch has reached a final state (at its first finish)."""
+        return self.state != "running"
 
 
 @dataclass(frozen=True)
@@ -266,6 +315,9 @@ class Client:
         max_attempts: Optional[int] = None,
         timeout: Optional[Seconds] = None,
         metadata: Optional[Mapping[str, str]] = None,
+        depends_on: Optional[Sequence[str]] = None,
+        on_dependency_failure: Optional[str] = None,
+        batch: Optional[str] = None,
         traceparent: Optional[str] = None,
         tracestate: Optional[str] = None,
     ) -> Enqueued:
@@ -274,15 +326,17 @@ class Client:
         ``run_at`` (an aware datetime or an RFC 3339 string) or ``delay`` (seconds or a
         timedelta) schedule it; ``timeout`` bounds each run. ``traceparent`` (and
         ``tracestate``) are sent as the W3C Trace Context headers, so the job continues the
-        caller's trace; ``metadata`` (string to string) is stored with the job. Options left
-        None are the server's defaults and are not sent.
+        caller's trace; ``metadata`` (string to string) is stored with the job. ``depends_on``
+        holds it (``pending``) until those jobs have succeeded (see ``JobSpec``); ``batch`` adds
+        it to a running batch. Options left None are the server's defaults and are not sent.
 
         Raises ``SpoolError`` 409 (``unique-key-conflict``, the live job in ``problem["id"]``)
         when a live job holds ``unique_key``, ``QueueFullError`` when the queue is full.
         """
         spec = JobSpec(
             kind, payload, queue=queue, priority=priority, run_at=run_at, delay=delay, unique_key=unique_key,
-            max_attempts=max_attempts, timeout=timeout, metadata=metadata,
+            max_attempts=max_attempts, timeout=timeout, metadata=metadata, depends_on=depends_on,
+            on_dependency_failure=on_dependency_failure, batch=batch,
         )
         answer = self.request("POST", "/v1/jobs", spec.to_json(), self._trace_headers(traceparent, tracestate))
         return Enqueued(id=str(answer["id"]), state=str(answer["state"]))
@@ -348,3 +402,63 @@ class Client:
         """Cancels a job that has not finished (a running one's worker learns it at its next
         heartbeat); ``SpoolError`` 409 once it has finished."""
         return JobInfo.from_json(self.request("POST", "/v1/jobs/%s/cancel" % urllib.parse.quote(job_id, safe="")))
+
+    # MARK: Batches
+
+    def create_batch(
+        self,
+        jobs: Iterable[Union[JobSpec, Mapping[str, Any]]],
+        *,
+        on_success: Optional[Union[JobSpec, Mapping[str, Any]]] = None,
+        on_complete: Optional[Union[JobSpec, Mapping[str, Any]]] = None,
+        on_dead: Optional[Union[JobSpec, Mapping[str, Any]]] = None,
+        traceparent: Optional[str] = None,
+        tracestate: Optional[str] = None,
+    ) -> Tuple[str, List[Enqueued]]:
+        """Enqueues jobs as one batch with callbacks (``POST /v1/batches``), all or none;
+        returns the batch's id and one ``Enqueued`` per job, in order.
+
+        Each callback is a job the server enqueues once: ``on_success`` when every job
+        succeeded, ``on_complete`` when every job reached a final state, ``on_dead`` at the first
+        dead job. Raises ``SpoolError`` 422 when the server's store does not keep batches (or a
+        job names an unknown dependency), ``QueueFullError`` when a bounded queue has no room.
+        """
+        def spec(job: Union[JobSpec, Mapping[str, Any]]) -> Dict[str, Any]:
+            return (job if isinstance(job, JobSpec) else JobSpec(**dict(job))).to_json()
+
+        body: Dict[str, Any] = {"jobs": [spec(job) for job in jobs]}
+        if not body["jobs"]:
+            raise ValueError("create_batch needs at least one job")
+        for name, callback in (("on_success", on_success), ("on_complete", on_complete), ("on_dead", on_dead)):
+            if callback is not None:
+                body[name] = spec(callback)
+        answer = self.request("POST", "/v1/batches", body, self._trace_headers(traceparent, tracestate))
+        entries = [
+            Enqueued(id=str(entry["id"]), state=str(entry["state"]), existing=bool(entry.get("existing", False)))
+            for entry in answer["jobs"]
+        ]
+        return str(answer["id"]), entries
+
+    def batch(self, batch_id: str) -> BatchInfo:
+        """The batch ``batch_id`` with its counts (``GET /v1/batches/{id}``); 404 when there is none."""
+        return BatchInfo.from_json(self.request("GET", "/v1/batches/" + urllib.parse.quote(batch_id, safe="")))
+
+    def cancel_batch(self, batch_id: str) -> List[str]:
+        """Cancels every job of the batch that has not finished; returns their ids."""
+        answer = self.request("POST", "/v1/batches/%s/cancel" % urllib.parse.quote(batch_id, safe=""))
+        return [str(job_id) for job_id in answer["cancelled"]]
+
+    def wait_batch(self, batch_id: str, timeout: float = 60.0, poll: float = 0.05, max_poll: float = 1.0) -> BatchInfo:
+        """Waits until every job of the batch has reached a final state (polling as ``wait``
+        does) and returns the batch; ``WaitTimeout`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        interval = max(0.001, poll)
+        while True:
+            info = self.batch(batch_id)
+            if info.finished:
+                return info
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(batch_id, timeout, info)
+            time.sleep(min(interval, remaining))
+            interval = min(max_poll, interval * 1.5)

@@ -183,3 +183,52 @@ class RequestShapeTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WorkflowTests(ServerTestCase):
+    """Batches and dependencies, on the test server's memory store (which keeps them)."""
+
+    def finish_all(self, queue: str) -> List[str]:
+        """Claims every job of `queue` over the worker protocol and reports it succeeded."""
+        claimed = self.client.request("POST", "/v1/worker/claim", {"worker": "py-test", "queues": [queue], "limit": 50})
+        ids = [str(job["id"]) for job in claimed["jobs"]]
+        if ids:
+            results = [{"id": job_id, "status": "succeeded"} for job_id in ids]
+            self.client.request("POST", "/v1/worker/finish", {"worker": "py-test", "results": results})
+        return ids
+
+    def test_a_batch_fires_its_success_callback_once(self) -> None:
+        batch_id, jobs = self.client.create_batch(
+            [JobSpec("py.row", {"line": 1}, queue="py-rows"), {"kind": "py.row", "payload": {"line": 2}, "queue": "py-rows"}],
+            on_success=JobSpec("py.report", queue="py-reports"), on_dead={"kind": "py.alarm", "queue": "py-reports"},
+        )
+        self.assertEqual([job.state for job in jobs], ["available", "available"])
+        info = self.client.batch(batch_id)
+        self.assertEqual((info.state, info.total, info.counts["available"]), ("running", 2, 2))
+        self.assertEqual(info.callbacks, {"on_success": None, "on_dead": None})
+        self.assertEqual(sorted(self.finish_all("py-rows")), sorted(job.id for job in jobs))
+        done = self.client.wait_batch(batch_id, timeout=30)
+        self.assertEqual((done.state, done.counts["succeeded"]), ("succeeded", 2))
+        report = done.callbacks["on_success"]
+        assert report is not None
+        self.assertEqual(self.finish_all("py-reports"), [report], "one callback, once")
+        self.assertEqual(self.client.get(report).metadata["spool.batch"], batch_id)
+        with self.assertRaisesRegex(ValueError, "at least one"):
+            self.client.create_batch([])
+
+    def test_a_dependent_job_waits_pending_and_cancel_batch(self) -> None:
+        first = self.client.enqueue("py.step", queue="py-steps")
+        second = self.client.enqueue("py.step", queue="py-steps", depends_on=[first.id], on_dependency_failure="run")
+        self.assertEqual(second.state, "pending")
+        self.assertEqual(self.client.get(second.id).raw["depends_on"], [first.id])
+        self.assertEqual(self.finish_all("py-steps"), [first.id])
+        self.assertEqual(self.finish_all("py-steps"), [second.id])
+        with self.assertRaises(SpoolError) as caught:
+            self.client.enqueue_many([JobSpec("py.step", depends_on=["01M97J0GEQ1311JPFXDPEX6S6J"])])
+        self.assertEqual(caught.exception.status, 422)
+        with self.assertRaisesRegex(ValueError, "cancel' or 'run"):
+            JobSpec("py.step", on_dependency_failure="maybe").to_json()
+
+        batch_id, jobs = self.client.create_batch([JobSpec("py.slow", queue=UNSERVED), JobSpec("py.slow", queue=UNSERVED)])
+        self.assertEqual(sorted(self.client.cancel_batch(batch_id)), sorted(job.id for job in jobs))
+        self.assertEqual(self.client.batch(batch_id).state, "cancelled")
