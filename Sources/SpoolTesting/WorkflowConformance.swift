@@ -65,7 +65,12 @@ extension StorageConformance {
             let results = try await store.enqueueBatch(batch, whenFull: .fail, now: t0)
             try check(results.count == 3 && results.allSatisfy { $0.state == .available }, "three jobs stored: \(results)")
             let claimed = try await claim(storage, 3)
+            // A job outside the batch may wait for one of its jobs.
+            let follower = member("follower", queue: "follow", dependsOn: [claimed[0].id])
+            try check(try await storage.enqueue([follower], whenFull: .fail, now: t0)[0].state == .pending, "the follower waits")
             try await finish(storage, claimed[0].id, .succeeded(result: nil))
+            try check(try await state(storage, follower.id) == .available, "a batch job's success releases its dependent")
+            try check(try await storage.job(follower.id)?.batch == nil, "the dependent is not a member")
             try await finish(storage, claimed[1].id, .retry(at: t0.addingTimeInterval(1), error: error(1)))
             try await finish(storage, claimed[2].id, .succeeded(result: nil))
             try check(try await firedCallbacks(storage).isEmpty, "nothing fires while a job is left")

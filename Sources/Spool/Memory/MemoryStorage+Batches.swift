@@ -5,9 +5,9 @@ import Foundation
 ///
 /// Cost: a job of a workflow carries a small record besides its own; an outcome of one costs a
 /// few counter updates, plus one step per dependent. Reading a batch (``batch(_:)``) counts its
-/// jobs' states, one pass over its members; listing batches sorts their ids. A finished batch is
-/// kept until ``prune(finishedBefore:limit:)`` passes its finish time; its members follow the
-/// store's retention like every finished job.
+/// jobs' states, one pass over its members; listing batches sorts their ids. A finished batch,
+/// and with it the records of its jobs (beyond the store's retention of finished jobs), is kept
+/// until ``prune(finishedBefore:limit:)`` passes its finish time.
 extension MemoryStorage: JobBatching {
     public func enqueueBatch(_ batch: NewBatch, whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !batch.jobs.isEmpty else { throw SpoolError.invalid("jobs: a batch needs at least one job") }
@@ -49,6 +49,7 @@ extension MemoryStorage: JobBatching {
             }
             switch outcome {
             case .success(let results):
+                workSignal.signal()
                 return results
             case .failure(let error):
                 throw error

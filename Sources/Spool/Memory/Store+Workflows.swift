@@ -6,6 +6,10 @@ import Foundation
 /// What a job of a batch or with dependencies carries besides the usual (in its `extra`, so
 /// other jobs pay one nil check per move).
 final class MemoryWorkflow {
+    /// True for the one record a batch's members share while they have no dependencies and no
+    /// dependents (most members): it holds only the batch. A member that gains dependents gets
+    /// a record of its own first (``MemoryJob/Extra/ownWorkflow()``).
+    let isShared: Bool
     var batch: MemoryBatch?
     /// The ids it depends on, in id order.
     var dependencies: [JobID] = []
@@ -14,6 +18,11 @@ final class MemoryWorkflow {
     var failure = DependencyFailure.cancel
     /// Jobs waiting on this one (entries of jobs that have since moved on are skipped).
     var dependents: [MemoryJob] = []
+
+    init(batch: MemoryBatch? = nil, isShared: Bool = false) {
+        self.batch = batch
+        self.isShared = isShared
+    }
 }
 
 /// A batch: its members and the counts of those that reached each final state.
@@ -29,6 +38,8 @@ final class MemoryBatch {
     var cancelledAt: Date?
     let callbacks: [BatchEvent: NewJob]
     var fired: [BatchEvent: JobID] = [:]
+    /// The record of members without dependencies or dependents (see ``MemoryWorkflow/isShared``).
+    lazy var shared = MemoryWorkflow(batch: self, isShared: true)
 
     init(id: BatchID, createdAt: Date, callbacks: BatchCallbacks) {
         self.id = id
@@ -74,6 +85,7 @@ extension Store {
             if let batch { batches[batch.id] = batch }
             var results = [EnqueueResult?](repeating: nil, count: jobs.count)
             var alias: [JobID: JobID] = [:]
+            var lookups = InsertLookups()
             // A batch is not done while its jobs are being stored (one stored cancelled must
             // not finish it before the rest are in).
             deferBatchSettlement = true
@@ -86,7 +98,7 @@ extension Store {
                     continue
                 }
                 job.dependencies = job.dependencies.map { alias[$0] ?? $0 }
-                results[index] = insertWorkflowJob(job, now: now)
+                results[index] = insertWorkflowJob(job, batch: batch, lookups: &lookups, now: now)
             }
             deferBatchSettlement = false
             var touched = Set(jobs.compactMap(\.batch))
@@ -125,6 +137,8 @@ extension Store {
                     job: job.id)
             }
         }
+        // A batch without dependencies (the common case) needs no graph.
+        guard jobs.contains(where: { !$0.dependencies.isEmpty }) else { return Array(jobs.indices) }
         var position: [JobID: Int] = [:]
         for (index, job) in jobs.enumerated() { position[job.id] = index }
         // Kahn's algorithm over the edges inside the call; stored dependencies must exist.
@@ -158,20 +172,63 @@ extension Store {
     }
 
     /// Stores one job of a workflow enqueue whose dependencies are all stored.
-    private mutating func insertWorkflowJob(_ new: NewJob, now: Date) -> EnqueueResult {
-        let home = queue(new.queue)
-        let job = MemoryJob(new, home: home, kind: kind(new.kind), state: .pending)
-        let workflow = MemoryWorkflow()
-        workflow.failure = new.dependencyFailure
-        workflow.dependencies = Array(Set(new.dependencies)).sorted()
+    /// The queue, kind and batch of the job stored last: a workflow enqueue's jobs usually
+    /// share them, so each is looked up once.
+    struct InsertLookups {
+        var home: MemoryQueue?
+        var kind: MemoryKind?
+        var batch: MemoryBatch?
+    }
+
+    /// Stores one job of a workflow enqueue whose dependencies are all stored; `batch` is the
+    /// batch being created, if any (else the job's own, looked up).
+    private mutating func insertWorkflowJob(
+        _ new: NewJob, batch created: MemoryBatch?, lookups: inout InsertLookups, now: Date
+    )
+        -> EnqueueResult
+    {
+        let home: MemoryQueue
+        if let cached = lookups.home, cached.name == new.queue {
+            home = cached
+        } else {
+            home = queue(new.queue)
+            lookups.home = home
+        }
+        let kind: MemoryKind
+        if let cached = lookups.kind, cached.name == new.kind {
+            kind = cached
+        } else {
+            kind = self.kind(new.kind)
+            lookups.kind = kind
+        }
+        if let id = new.batch, lookups.batch?.id != id { lookups.batch = created?.id == id ? created : batches[id] }
+        let batch = new.batch == nil ? nil : lookups.batch
+        // Without dependencies the job starts where any job would (no pending step), and a
+        // member shares its batch's record.
+        let workflow: MemoryWorkflow
+        if new.dependencies.isEmpty, let batch {
+            workflow = batch.shared
+        } else {
+            workflow = MemoryWorkflow(batch: batch)
+            workflow.failure = new.dependencyFailure
+            workflow.dependencies = Array(Set(new.dependencies)).sorted()
+        }
+        let job = MemoryJob(new, home: home, kind: kind, state: workflow.dependencies.isEmpty ? new.initialState(now: now) : .pending)
         job.extras().workflow = workflow
         _ = index.insert(job)
-        home.move(from: nil, to: .pending)
+        home.move(from: nil, to: job.state)
         if let key = new.uniqueKey { uniqueKeys[key] = job }
-        if let id = new.batch, let batch = batches[id] {
-            workflow.batch = batch
+        if let batch {
             batch.members.append(job)
             batch.total += 1
+        }
+        guard job.state == .pending else {
+            if job.state == .scheduled {
+                scheduled.insert(ScheduledEntry(runAt: job.runAt, job: job))
+            } else {
+                home.push(job)
+            }
+            return EnqueueResult(id: job.id, state: job.state, existing: false)
         }
         var failed: (JobID, JobState)?
         for id in workflow.dependencies {
@@ -182,7 +239,7 @@ extension Store {
             case .dead, .cancelled:
                 if new.dependencyFailure == .cancel, failed == nil { failed = (id, dependency.state) }
             case .pending, .scheduled, .available, .running:
-                dependency.extras().workflowOrNew().dependents.append(job)
+                dependency.extras().ownWorkflow().dependents.append(job)
                 workflow.waitingOn += 1
             }
         }
@@ -301,16 +358,22 @@ extension Store {
         for (id, batch) in batches where pruned < limit {
             guard let finishedAt = batch.finishedAt, finishedAt < before else { continue }
             batches[id] = nil
+            // The batch and its members point at each other: let go of both directions, so
+            // both are freed once the members are (their records no longer name the batch).
+            batch.members = []
+            batch.shared.batch = nil
             pruned += 1
         }
     }
 }
 
 extension MemoryJob.Extra {
-    func workflowOrNew() -> MemoryWorkflow {
-        if let workflow { return workflow }
-        let workflow = MemoryWorkflow()
-        self.workflow = workflow
-        return workflow
+    /// The job's own workflow record, made (or copied from its batch's shared one) when
+    /// missing: for adding dependents.
+    func ownWorkflow() -> MemoryWorkflow {
+        if let workflow, !workflow.isShared { return workflow }
+        let own = MemoryWorkflow(batch: workflow?.batch)
+        workflow = own
+        return own
     }
 }

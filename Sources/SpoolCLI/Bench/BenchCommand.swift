@@ -149,6 +149,10 @@ struct BenchCommand: AsyncParsableCommand {
         for workload in workloads ?? Workload.standard {
             if workload.needsDurableDriver && !durable {
                 Terminal.printError("\(workload.rawValue) (\(workload.summary)) does not apply to the \(driver.rawValue) driver; skipped")
+            } else if workload.needsWorkflows && !driver.keepsWorkflows {
+                Terminal.printError(
+                    "\(workload.rawValue) (\(workload.summary)): the \(driver.rawValue) driver does not keep batches and dependencies yet; skipped"
+                )
             } else {
                 selected.append(workload)
             }
@@ -181,7 +185,15 @@ struct BenchCommand: AsyncParsableCommand {
             if workload == .w7, let w3 = results.first(where: { $0.workload == .w3 })?.figures.jobsPerSecond,
                 let w7 = combined.jobsPerSecond, w3 > 0
             {
-                combined.ratioToW3 = w7 / w3
+                combined.ratio = (.w3, w7 / w3)
+            }
+            // The workflow costs' targets: a batch enqueue against W2, a batch drain against W3.
+            for (measured, base) in [(Workload.b1, Workload.w2), (.b2, .w3)] where workload == measured {
+                if let baseRate = results.first(where: { $0.workload == base })?.figures.jobsPerSecond, let rate = combined.jobsPerSecond,
+                    baseRate > 0
+                {
+                    combined.ratio = (base, rate / baseRate)
+                }
             }
             let result = WorkloadResult(workload: workload, figures: combined, concurrency: concurrency, runs: runs)
             printLine(result.line)

@@ -18,7 +18,9 @@ struct Figures: Sendable {
     var lost: Int?
     var twice: Int?
     /// W7's jobs/s over W3's, when both ran in one invocation.
-    var ratioToW3: Double?
+    /// This workload's rate against another's in the same report (W7 and B2 against W3, B1
+    /// against W2).
+    var ratio: (base: Workload, value: Double)?
 
     init(jobs: Int) {
         self.jobs = jobs
@@ -73,7 +75,7 @@ struct WorkloadResult: Sendable {
         let f = figures
         var parts = ["\(workload.rawValue)", "\(Format.grouped(f.jobs)) jobs"]
         if let value = f.jobsPerSecond { parts.append("\(Format.grouped(Int(value.rounded()))) jobs/s") }
-        if let ratio = f.ratioToW3 { parts.append("\(Format.fixed(ratio, 2)) × W3") }
+        if let ratio = f.ratio { parts.append("\(Format.fixed(ratio.value, 2)) × \(ratio.base.rawValue)") }
         if let p50 = f.p50Milliseconds, let p99 = f.p99Milliseconds, let max = f.maxMilliseconds {
             let p999 = f.p999Milliseconds.map { "  p99.9 \(Format.fixed($0, 3)) ms" } ?? ""
             parts.append("p50 \(Format.fixed(p50, 3)) ms  p99 \(Format.fixed(p99, 3)) ms\(p999)  max \(Format.fixed(max, 3)) ms")
@@ -103,7 +105,8 @@ struct WorkloadResult: Sendable {
             peakRSSMegabytes: f.peakRSSMegabytes.map { round($0, 1) },
             bytesPerJob: f.bytesPerJob.map { Int($0.rounded()) },
             finished: f.finished, lost: f.lost, twice: f.twice,
-            ratioToW3: f.ratioToW3.map { round($0, 3) }
+            ratioToW2: f.ratio.flatMap { $0.base == .w2 ? round($0.value, 3) : nil },
+            ratioToW3: f.ratio.flatMap { $0.base == .w3 ? round($0.value, 3) : nil }
         )
     }
 
@@ -127,6 +130,7 @@ struct JSONRow: Encodable {
     var finished: Int?
     var lost: Int?
     var twice: Int?
+    var ratioToW2: Double?
     var ratioToW3: Double?
 
     enum CodingKeys: String, CodingKey {
@@ -140,6 +144,7 @@ struct JSONRow: Encodable {
         case peakRSSMegabytes = "peak_rss_mb"
         case bytesPerJob = "bytes_per_job"
         case finished, lost, twice
+        case ratioToW2 = "ratio_to_w2"
         case ratioToW3 = "ratio_to_w3"
     }
 }
@@ -160,7 +165,8 @@ struct JSONReport: Encodable {
 /// The closing table: one aligned row per workload, `-` where a figure does not apply.
 func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs: Int) -> String {
     let header = [
-        "id", "jobs", "jobs/s", "× W3", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished", "lost",
+        "id", "jobs", "jobs/s", "ratio", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "makespan s", "peak RSS MiB", "B/job", "finished",
+        "lost",
         "twice",
     ]
     func cell<T>(_ value: T?, _ text: (T) -> String) -> String { value.map(text) ?? "-" }
@@ -170,7 +176,7 @@ func closingTable(_ results: [WorkloadResult], driver: String, cores: Int, runs:
         rows.append([
             result.workload.rawValue, Format.grouped(f.jobs),
             cell(f.jobsPerSecond) { Format.grouped(Int($0.rounded())) },
-            cell(f.ratioToW3) { Format.fixed($0, 2) },
+            cell(f.ratio) { "\(Format.fixed($0.value, 2)) × \($0.base.rawValue)" },
             cell(f.p50Milliseconds) { Format.fixed($0, 3) },
             cell(f.p99Milliseconds) { Format.fixed($0, 3) },
             cell(f.p999Milliseconds) { Format.fixed($0, 3) },

@@ -35,6 +35,10 @@ struct WorkloadRunner: Sendable {
         case .w3, .w7: return driver.drainJobs
         case .w4, .l0, .l1, .l2: return 2_000  // 200 jobs/s for 10 s
         case .w5, .w6: return 1_000
+        case .b1: return 10_000
+        case .b2: return driver == .memory ? 100_000 : 10_000
+        case .b3: return 2_000  // 200 batches of 10
+        case .b4: return 1_000  // steps of one chain
         }
     }
 
@@ -55,6 +59,9 @@ struct WorkloadRunner: Sendable {
         // W6 kills its worker after ~300 of 1,000 20 ms jobs, watching every 100 ms: at 10
         // jobs at a time that is ~0.6 s into a ~2 s run, so the kill lands mid-run.
         case .w6: return 10
+        case .b1: return nil
+        case .b2: return driver == .postgres ? 1_000 : 100
+        case .b3, .b4: return WorkerConfiguration().concurrency
         }
     }
 
@@ -69,6 +76,10 @@ struct WorkloadRunner: Sendable {
         case .w6: return try await killedWorker(jobs: jobs, concurrency: concurrency ?? 1, label: label)
         case .w7: return try await drain(jobs: jobs, concurrency: concurrency ?? 1, label: label, backlog: backlog, workload: .w7)
         case .l0, .l1, .l2: return try await latency(jobs: jobs, concurrency: concurrency ?? 1, label: label, workload: workload)
+        case .b1: return try await enqueueBatch(jobs: jobs, label: label)
+        case .b2: return try await drainBatch(jobs: jobs, concurrency: concurrency ?? 1, label: label)
+        case .b3: return try await callbackLatency(jobs: jobs, concurrency: concurrency ?? 1, label: label)
+        case .b4: return try await chain(steps: jobs, concurrency: concurrency ?? 1, label: label)
         }
     }
 

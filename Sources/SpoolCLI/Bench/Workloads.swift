@@ -8,6 +8,7 @@ import Foundation
 enum Workload: String, CaseIterable, Sendable {
     case w1 = "W1", w2 = "W2", w3 = "W3", w4 = "W4", w5 = "W5", w6 = "W6", w7 = "W7"
     case l0 = "L0", l1 = "L1", l2 = "L2"
+    case b1 = "B1", b2 = "B2", b3 = "B3", b4 = "B4"
 
     /// What `spool bench` runs when no `--workload` is given.
     static let standard: [Workload] = [.w1, .w2, .w3, .w4, .w5, .w6, .w7]
@@ -30,8 +31,15 @@ enum Workload: String, CaseIterable, Sendable {
         case .l0: return "I/O job latency, no CPU load"
         case .l1: return "I/O job latency, CPU jobs saturating their lane"
         case .l2: return "I/O job latency, CPU jobs on the shared pool (no lane)"
+        case .b1: return "enqueue a batch in one call"
+        case .b2: return "drain a batch"
+        case .b3: return "batch callback latency"
+        case .b4: return "a chain of dependent jobs"
         }
     }
+
+    /// The workflow workloads (batches, dependencies) need a driver that keeps them.
+    var needsWorkflows: Bool { [.b1, .b2, .b3, .b4].contains(self) }
 
     /// W6 (kill a worker process) and W7 (a deep durable queue) only mean something for a
     /// durable driver.
@@ -47,6 +55,9 @@ enum BenchDriver: String, CaseIterable, Sendable {
 
     /// W3's job count: a million for memory, ten thousand for the durable drivers.
     var drainJobs: Int { self == .memory ? 1_000_000 : 10_000 }
+
+    /// Whether the driver keeps batches and dependencies yet (B1–B4 apply).
+    var keepsWorkflows: Bool { self == .memory }
 }
 
 /// Why a benchmark could not run.
