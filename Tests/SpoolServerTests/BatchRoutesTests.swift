@@ -92,4 +92,50 @@ struct BatchRoutesTests {
             #expect(try await client.call(.get, "/v1/batches/\(JobID())").status == .notFound)
         }
     }
+
+    @Test(
+        "the dashboard: a batch in the list, its page with progress, counts, callbacks and jobs, its cancel; a job's batch and dependencies"
+    )
+    func dashboardPages() async throws {
+        let storage = MemoryStorage()
+        let server = makeServer(storage)
+        try await withClient(server) { client in
+            let created = try await client.call(
+                .post, "/v1/batches",
+                body:
+                    #"{"jobs": [{"kind": "row", "queue": "q"}, {"kind": "row", "queue": "q"}], "on_complete": {"kind": "done", "queue": "cb"}}"#
+            )
+            let id = try #require(created["id"]?.stringValue)
+            let first = try #require(created["jobs"]?.arrayValue?.first?["id"]?.stringValue)
+            let dependent = try await client.call(
+                .post, "/v1/jobs", body: #"{"kind": "after", "queue": "q2", "depends_on": ["\#(first)"]}"#)
+            let dependentID = try #require(dependent["id"]?.stringValue)
+
+            let list = try await client.page("/batches")
+            #expect(list.text.contains(#"href="/batches/\#(id)""#), "\(list.text.prefix(300))")
+            #expect(list.text.contains("<progress"))
+            let page = try await client.page("/batches/\(id)")
+            #expect(page.text.contains("0 of 2 jobs finished"), "\(page.text)")
+            #expect(page.text.contains("on_complete") && page.text.contains("not fired"))
+            #expect(page.text.contains(#"href="/jobs/\#(first)""#))
+            #expect(page.text.contains(#"action="/batches/\#(id)/cancel""#))
+            let job = try await client.page("/jobs/\(first)")
+            #expect(job.text.contains(#"href="/batches/\#(id)""#), "the job links its batch")
+            let waiting = try await client.page("/jobs/\(dependentID)")
+            #expect(waiting.text.contains(#"href="/jobs/\#(first)""#), "a dependent links what it waits for")
+            #expect(waiting.text.contains(#"class="badge pending""#))
+
+            let cancelled = try await client.post("/batches/\(id)/cancel", form: [("csrf", server.formToken)])
+            #expect(cancelled.status == .seeOther)
+            #expect(cancelled.headers[.location]?.hasPrefix("/batches/\(id)?notice=Cancelled%202%20job") == true, "\(cancelled.headers)")
+            let after = try await client.page("/batches/\(id)")
+            #expect(after.text.contains("2 of 2 jobs finished") && after.text.contains(">cancelled<"), "\(after.text)")
+            #expect(try await storage.job(try #require(JobID(dependentID)))?.state == .cancelled, "its dependent in cascade")
+            #expect(try await client.page("/batches/\(JobID())").status == .notFound)
+        }
+        try await withClient(makeServer(RecordingStorage())) { client in
+            let page = try await client.page("/batches")
+            #expect(page.text.contains("does not keep batches"))
+        }
+    }
 }

@@ -123,7 +123,8 @@ enum DashboardPage {
     }
 
     private static var navigation: HTML {
-        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs")].map { path, label in "<a href=\"\(DashboardURL.make(path))\">\(label)</a>"
+        let tabs: [HTML] = [("/", "Overview"), ("/jobs", "Jobs"), ("/batches", "Batches")].map { path, label in
+            "<a href=\"\(DashboardURL.make(path))\">\(label)</a>"
         }
         let states: [HTML] = [JobState.available, .running, .scheduled, .dead].map { state in
             "<a href=\"\(DashboardURL.make("/jobs", [("state", state.rawValue)]))\">\(state.rawValue.capitalized)</a>"
@@ -153,6 +154,7 @@ enum DashboardPage {
         .notice { background: #ecfdf5; color: #065f46; border: 1px solid #a7f3d0; padding: .5em .8em; }
         .tabs a { margin-right: .8em; } .tabs a.current { font-weight: 700; text-decoration: underline; }
         .filters { margin: .8em 0; } .filters input, .filters select { font: inherit; margin-right: .6em; }
+        ul.counts { list-style: none; display: flex; flex-wrap: wrap; gap: 1em; padding: 0; }
         .charts { display: flex; flex-wrap: wrap; gap: 1.5em; } .charts figure { margin: 0; }
         svg.chart { max-width: 100%; height: auto; } svg .succeeded { fill: #10b981; } svg .dead { fill: #ef4444; }
         svg .axis { font-size: 10px; fill: var(--muted); } svg .grid { stroke: var(--line); stroke-dasharray: 2 3; } svg .axisline { stroke: var(--muted); }

@@ -38,7 +38,8 @@ struct DashboardRoutes: Sendable {
 
     /// True for the dashboard's paths: the ones where browsers may send the token as a cookie.
     static func isDashboardPath(_ path: String) -> Bool {
-        path == "/" || path == "/jobs" || path.hasPrefix("/jobs/") || path.hasPrefix("/queues/")
+        path == "/" || path == "/jobs" || path.hasPrefix("/jobs/") || path.hasPrefix("/queues/") || path == "/batches"
+            || path.hasPrefix("/batches/")
     }
 
     func register<Context: RequestContext>(on router: Router<Context>) {
@@ -53,6 +54,7 @@ struct DashboardRoutes: Sendable {
                 return try await self.act(request, fallback: "/jobs/\(id)") { _ in try await self.jobAction(action, id: id) }
             }
         }
+        registerBatches(on: router)
         for action in ["pause", "resume", "retry-dead"] {
             router.post("/queues/\(action)") { request, _ in
                 try await self.act(request, fallback: "/") { form in
@@ -72,7 +74,7 @@ struct DashboardRoutes: Sendable {
     // MARK: Pages
 
     /// Renders a page, answering problems (an unknown job, a failing store) as HTML pages.
-    private func page(_ request: Request, _ render: (PageContext) async throws -> Response) async throws -> Response {
+    func page(_ request: Request, _ render: (PageContext) async throws -> Response) async throws -> Response {
         do {
             let context = PageContext(
                 access: try access(request), formToken: formToken,
@@ -168,7 +170,7 @@ struct DashboardRoutes: Sendable {
 
     /// Checks the form token, performs `perform`, and answers 303 back (to the form's `back`
     /// when it is a path of this site, else `fallback`) with what happened as the `notice`.
-    private func act(_ request: Request, fallback: String, _ perform: (FormFields) async throws -> String) async throws -> Response {
+    func act(_ request: Request, fallback: String, _ perform: (FormFields) async throws -> String) async throws -> Response {
         do {
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > bodyLimit {
                 throw Problem.tooLarge(limit: bodyLimit)

@@ -176,6 +176,16 @@ enum DashboardViews {
             ("unique key", uniqueKey),
             ("timeout", timeout),
         ]
+        if let batch = job.batch {
+            fields.append(("batch", "<a class=\"mono\" href=\"\(DashboardURL.make("/batches/\(batch)"))\">\(batch.description)</a>"))
+        }
+        if !job.dependencies.isEmpty {
+            let links: [HTML] = job.dependencies.map {
+                "<a class=\"mono\" href=\"\(DashboardURL.make("/jobs/\($0)"))\">\($0.description)</a>"
+            }
+            let failure = job.dependencyFailure == .run ? " (runs anyway if one fails)" : ""
+            fields.append(("depends on", "\(HTML.join(links, separator: ", "))\(failure)"))
+        }
         for (key, value) in job.metadata.sorted(by: { $0.key < $1.key }) {
             fields.append(("metadata \(key)", "<span class=\"mono\">\(value)</span>"))
         }
