@@ -55,19 +55,9 @@ extension PostgresStorage: JobFinishObserving {
     /// ``Configuration/pollInterval`` and then less often, down to once a second, in wall-clock
     /// time. Cancelling the task ends the wait with `CancellationError`.
     public func waitUntilFinished(_ id: JobID) async throws -> JobRecord? {
-        let signal = finishWatch.startWatching(id)
-        defer { finishWatch.stopWatching(id) }
-        _ = try await committedRows(sql.watch, binds { $0.append(PostgresCoding.uuid(id)) }, "watching job \(id)")
-        let system = SystemClock()
-        var delay = configuration.pollInterval
-        while true {
-            let ticket = signal.ticket()
-            guard let record = try await job(id) else { return nil }
-            if record.state.isFinished { return record }
-            try Task.checkCancellation()
-            await signal.wait(ticket, until: system.now.adding(delay), clock: system)
-            try Task.checkCancellation()
-            delay = min(delay * 2, max(configuration.pollInterval, .seconds(1)))
-        }
+        try await finishWatch.wait(
+            for: id, pollInterval: configuration.pollInterval,
+            prepare: { _ = try await committedRows(sql.watch, binds { $0.append(PostgresCoding.uuid(id)) }, "watching job \(id)") },
+            read: { try await job($0) })
     }
 }

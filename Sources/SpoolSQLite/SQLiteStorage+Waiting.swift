@@ -88,18 +88,6 @@ extension SQLiteStorage {
     /// whatever clock the caller uses). Cancelling the task ends the wait with
     /// `CancellationError`.
     public func waitUntilFinished(_ id: JobID) async throws -> JobRecord? {
-        let signal = finishWatch.startWatching(id)
-        defer { finishWatch.stopWatching(id) }
-        let system = SystemClock()
-        var delay = configuration.pollInterval
-        while true {
-            let ticket = signal.ticket()
-            guard let record = try await job(id) else { return nil }
-            if record.state.isFinished { return record }
-            try Task.checkCancellation()
-            await signal.wait(ticket, until: system.now.adding(delay), clock: system)
-            try Task.checkCancellation()
-            delay = min(delay * 2, max(configuration.pollInterval, .seconds(1)))
-        }
+        try await finishWatch.wait(for: id, pollInterval: configuration.pollInterval) { try await job($0) }
     }
 }

@@ -60,7 +60,7 @@ struct ErrorTests {
                 ),
                 (
                     #"{"kind": "a", "runAt": "2030-01-01T00:00:00Z"}"#, "runAt",
-                    "field 'runAt' is not a known field (known: kind, payload, queue, priority, run_at, delay_s, unique_key, max_attempts, timeout_s, metadata)"
+                    "field 'runAt' is not a known field (known: kind, payload, queue, priority, run_at, delay_s, unique_key, max_attempts, timeout_s, metadata, depends_on, on_dependency_failure, batch)"
                 ),
                 (#"{"kind": "a", "kind": "b"}"#, "kind", "field 'kind' appears twice"),
                 (

@@ -2,7 +2,7 @@ import Foundation
 
 extension SpoolClient {
     /// A job of `parameters` as ``enqueue(_:options:)-(P,_)`` would store it, not stored: for a
-    /// batch's jobs and callbacks (``enqueueBatch(_:callbacks:)``). The kind's registered
+    /// batch's jobs and callbacks (``enqueueBatch(_:callbacks:whenFull:)``). The kind's registered
     /// defaults and `options` apply.
     public func job<P: JobParameters>(_ parameters: P, options: EnqueueOptions = EnqueueOptions()) -> NewJob {
         prepare([parameters], options: options)[0]
@@ -43,7 +43,7 @@ extension SpoolClient {
             id: id, jobs: results.map { JobHandle(result: $0, storage: storage, clock: clock) }, storage: store, clock: clock)
     }
 
-    /// Enqueues typed jobs of one kind as one batch (see ``enqueueBatch(_:callbacks:)``).
+    /// Enqueues typed jobs of one kind as one batch (see ``enqueueBatch(_:callbacks:whenFull:)``).
     public func enqueueBatch<P: JobParameters>(
         _ parameters: [P], options: EnqueueOptions = EnqueueOptions(), callbacks: BatchCallbacks = BatchCallbacks()
     ) async throws -> BatchHandle {

@@ -48,6 +48,30 @@ package final class FinishWatch: Sendable {
         for signal in signals { signal.signal() }
     }
 
+    /// Waits until `read` finds job `id` finished (returns it) or gone (nil): `read` runs at
+    /// once, again whenever ``notify(_:)`` names the job, and as a safety net after
+    /// `pollInterval` and then less often, down to once a second, in wall-clock time (whatever
+    /// clock the caller uses). `prepare` runs once the job is watched, before the first read.
+    /// Cancelling the task ends the wait with `CancellationError`.
+    package func wait(
+        for id: JobID, pollInterval: Duration, prepare: () async throws -> Void = {}, read: (JobID) async throws -> JobRecord?
+    ) async throws -> JobRecord? {
+        let signal = startWatching(id)
+        defer { stopWatching(id) }
+        try await prepare()
+        let system = SystemClock()
+        var delay = pollInterval
+        while true {
+            let ticket = signal.ticket()
+            guard let record = try await read(id) else { return nil }
+            if record.state.isFinished { return record }
+            try Task.checkCancellation()
+            await signal.wait(ticket, until: system.now.adding(delay), clock: system)
+            try Task.checkCancellation()
+            delay = min(delay * 2, max(pollInterval, .seconds(1)))
+        }
+    }
+
     /// True while somebody waits for `id` (for tests).
     package func isWatching(_ id: JobID) -> Bool {
         entries.withLock { $0[id] != nil }

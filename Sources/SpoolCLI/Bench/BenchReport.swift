@@ -54,6 +54,14 @@ struct Figures: Sendable {
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
+    /// Sets p50, p99, p99.9 and max from sorted latencies in milliseconds.
+    mutating func setLatencies(_ sorted: [Double]) {
+        p50Milliseconds = Self.percentile(50, ofSorted: sorted)
+        p99Milliseconds = Self.percentile(99, ofSorted: sorted)
+        p999Milliseconds = Self.percentile(99.9, ofSorted: sorted)
+        maxMilliseconds = sorted.last
+    }
+
     /// The nearest-rank percentile `p` (0...100) of sorted values.
     static func percentile(_ p: Double, ofSorted values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }

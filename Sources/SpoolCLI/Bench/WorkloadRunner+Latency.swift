@@ -59,10 +59,7 @@ extension WorkloadRunner {
             }
             let sorted = latencies.sortedMilliseconds()
             var figures = Figures(jobs: jobs)
-            figures.p50Milliseconds = Figures.percentile(50, ofSorted: sorted)
-            figures.p99Milliseconds = Figures.percentile(99, ofSorted: sorted)
-            figures.p999Milliseconds = Figures.percentile(99.9, ofSorted: sorted)
-            figures.maxMilliseconds = sorted.last
+            figures.setLatencies(sorted)
             return figures
         }
     }

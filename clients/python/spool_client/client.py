@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from .errors import QueueFullError, SpoolError, WaitTimeout
 from .tracing import parse_traceparent
@@ -31,6 +31,26 @@ def _seconds(value: Seconds, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be seconds (a number) or a timedelta (got %r)" % (name, value))
     return float(value)
+
+
+T = TypeVar("T")
+
+
+def _poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float, poll: float, max_poll: float) -> Tuple[T, bool]:
+    """Calls ``fetch`` until ``done`` says its answer is final: first after ``poll`` seconds,
+    then 1.5 times as long each time, up to ``max_poll``. Returns the last answer and whether it
+    was final (False at ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    interval = max(0.001, poll)
+    while True:
+        value = fetch()
+        if done(value):
+            return value, True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return value, False
+        time.sleep(min(interval, remaining))
+        interval = min(max_poll, interval * 1.5)
 
 
 def _rfc3339(value: Union[datetime.datetime, str], name: str) -> str:
@@ -381,17 +401,10 @@ class Client:
         job's last state) after ``timeout`` seconds, and ``SpoolError`` 404 if the job is
         deleted meanwhile.
         """
-        deadline = time.monotonic() + timeout
-        interval = max(0.001, poll)
-        while True:
-            job = self.get(job_id)
-            if job.finished:
-                return job
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeout(job_id, timeout, job)
-            time.sleep(min(interval, remaining))
-            interval = min(max_poll, interval * 1.5)
+        job, finished = _poll(lambda: self.get(job_id), lambda job: job.finished, timeout, poll, max_poll)
+        if not finished:
+            raise WaitTimeout(job_id, timeout, job)
+        return job
 
     def retry(self, job_id: str) -> JobInfo:
         """Makes a ``dead`` or ``cancelled`` job ``available`` again, with a fresh budget of
@@ -451,14 +464,7 @@ class Client:
     def wait_batch(self, batch_id: str, timeout: float = 60.0, poll: float = 0.05, max_poll: float = 1.0) -> BatchInfo:
         """Waits until every job of the batch has reached a final state (polling as ``wait``
         does) and returns the batch; ``WaitTimeout`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        interval = max(0.001, poll)
-        while True:
-            info = self.batch(batch_id)
-            if info.finished:
-                return info
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeout(batch_id, timeout, info)
-            time.sleep(min(interval, remaining))
-            interval = min(max_poll, interval * 1.5)
+        info, finished = _poll(lambda: self.batch(batch_id), lambda info: info.finished, timeout, poll, max_poll)
+        if not finished:
+            raise WaitTimeout(batch_id, timeout, info)
+        return info
