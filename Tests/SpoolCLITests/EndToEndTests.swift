@@ -81,7 +81,7 @@ struct EndToEndTests {
             let badState = try await run(["jobs", "list", "--state", "done"], expectStatus: 1)
             #expect(
                 badState.errorLines == [
-                    "error: unknown state 'done': expected one or more of scheduled, available, running, succeeded, dead, cancelled"
+                    "error: unknown state 'done': expected one or more of pending, scheduled, available, running, succeeded, dead, cancelled"
                 ])
 
             // One job in full: snake_case keys, RFC 3339 UTC times.
