@@ -132,7 +132,7 @@ public struct NewJob: Sendable {
     public var uniqueKey: String?
     public var timeout: Duration?
     public var metadata: [String: String]
-    /// The batch the job joins: set by ``JobBatching/enqueueBatch(_:now:)``, or by a job of a
+    /// The batch the job joins: set by ``JobBatching/enqueueBatch(_:whenFull:now:)``, or by a job of a
     /// running batch that adds jobs to it. The batch must exist and not have finished.
     public var batch: BatchID?
     /// Jobs that must succeed before this one may run: stored jobs, or jobs earlier or later
