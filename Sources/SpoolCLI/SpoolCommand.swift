@@ -26,7 +26,8 @@ struct SpoolCommand: AsyncParsableCommand {
               spool jobs list --state succeeded
             """,
         subcommands: [
-            ServeCommand.self, WorkCommand.self, EnqueueCommand.self, JobsCommand.self, StatsCommand.self, QueuesCommand.self,
+            ServeCommand.self, WorkCommand.self, EnqueueCommand.self, JobsCommand.self, BatchesCommand.self, StatsCommand.self,
+            QueuesCommand.self,
             MigrateCommand.self, SchedulesCommand.self, BenchCommand.self,
         ]
     )

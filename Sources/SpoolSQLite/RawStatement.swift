@@ -164,4 +164,9 @@ struct RawColumns {
         let low = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         return JobID(high: high, low: low)
     }
+
+    /// A job or batch id stored as a 16-byte BLOB; nil for NULL.
+    func optionalID(_ column: CInt) throws -> JobID? {
+        isNull(column) ? nil : try id(column)
+    }
 }

@@ -52,7 +52,9 @@ enum SQLiteCoding: JobColumnCoding {
     static let recordColumns = """
         id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, created_at, \
         attempted_at, finished_at, lease_owner, lease_expires_at, errors, unique_key, timeout_us, \
-        result, progress, expired_leases, metadata
+        result, progress, expired_leases, metadata, batch_id, \
+        CASE WHEN waiting_on IS NULL THEN NULL ELSE (SELECT json_group_array(hex(depends_on)) FROM spool_dependencies WHERE job_id = spool_jobs.id) END, \
+        on_dependency_failure
         """
 
     /// A full record from a row of ``recordColumns``.
@@ -83,12 +85,32 @@ enum SQLiteCoding: JobColumnCoding {
             result: columns.bytes(17),
             progress: try decodeProgress(try columns.optionalText(18, "progress")),
             expiredLeases: StoredValue.count(try columns.optionalInteger(19, "expired_leases") ?? 0),
-            metadata: try decodeMetadata(try columns.optionalText(20, "metadata"))
+            metadata: try decodeMetadata(try columns.optionalText(20, "metadata")),
+            batch: try columns.optionalID(21, "batch_id").map(BatchID.init),
+            dependencies: try decodeDependencies(try columns.optionalText(22, "dependencies"), job: id),
+            // Anything but `run` reads as the default.
+            dependencyFailure: try columns.optionalText(23, "on_dependency_failure").flatMap(DependencyFailure.init(rawValue:)) ?? .cancel
         )
     }
 
+    /// The ids a job depends on, from a JSON array of their 32-digit hex forms, in id order.
+    static func decodeDependencies(_ text: String?, job: JobID) throws -> [JobID] {
+        guard let text else { return [] }
+        let values: [String]
+        do { values = try StoredValue.decodeJSON([String].self, Array(text.utf8)) } catch {
+            throw corrupt("the dependencies are not a JSON array of ids", job: job)
+        }
+        return try values.map { hex in
+            guard hex.utf8.count == 32, let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) else {
+                throw corrupt("a dependency id is '\(hex.prefix(40))', not 16 bytes of hex", job: job)
+            }
+            return JobID(high: high, low: low)
+        }.sorted()
+    }
+
     /// The columns a claim returns, in the order ``claimed(_:)`` reads them.
-    static let claimedColumns = "id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at, timeout_us, metadata"
+    static let claimedColumns =
+        "id, queue, kind, payload, priority, attempt, max_attempts, created_at, run_at, timeout_us, metadata, batch_id"
 
     /// A claimed job from the row `columns` is on (the columns of ``claimedColumns``).
     static func claimed(_ columns: RawColumns) throws -> ClaimedJob {
@@ -103,7 +125,8 @@ enum SQLiteCoding: JobColumnCoding {
             createdAt: date(micros: columns.int64(7)),
             runAt: date(micros: columns.int64(8)),
             timeout: columns.optionalInt64(9).map { duration(micros: $0) },
-            metadata: try decodeMetadata(columns.optionalText(10))
+            metadata: try decodeMetadata(columns.optionalText(10)),
+            batch: try columns.optionalID(11).map(BatchID.init)
         )
     }
 }
@@ -130,6 +153,18 @@ struct StoredColumns {
         case .int64(let integer): return integer
         case .double(let double): return Int64(saturating: double.rounded())
         case .string, .blob: throw SQLiteCoding.corrupt("column '\(column)' holds \(value.description.prefix(40)), not an integer", job: id)
+        }
+    }
+
+    /// A job or batch id; nil for NULL.
+    /// - Throws: when the column holds anything but a 16-byte BLOB.
+    func optionalID(_ index: Int, _ column: String) throws -> JobID? {
+        let value: DatabaseValue = row[index]
+        switch value.storage {
+        case .null: return nil
+        case .blob(let data): return try SQLiteCoding.id(data)
+        case .int64, .double, .string:
+            throw SQLiteCoding.corrupt("column '\(column)' holds \(value.description.prefix(40)), not an id", job: id)
         }
     }
 

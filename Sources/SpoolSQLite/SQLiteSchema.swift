@@ -40,12 +40,12 @@ enum SQLiteSchema {
     // machine and against the migrations' text.
 
     /// States that hold a unique key (`JobState.isLive`).
-    static let liveStates = "'scheduled', 'available', 'running'"
+    static let liveStates = "'pending', 'scheduled', 'available', 'running'"
     /// Final states (`JobState.isFinished`).
     static let finishedStates = "'succeeded', 'dead', 'cancelled'"
     /// The states `spool_jobs_state` holds (from version 3): all but `available` and `running`,
     /// whose jobs the claim and lease indexes count.
-    static let stateIndexStates = "'scheduled', 'succeeded', 'dead', 'cancelled'"
+    static let stateIndexStates = "'pending', 'scheduled', 'succeeded', 'dead', 'cancelled'"
     /// Whether `spool_jobs_state` holds jobs in `state` (``stateIndexStates``).
     static func stateIndexHolds(_ state: JobState) -> Bool { state != .available && state != .running }
 
@@ -186,6 +186,166 @@ enum SQLiteSchema {
                 CREATE INDEX spool_jobs_state ON spool_jobs (state, queue, id) WHERE (state = 'scheduled' OR state = 'succeeded' OR state = 'dead' OR state = 'cancelled');
                 CREATE UNIQUE INDEX spool_jobs_unique_key ON spool_jobs (unique_key)
                     WHERE unique_key IS NOT NULL AND (state = 'scheduled' OR state = 'available' OR state = 'running');
+                """),
+        // Workflows (#21): the `pending` state (a CHECK and two partial indexes change, so the
+        // table is rebuilt as in version 4), a job's batch and dependencies, batches with their
+        // counts and callbacks.
+        //
+        // Batch counts and callbacks are kept by triggers, so every statement that moves a
+        // job of a batch into or out of a final state (an outcome, a cancel, a rescue, a retry)
+        // counts it in the same statement, and the batch's first finish enqueues its callbacks
+        // (each once: a callback row is marked fired). A job with dependents that ends writes a
+        // row to `spool_workflow_events` (so does a batch that finishes or fires a callback);
+        // the driver releases or cancels the dependents (and wakes its workers and waiters) in
+        // the same transaction (a loop, not trigger recursion, so a chain of any length
+        // cascades).
+        Migration(
+            version: 5, name: "workflows: pending jobs, batches and dependencies",
+            sql: """
+                CREATE TABLE spool_jobs_v5 (
+                    id                    BLOB    NOT NULL PRIMARY KEY,
+                    queue                 TEXT    NOT NULL,
+                    kind                  TEXT    NOT NULL,
+                    payload               BLOB,
+                    priority              INTEGER NOT NULL,
+                    state                 TEXT    NOT NULL CHECK (state = 'pending' OR state = 'scheduled' OR state = 'available' OR state = 'running' OR state = 'succeeded' OR state = 'dead' OR state = 'cancelled'),
+                    attempt               INTEGER NOT NULL DEFAULT 0,
+                    max_attempts          INTEGER NOT NULL,
+                    run_at                INTEGER NOT NULL,
+                    created_at            INTEGER NOT NULL,
+                    attempted_at          INTEGER,
+                    finished_at           INTEGER,
+                    lease_owner           TEXT,
+                    lease_expires_at      INTEGER,
+                    errors                TEXT    NOT NULL DEFAULT '[]',
+                    unique_key            TEXT,
+                    timeout_us            INTEGER,
+                    result                BLOB,
+                    progress              TEXT,
+                    expired_leases        INTEGER NOT NULL DEFAULT 0,
+                    metadata              TEXT,
+                    batch_id              BLOB,    -- the batch's id (16 bytes); NULL outside batches
+                    waiting_on            INTEGER, -- dependencies that have not ended yet; NULL for a job without dependencies
+                    on_dependency_failure TEXT,    -- 'cancel' or 'run'; NULL without dependencies
+                    has_dependents        INTEGER  -- 1 once a job depends on it; NULL otherwise
+                );
+                INSERT INTO spool_jobs_v5 (rowid, id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, created_at,
+                    attempted_at, finished_at, lease_owner, lease_expires_at, errors, unique_key, timeout_us, result, progress, expired_leases, metadata)
+                SELECT rowid, id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, created_at,
+                    attempted_at, finished_at, lease_owner, lease_expires_at, errors, unique_key, timeout_us, result, progress, expired_leases, metadata
+                FROM spool_jobs ORDER BY rowid;
+                DROP TABLE spool_jobs;
+                ALTER TABLE spool_jobs_v5 RENAME TO spool_jobs;
+                CREATE INDEX spool_jobs_claim ON spool_jobs (queue, priority DESC, run_at, id, state) WHERE state = 'available';
+                CREATE INDEX spool_jobs_due ON spool_jobs (run_at) WHERE state = 'scheduled';
+                CREATE INDEX spool_jobs_lease ON spool_jobs (lease_expires_at, queue, state) WHERE state = 'running';
+                CREATE INDEX spool_jobs_finished ON spool_jobs (finished_at) WHERE (state = 'succeeded' OR state = 'dead' OR state = 'cancelled');
+                CREATE INDEX spool_jobs_state ON spool_jobs (state, queue, id) WHERE (state = 'pending' OR state = 'scheduled' OR state = 'succeeded' OR state = 'dead' OR state = 'cancelled');
+                CREATE UNIQUE INDEX spool_jobs_unique_key ON spool_jobs (unique_key)
+                    WHERE unique_key IS NOT NULL AND (state = 'pending' OR state = 'scheduled' OR state = 'available' OR state = 'running');
+                -- A batch's jobs, by id.
+                CREATE INDEX spool_jobs_batch ON spool_jobs (batch_id, id) WHERE batch_id IS NOT NULL;
+
+                CREATE TABLE spool_batches (
+                    id           BLOB    NOT NULL PRIMARY KEY,
+                    created_at   INTEGER NOT NULL,
+                    finished_at  INTEGER,           -- the first time every job was final (callbacks fired then)
+                    cancelled_at INTEGER,
+                    total        INTEGER NOT NULL,
+                    succeeded    INTEGER NOT NULL DEFAULT 0,
+                    dead         INTEGER NOT NULL DEFAULT 0,
+                    cancelled    INTEGER NOT NULL DEFAULT 0,
+                    last_at      INTEGER            -- when a job of the batch last reached a final state
+                ) WITHOUT ROWID;
+                CREATE INDEX spool_batches_finished ON spool_batches (finished_at) WHERE finished_at IS NOT NULL;
+                -- A batch's callbacks: the job to enqueue (the columns of spool_jobs it needs) per event.
+                CREATE TABLE spool_batch_callbacks (
+                    batch_id     BLOB    NOT NULL,
+                    event        TEXT    NOT NULL CHECK (event = 'success' OR event = 'complete' OR event = 'dead'),
+                    fired        INTEGER NOT NULL DEFAULT 0,
+                    id           BLOB    NOT NULL,
+                    queue        TEXT    NOT NULL,
+                    kind         TEXT    NOT NULL,
+                    payload      BLOB,
+                    priority     INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    run_at       INTEGER NOT NULL,
+                    created_at   INTEGER NOT NULL,
+                    timeout_us   INTEGER,
+                    metadata     TEXT,             -- with the batch's id and the event already in it
+                    PRIMARY KEY (batch_id, event)
+                ) WITHOUT ROWID;
+                CREATE TABLE spool_dependencies (
+                    job_id     BLOB NOT NULL,
+                    depends_on BLOB NOT NULL,
+                    PRIMARY KEY (job_id, depends_on)
+                ) WITHOUT ROWID;
+                CREATE INDEX spool_dependencies_depends_on ON spool_dependencies (depends_on);
+                -- Notes for the driver to act on in the same transaction: a job with dependents that reached
+                -- a final state (its id and state), a batch that fired a callback ('fired') or finished ('finished').
+                CREATE TABLE spool_workflow_events (
+                    job_id BLOB    NOT NULL,
+                    state  TEXT    NOT NULL,
+                    at     INTEGER NOT NULL
+                );
+
+                -- Counts a batch's jobs into and out of the final states, and fires on_dead at the first dead one.
+                CREATE TRIGGER spool_jobs_batch_count AFTER UPDATE OF state ON spool_jobs
+                WHEN NEW.batch_id IS NOT NULL AND OLD.state <> NEW.state
+                    AND (NEW.state = 'succeeded' OR NEW.state = 'dead' OR NEW.state = 'cancelled'
+                        OR OLD.state = 'succeeded' OR OLD.state = 'dead' OR OLD.state = 'cancelled')
+                BEGIN
+                    INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+                    SELECT c.id, c.queue, c.kind, c.payload, c.priority,
+                        CASE WHEN c.run_at > COALESCE(NEW.finished_at, c.run_at) THEN 'scheduled' ELSE 'available' END,
+                        c.max_attempts, MAX(c.run_at, COALESCE(NEW.finished_at, c.run_at)), c.created_at, c.timeout_us, c.metadata
+                    FROM spool_batch_callbacks c
+                    WHERE NEW.state = 'dead' AND c.batch_id = NEW.batch_id AND c.event = 'dead' AND c.fired = 0
+                        AND NOT EXISTS (SELECT 1 FROM spool_jobs WHERE id = c.id);
+                    INSERT INTO spool_workflow_events (job_id, state, at)
+                    SELECT NEW.batch_id, 'fired', COALESCE(NEW.finished_at, 0) FROM spool_batch_callbacks
+                    WHERE NEW.state = 'dead' AND batch_id = NEW.batch_id AND event = 'dead' AND fired = 0;
+                    UPDATE spool_batch_callbacks SET fired = 1
+                    WHERE NEW.state = 'dead' AND batch_id = NEW.batch_id AND event = 'dead' AND fired = 0;
+                    UPDATE spool_batches SET
+                        succeeded = succeeded + (NEW.state = 'succeeded') - (OLD.state = 'succeeded'),
+                        dead = dead + (NEW.state = 'dead') - (OLD.state = 'dead'),
+                        cancelled = cancelled + (NEW.state = 'cancelled') - (OLD.state = 'cancelled'),
+                        last_at = COALESCE(NEW.finished_at, last_at)
+                    WHERE id = NEW.batch_id;
+                END;
+                -- A batch's first finish: on_complete, and on_success when every job succeeded (and it was not cancelled).
+                CREATE TRIGGER spool_batches_finish AFTER UPDATE OF succeeded, dead, cancelled, total ON spool_batches
+                WHEN NEW.finished_at IS NULL AND NEW.succeeded + NEW.dead + NEW.cancelled >= NEW.total
+                BEGIN
+                    INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+                    SELECT c.id, c.queue, c.kind, c.payload, c.priority,
+                        CASE WHEN c.run_at > COALESCE(NEW.last_at, NEW.created_at) THEN 'scheduled' ELSE 'available' END,
+                        c.max_attempts, MAX(c.run_at, COALESCE(NEW.last_at, NEW.created_at)), c.created_at, c.timeout_us, c.metadata
+                    FROM spool_batch_callbacks c
+                    WHERE c.batch_id = NEW.id AND c.fired = 0
+                        AND (c.event = 'complete' OR (c.event = 'success' AND NEW.succeeded >= NEW.total AND NEW.cancelled_at IS NULL))
+                        AND NOT EXISTS (SELECT 1 FROM spool_jobs WHERE id = c.id);
+                    UPDATE spool_batch_callbacks SET fired = 1
+                    WHERE batch_id = NEW.id AND fired = 0
+                        AND (event = 'complete' OR (event = 'success' AND NEW.succeeded >= NEW.total AND NEW.cancelled_at IS NULL));
+                    UPDATE spool_batches SET finished_at = COALESCE(NEW.last_at, NEW.created_at) WHERE id = NEW.id;
+                    INSERT INTO spool_workflow_events (job_id, state, at) VALUES (NEW.id, 'finished', COALESCE(NEW.last_at, NEW.created_at));
+                END;
+                -- A job with dependents reached a final state.
+                CREATE TRIGGER spool_jobs_dependents AFTER UPDATE OF state ON spool_jobs
+                WHEN NEW.has_dependents IS NOT NULL
+                    AND (NEW.state = 'succeeded' OR NEW.state = 'dead' OR NEW.state = 'cancelled')
+                    AND NOT (OLD.state = 'succeeded' OR OLD.state = 'dead' OR OLD.state = 'cancelled')
+                BEGIN
+                    INSERT INTO spool_workflow_events (job_id, state, at) VALUES (NEW.id, NEW.state, COALESCE(NEW.finished_at, 0));
+                END;
+                -- A deleted dependent's list of dependencies goes with it.
+                CREATE TRIGGER spool_jobs_deleted_dependent AFTER DELETE ON spool_jobs
+                WHEN OLD.waiting_on IS NOT NULL
+                BEGIN
+                    DELETE FROM spool_dependencies WHERE job_id = OLD.id;
+                END;
                 """),
     ]
 

@@ -35,7 +35,7 @@ extension SQLiteStorage {
     ///   exists, `unencodablePayload`, or `storageUnavailable`; nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
-        try NewJob.refuseWorkflows(jobs, driver: "SQLite")
+        if jobs.contains(where: \.usesWorkflows) { return try await enqueueWorkflow(jobs, batch: nil, now: now) }
         let nowMicros = SQLiteCoding.micros(now)
         let rows: [InsertRow] = try jobs.map { job in
             let job = try job.validated()
@@ -80,7 +80,7 @@ extension SQLiteStorage {
         return sql
     }()
 
-    private static let holderSQL = """
+    static let holderSQL = """
         SELECT id, state FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND \(SQLiteSchema.liveCondition)
         """
 

@@ -103,7 +103,7 @@ extension SQLiteStorage {
         // written in turn, the later ones finding the job no longer running, as one by one).
         let successes = rows.filter(\.isSuccess)
         let batched = successes.count > 1 && Set(rows.map(\.id)).count == rows.count
-        let (lost, written, limited) = try await write(
+        let (lost, written, limited, settled) = try await write(
             "finish of \(completions.count) job(s) by worker '\(worker)'", synced: configuration.syncsOutcomes
         ) { db in
             var lost: [JobID] = []
@@ -128,11 +128,14 @@ extension SQLiteStorage {
                 }
             }
             let limited = try Bool.fetchOne(db.cachedStatement(sql: Self.anyMaxRunningSQL)) ?? false
-            return (lost, written, limited)
+            return (lost, written, limited, try Self.settleDependents(db))
         }
         // A finished run frees a slot of a queue's max-running limit: wake local waiters.
-        if limited || written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) { workSignal.signal() }
-        finishWatch.notify(written.filter { $0.1.isFinished }.map(\.0))
+        if limited || settled.released || written.contains(where: { $0.1 == .available || $0.1 == .scheduled }) {
+            workSignal.signal()
+        }
+        finishWatch.notify(written.filter { $0.1.isFinished }.map(\.0) + settled.cancelled)
+        batchWatch.notify(settled.finishedBatches)
         return LeaseReport(lost: lost)
     }
 
@@ -250,7 +253,7 @@ extension SQLiteStorage {
         let nowMicros = SQLiteCoding.micros(now)
         let available = try JobStateMachine.transition(.running, on: .rescue)
         let dead = try JobStateMachine.transition(.running, on: .die)
-        let report = try await write("rescue of expired leases") { db in
+        let (report, settled) = try await write("rescue of expired leases") { db in
             var report = RescueReport()
             let expired = try Row.fetchAll(db.cachedStatement(sql: Self.expiredSQL), arguments: [nowMicros])
             let update = try db.cachedStatement(sql: Self.rescueSQL)
@@ -280,10 +283,11 @@ extension SQLiteStorage {
                 try update.execute(arguments: [state.rawValue, count, errors, poisoned ? nowMicros : nil, blob])
                 if poisoned { report.poisoned.append(id) } else { report.rescued.append(id) }
             }
-            return report
+            return (report, try Self.settleDependents(db))
         }
-        if !report.rescued.isEmpty { workSignal.signal() }
-        finishWatch.notify(report.poisoned)
+        if !report.rescued.isEmpty || settled.released { workSignal.signal() }
+        finishWatch.notify(report.poisoned + settled.cancelled)
+        batchWatch.notify(settled.finishedBatches)
         return report
     }
 }

@@ -144,7 +144,7 @@ extension SQLiteStorage {
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
         let nowMicros = SQLiteCoding.micros(now)
-        let cancelled = try await write("cancel of \(ids.count) job(s)") { db in
+        let (cancelled, settled) = try await write("cancel of \(ids.count) job(s)") { db in
             var cancelled: [JobID] = []
             for id in ids {
                 let blob = SQLiteCoding.blob(id)
@@ -158,28 +158,43 @@ extension SQLiteStorage {
                 try db.cachedStatement(sql: Self.cancelSQL).execute(arguments: [next.rawValue, nowMicros, errors, blob])
                 cancelled.append(id)
             }
-            return cancelled
+            return (cancelled, try Self.settleDependents(db))
         }
-        finishWatch.notify(cancelled)
+        finishWatch.notify(cancelled + settled.cancelled)
+        batchWatch.notify(settled.finishedBatches)
         if !cancelled.isEmpty { workSignal.signal() }  // a running job's slot under a max-running limit is free
         return cancelled
     }
 
+    /// For its batch and its dependents, an unfinished job of a workflow that is deleted was
+    /// cancelled (at `?2`): this counts it so, before the delete.
+    private static let cancelBeforeDeleteSQL = """
+        UPDATE spool_jobs SET state = 'cancelled', finished_at = ?2
+        WHERE id = ?1 AND (batch_id IS NOT NULL OR has_dependents IS NOT NULL) AND NOT \(SQLiteSchema.finishedCondition)
+        """
+
     /// Deletes jobs in any state, in one transaction. A running job's worker loses its lease.
+    /// An unfinished job of a batch, or one that others depend on, counts as cancelled for its
+    /// batch and its dependents.
     /// - Returns: the ids that existed and were deleted.
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let deleted = try await write("delete of \(ids.count) job(s)") { db in
+        let nowMicros = SQLiteCoding.micros(Date())
+        let (deleted, settled) = try await write("delete of \(ids.count) job(s)") { db in
             let statement = try db.cachedStatement(sql: "DELETE FROM spool_jobs WHERE id = ?")
+            let cancel = try db.cachedStatement(sql: Self.cancelBeforeDeleteSQL)
             var deleted: [JobID] = []
             for id in ids {
-                try statement.execute(arguments: [SQLiteCoding.blob(id)])
+                let blob = SQLiteCoding.blob(id)
+                try cancel.execute(arguments: [blob, nowMicros])
+                try statement.execute(arguments: [blob])
                 if db.changesCount > 0 { deleted.append(id) }
             }
-            return deleted
+            return (deleted, try Self.settleDependents(db))
         }
-        finishWatch.notify(deleted)
-        if !deleted.isEmpty { workSignal.signal() }
+        finishWatch.notify(deleted + settled.cancelled)
+        batchWatch.notify(settled.finishedBatches)
+        if !deleted.isEmpty || settled.released { workSignal.signal() }
         return deleted
     }
 
@@ -190,15 +205,26 @@ extension SQLiteStorage {
         )
         """
 
+    private static let pruneBatchesSQL = """
+        SELECT id FROM spool_batches INDEXED BY spool_batches_finished WHERE finished_at IS NOT NULL AND finished_at < ?
+        ORDER BY finished_at LIMIT ?
+        """
+
     /// Deletes at most `limit` finished jobs (succeeded, dead, cancelled) that finished before
-    /// `before`, oldest first, in one transaction. Cost: an index range over finished jobs.
-    /// - Returns: how many were deleted.
+    /// `before`, oldest first, in one transaction, and as many batches that first finished
+    /// before then (with their callbacks). Cost: an index range over finished jobs and batches.
+    /// - Returns: how many jobs were deleted.
     public func prune(finishedBefore before: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }
         let beforeMicros = SQLiteCoding.micros(before)
         return try await write("prune of finished jobs") { db in
             try db.cachedStatement(sql: Self.pruneSQL).execute(arguments: [beforeMicros, limit])
-            return db.changesCount
+            let pruned = db.changesCount
+            for id in try Data.fetchAll(db.cachedStatement(sql: Self.pruneBatchesSQL), arguments: [beforeMicros, limit]) {
+                try db.execute(sql: "DELETE FROM spool_batch_callbacks WHERE batch_id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM spool_batches WHERE id = ?", arguments: [id])
+            }
+            return pruned
         }
     }
 }

@@ -55,6 +55,9 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     let workSignal = WakeSignal()
     /// Wakes waiters of jobs that reach a final state or are deleted in this process.
     let finishWatch = FinishWatch()
+    /// Wakes waiters of batches (by their ids' bits) after writes in this process that may
+    /// have finished one.
+    let batchWatch = FinishWatch()
     /// Set by ``close()``: operations then fail with a clear error.
     let closed = Atomic<Bool>(false)
     /// Checkpoints the WAL off the writer's thread, and syncs unsynced commits in time.

@@ -73,8 +73,9 @@ struct SQLiteStorageTests {
                 )
             }
             // No IN list in what SQLite evaluates on every row written (the CHECK, the partial
-            // indexes' WHERE): each would build a temporary b-tree per row.
-            #expect(jobsSQL.count == 7 && jobsSQL.allSatisfy { !$0.contains(" IN (") }, "\(jobsSQL)")
+            // indexes' WHERE, the triggers): each would build a temporary b-tree per row. The
+            // table, 7 indexes, 3 triggers.
+            #expect(jobsSQL.count == 11 && jobsSQL.allSatisfy { !$0.contains(" IN (") }, "\(jobsSQL)")
             // The rebuilt table keeps its CHECK.
             await #expect(throws: (any Error).self) {
                 try await queue.write { db in
@@ -84,11 +85,15 @@ struct SQLiteStorageTests {
                     )
                 }
             }
-            #expect(tables == ["spool_jobs", "spool_migrations", "spool_queue_starts", "spool_queues"])
+            #expect(
+                tables == [
+                    "spool_batch_callbacks", "spool_batches", "spool_dependencies", "spool_jobs", "spool_migrations",
+                    "spool_queue_starts", "spool_queues", "spool_workflow_events",
+                ])
             #expect(
                 indexes == [
-                    "spool_jobs_claim", "spool_jobs_due", "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state",
-                    "spool_jobs_unique_key", "spool_queue_starts_queue",
+                    "spool_batches_finished", "spool_dependencies_depends_on", "spool_jobs_batch", "spool_jobs_claim", "spool_jobs_due",
+                    "spool_jobs_finished", "spool_jobs_lease", "spool_jobs_state", "spool_jobs_unique_key", "spool_queue_starts_queue",
                 ])
             #expect(journal == "wal")
             #expect(migrations == SQLiteSchema.migrations.map(\.version) && migrations.last == SQLiteStorage.schemaVersion)
@@ -236,9 +241,7 @@ struct SQLiteStorageTests {
     @Test("the state lists in the schema agree with the state machine")
     func stateListsMatchTheModel() {
         func list(_ states: [JobState]) -> String { states.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
-        // The states this driver stores: not `pending`, until it keeps dependencies (#21; it
-        // refuses them at enqueue).
-        let stored = JobState.allCases.filter { $0 != .pending }
+        let stored = JobState.allCases
         #expect(SQLiteSchema.liveStates == list(stored.filter(\.isLive)))
         #expect(SQLiteSchema.finishedStates == list(stored.filter(\.isFinished)))
         #expect(SQLiteSchema.stateIndexStates == list(stored.filter(SQLiteSchema.stateIndexHolds)))

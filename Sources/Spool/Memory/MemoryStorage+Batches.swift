@@ -10,22 +10,7 @@ import Foundation
 /// until ``prune(finishedBefore:limit:)`` passes its finish time.
 extension MemoryStorage: JobBatching {
     public func enqueueBatch(_ batch: NewBatch, whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
-        guard !batch.jobs.isEmpty else { throw SpoolError.invalid("jobs: a batch needs at least one job") }
-        var normalized = batch
-        for index in normalized.jobs.indices {
-            if let job = try normalized.jobs[index].normalizedIfNeeded() { normalized.jobs[index] = job }
-        }
-        for (event, job) in batch.callbacks.events {
-            do {
-                try job.validate()
-            } catch let error as SpoolError {
-                throw SpoolError(code: error.code, message: "on_\(event.rawValue): \(error.message)", job: error.job)
-            }
-        }
-        var ids = Set<JobID>(minimumCapacity: normalized.jobs.count)
-        for job in normalized.jobs where !ids.insert(job.id).inserted {
-            throw SpoolError(code: .invalidArgument, message: "the batch holds job id \(job.id) twice", job: job.id)
-        }
+        let normalized = try batch.validated()
         return try await enqueueWorkflow(normalized.jobs, batch: normalized, whenFull: whenFull, now: now)
     }
 

@@ -137,38 +137,10 @@ extension Store {
                     job: job.id)
             }
         }
-        // A batch without dependencies (the common case) needs no graph.
-        guard jobs.contains(where: { !$0.dependencies.isEmpty }) else { return Array(jobs.indices) }
-        var position: [JobID: Int] = [:]
-        for (index, job) in jobs.enumerated() { position[job.id] = index }
-        // Kahn's algorithm over the edges inside the call; stored dependencies must exist.
-        var waiting = [Int](repeating: 0, count: jobs.count)
-        var dependents = [[Int]](repeating: [], count: jobs.count)
-        for (index, job) in jobs.enumerated() {
-            for dependency in Set(job.dependencies) {
-                if let other = position[dependency] {
-                    waiting[index] += 1
-                    dependents[other].append(index)
-                } else if lookup(dependency) == nil {
-                    throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job.id)
-                }
-            }
+        for (job, dependency) in WorkflowPlan.outside(jobs) where lookup(dependency) == nil {
+            throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job)
         }
-        var ready = Deque(jobs.indices.filter { waiting[$0] == 0 })
-        var order: [Int] = []
-        order.reserveCapacity(jobs.count)
-        while let index = ready.popFirst() {
-            order.append(index)
-            for dependent in dependents[index] {
-                waiting[dependent] -= 1
-                if waiting[dependent] == 0 { ready.append(dependent) }
-            }
-        }
-        if order.count < jobs.count, let stuck = jobs.indices.first(where: { waiting[$0] > 0 }) {
-            throw SpoolError(
-                code: .unprocessable, message: "depends_on: job \(jobs[stuck].id) is part of a dependency cycle", job: jobs[stuck].id)
-        }
-        return order
+        return try WorkflowPlan.order(jobs)
     }
 
     /// Stores one job of a workflow enqueue whose dependencies are all stored.

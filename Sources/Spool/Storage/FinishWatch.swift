@@ -56,6 +56,15 @@ package final class FinishWatch: Sendable {
     package func wait(
         for id: JobID, pollInterval: Duration, prepare: () async throws -> Void = {}, read: (JobID) async throws -> JobRecord?
     ) async throws -> JobRecord? {
+        try await wait(for: id, pollInterval: pollInterval, prepare: prepare, read: read) { $0.state.isFinished }
+    }
+
+    /// Waits as above for anything watched by a job's id (a batch, by its id's bits): until
+    /// `read` returns nil (gone) or a value `isDone` accepts.
+    package func wait<Value>(
+        for id: JobID, pollInterval: Duration, prepare: () async throws -> Void = {}, read: (JobID) async throws -> Value?,
+        isDone: (Value) -> Bool
+    ) async throws -> Value? {
         let signal = startWatching(id)
         defer { stopWatching(id) }
         try await prepare()
@@ -63,8 +72,8 @@ package final class FinishWatch: Sendable {
         var delay = pollInterval
         while true {
             let ticket = signal.ticket()
-            guard let record = try await read(id) else { return nil }
-            if record.state.isFinished { return record }
+            guard let value = try await read(id) else { return nil }
+            if isDone(value) { return value }
             try Task.checkCancellation()
             await signal.wait(ticket, until: system.now.adding(delay), clock: system)
             try Task.checkCancellation()

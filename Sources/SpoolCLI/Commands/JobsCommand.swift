@@ -36,8 +36,8 @@ struct JobsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List jobs, newest first, a page at a time.",
             discussion: """
-                Filters combine: --state takes a comma-separated list of scheduled, available, \
-                running, succeeded, dead, cancelled. When more jobs match than --limit, the last \
+                Filters combine: --state takes a comma-separated list of pending, scheduled, \
+                available, running, succeeded, dead, cancelled. When more jobs match than --limit, the last \
                 line gives the cursor of the next page (with --json: "next_cursor", null on the \
                 last page).
 
@@ -211,7 +211,7 @@ struct JobsCommand: AsyncParsableCommand {
             case .retry:
                 if state == .dead || state == .cancelled { return "was not retried: another live job holds its unique key" }
                 return "is \(state.rawValue) (only dead or cancelled jobs can be retried)"
-            case .cancel: return "is \(state.rawValue) (only scheduled, available or running jobs can be cancelled)"
+            case .cancel: return "is \(state.rawValue) (only pending, scheduled, available or running jobs can be cancelled)"
             case .delete: return "is \(state.rawValue)"
             }
         }

@@ -1,0 +1,95 @@
+import Foundation
+import Spool
+import SpoolSQLite
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Issue 21's race: a batch drained by several `spool work` processes at once, whose last jobs
+/// finish at about the same moment on different processes, fires each callback exactly once;
+/// so it does when one of the processes is SIGKILLed mid-batch and its jobs are rescued.
+@Suite("a batch across spool work processes", .timeLimit(.minutes(4)))
+struct BatchRaceTests {
+    static let jobs = 10_000
+
+    /// Enqueues one batch of `jobs` jobs of `kind` (payload `payload`) with on_success and
+    /// on_complete callbacks in a queue no worker serves (so they stay where they were stored).
+    static func enqueueBatch(at path: String, kind: String, payload: String) async throws -> BatchID {
+        let storage = try SQLiteStorage(path: path)
+        defer { try? storage.close() }
+        let now = Date()
+        func job(_ kind: String, queue: String = "default", payload: String = "{}") -> NewJob {
+            NewJob(queue: queue, kind: kind, payload: JobPayload(bytes: Array(payload.utf8)), runAt: now, createdAt: now)
+        }
+        let batch = NewBatch(
+            jobs: (0..<jobs).map { _ in job(kind, payload: payload) },
+            callbacks: BatchCallbacks(
+                onSuccess: job("report.success", queue: "callbacks"), onComplete: job("report.complete", queue: "callbacks"),
+                onDead: job("report.dead", queue: "callbacks")),
+            createdAt: now)
+        _ = try await storage.enqueueBatch(batch, whenFull: .fail, now: now)
+        return batch.id
+    }
+
+    /// Checks the batch finished with every job succeeded and its callbacks stored once each.
+    static func expectCallbacksOnce(at path: String, batch id: BatchID) async throws {
+        let storage = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
+        defer { try? storage.close() }
+        let record = try #require(try await storage.batch(id))
+        #expect(record.state == .succeeded && record.total == jobs, "\(record)")
+        #expect(record.count(.succeeded) == jobs, "\(record.counts)")
+        let callbacks = try await allJobs(in: storage).filter { $0.queue == "callbacks" }
+        #expect(callbacks.map(\.kind).sorted() == ["report.complete", "report.success"], "each callback once: \(callbacks.map(\.kind))")
+        #expect(callbacks.allSatisfy { $0.metadata[BatchCallbacks.batchKey] == id.description })
+        #expect(Set(callbacks.map(\.id)) == Set(record.callbackJobs.values), "the batch names the callbacks it fired")
+    }
+
+    static func finished(_ stats: StorageStats) -> Bool {
+        stats.count(.succeeded) + stats.count(.dead) + stats.count(.cancelled) >= jobs
+    }
+
+    @Test("two processes on one SQLite file drain a 10,000-job batch: each callback is stored once")
+    func twoProcesses() async throws {
+        try await withTemporaryFolder { folder in
+            let path = "\(folder)/jobs.sqlite"
+            let id = try await Self.enqueueBatch(at: path, kind: "spool.noop", payload: "{}")
+            let work = ["work", "--concurrency", "20", "--database", "sqlite:\(path)"]
+            let workers = try (0..<2).map { _ in try SpoolChild(work, in: folder) }
+            defer { for worker in workers { worker.removeOutput() } }
+            let storage = try SQLiteStorage(path: path, configuration: .init(readers: 1, migrateOnOpen: false))
+            try await stopOnceStored(workers, storage, timeout: .seconds(120), "the batch drained", until: Self.finished)
+            try storage.close()
+            try await Self.expectCallbacksOnce(at: path, batch: id)
+        }
+    }
+
+    @Test("one of two processes SIGKILLed mid-batch: its jobs are rescued, each callback is still stored once")
+    func killedProcess() async throws {
+        try await withTemporaryFolder { folder in
+            let path = "\(folder)/jobs.sqlite"
+            // 5 ms each, 20 at a time per process: a few seconds of work, so the kill lands mid-batch.
+            let id = try await Self.enqueueBatch(at: path, kind: "spool.sleep", payload: #"{"ms": 5}"#)
+            let work = ["work", "--concurrency", "20", "--lease", "2", "--rescue-interval", "1", "--database", "sqlite:\(path)"]
+            let victim = try SpoolChild(work, in: folder)
+            let survivor = try SpoolChild(work, in: folder)
+            defer {
+                victim.removeOutput()
+                survivor.removeOutput()
+            }
+            let storage = try SQLiteStorage(path: path, configuration: .init(readers: 1, migrateOnOpen: false))
+            let frozen = try await killHoldingJobs(victim, storage, after: "2,000 jobs succeeded") { $0.count(.succeeded) >= 2_000 }
+            #expect(try await victim.waitForExit(timeout: .seconds(10)) == SIGKILL)
+            #expect(frozen.count(.succeeded) < Self.jobs, "the kill came mid-batch")
+            try await stopOnceStored(
+                [survivor], storage, while: survivor, timeout: .seconds(120), "the batch drained", until: Self.finished)
+            let rescued = try await allJobs(in: storage).filter { $0.errors.contains { $0.reason == "lease_expired" } }
+            #expect(!rescued.isEmpty, "the killed process's jobs were rescued and ran again")
+            try storage.close()
+            try await Self.expectCallbacksOnce(at: path, batch: id)
+        }
+    }
+}
