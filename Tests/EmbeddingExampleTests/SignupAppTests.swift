@@ -42,37 +42,40 @@ struct SignupAppTests {
         let mailer = RecordingMailer()
         // One email at a time, two waiting at most.
         let app = try SignupApp(mailer: mailer, capacity: 2, concurrency: 1)
-        try await withRunningWorker(app.worker) {
-            try await app.application(port: 0).test(.live) { client in
-                func signup(_ user: Int) async throws -> TestResponse {
-                    try await client.execute(
-                        uri: "/signup", method: .post, headers: [.contentType: "application/json"],
-                        body: ByteBuffer(string: #"{"user_id": \#(user), "address": "u\#(user)@example.com"}"#)
-                    )
-                }
-                // The first is claimed by the worker (and held by the mailer); two more fill the queue.
-                #expect(try await signup(1).status == .accepted)
-                // The memory store announces no claim: poll its counts (a spin here would hold a
-                // thread of the cooperative pool the worker needs).
-                try await Expectation.poll(every: .milliseconds(5), timeout: .seconds(10), "the worker took the first job") {
-                    try await app.storage.stats().count(.running) == 1
-                }
-                let second = try await signup(2)
-                #expect(second.status == .accepted)
-                #expect(try await signup(3).status == .accepted)
-                let refused = try await signup(4)
-                #expect(refused.status == .serviceUnavailable)
-                #expect(refused.headers[.retryAfter] == "1")
-
-                mailer.open()
-                let sent = try await mailer.sent.waitForCount(3)
-                #expect(Set(sent) == ["u1@example.com", "u2@example.com", "u3@example.com"])
-                let id = try #require(String(buffer: second.body).split(separator: "\"").dropFirst(3).first)
-                let job = try await client.execute(uri: "/jobs/\(id)", method: .get)
-                #expect(String(buffer: job.body).contains(#""state":"succeeded""#), "\(String(buffer: job.body))")
-                #expect(try await signup(5).status == .accepted, "room again once the queue drained")
-                _ = try await mailer.sent.waitForCount(4)
+        // The app runs the worker as one of its services (`.live` runs them).
+        try await app.application(port: 0).test(.live) { client in
+            func signup(_ user: Int) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/signup", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"user_id": \#(user), "address": "u\#(user)@example.com"}"#)
+                )
             }
+            // The first is claimed by the worker (and held by the mailer); two more fill the queue.
+            #expect(try await signup(1).status == .accepted)
+            // The memory store announces no claim: poll its counts (a spin here would hold a
+            // thread of the cooperative pool the worker needs).
+            try await Expectation.poll(every: .milliseconds(5), timeout: .seconds(10), "the worker took the first job") {
+                try await app.storage.stats().count(.running) == 1
+            }
+            let second = try await signup(2)
+            #expect(second.status == .accepted)
+            #expect(try await signup(3).status == .accepted)
+            let refused = try await signup(4)
+            #expect(refused.status == .serviceUnavailable)
+            #expect(refused.headers[.retryAfter] == "1")
+
+            mailer.open()
+            let sent = try await mailer.sent.waitForCount(3)
+            #expect(Set(sent) == ["u1@example.com", "u2@example.com", "u3@example.com"])
+            let id = try #require(String(buffer: second.body).split(separator: "\"").dropFirst(3).first)
+            // The mailer has sent it; the worker stores the outcome a moment later (outcomes
+            // are written in batches): poll the route until it says so.
+            try await Expectation.poll(every: .milliseconds(5), timeout: .seconds(10), "job \(id) succeeded") {
+                let job = try await client.execute(uri: "/jobs/\(id)", method: .get)
+                return String(buffer: job.body).contains(#""state":"succeeded""#)
+            }
+            #expect(try await signup(5).status == .accepted, "room again once the queue drained")
+            _ = try await mailer.sent.waitForCount(4)
         }
     }
 

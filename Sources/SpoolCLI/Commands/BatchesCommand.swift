@@ -154,8 +154,7 @@ struct BatchesCommand: AsyncParsableCommand {
             for event in BatchEvent.allCases where batch.callbackEvents.contains(event) {
                 fields.append(("on_\(event.rawValue)", batch.callbackJobs[event].map { "fired: job \($0)" } ?? "not fired"))
             }
-            let width = fields.map(\.0.count).max() ?? 0
-            var lines = fields.map { name, value in name + String(repeating: " ", count: width - name.count) + "  " + value }
+            var lines = alignedFields(fields)
             if !page.jobs.isEmpty {
                 lines.append("")
                 var table = TextTable(header: ["ID", "STATE", "KIND", "QUEUE", "ATTEMPT", "LAST ERROR"], rightAligned: [])

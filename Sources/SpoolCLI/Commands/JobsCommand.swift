@@ -168,8 +168,7 @@ struct JobsCommand: AsyncParsableCommand {
             fields.append(("payload", Self.text(of: (try? job.payload.encoded()) ?? [])))
             if let result = job.result { fields.append(("result", Self.text(of: result))) }
             for (key, value) in job.metadata.sorted(by: { $0.key < $1.key }) { fields.append(("meta \(key)", value)) }
-            let width = fields.map(\.0.count).max() ?? 0
-            var lines = fields.map { name, value in name + String(repeating: " ", count: width - name.count) + "  " + value }
+            var lines = alignedFields(fields)
             if !job.errors.isEmpty {
                 lines.append("")
                 var table = TextTable(header: ["ATTEMPT", "AT", "REASON", "MESSAGE"], rightAligned: [0])

@@ -57,3 +57,9 @@ func truncated(_ text: String, _ limit: Int) -> String {
     guard flat.count > limit else { return flat }
     return String(flat.prefix(max(0, limit - 1))) + "…"
 }
+
+/// `name  value` lines, the values aligned after the longest name.
+func alignedFields(_ fields: [(String, String)]) -> [String] {
+    let width = fields.map(\.0.count).max() ?? 0
+    return fields.map { name, value in name + String(repeating: " ", count: width - name.count) + "  " + value }
+}
