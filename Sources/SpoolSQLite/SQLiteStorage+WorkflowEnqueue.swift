@@ -13,7 +13,6 @@ extension SQLiteStorage {
     func enqueueWorkflow(_ jobs: [NewJob], batch: NewBatch?, now: Date) async throws -> [EnqueueResult] {
         let jobs = try jobs.map { try $0.validated() }
         let order = try WorkflowPlan.order(jobs)
-        let outside = WorkflowPlan.outside(jobs)
         let nowMicros = SQLiteCoding.micros(now)
         let rows = try jobs.map { job in
             try WorkflowRow(job: job, batch: batch?.id ?? job.batch, now: nowMicros)
@@ -24,11 +23,6 @@ extension SQLiteStorage {
         let (results, settled) = try await write("enqueue of \(jobs.count) job(s) of a workflow") { db in
             if let batch, let callbacks { try Self.insertBatch(batch, callbacks: callbacks, db) }
             try Self.checkJoinedBatches(jobs, created: batch?.id, db)
-            let exists = try db.cachedStatement(sql: "SELECT 1 FROM spool_jobs WHERE id = ?")
-            for (job, dependency) in outside {
-                guard try Row.fetchOne(exists, arguments: [SQLiteCoding.blob(dependency)]) == nil else { continue }
-                throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job)
-            }
             let results = try Self.insertWorkflow(rows, order: order, now: now, db)
             // Jobs that were not stored (their unique key is held) are not members.
             var skipped: [JobID: Int] = [:]
@@ -186,10 +180,11 @@ extension SQLiteStorage {
                 else {
                     throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job.id)
                 }
-                switch try SQLiteCoding.state(text) {
+                let ended = try SQLiteCoding.state(text)
+                switch ended {
                 case .succeeded: continue
                 case .dead, .cancelled:
-                    if job.dependencyFailure == .cancel, failed == nil { failed = (dependency, try SQLiteCoding.state(text)) }
+                    if job.dependencyFailure == .cancel, failed == nil { failed = (dependency, ended) }
                 case .pending, .scheduled, .available, .running:
                     waiting += 1
                 }
