@@ -64,12 +64,18 @@ enum PostgresCoding: JobColumnCoding {
 
     // MARK: Rows
 
-    /// The columns of a full job record, in the order ``record(_:)`` reads them.
-    static let recordColumns = """
+    /// The columns of a full job record, in the order ``record(_:)`` reads them, from the
+    /// table `jobs` with its schema prefix `s` (`"schema".` or empty): a job's dependencies
+    /// are read from the dependencies table beside it.
+    static func recordColumns(_ s: String) -> String {
+        """
         id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, created_at, \
         attempted_at, finished_at, lease_owner, lease_expires_at, errors::text, unique_key, timeout_us, \
-        result, progress::text, expired_leases, metadata::text
+        result, progress::text, expired_leases, metadata::text, batch_id, \
+        CASE WHEN waiting_on IS NULL THEN NULL ELSE ARRAY(SELECT d.depends_on FROM \(s)dependencies d WHERE d.job_id = id ORDER BY d.depends_on) END, \
+        on_dependency_failure
         """
+    }
 
     static func record(_ row: PostgresRow) throws -> JobRecord {
         let cells = row.makeRandomAccess()
@@ -99,14 +105,27 @@ enum PostgresCoding: JobColumnCoding {
             result: bytes(try cells[17].decode(ByteBuffer?.self)),
             progress: try decodeProgress(try cells[18].decode(String?.self)),
             expiredLeases: StoredValue.count(try cells[19].decode(Int64.self)),
-            metadata: try decodeMetadata(try cells[20].decode(String?.self))
+            metadata: try decodeMetadata(try cells[20].decode(String?.self)),
+            batch: try cells[21].decode(UUID?.self).map { BatchID(self.id($0)) },
+            dependencies: try cells[22].decode([UUID]?.self)?.map(self.id) ?? [],
+            dependencyFailure: try dependencyFailure(try cells[23].decode(String?.self), job: id)
         )
+    }
+
+    /// How a job with dependencies treats a failed one; `cancel` when it has none.
+    /// - Throws: ``SpoolError`` naming the job for a value that is neither `cancel` nor `run`.
+    static func dependencyFailure(_ text: String?, job: JobID) throws -> DependencyFailure {
+        guard let text else { return .cancel }
+        guard let value = DependencyFailure(rawValue: text) else {
+            throw corrupt("on_dependency_failure is '\(text.prefix(40))', neither cancel nor run", job: job)
+        }
+        return value
     }
 
     /// The columns a claim returns, in the order ``claimed(_:)`` reads them.
     static let claimedColumns = """
         j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.created_at, j.run_at, \
-        j.timeout_us, j.metadata::text
+        j.timeout_us, j.metadata::text, j.batch_id
         """
 
     static func claimed(_ cells: PostgresRandomAccessRow) throws -> ClaimedJob {
@@ -122,7 +141,8 @@ enum PostgresCoding: JobColumnCoding {
             createdAt: date(micros: try cells[7].decode(Int64.self)),
             runAt: date(micros: try cells[8].decode(Int64.self)),
             timeout: timeout.map { duration(micros: $0) },
-            metadata: try decodeMetadata(try cells[10].decode(String?.self))
+            metadata: try decodeMetadata(try cells[10].decode(String?.self)),
+            batch: try cells[11].decode(UUID?.self).map { BatchID(id($0)) }
         )
     }
 

@@ -35,14 +35,16 @@ enum PostgresSchema {
 
     /// States that hold a unique key (`JobState.isLive`), written literally: they are part of the
     /// partial unique index, and statements must repeat the same predicate to use it.
-    static let liveStates = "'scheduled', 'available', 'running'"
+    static let liveStates = "'pending', 'scheduled', 'available', 'running'"
     /// Final states (`JobState.isFinished`).
     static let finishedStates = "'succeeded', 'dead', 'cancelled'"
     /// The states `jobs_state` holds (from version 4): the rare ones an operator looks for,
     /// not `available`, `running` and `succeeded`, which nearly every job passes through.
-    static let stateIndexStates = "'scheduled', 'dead', 'cancelled'"
+    static let stateIndexStates = "'pending', 'scheduled', 'dead', 'cancelled'"
     /// Whether `jobs_state` holds jobs in `state` (``stateIndexStates``).
-    static func stateIndexHolds(_ state: JobState) -> Bool { state == .scheduled || state == .dead || state == .cancelled }
+    static func stateIndexHolds(_ state: JobState) -> Bool {
+        state == .pending || state == .scheduled || state == .dead || state == .cancelled
+    }
 
     static let migrations: [Migration] = [
         Migration(
@@ -124,7 +126,7 @@ enum PostgresSchema {
             version: 4, name: "state index without succeeded jobs",
             statements: [
                 "DROP INDEX {S}.jobs_state",
-                "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN (\(stateIndexStates))",
+                "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN ('scheduled', 'dead', 'cancelled')",
             ]),
         // A job somebody awaits (`handle.value`): its finish notifies the waiting processes
         // (see `PostgresStorage.waitUntilFinished`). A constant default adds the column without
@@ -134,6 +136,7 @@ enum PostgresSchema {
             statements: [
                 "ALTER TABLE {S}.jobs ADD COLUMN watched boolean NOT NULL DEFAULT false"
             ]),
+        workflows,
     ]
 
     /// The newest schema version this build knows.
@@ -209,7 +212,9 @@ enum PostgresSchema {
             var applied: [String] = []
             for migration in migrations where migration.version > current {
                 for statement in migration.statements {
+                    // `{C}`: the LISTEN/NOTIFY channel, for triggers (the schema name is checked: a plain identifier).
                     let sql = statement.replacingOccurrences(of: "{S}", with: "\"\(schema)\"")
+                        .replacingOccurrences(of: "{C}", with: "spool_\(schema)")
                     _ = try await connection.query(PostgresQuery(unsafeSQL: sql))
                 }
                 _ = try await connection.query(

@@ -11,6 +11,8 @@ struct PostgresStatements: Sendable {
     /// Unqualified texts, with notifications off.
     static let onSearchPathQuiet = PostgresStatements(schema: nil, notifications: false)
 
+    /// The schema prefix of table names: `"schema".`, or empty on the search path.
+    let prefix: String
     let jobs: String
     let enqueue: String
     let holders: String
@@ -26,6 +28,7 @@ struct PostgresStatements: Sendable {
     let stats: String
     let retry: String
     let cancel: String
+    let cancelBeforeDelete: String
     let delete: String
     /// Marks a job as awaited (its finish then notifies).
     let watch: String
@@ -65,6 +68,7 @@ struct PostgresStatements: Sendable {
     init(schema: String?, notifications: Bool) {
         let s = schema.map { "\"\($0)\"." } ?? ""
         let jobs = "\(s)jobs"
+        prefix = s
         self.jobs = jobs
         let live = PostgresSchema.liveStates
         let notifyColumn =
@@ -262,7 +266,7 @@ struct PostgresStatements: Sendable {
                     (SELECT MIN(reopens) FROM settings WHERE closed)
                 )
             """
-        job = "SELECT \(PostgresCoding.recordColumns) FROM \(jobs) WHERE id = $1"
+        job = "SELECT \(PostgresCoding.recordColumns(s)) FROM \(jobs) WHERE id = $1"
         stats = "SELECT queue, state, COUNT(*) FROM \(jobs) GROUP BY state, queue"
         retry = """
             UPDATE \(jobs) j
@@ -281,6 +285,12 @@ struct PostgresStatements: Sendable {
             WHERE j.id = ANY($1::uuid[]) AND j.state IN (\(live))
             RETURNING j.id
             """
+        // For its batch and its dependents, an unfinished job of a workflow that is deleted was
+        // cancelled (at $2): the statement before the delete, in its transaction.
+        cancelBeforeDelete = """
+            UPDATE \(jobs) SET state = 'cancelled', finished_at = $2, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ANY($1::uuid[]) AND (batch_id IS NOT NULL OR has_dependents) AND state IN (\(live))
+            """
         delete = "DELETE FROM \(jobs) WHERE id = ANY($1::uuid[]) RETURNING id"
         watch = "UPDATE \(jobs) SET watched = true WHERE id = $1 AND NOT watched"
         prune = """
@@ -289,6 +299,12 @@ struct PostgresStatements: Sendable {
                     SELECT id FROM \(jobs) WHERE state IN (\(PostgresSchema.finishedStates)) AND finished_at < $1
                     ORDER BY finished_at LIMIT $2
                 ) RETURNING 1
+            ), gone_batches AS (
+                DELETE FROM \(s)batches WHERE id IN (
+                    SELECT id FROM \(s)batches WHERE finished_at IS NOT NULL AND finished_at < $1 ORDER BY finished_at LIMIT $2
+                ) RETURNING id
+            ), gone_callbacks AS (
+                DELETE FROM \(s)batch_callbacks WHERE batch_id IN (SELECT id FROM gone_batches)
             )
             SELECT COUNT(*) FROM gone
             """

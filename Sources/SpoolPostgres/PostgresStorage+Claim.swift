@@ -49,7 +49,7 @@ extension PostgresStorage {
         claimed.reserveCapacity(rows.count)
         for row in rows {
             let cells = row.makeRandomAccess()
-            claimed.append((try cells[11].decode(Int64.self), try PostgresCoding.claimed(cells)))
+            claimed.append((try cells[12].decode(Int64.self), try PostgresCoding.claimed(cells)))
         }
         // RETURNING gives rows in no particular order: put them in claim order.
         claimed.sort { lhs, rhs in
@@ -104,7 +104,7 @@ extension PostgresStorage {
                 if !rateLimited.isEmpty {
                     var started = [Int32](repeating: 0, count: rateLimited.count)
                     for row in claimed {
-                        let order = try row.makeRandomAccess()[11].decode(Int64.self)
+                        let order = try row.makeRandomAccess()[12].decode(Int64.self)
                         if let index = rateLimited.firstIndex(of: queues[Int(order) - 1]) { started[index] += 1 }
                     }
                     _ = try await self.run(
@@ -147,7 +147,7 @@ extension PostgresStorage {
         let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
         let rows = try await committedRows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
         guard let first = rows.first?.makeRandomAccess() else { return [] }
-        if try first[12].decode(Bool.self) { return nil }
+        if try first[13].decode(Bool.self) { return nil }
         limitedQueues.withLock { known in known.subtract(queues) }
         // Nothing claimed: the one row is all NULL but the flag.
         return first[0].bytes == nil ? [] : rows

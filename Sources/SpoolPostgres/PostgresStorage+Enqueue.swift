@@ -18,7 +18,7 @@ extension PostgresStorage {
     ///   nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
-        try NewJob.refuseWorkflows(jobs, driver: "PostgreSQL")
+        if jobs.contains(where: \.usesWorkflows) { return try await enqueueWorkflow(jobs, batch: nil, now: now) }
         let insert = try InsertBatch(jobs, now: now)
         // COPY finds the table on the pool's search_path, which is set with prepared statements.
         // It encodes the payloads as it sends them; an INSERT's are encoded before any I/O.
@@ -60,7 +60,17 @@ extension PostgresStorage {
     /// any failed statement does.
     public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
-        try NewJob.refuseWorkflows(jobs, driver: "PostgreSQL")
+        if jobs.contains(where: \.usesWorkflows) {
+            do {
+                let (results, _) = try await onLoop(of: connection) { connection in
+                    try await self.enqueueWorkflow(jobs, batch: nil, now: now, on: connection)
+                }
+                workSignal.signal()
+                return results
+            } catch {
+                throw Self.workflowError(error, count: jobs.count, target: target)
+            }
+        }
         let insert = try InsertBatch(jobs, now: now)
         let bodies = try insert.bodies()
         do {

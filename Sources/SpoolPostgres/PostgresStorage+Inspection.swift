@@ -42,7 +42,8 @@ extension PostgresStorage {
         }
         bindings.append(Int64(limit + 1))
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let statement = "SELECT \(PostgresCoding.recordColumns) FROM \(sql.jobs) \(whereClause) ORDER BY id DESC LIMIT $\(bindings.count)"
+        let statement =
+            "SELECT \(PostgresCoding.recordColumns(sql.prefix)) FROM \(sql.jobs) \(whereClause) ORDER BY id DESC LIMIT $\(bindings.count)"
         let rows = try await rows(statement, bindings, "listing jobs")
         let jobs = try rows.prefix(limit).map(PostgresCoding.record)
         return JobPage(jobs: jobs, nextCursor: rows.count > limit ? jobs.last?.id : nil)
@@ -128,11 +129,25 @@ extension PostgresStorage {
         return ids.filter { done.contains($0) }
     }
 
-    /// Deletes jobs in any state, in one statement. A running job's worker loses its lease.
+    /// Deletes jobs in any state, in one transaction. A running job's worker loses its lease.
+    /// An unfinished job of a batch, or one that others depend on, counts as cancelled for its
+    /// batch and its dependents (an update before the delete).
     /// - Returns: the ids that existed and were deleted, in the order given.
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await committedRows(sql.delete, binds { $0.append(ids.map(PostgresCoding.uuid)) }, "delete of \(ids.count) job(s)")
+        let uuids = ids.map(PostgresCoding.uuid)
+        let nowMicros = PostgresCoding.micros(Date())
+        let rows = try await performing("delete of \(ids.count) job(s)") {
+            try await withTransaction { connection in
+                _ = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: sql.cancelBeforeDelete,
+                        binds: binds {
+                            $0.append(uuids); $0.append(nowMicros)
+                        }))
+                return try await connection.query(PostgresQuery(unsafeSQL: sql.delete, binds: binds { $0.append(uuids) }))
+            }
+        }
         let done = Set(try rows.map { PostgresCoding.id(try $0.decode(UUID.self)) })
         if !done.isEmpty { workSignal.signal() }
         finishWatch.notify(done)

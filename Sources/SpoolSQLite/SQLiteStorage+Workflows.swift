@@ -121,11 +121,8 @@ extension SQLiteStorage: JobBatching {
         let succeeded = StoredValue.count(try columns.integer(4, "succeeded"))
         let dead = StoredValue.count(try columns.integer(5, "dead"))
         let cancelled = StoredValue.count(try columns.integer(6, "cancelled"))
-        // Each count is clamped; their sum saturates too.
-        let finished = [dead, cancelled].reduce(succeeded) { $0.addingReportingOverflow($1).overflow ? Int.max : $0 + $1 }
         let cancelledAt = try columns.optionalInteger(2, "cancelled_at").map { SQLiteCoding.date(micros: $0) }
-        let state: BatchState =
-            cancelledAt != nil ? .cancelled : finished < total ? .running : succeeded >= total ? .succeeded : .completed
+        let state = BatchState(total: total, succeeded: succeeded, dead: dead, cancelled: cancelled, cancelledAt: cancelledAt)
         var record = BatchRecord(
             id: id, state: state, total: total, counts: [:],
             createdAt: SQLiteCoding.date(micros: try columns.integer(0, "created_at")),

@@ -97,6 +97,15 @@ public enum BatchState: String, Sendable, Hashable, CaseIterable {
     case completed
     /// Cancelled as a whole: its unfinished jobs were cancelled.
     case cancelled
+
+    /// The state of a batch with these counts (each clamped to 0 or more; their sum saturates).
+    package init(total: Int, succeeded: Int, dead: Int, cancelled: Int, cancelledAt: Date?) {
+        let finished = [dead, cancelled].reduce(max(0, succeeded)) { sum, count in
+            let (added, overflow) = sum.addingReportingOverflow(max(0, count))
+            return overflow ? Int.max : added
+        }
+        self = cancelledAt != nil ? .cancelled : finished < total ? .running : succeeded >= total ? .succeeded : .completed
+    }
 }
 
 /// A batch as stored, with the counts of its jobs.

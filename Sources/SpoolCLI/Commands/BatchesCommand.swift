@@ -28,7 +28,7 @@ struct BatchesCommand: AsyncParsableCommand {
     /// The store's batches, or an error line saying the driver keeps none.
     static func batching(_ storage: any JobStorage) throws -> any JobBatching {
         guard let store = storage as? any JobBatching else {
-            throw CLIError("this store does not keep batches (the memory and SQLite drivers do)")
+            throw CLIError("this store does not keep batches (it does not conform to JobBatching)")
         }
         return store
     }

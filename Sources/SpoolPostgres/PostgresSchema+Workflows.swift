@@ -1,0 +1,244 @@
+// PostgresSchema: version 6, workflows (the `pending` state, batches, callbacks, dependencies)
+// and the triggers that keep their bookkeeping in the statement that moves a job.
+
+extension PostgresSchema {
+    /// Workflows (#21). Every statement that moves jobs into or out of a final state (a
+    /// finish, a cancel, a rescue, a retry, from any process) runs one statement-level
+    /// trigger over the rows it moved, so the bookkeeping commits with the outcome:
+    ///
+    /// - each batch whose jobs moved is counted once per statement (one row update per batch,
+    ///   not per job), in batch id order; the batch's row lock orders concurrent finishes, so
+    ///   exactly one of them sees the batch finish, and it enqueues the callbacks (each once:
+    ///   a callback row is marked fired in the same statement);
+    /// - a job with dependents that ended leaves a note that the outermost trigger settles in
+    ///   a loop before the statement returns: dependents whose last dependency ended are
+    ///   released, those whose dependency failed are cancelled (their notes join the loop, so
+    ///   a chain of any length cascades without recursion).
+    ///
+    /// Statements that move no workflow job pay one scan of the rows they moved.
+    static let workflows = Migration(
+        version: 6, name: "workflows: pending jobs, batches and dependencies",
+        statements: [
+            "ALTER TABLE {S}.jobs DROP CONSTRAINT jobs_state_check",
+            """
+            ALTER TABLE {S}.jobs ADD CONSTRAINT jobs_state_check
+                CHECK (state IN ('pending', 'scheduled', 'available', 'running', 'succeeded', 'dead', 'cancelled'))
+            """,
+            // batch_id: the batch (NULL outside batches); waiting_on: dependencies that have not
+            // ended (NULL without dependencies); on_dependency_failure: 'cancel' or 'run' (NULL
+            // without dependencies); has_dependents: some job depends on it.
+            """
+            ALTER TABLE {S}.jobs ADD COLUMN batch_id uuid, ADD COLUMN waiting_on integer, ADD COLUMN on_dependency_failure text,
+                ADD COLUMN has_dependents boolean NOT NULL DEFAULT false
+            """,
+            "DROP INDEX {S}.jobs_unique_key",
+            """
+            CREATE UNIQUE INDEX jobs_unique_key ON {S}.jobs (unique_key)
+                WHERE unique_key IS NOT NULL AND state IN ('pending', 'scheduled', 'available', 'running')
+            """,
+            "DROP INDEX {S}.jobs_state",
+            "CREATE INDEX jobs_state ON {S}.jobs (state, queue, id) WHERE state IN ('pending', 'scheduled', 'dead', 'cancelled')",
+            "CREATE INDEX jobs_batch ON {S}.jobs (batch_id, id) WHERE batch_id IS NOT NULL",
+            """
+            CREATE TABLE {S}.batches (
+                id           uuid   NOT NULL PRIMARY KEY,
+                created_at   bigint NOT NULL,
+                finished_at  bigint,          -- the first time every job was final (callbacks fired then)
+                cancelled_at bigint,
+                total        bigint NOT NULL,
+                succeeded    bigint NOT NULL DEFAULT 0,
+                dead         bigint NOT NULL DEFAULT 0,
+                cancelled    bigint NOT NULL DEFAULT 0,
+                last_at      bigint           -- when a job of the batch last reached a final state
+            )
+            """,
+            "CREATE INDEX batches_finished ON {S}.batches (finished_at) WHERE finished_at IS NOT NULL",
+            // A batch's callbacks: the job to enqueue (the columns of jobs it needs) per event.
+            """
+            CREATE TABLE {S}.batch_callbacks (
+                batch_id     uuid    NOT NULL,
+                event        text    NOT NULL CHECK (event IN ('success', 'complete', 'dead')),
+                fired        boolean NOT NULL DEFAULT false,
+                id           uuid    NOT NULL,
+                queue        text    NOT NULL,
+                kind         text    NOT NULL,
+                payload      bytea   NOT NULL,
+                priority     bigint  NOT NULL,
+                max_attempts integer NOT NULL,
+                run_at       bigint  NOT NULL,
+                created_at   bigint  NOT NULL,
+                timeout_us   bigint,
+                metadata     jsonb,            -- with the batch's id and the event already in it
+                PRIMARY KEY (batch_id, event)
+            )
+            """,
+            "CREATE TABLE {S}.dependencies (job_id uuid NOT NULL, depends_on uuid NOT NULL, PRIMARY KEY (job_id, depends_on))",
+            "CREATE INDEX dependencies_depends_on ON {S}.dependencies (depends_on)",
+            // Jobs with dependents that ended in the running statement, for the outermost trigger
+            // to settle before the statement returns (never left behind at a commit).
+            "CREATE UNLOGGED TABLE {S}.workflow_events (seq bigserial PRIMARY KEY, job_id uuid NOT NULL, state text NOT NULL, at bigint NOT NULL)",
+            // A job id as Spool writes it (26 characters of Crockford base 32), for messages.
+            """
+            CREATE FUNCTION {S}.id_text(u uuid) RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+            DECLARE
+                b bytea := decode(replace(u::text, '-', ''), 'hex');
+                digits text := '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+                result text := '';
+                v int;
+                pos int;
+            BEGIN
+                FOR i IN 0..25 LOOP
+                    v := 0;
+                    FOR k IN 0..4 LOOP
+                        pos := i * 5 + k - 2;
+                        v := v * 2 + CASE WHEN pos < 0 THEN 0 ELSE get_bit(b, (pos / 8) * 8 + 7 - pos % 8) END;
+                    END LOOP;
+                    result := result || substr(digits, v + 1, 1);
+                END LOOP;
+                RETURN result;
+            END $$
+            """,
+            // Enqueues batch `b`'s callbacks for `events` that have not fired, due at `at` at the
+            // earliest, whatever their queue holds, and wakes the workers of their queues.
+            """
+            CREATE FUNCTION {S}.fire_callbacks(b uuid, events text[], at bigint) RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE
+                q text;
+            BEGIN
+                FOR q IN
+                    WITH fired AS (
+                        UPDATE {S}.batch_callbacks SET fired = true WHERE batch_id = b AND event = ANY(events) AND NOT fired RETURNING *
+                    ), stored AS (
+                        INSERT INTO {S}.jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+                        SELECT id, queue, kind, payload, priority, CASE WHEN run_at > at THEN 'scheduled' ELSE 'available' END,
+                            max_attempts, GREATEST(run_at, at), created_at, timeout_us, metadata
+                        FROM fired
+                        ON CONFLICT (id) DO NOTHING
+                        RETURNING queue
+                    )
+                    SELECT DISTINCT queue FROM stored
+                LOOP
+                    PERFORM pg_notify('{C}', q);
+                END LOOP;
+            END $$
+            """,
+            // The batch's first finish (every job final): on_complete, and on_success when every
+            // job succeeded and the batch was not cancelled; its waiters are told (the finish
+            // notification's prefix and the batch's id). The caller holds the batch's row lock.
+            """
+            CREATE FUNCTION {S}.settle_batch(b uuid) RETURNS void LANGUAGE plpgsql AS $$
+            DECLARE
+                r {S}.batches;
+                at bigint;
+            BEGIN
+                SELECT * INTO r FROM {S}.batches WHERE id = b;
+                IF NOT FOUND OR r.finished_at IS NOT NULL OR r.succeeded + r.dead + r.cancelled < r.total THEN
+                    RETURN;
+                END IF;
+                at := COALESCE(r.last_at, r.created_at);
+                UPDATE {S}.batches SET finished_at = at WHERE id = b;
+                IF r.succeeded >= r.total AND r.cancelled_at IS NULL THEN
+                    PERFORM {S}.fire_callbacks(b, ARRAY['complete', 'success'], at);
+                ELSE
+                    PERFORM {S}.fire_callbacks(b, ARRAY['complete'], at);
+                END IF;
+                PERFORM pg_notify('{C}', chr(1) || b::text);
+            END $$
+            """,
+            """
+            CREATE FUNCTION {S}.jobs_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                m record;
+                ended uuid;
+                ended_state text;
+                ended_at bigint;
+                notes bigint;
+                q text;
+            BEGIN
+                IF NOT EXISTS (SELECT 1 FROM moved_new WHERE batch_id IS NOT NULL OR has_dependents) THEN
+                    RETURN NULL;
+                END IF;
+                -- Batches: the moves into (+1) and out of (-1) each final state, per batch, in id order.
+                FOR m IN
+                    SELECT batch_id, sum(s) AS s, sum(d) AS d, sum(c) AS c, max(at) AS at, bool_or(dead) AS dead FROM (
+                        SELECT batch_id, (state = 'succeeded')::int AS s, (state = 'dead')::int AS d, (state = 'cancelled')::int AS c,
+                            finished_at AS at, state = 'dead' AS dead
+                        FROM moved_new WHERE batch_id IS NOT NULL AND state IN ('succeeded', 'dead', 'cancelled')
+                        UNION ALL
+                        SELECT batch_id, -(state = 'succeeded')::int, -(state = 'dead')::int, -(state = 'cancelled')::int, NULL, false
+                        FROM moved_old WHERE batch_id IS NOT NULL AND state IN ('succeeded', 'dead', 'cancelled')
+                    ) x GROUP BY batch_id ORDER BY batch_id
+                LOOP
+                    CONTINUE WHEN m.s = 0 AND m.d = 0 AND m.c = 0;
+                    UPDATE {S}.batches SET succeeded = succeeded + m.s, dead = dead + m.d, cancelled = cancelled + m.c,
+                        last_at = GREATEST(last_at, m.at)
+                    WHERE id = m.batch_id;
+                    IF m.dead THEN
+                        PERFORM {S}.fire_callbacks(m.batch_id, ARRAY['dead'], COALESCE(m.at, 0));
+                    END IF;
+                    PERFORM {S}.settle_batch(m.batch_id);
+                END LOOP;
+                -- Dependencies: a note per job with dependents that reached a final state.
+                INSERT INTO {S}.workflow_events (job_id, state, at)
+                SELECT n.id, n.state, COALESCE(n.finished_at, 0) FROM moved_new n
+                WHERE n.has_dependents AND n.state IN ('succeeded', 'dead', 'cancelled')
+                    AND NOT EXISTS (SELECT 1 FROM moved_old o WHERE o.id = n.id AND o.state IN ('succeeded', 'dead', 'cancelled'));
+                GET DIAGNOSTICS notes = ROW_COUNT;
+                -- The statements below run this trigger again: there it only counts and notes.
+                IF notes = 0 OR current_setting('spool.settling', true) = 'on' THEN
+                    RETURN NULL;
+                END IF;
+                PERFORM set_config('spool.settling', 'on', true);
+                LOOP
+                    DELETE FROM {S}.workflow_events WHERE seq = (SELECT min(seq) FROM {S}.workflow_events)
+                    RETURNING job_id, state, at INTO ended, ended_state, ended_at;
+                    EXIT WHEN NOT FOUND;
+                    -- Release the dependents whose last dependency this was (or count it off).
+                    FOR q IN
+                        UPDATE {S}.jobs SET waiting_on = waiting_on - 1,
+                            state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at THEN 'scheduled' ELSE 'available' END
+                        WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended)
+                            AND (ended_state = 'succeeded' OR on_dependency_failure = 'run')
+                        RETURNING CASE WHEN state <> 'pending' THEN queue END
+                    LOOP
+                        IF q IS NOT NULL THEN
+                            PERFORM pg_notify('{C}', q);
+                        END IF;
+                    END LOOP;
+                    IF ended_state <> 'succeeded' THEN
+                        FOR q IN
+                            UPDATE {S}.jobs SET state = 'cancelled', finished_at = ended_at, lease_owner = NULL, lease_expires_at = NULL,
+                                errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at,
+                                    'message', 'dependency ' || {S}.id_text(ended) || ' ended ' || ended_state, 'reason', 'dependency_failed'))
+                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended)
+                                AND on_dependency_failure <> 'run'
+                            RETURNING CASE WHEN watched THEN id::text END
+                        LOOP
+                            IF q IS NOT NULL THEN
+                                PERFORM pg_notify('{C}', chr(1) || q);
+                            END IF;
+                        END LOOP;
+                    END IF;
+                END LOOP;
+                PERFORM set_config('spool.settling', 'off', true);
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER jobs_moved AFTER UPDATE ON {S}.jobs REFERENCING OLD TABLE AS moved_old NEW TABLE AS moved_new
+            FOR EACH STATEMENT EXECUTE FUNCTION {S}.jobs_moved()
+            """,
+            // A deleted dependent's dependencies go with it.
+            """
+            CREATE FUNCTION {S}.jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM {S}.dependencies WHERE job_id = OLD.id;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER jobs_deleted AFTER DELETE ON {S}.jobs FOR EACH ROW WHEN (OLD.waiting_on IS NOT NULL)
+            EXECUTE FUNCTION {S}.jobs_deleted()
+            """,
+        ])
+}
