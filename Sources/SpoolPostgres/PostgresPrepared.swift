@@ -69,11 +69,11 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.limitedQueues }
     }
     enum Claim: PostgresHotStatement {
-        static let name = "spool_claim_v2"
+        static let name = "spool_claim_v3"
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
     enum FastClaim: PostgresHotStatement {
-        static let name = "spool_fast_claim_v2"
+        static let name = "spool_fast_claim_v3"
         static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
     }
     enum RecordStarts: PostgresHotStatement {
@@ -81,12 +81,12 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.recordStarts }
     }
     enum Finish: PostgresHotStatement {
-        static let name = "spool_finish_v2"
+        static let name = "spool_finish_v3"
         static func text(_ statements: PostgresStatements) -> String { statements.finish }
     }
     /// The finish of a batch of successes only.
     enum FinishSucceeded: PostgresHotStatement {
-        static let name = "spool_finish_succeeded_v3"
+        static let name = "spool_finish_succeeded_v4"
         static func text(_ statements: PostgresStatements) -> String { statements.finishSucceeded }
     }
     enum Heartbeat: PostgresHotStatement {
@@ -98,7 +98,7 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.ready }
     }
     enum Job: PostgresHotStatement {
-        static let name = "spool_job_v1"
+        static let name = "spool_job_v2"
         static func text(_ statements: PostgresStatements) -> String { statements.job }
     }
     enum Notify: PostgresHotStatement {

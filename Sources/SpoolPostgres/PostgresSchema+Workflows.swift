@@ -10,9 +10,9 @@ extension PostgresSchema {
     ///   not per job), in batch id order; the batch's row lock orders concurrent finishes, so
     ///   exactly one of them sees the batch finish, and it enqueues the callbacks (each once:
     ///   a callback row is marked fired in the same statement);
-    /// - a job with dependents that ended leaves a note that the outermost trigger settles in
-    ///   a loop before the statement returns: dependents whose last dependency ended are
-    ///   released, those whose dependency failed are cancelled (their notes join the loop, so
+    /// - the jobs with dependents that ended are settled by the outermost trigger, in a loop
+    ///   before the statement returns: dependents whose last dependency ended are
+    ///   released, those whose dependency failed are cancelled (and join the loop's queue, so
     ///   a chain of any length cascades without recursion).
     ///
     /// Statements that move no workflow job pay one scan of the rows they moved.
@@ -74,9 +74,6 @@ extension PostgresSchema {
             """,
             "CREATE TABLE {S}.dependencies (job_id uuid NOT NULL, depends_on uuid NOT NULL, PRIMARY KEY (job_id, depends_on))",
             "CREATE INDEX dependencies_depends_on ON {S}.dependencies (depends_on)",
-            // Jobs with dependents that ended in the running statement, for the outermost trigger
-            // to settle before the statement returns (never left behind at a commit).
-            "CREATE UNLOGGED TABLE {S}.workflow_events (seq bigserial PRIMARY KEY, job_id uuid NOT NULL, state text NOT NULL, at bigint NOT NULL)",
             // A job id as Spool writes it (26 characters of Crockford base 32), for messages.
             """
             CREATE FUNCTION {S}.id_text(u uuid) RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT AS $$
@@ -149,15 +146,16 @@ extension PostgresSchema {
             CREATE FUNCTION {S}.jobs_moved() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE
                 m record;
-                ended uuid;
-                ended_state text;
-                ended_at bigint;
-                notes bigint;
+                r record;
                 q text;
+                ended uuid[];
+                ended_states text[];
+                ended_at bigint[];
+                i int := 1;
+                batched boolean;
+                depended boolean;
             BEGIN
-                IF NOT EXISTS (SELECT 1 FROM moved_new WHERE batch_id IS NOT NULL OR has_dependents) THEN
-                    RETURN NULL;
-                END IF;
+                SELECT bool_or(batch_id IS NOT NULL), bool_or(has_dependents) INTO batched, depended FROM moved_new;
                 -- Batches: the moves into (+1) and out of (-1) each final state, per batch, in id order.
                 FOR m IN
                     SELECT batch_id, sum(s) AS s, sum(d) AS d, sum(c) AS c, max(at) AS at, bool_or(dead) AS dead FROM (
@@ -167,7 +165,7 @@ extension PostgresSchema {
                         UNION ALL
                         SELECT batch_id, -(state = 'succeeded')::int, -(state = 'dead')::int, -(state = 'cancelled')::int, NULL, false
                         FROM moved_old WHERE batch_id IS NOT NULL AND state IN ('succeeded', 'dead', 'cancelled')
-                    ) x GROUP BY batch_id ORDER BY batch_id
+                    ) x WHERE batched GROUP BY batch_id ORDER BY batch_id
                 LOOP
                     CONTINUE WHEN m.s = 0 AND m.d = 0 AND m.c = 0;
                     UPDATE {S}.batches SET succeeded = succeeded + m.s, dead = dead + m.d, cancelled = cancelled + m.c,
@@ -178,49 +176,55 @@ extension PostgresSchema {
                     END IF;
                     PERFORM {S}.settle_batch(m.batch_id);
                 END LOOP;
-                -- Dependencies: a note per job with dependents that reached a final state.
-                INSERT INTO {S}.workflow_events (job_id, state, at)
-                SELECT n.id, n.state, COALESCE(n.finished_at, 0) FROM moved_new n
-                WHERE n.has_dependents AND n.state IN ('succeeded', 'dead', 'cancelled')
-                    AND NOT EXISTS (SELECT 1 FROM moved_old o WHERE o.id = n.id AND o.state IN ('succeeded', 'dead', 'cancelled'));
-                GET DIAGNOSTICS notes = ROW_COUNT;
-                -- The statements below run this trigger again: there it only counts and notes.
-                IF notes = 0 OR current_setting('spool.settling', true) = 'on' THEN
+                -- The statements of the loop below run this trigger again (one level deeper): there
+                -- it only counts.
+                IF depended IS NOT TRUE OR pg_trigger_depth() > 1 THEN
                     RETURN NULL;
                 END IF;
-                PERFORM set_config('spool.settling', 'on', true);
-                LOOP
-                    DELETE FROM {S}.workflow_events WHERE seq = (SELECT min(seq) FROM {S}.workflow_events)
-                    RETURNING job_id, state, at INTO ended, ended_state, ended_at;
-                    EXIT WHEN NOT FOUND;
+                -- Dependencies: the jobs with dependents that reached a final state, then those the
+                -- loop cancels in turn (a queue, so a chain of any length cascades without recursion).
+                SELECT array_agg(n.id), array_agg(n.state), array_agg(COALESCE(n.finished_at, 0)) INTO ended, ended_states, ended_at
+                FROM moved_new n
+                WHERE n.has_dependents AND n.state IN ('succeeded', 'dead', 'cancelled')
+                    AND NOT EXISTS (SELECT 1 FROM moved_old o WHERE o.id = n.id AND o.state IN ('succeeded', 'dead', 'cancelled'));
+                IF ended IS NULL THEN
+                    RETURN NULL;
+                END IF;
+                WHILE i <= cardinality(ended) LOOP
                     -- Release the dependents whose last dependency this was (or count it off).
                     FOR q IN
                         UPDATE {S}.jobs SET waiting_on = waiting_on - 1,
-                            state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at THEN 'scheduled' ELSE 'available' END
-                        WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended)
-                            AND (ended_state = 'succeeded' OR on_dependency_failure = 'run')
+                            state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at[i] THEN 'scheduled' ELSE 'available' END
+                        WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
+                            AND (ended_states[i] = 'succeeded' OR on_dependency_failure = 'run')
                         RETURNING CASE WHEN state <> 'pending' THEN queue END
                     LOOP
                         IF q IS NOT NULL THEN
                             PERFORM pg_notify('{C}', q);
                         END IF;
                     END LOOP;
-                    IF ended_state <> 'succeeded' THEN
-                        FOR q IN
-                            UPDATE {S}.jobs SET state = 'cancelled', finished_at = ended_at, lease_owner = NULL, lease_expires_at = NULL,
-                                errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at,
-                                    'message', 'dependency ' || {S}.id_text(ended) || ' ended ' || ended_state, 'reason', 'dependency_failed'))
-                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended)
+                    IF ended_states[i] <> 'succeeded' THEN
+                        FOR r IN
+                            UPDATE {S}.jobs SET state = 'cancelled', finished_at = ended_at[i], lease_owner = NULL, lease_expires_at = NULL,
+                                errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at[i],
+                                    'message', 'dependency ' || {S}.id_text(ended[i]) || ' ended ' || ended_states[i],
+                                    'reason', 'dependency_failed'))
+                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
                                 AND on_dependency_failure <> 'run'
-                            RETURNING CASE WHEN watched THEN id::text END
+                            RETURNING id, has_dependents, watched
                         LOOP
-                            IF q IS NOT NULL THEN
-                                PERFORM pg_notify('{C}', chr(1) || q);
+                            IF r.watched THEN
+                                PERFORM pg_notify('{C}', chr(1) || r.id::text);
+                            END IF;
+                            IF r.has_dependents THEN
+                                ended := ended || r.id;
+                                ended_states := ended_states || 'cancelled'::text;
+                                ended_at := ended_at || ended_at[i];
                             END IF;
                         END LOOP;
                     END IF;
+                    i := i + 1;
                 END LOOP;
-                PERFORM set_config('spool.settling', 'off', true);
                 RETURN NULL;
             END $$
             """,

@@ -188,9 +188,9 @@ struct PostgresStatements: Sendable {
                         $9::bool[], $10::text[], $11::bool[], $12::bool[])
                 AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
             WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
-            RETURNING j.id, j.state, j.queue, j.watched
+            RETURNING j.id, j.state, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
             ), \(Self.notifyWatched(channel: "$14", finished: "state IN (\(PostgresSchema.finishedStates))"))
-            SELECT done.id, done.state, done.queue FROM done, notified
+            SELECT done.id, done.state, done.queue, done.workflow FROM done, notified
             """
         // The same for a batch of successes only, nearly every batch: four columns of input
         // instead of twelve, no per-row choices, and one row back instead of one per job: the
@@ -204,10 +204,11 @@ struct PostgresStatements: Sendable {
                     lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
                 FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bool[]) AS o(id, at, result, has_result)
                 WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $5
-                RETURNING j.id, j.queue, j.watched
+                RETURNING j.id, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
             ), \(Self.notifyWatched(channel: "$6", finished: "true"))
             SELECT ARRAY(SELECT DISTINCT queue FROM done),
-                   ARRAY(SELECT i.id FROM unnest($1::uuid[]) AS i(id) WHERE i.id NOT IN (SELECT id FROM done))
+                   ARRAY(SELECT i.id FROM unnest($1::uuid[]) AS i(id) WHERE i.id NOT IN (SELECT id FROM done)),
+                   EXISTS (SELECT 1 FROM done WHERE workflow)
             FROM notified
             """
         heartbeat = """

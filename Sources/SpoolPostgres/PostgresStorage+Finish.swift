@@ -24,8 +24,10 @@ extension PostgresStorage {
             let row = try await committedRows(
                 HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker, channel: channel), operation
             ).first
-            let (queues, lost) = try row?.decode(([String], [UUID]).self) ?? ([], batch.ids)
-            if !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
+            let (queues, lost, workflow) = try row?.decode(([String], [UUID], Bool).self) ?? ([], batch.ids, false)
+            // A job with dependents (or of a batch) may have released work: this process's
+            // workers look at once, ahead of the notification.
+            if workflow || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
             let lostIDs = lost.map(PostgresCoding.id)
             finishWatch.notify(lostIDs.isEmpty ? completions.map(\.id) : completions.map(\.id).filter { !lostIDs.contains($0) })
             return LeaseReport(lost: lostIDs)
@@ -35,9 +37,11 @@ extension PostgresStorage {
         var finished: [JobID] = []
         var madeAvailable: [String] = []
         var queues = Set<String>()
+        var workflow = false
         for row in rows {
-            let (uuid, state, queue) = try row.decode((UUID, String, String).self)
+            let (uuid, state, queue, moved) = try row.decode((UUID, String, String, Bool).self)
             let id = PostgresCoding.id(uuid)
+            workflow = workflow || moved
             written.insert(id)
             queues.insert(queue)
             if state == JobState.available.rawValue { madeAvailable.append(queue) }
@@ -46,7 +50,7 @@ extension PostgresStorage {
         finishWatch.notify(finished)
         if !madeAvailable.isEmpty {
             await announceWork(madeAvailable)
-        } else if batch.reschedules || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) {
+        } else if workflow || batch.reschedules || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) {
             workSignal.signal()
         }
         return LeaseReport(lost: completions.map(\.id).filter { !written.contains($0) })

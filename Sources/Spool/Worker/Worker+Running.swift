@@ -81,12 +81,16 @@ extension Worker {
                         jobs += stolen
                         claimed = greedy
                     }
-                    if jobs.isEmpty {
+                    // Fewer due jobs than free slots: claiming again at once would find none (a
+                    // round trip for nothing on a server store), so wait for work, which looks
+                    // once more before it sleeps.
+                    if jobs.count < limit {
                         let queues = claimed.map(\.queue)
-                        // A queue left out of the claim (at its own concurrency cap) may hold due
-                        // jobs: waiting for work there would return at once, again and again. Wait
-                        // for work in the claimed queues, or for a slot to free, whichever first.
-                        let slotTicket = queues.count < names.count ? ticket : nil
+                        // A queue left out of an empty claim (at its own concurrency cap) may hold
+                        // due jobs: waiting for work there would return at once, again and again.
+                        // Wait for work in the claimed queues, or for a slot to free, whichever
+                        // first.
+                        let slotTicket = jobs.isEmpty && queues.count < names.count ? ticket : nil
                         await untilStopping { await self.waitForWork(in: queues, orSlotAfter: slotTicket) }
                     }
                 } catch {
