@@ -57,7 +57,7 @@ extension NewJob {
         let field = job.batch != nil ? "batch" : "depends_on"
         throw SpoolError(
             code: .unprocessable,
-            message: "\(field): the \(driver) driver does not keep batches or dependencies yet (the memory and SQLite drivers do)",
+            message: "\(field): the \(driver) driver does not keep batches or dependencies yet (the memory, SQLite and PostgreSQL drivers do)",
             job: job.id)
     }
 }
