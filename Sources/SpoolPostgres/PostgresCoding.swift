@@ -117,7 +117,7 @@ enum PostgresCoding: JobColumnCoding {
     static func dependencyFailure(_ text: String?, job: JobID) throws -> DependencyFailure {
         guard let text else { return .cancel }
         guard let value = DependencyFailure(rawValue: text) else {
-            throw corrupt("on_dependency_failure is '\(text.prefix(40))', neither cancel nor run", job: job)
+            throw corrupt("column 'on_dependency_failure' holds '\(text.prefix(40))', neither cancel nor run", job: job)
         }
         return value
     }

@@ -15,7 +15,8 @@ struct PostgresCorruptRowTests {
         "max_attempts = 0", "max_attempts = 2147483647", "run_at = 9223372036854775807", "created_at = -9223372036854775808",
         "timeout_us = -1", "timeout_us = 9223372036854775807", "expired_leases = 2147483647",
         "errors = '{\"not\": \"an array\"}'", "errors = '[{\"attempt\": 1, \"at\": 1e30, \"message\": \"m\", \"reason\": \"error\"}]'",
-        "progress = '{\"fraction\": 1e300}'", "progress = '[1]'", "metadata = '[1, 2]'", "metadata = '{\"a\": 1}'", "state = 'bogus'",
+        "progress = '{\"fraction\": 1e300}'", "progress = '[1]'", "metadata = '[1, 2]'", "metadata = '{\"a\": 1}'",
+        "on_dependency_failure = 'sometimes'", "batch_id = '00000000-0000-0000-0000-000000000000'", "state = 'bogus'",
     ]
 
     @Test("each corrupt column: the job reads in range, or names the column and job; claims go on")
@@ -53,7 +54,7 @@ struct PostgresCorruptRowTests {
                     refused.append(set)
                 }
             }
-            #expect(refused == ["state = 'bogus'"])
+            #expect(refused == ["on_dependency_failure = 'sometimes'", "state = 'bogus'"])
             let claimed = try await storage.claim(
                 ClaimRequest(demands: [QueueDemand(queue: "default", limit: 100)], worker: "w", lease: .seconds(30)), now: now)
             #expect(
@@ -61,6 +62,46 @@ struct PostgresCorruptRowTests {
                     JobInput.priorityRange.contains($0.priority) && (1...JobInput.maximumAttempts).contains($0.maxAttempts)
                 })
             #expect(!claimed.isEmpty)
+        }
+    }
+
+    @Test("a batch's counts out of range read clamped, its state without a trap; an unknown state among its jobs names the batch")
+    func corruptBatch() async throws {
+        let schema = PostgresTestServer.schemaName("corrupt_batch")
+        let url = try PostgresTestServer.requireURL()
+        try await PostgresTestServer.withStorage(schema: schema) { storage in
+            let now = Date()
+            let batch = NewBatch(
+                jobs: (0..<3).map { _ in NewJob(queue: "default", kind: "k", payload: JobPayload(bytes: []), runAt: now, createdAt: now) },
+                createdAt: now)
+            _ = try await storage.enqueueBatch(batch, whenFull: .fail, now: now)
+            let logger = Logger(label: "spool.test")
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            UPDATE "\(schema)".batches SET total = -1, succeeded = 9223372036854775807, dead = -9223372036854775808,
+                                cancelled = 9223372036854775807, created_at = -9223372036854775808, finished_at = 9223372036854775807
+                            WHERE id = '\(Self.uuid(batch.id.raw))'
+                            """), logger: logger)
+            }
+            let record = try #require(try await storage.batch(batch.id))
+            #expect(record.total == 0 && record.count(.available) == 3, "\(record)")
+            #expect(record.state == .succeeded && record.createdAt >= JobInput.earliestRunAt, "\(record)")
+            #expect(try await storage.batches(after: nil, limit: 10).batches.map(\.id) == [batch.id])
+            try await PostgresTestServer.withConnection(url: url) { connection in
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "ALTER TABLE \"\(schema)\".jobs DROP CONSTRAINT IF EXISTS jobs_state_check"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "UPDATE \"\(schema)\".jobs SET state = 'bogus' WHERE id = '\(Self.uuid(batch.jobs[0].id))'"),
+                    logger: logger)
+            }
+            do {
+                _ = try await storage.batch(batch.id)
+                Issue.record("a batch with a job in an unknown state was read")
+            } catch let error as SpoolError {
+                #expect(error.job == batch.id.raw && error.message.contains("bogus"), "\(error)")
+            }
         }
     }
 
