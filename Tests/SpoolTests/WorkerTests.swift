@@ -129,6 +129,29 @@ struct WorkerTests {
         }
     }
 
+    /// Two runs of one worker at once would share its slots and outcomes (outcomes were lost
+    /// so): the second is refused, naming the worker; the first goes on and stores outcomes.
+    @Test func aSecondRunOfARunningWorkerIsRefused() async throws {
+        let storage = MemoryStorage()
+        let registry = JobRegistry()
+        registry.register(Count.self) { _, _ in }
+        let client = SpoolClient(storage: storage, registry: registry, middleware: [])
+        let worker = Worker(
+            storage: storage, registry: registry, configuration: WorkerConfiguration(rescueInterval: nil, workerID: "w-twice"),
+            middleware: []
+        )
+        try await withRunningWorker(worker) {
+            let first = try await client.enqueue(Count(index: 0))
+            #expect(try await first.value.succeeded, "the first run runs jobs")
+            let error = await #expect(throws: SpoolError.self) { try await worker.run() }
+            #expect(
+                error?.code == .invalidArgument && error?.message.contains("'w-twice' is already running") == true,
+                "\(String(describing: error))")
+            let second = try await client.enqueue(Count(index: 1))
+            #expect(try await second.value.succeeded, "the first run goes on")
+        }
+    }
+
     @Test func perQueueConcurrencyIsABound() async throws {
         let storage = MemoryStorage()
         let registry = JobRegistry()

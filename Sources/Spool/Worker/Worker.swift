@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Runs jobs: a swift-service-lifecycle `Service` that claims jobs from storage, runs their
 /// handlers with bounded concurrency, and stores their outcomes.
@@ -35,6 +36,8 @@ public final class Worker: Service, Sendable {
     let runMiddleware: [any JobRunMiddleware]
     let logger: Logger
     let core: WorkerCore
+    /// Whether ``run()`` is running (a worker runs once at a time).
+    private let running = Mutex(false)
 
     /// A worker for the kinds in `registry`.
     /// - Parameters:
@@ -79,7 +82,24 @@ public final class Worker: Service, Sendable {
         core.beginDrain()
     }
 
+    /// Claims and runs jobs until graceful shutdown (or cancellation), as described above.
+    /// - Throws: ``SpoolError`` `invalidArgument` when this worker is already running: two runs
+    ///   of one worker would share its slots and outcomes, and outcomes could be lost. Run
+    ///   another `Worker` for more concurrency.
     public func run() async throws {
+        guard
+            running.withLock({ running in
+                defer { running = true }
+                return !running
+            })
+        else {
+            throw SpoolError(
+                code: .invalidArgument,
+                message:
+                    "worker '\(configuration.workerID)' is already running: a Worker runs once at a time (make another Worker to run more)"
+            )
+        }
+        defer { running.withLock { $0 = false } }
         let handlers = registry.all
         logger.info(
             "worker started",
