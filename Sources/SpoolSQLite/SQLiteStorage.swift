@@ -219,3 +219,29 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
         }
     }
 }
+
+extension SQLiteStorage {
+    /// Opens the store as ``init(path:configuration:)`` does, on a thread of its own rather
+    /// than the caller's.
+    ///
+    /// Opening blocks its thread while it creates, migrates and syncs the file (a few
+    /// milliseconds; up to ``Configuration/busyTimeout`` when another process holds the write
+    /// lock). From a task that would hold a thread of the cooperative pool, which a few cores
+    /// share with every other task of the process; this suspends the task instead.
+    /// - Throws: as ``init(path:configuration:)``.
+    public static func open(path: String, configuration: Configuration = Configuration()) async throws -> SQLiteStorage {
+        try await offThePool { try SQLiteStorage(path: path, configuration: configuration) }
+    }
+
+    /// A store in a new file in the temporary folder, as ``temporary(configuration:)``, opened
+    /// on a thread of its own (see ``open(path:configuration:)``).
+    public static func openTemporary(configuration: Configuration = Configuration()) async throws -> SQLiteStorage {
+        try await offThePool { try SQLiteStorage.temporary(configuration: configuration) }
+    }
+
+    private static func offThePool(_ open: @escaping @Sendable () throws -> SQLiteStorage) async throws -> SQLiteStorage {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try open() }) }
+        }
+    }
+}

@@ -56,7 +56,7 @@ struct SQLiteCorruptRowTests {
     func corruptRows() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/corrupt.sqlite"
-            let storage = try SQLiteStorage(path: path)
+            let storage = try await SQLiteStorage.open(path: path)
             var options = Configuration()
             options.busyMode = .timeout(10)
             let file = try DatabaseQueue(path: path, configuration: options)

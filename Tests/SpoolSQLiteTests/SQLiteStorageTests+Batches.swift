@@ -9,7 +9,7 @@ extension SQLiteStorageTests {
 
     @Test("a large batch mixing unique keys and plain jobs keeps its order, and a duplicate id deep in it stores nothing")
     func largeMixedBatch() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let held = try await storage.enqueue([newJob(uniqueKey: "k1")], whenFull: .fail, now: t0)[0].id
         var jobs = (0..<150).map { index in
             newJob(uniqueKey: index == 70 ? "k1" : (index == 100 ? "k2" : nil), payload: index % 3 == 0 ? "" : "{\"i\":\(index)}")
@@ -48,7 +48,7 @@ extension SQLiteStorageTests {
 
     @Test("a batch of successes writes those whose lease is held and reports the others")
     func batchedSuccesses() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let ids = try await storage.enqueue((0..<100).map { _ in newJob() }, whenFull: .fail, now: t0).map(\.id)
         let claimed = try await claim(storage, 100)
         #expect(claimed.count == 100)

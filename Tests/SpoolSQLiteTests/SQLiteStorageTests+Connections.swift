@@ -11,8 +11,8 @@ extension SQLiteStorageTests {
     func twoConnectionsShareOneFile() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/shared.sqlite"
-            let one = try SQLiteStorage(path: path)
-            let two = try SQLiteStorage(path: path)
+            let one = try await SQLiteStorage.open(path: path)
+            let two = try await SQLiteStorage.open(path: path)
             let first = try await one.enqueue([newJob(uniqueKey: "k")], whenFull: .fail, now: t0)[0]
             let second = try await two.enqueue([newJob(uniqueKey: "k")], whenFull: .fail, now: t0)[0]
             #expect(second.existing && second.id == first.id)
@@ -40,8 +40,8 @@ extension SQLiteStorageTests {
     func waiterNoticesOtherConnections() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/poll.sqlite"
-            let waiting = try SQLiteStorage(path: path, configuration: .init(pollInterval: .milliseconds(20)))
-            let other = try SQLiteStorage(path: path)
+            let waiting = try await SQLiteStorage.open(path: path, configuration: .init(pollInterval: .milliseconds(20)))
+            let other = try await SQLiteStorage.open(path: path)
             let idle = EventRecorder<Bool>()
             let got = try await withThrowingTaskGroup(of: [JobID].self) { group in
                 group.addTask {
@@ -67,8 +67,8 @@ extension SQLiteStorageTests {
     func waitingForFinish() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/finish.sqlite"
-            let here = try SQLiteStorage(path: path, configuration: .init(pollInterval: .milliseconds(20)))
-            let elsewhere = try SQLiteStorage(path: path)
+            let here = try await SQLiteStorage.open(path: path, configuration: .init(pollInterval: .milliseconds(20)))
+            let elsewhere = try await SQLiteStorage.open(path: path)
             let ids = try await here.enqueue([newJob(), newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
             _ = try await claim(here, 3)
             let finished = EventRecorder<(JobID, JobState?)>()

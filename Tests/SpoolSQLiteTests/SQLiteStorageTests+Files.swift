@@ -12,7 +12,7 @@ extension SQLiteStorageTests {
     func dataSurvivesReopen() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/durable.sqlite"
-            var storage: SQLiteStorage? = try SQLiteStorage(path: path)
+            var storage: SQLiteStorage? = try await SQLiteStorage.open(path: path)
             let jobs = [
                 newJob(
                     "a", priority: 3, uniqueKey: "key-1", payload: #"{"n":1}"#, timeout: .milliseconds(1500),
@@ -44,7 +44,7 @@ extension SQLiteStorageTests {
             try storage!.close()
             storage = nil
 
-            let reopened = try SQLiteStorage(path: path)
+            let reopened = try await SQLiteStorage.open(path: path)
             let after = try await allRecords(reopened)
             #expect(after.count == 4)
             for (old, new) in zip(before, after) {
@@ -84,7 +84,7 @@ extension SQLiteStorageTests {
             let path = folder + "/notes.sqlite"
             let content = Data(String(repeating: "these are my notes, not a database\n", count: 200).utf8)
             try content.write(to: URL(fileURLWithPath: path))
-            let error = await spoolError { _ = try SQLiteStorage(path: path) }
+            let error = await spoolError { _ = try await SQLiteStorage.open(path: path) }
             #expect(error?.code == .storageUnavailable)
             #expect(error?.message.contains("not an SQLite database") == true, "\(String(describing: error))")
             #expect(error?.message.contains(path) == true)
@@ -95,7 +95,7 @@ extension SQLiteStorageTests {
     @Test("a file in a missing folder gives a clear error")
     func missingFolder() async throws {
         let path = "/nonexistent-\(UUID().uuidString)/spool.sqlite"
-        let error = await spoolError { _ = try SQLiteStorage(path: path) }
+        let error = await spoolError { _ = try await SQLiteStorage.open(path: path) }
         #expect(error?.code == .storageUnavailable)
         #expect(
             error?.message.contains(path) == true && error?.message.contains("cannot be opened") == true, "\(String(describing: error))")
@@ -105,7 +105,7 @@ extension SQLiteStorageTests {
     func lockedFile() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/locked.sqlite"
-            let storage = try SQLiteStorage(path: path, configuration: .init(busyTimeout: .milliseconds(200)))
+            let storage = try await SQLiteStorage.open(path: path, configuration: .init(busyTimeout: .milliseconds(200)))
             var configuration = GRDB.Configuration()
             configuration.allowsUnsafeTransactions = true
             let other = try DatabaseQueue(path: path, configuration: configuration)
@@ -122,7 +122,7 @@ extension SQLiteStorageTests {
 
     @Test("a closed storage refuses operations with a clear error")
     func closedStorage() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         try storage.close()
         let error = await spoolError { _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0) }
         #expect(error?.code == .storageUnavailable && error?.message.contains("closed") == true, "\(String(describing: error))")
@@ -132,7 +132,7 @@ extension SQLiteStorageTests {
 
     @Test("a temporary store deletes its files when released")
     func temporaryFilesAreRemoved() async throws {
-        var storage: SQLiteStorage? = try SQLiteStorage.temporary()
+        var storage: SQLiteStorage? = try await SQLiteStorage.openTemporary()
         let path = storage!.path
         _ = try await storage!.enqueue([newJob()], whenFull: .fail, now: t0)
         #expect(FileManager.default.fileExists(atPath: path))

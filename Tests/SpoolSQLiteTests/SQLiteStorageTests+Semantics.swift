@@ -9,7 +9,7 @@ extension SQLiteStorageTests {
 
     @Test("a duplicate id fails the whole batch")
     func duplicateIDFailsTheBatch() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let existing = newJob()
         _ = try await storage.enqueue([existing], whenFull: .fail, now: t0)
         var copy = newJob()
@@ -23,7 +23,7 @@ extension SQLiteStorageTests {
 
     @Test("the error history keeps the newest entries up to the limit")
     func errorHistoryIsCapped() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let id = try await storage.enqueue([newJob(maxAttempts: 100)], whenFull: .fail, now: t0)[0].id
         var now = t0
         let rounds = JobAttemptError.historyLimit + 5
@@ -42,7 +42,7 @@ extension SQLiteStorageTests {
 
     @Test("a claim serves demands in order within the overall limit, skipping paused queues")
     func claimServesDemandsInOrder() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let a = try await storage.enqueue((0..<3).map { _ in newJob(queue: "a") }, whenFull: .fail, now: t0).map(\.id)
         let b = try await storage.enqueue((0..<3).map { _ in newJob(queue: "b") }, whenFull: .fail, now: t0).map(\.id)
         let c = try await storage.enqueue((0..<3).map { _ in newJob(queue: "c") }, whenFull: .fail, now: t0).map(\.id)
@@ -58,7 +58,7 @@ extension SQLiteStorageTests {
 
     @Test("a job cancelled by its handler records the reason with its attempt")
     func cancelledOutcome() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let id = try await storage.enqueue([newJob(uniqueKey: "once")], whenFull: .fail, now: t0)[0].id
         _ = try await claim(storage, 1)
         _ = try await storage.finish([JobCompletion(id: id, outcome: .cancelled(reason: "user gave up"), at: t0)], worker: "w1")
@@ -75,7 +75,7 @@ extension SQLiteStorageTests {
 
     @Test("rescue resets with a normal end, and counts expiries in a row")
     func expiredLeasesResetOnNormalEnd() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let id = try await storage.enqueue([newJob(maxAttempts: 100)], whenFull: .fail, now: t0)[0].id
         var now = t0
         for _ in 0..<2 {
@@ -92,7 +92,7 @@ extension SQLiteStorageTests {
 
     @Test("an empty result is kept as empty, not as no result")
     func emptyResult() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         let ids = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0).map(\.id)
         _ = try await claim(storage, 2)
         _ = try await storage.finish(

@@ -52,7 +52,7 @@ struct SQLiteStorageTests {
     func freshFileIsMigrated() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/fresh.sqlite"
-            let storage = try SQLiteStorage(path: path)
+            let storage = try await SQLiteStorage.open(path: path)
             #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
             #expect(SQLiteStorage.schemaVersion >= 1)
             #expect(try storage.writerSynchronous() == 2, "synchronous = FULL by default")
@@ -108,7 +108,7 @@ struct SQLiteStorageTests {
 
     @Test("claims and heartbeats do not wait for the disk, and leave later commits durable")
     func claimsLeaveCommitsDurable() async throws {
-        let storage = try SQLiteStorage.temporary()
+        let storage = try await SQLiteStorage.openTemporary()
         _ = try await storage.enqueue([newJob(), newJob()], whenFull: .fail, now: t0)
         let claimed = try await claim(storage, 2)
         #expect(claimed.count == 2)
@@ -152,7 +152,7 @@ struct SQLiteStorageTests {
         try await withTemporaryFolder { folder in
             let path = folder + "/busy.sqlite"
             // No timed syncs: every checkpoint counted below was asked for by the writer's hook.
-            let storage = try SQLiteStorage(path: path, configuration: .init(syncInterval: .seconds(3_600)))
+            let storage = try await SQLiteStorage.open(path: path, configuration: .init(syncInterval: .seconds(3_600)))
             var maxWAL = 0
             for _ in 0..<20 {
                 _ = try await storage.enqueue((0..<1_000).map { _ in newJob() }, whenFull: .fail, now: t0)
@@ -180,7 +180,7 @@ struct SQLiteStorageTests {
             try await queue.write { db in try db.execute(sql: "CREATE TABLE app_things (id INTEGER PRIMARY KEY)") }
             try queue.close()
 
-            let refused = await spoolError { _ = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false)) }
+            let refused = await spoolError { _ = try await SQLiteStorage.open(path: path, configuration: .init(migrateOnOpen: false)) }
             #expect(refused?.code == .storageUnavailable)
             #expect(refused?.message.contains("schema version 0") == true)
             #expect(refused?.message.contains("spool migrate") == true)
@@ -189,11 +189,11 @@ struct SQLiteStorageTests {
             let report = try SQLiteStorage.migrate(path: path)
             #expect(report.from == 0 && report.to == SQLiteStorage.schemaVersion && report.applied.count == SQLiteSchema.migrations.count)
             #expect(report.description.hasPrefix("schema version 0 → \(SQLiteStorage.schemaVersion): applied 1: "))
-            let storage = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
+            let storage = try await SQLiteStorage.open(path: path, configuration: .init(migrateOnOpen: false))
             #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
             _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)
             try storage.close()
-            let reopened = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false))
+            let reopened = try await SQLiteStorage.open(path: path, configuration: .init(migrateOnOpen: false))
             #expect(try await reopened.stats().count(.available) == 1)
             let tables = try await DatabaseQueue(path: path).read { db in try db.tableExists("app_things") }
             #expect(tables, "the application's own table is left alone")
@@ -204,7 +204,7 @@ struct SQLiteStorageTests {
     func newerSchemaIsRefused() async throws {
         try await withTemporaryFolder { folder in
             let path = folder + "/newer.sqlite"
-            let storage = try SQLiteStorage(path: path)
+            let storage = try await SQLiteStorage.open(path: path)
             let id = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)[0].id
             try storage.close()
             let future = SQLiteStorage.schemaVersion + 41
@@ -216,8 +216,8 @@ struct SQLiteStorageTests {
             try queue.close()
 
             let attempts: [@Sendable () async throws -> Void] = [
-                { _ = try SQLiteStorage(path: path) },
-                { _ = try SQLiteStorage(path: path, configuration: .init(migrateOnOpen: false)) },
+                { _ = try await SQLiteStorage.open(path: path) },
+                { _ = try await SQLiteStorage.open(path: path, configuration: .init(migrateOnOpen: false)) },
                 { _ = try SQLiteStorage.migrate(path: path) },
             ]
             for attempt in attempts {
@@ -292,7 +292,7 @@ struct SQLiteStorageTests {
                 return expected
             }
             try queue.close()
-            let storage = try SQLiteStorage(path: path)
+            let storage = try await SQLiteStorage.open(path: path)
             #expect(try await storage.fileSchemaVersion() == SQLiteStorage.schemaVersion)
             let stats = try await storage.stats()
             for (name, states) in expected {
