@@ -57,7 +57,7 @@ enum BenchDriver: String, CaseIterable, Sendable {
     var drainJobs: Int { self == .memory ? 1_000_000 : 10_000 }
 
     /// Whether the driver keeps batches and dependencies yet (B1–B4 apply).
-    var keepsWorkflows: Bool { self == .memory || self == .sqlite }
+    var keepsWorkflows: Bool { self == .memory || self == .sqlite || self == .redis }
 }
 
 /// Why a benchmark could not run.
