@@ -199,16 +199,19 @@ extension RedisScript {
             if st ~= 'running' then return refuse(id, 'batch: batch ' .. jb .. ' is ' .. st .. ': jobs can be added only while it runs') end
             joining[jb] = true
           end
-          for dep in string.gmatch(ARGV[b + 13], '[^,]+') do
-            if not seen[dep] and redis.call('EXISTS', jobkey(dep)) == 0 then
-              -- A job later in the call is not stored yet: the caller orders jobs after their
-              -- dependencies, so this one is unknown.
-              return refuse(id, 'depends_on: no job has id ' .. dep)
+          if ARGV[b + 13] ~= '' then
+            for dep in string.gmatch(ARGV[b + 13], '[^,]+') do
+              if not seen[dep] and redis.call('EXISTS', jobkey(dep)) == 0 then
+                -- A job later in the call is not stored yet: the caller orders jobs after their
+                -- dependencies, so this one is unknown.
+                return refuse(id, 'depends_on: no job has id ' .. dep)
+              end
             end
           end
         end
         -- The totals count every job of the call from the start; jobs not stored leave again.
         local totals = {}
+        if nb ~= '' then totals[nb] = 0 end
         for i = 0, n - 1 do
           local jb = ARGV[J + i * F + 12]
           if jb ~= '' then totals[jb] = (totals[jb] or 0) + 1 end
@@ -229,7 +232,7 @@ extension RedisScript {
           if jb ~= nb then redis.call('HINCRBY', batchk(jb), 'total', c) end
           bcount(jb, '', 0, nil)
         end
-        local out, alias = {}, {}
+        local out, alias, NODEPS = {}, {}, {}
         for i = 0, n - 1 do
           local b = J + i * F
           local id, q, kind, payload, prio, max = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
@@ -251,33 +254,39 @@ extension RedisScript {
             local st = 'available'
             if tonumber(runat) > now then st = 'scheduled' end
             -- Its dependencies (through the jobs standing in for ones not stored), each once.
-            local deps, dset, waiting, failed, fstate = {}, {}, 0, nil, nil
-            for dep in string.gmatch(depstext, '[^,]+') do
-              dep = alias[dep] or dep
-              if not dset[dep] then dset[dep] = true; deps[#deps + 1] = dep end
-            end
-            table.sort(deps)
-            for d = 1, #deps do
-              local ds = redis.call('HGET', jobkey(deps[d]), 'state')
-              if ds == 'dead' or ds == 'cancelled' then
-                if onfail ~= 'run' and not failed then failed, fstate = deps[d], ds end
-              elseif ds ~= 'succeeded' then
-                waiting = waiting + 1
+            local deps, waiting, failed, fstate = NODEPS, 0, nil, nil
+            if depstext ~= '' then
+              local dset = {}
+              deps = {}
+              for dep in string.gmatch(depstext, '[^,]+') do
+                dep = alias[dep] or dep
+                if not dset[dep] then dset[dep] = true; deps[#deps + 1] = dep end
               end
+              table.sort(deps)
+              for d = 1, #deps do
+                local ds = redis.call('HGET', jobkey(deps[d]), 'state')
+                if ds == 'dead' or ds == 'cancelled' then
+                  if onfail ~= 'run' and not failed then failed, fstate = deps[d], ds end
+                elseif ds ~= 'succeeded' then
+                  waiting = waiting + 1
+                end
+              end
+              if #deps > 0 and (waiting > 0 or failed) then st = 'pending' end
             end
-            if #deps > 0 and (waiting > 0 or failed) then st = 'pending' end
             local k = jobkey(id)
-            redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', st,
-              'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta)
+            if jb ~= '' then
+              redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', st,
+                'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta, 'batch', jb)
+              redis.call('ZADD', membersk(jb), '0', id)
+            else
+              redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', st,
+                'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta)
+            end
             if hasu == '1' then
               redis.call('HSET', k, 'ukey', ukey)
               redis.call('HSET', UNI, ukey, id)
             end
             if timeout ~= '' then redis.call('HSET', k, 'timeout', timeout) end
-            if jb ~= '' then
-              redis.call('HSET', k, 'batch', jb)
-              redis.call('ZADD', membersk(jb), '0', id)
-            end
             if #deps > 0 then
               redis.call('HSET', k, 'deps', table.concat(deps, ','), 'waiting', fmt(waiting), 'onfail', onfail)
               for d = 1, #deps do
