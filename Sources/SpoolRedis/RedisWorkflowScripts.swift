@@ -35,6 +35,12 @@ extension RedisScript {
           if n > 9007199254740992 then return 9007199254740992 end
           return math.floor(n)
         end
+        -- Adds d to a batch's total: computed, not HINCRBY, which fails (halfway through the
+        -- script's writes) on a stored value that is not an integer.
+        local function addtotal(b, d)
+          local bk = batchk(b)
+          redis.call('HSET', bk, 'total', fmt(cnum(cnum(redis.call('HGET', bk, 'total')) + d)))
+        end
         -- Set when a script made a job claimable (a release, a callback) or a batch finished.
         local WOKE = false
         -- Stores batch b's callback job for event e, once (the event is marked fired even when
@@ -143,10 +149,11 @@ extension RedisScript {
                   if w > 0 then
                     redis.call('HSET', k, 'waiting', fmt(w))
                   else
-                    local ns = 'available'
-                    if (tonumber(f[4]) or 0) > at then ns = 'scheduled' end
+                    -- Read as a number (a corrupt field must not stop the script halfway).
+                    local ns, runat = 'available', cnum(f[4])
+                    if runat > at then ns = 'scheduled' end
                     redis.call('HSET', k, 'waiting', '0', 'state', ns)
-                    if ns == 'scheduled' then redis.call('ZADD', schedk(q), f[4], dep)
+                    if ns == 'scheduled' then redis.call('ZADD', schedk(q), fmt(runat), dep)
                     else redis.call('ZADD', readyk(q), pscore(f[6]), rmember(f[4], dep)) end
                     count(q, 'pending', -1); count(q, ns, 1)
                     WOKE = true
@@ -229,7 +236,7 @@ extension RedisScript {
           redis.call('ZADD', BATCHES, '0', nb)
         end
         for jb, c in pairs(totals) do
-          if jb ~= nb then redis.call('HINCRBY', batchk(jb), 'total', c) end
+          if jb ~= nb then addtotal(jb, c) end
           bcount(jb, '', 0, nil)
         end
         local out, alias, NODEPS = {}, {}, {}
@@ -248,7 +255,7 @@ extension RedisScript {
           end
           if holder then
             alias[id] = holder
-            if jb ~= '' then redis.call('HINCRBY', batchk(jb), 'total', -1) end
+            if jb ~= '' then addtotal(jb, -1) end
             out[#out + 1] = holder; out[#out + 1] = hstate; out[#out + 1] = 1
           else
             local st = 'available'

@@ -82,10 +82,14 @@ struct RedisWorkflowTests {
             _ = try await storage.enqueueBatch(batch, whenFull: .fail, now: Self.t0)
             let key = "batch:\(batch.id)"
             // Huge counts saturate (read in range; the script's arithmetic saturates too).
-            try await Self.hset(storage, key, "succeeded", "9223372036854775807")
             try await Self.hset(storage, key, "total", "1e300")
+            // A job joins a batch whose total is no integer (HINCRBY would fail halfway).
+            var joining = Self.job("joining", queue: "elsewhere")
+            joining.batch = batch.id
+            #expect(try await storage.enqueue([joining], whenFull: .fail, now: Self.t0)[0].state == .available)
+            try await Self.hset(storage, key, "succeeded", "9223372036854775807")
             var record = try #require(try await storage.batch(batch.id))
-            #expect(record.count(.available) == 2 && record.total == StoredValue.count(.max), "\(record)")
+            #expect(record.count(.available) == 3 && record.total == StoredValue.count(.max), "\(record)")
             let claimed = try await Self.claim(storage, 1)
             let lost = try await storage.finish(
                 [JobCompletion(id: claimed[0].id, outcome: .succeeded(result: nil), at: Self.t0)], worker: "w1")
