@@ -67,8 +67,9 @@ extension RedisStorage {
 
     /// Returns running jobs whose lease expired before `now` to `available`, keeping the
     /// attempt and recording a `lease_expired` error; a job whose lease has now expired more
-    /// than `poisonAfter` times in a row goes to `dead` with a `poison` error instead. One
-    /// script per 1000 expired leases (it loops until none is left, at most 1000 times).
+    /// than `poisonAfter` times in a row goes to `dead` with a `poison` error instead (counted
+    /// in its batch, its dependents settled, in the same script). One script per 1000 expired
+    /// leases (it loops until none is left, at most 1000 times).
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
         var report = RescueReport()
         for _ in 0..<1000 {
