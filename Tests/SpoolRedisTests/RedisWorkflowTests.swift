@@ -53,6 +53,35 @@ struct RedisWorkflowTests {
         }
     }
 
+    @Test("deleting an unfinished job of a batch counts it cancelled; a cancel cascades down a 2,000-job chain in one script")
+    func deleteAndLongCascade() async throws {
+        try await RedisTestServer.withStorage { storage in
+            let batch = NewBatch(
+                jobs: [Self.job(), Self.job()],
+                callbacks: BatchCallbacks(onSuccess: Self.job("cb.success", queue: "cb"), onComplete: Self.job("cb.complete", queue: "cb")),
+                createdAt: Self.t0)
+            _ = try await storage.enqueueBatch(batch, whenFull: .fail, now: Self.t0)
+            #expect(try await storage.delete([batch.jobs[0].id]) == [batch.jobs[0].id])
+            let claimed = try await Self.claim(storage, 10)
+            #expect(claimed.map(\.id) == [batch.jobs[1].id])
+            _ = try await storage.finish([JobCompletion(id: claimed[0].id, outcome: .succeeded(result: nil), at: Self.t0)], worker: "w1")
+            let record = try #require(try await storage.batch(batch.id))
+            #expect(record.state == .completed && record.total == 2, "\(record)")
+            #expect(Set(record.callbackJobs.keys) == [.complete], "on_complete only: \(record.callbackJobs)")
+            #expect(record.counts == [.succeeded: 1], "the deleted job is no longer among its jobs: \(record.counts)")
+
+            var chain: [NewJob] = []
+            for _ in 0..<2_000 { chain.append(Self.job("step", dependsOn: chain.last.map { [$0.id] } ?? [])) }
+            let results = try await storage.enqueue(chain.reversed(), whenFull: .fail, now: Self.t0)
+            #expect(results.filter { $0.state == .pending }.count == 1_999)
+            #expect(try await storage.cancel([chain[0].id], now: Self.t0) == [chain[0].id])
+            let stats = try await storage.stats()
+            #expect(stats.count(.pending) == 0 && stats.count(.cancelled) == 2_000, "\(stats)")
+            let last = try #require(try await storage.job(chain[1_999].id))
+            #expect(last.lastError?.message == "dependency \(chain[1_998].id) ended cancelled")
+        }
+    }
+
     @Test("a prune drops finished batches with their jobs; an outcome for a job whose batch was pruned is stored")
     func prune() async throws {
         try await RedisTestServer.withStorage { storage in
