@@ -49,7 +49,7 @@ extension RedisStorage: JobBatching {
                 Array("ZRANGEBYLEX".utf8), Array("\(prefix):batch:\(id):jobs".utf8), cursor.map { Array("(\($0)".utf8) } ?? [45], [43],
                 Array("LIMIT".utf8), [48], RedisCoding.arg(limit + 1),
             ], "listing the jobs of batch \(id)")
-        let ids = try self.ids(reply)
+        let ids = try listed(reply, "a listed job of batch \(id)")
         var records: [JobRecord] = []
         if !ids.isEmpty {
             let replies: [RESPValue]
@@ -99,7 +99,18 @@ extension RedisStorage: JobBatching {
     // MARK: Reading
 
     private func batchIDs(_ reply: RESPValue) throws -> [BatchID] {
-        try ids(reply).map { BatchID($0) }
+        try listed(reply, "a listed batch").map { BatchID($0) }
+    }
+
+    /// The ids of a listing reply.
+    /// - Throws: ``SpoolError`` `storageUnavailable` showing a listed value that is no id.
+    private func listed(_ reply: RESPValue, _ what: String) throws -> [JobID] {
+        guard let cells = reply.elements else { throw RedisCoding.corrupt("\(what): expected a list of ids") }
+        return try cells.map { cell in
+            let text = RedisCoding.text(cell) ?? ""
+            guard let id = JobID(text) else { throw RedisCoding.corrupt("\(what) '\(text.prefix(40))' is not an id") }
+            return id
+        }
     }
 
     /// The batches with `ids`, in order (nil for an unknown one), with their jobs' counts.

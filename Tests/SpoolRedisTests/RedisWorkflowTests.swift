@@ -145,6 +145,23 @@ struct RedisWorkflowTests {
             await Self.expectJobRefused(storage, batch.jobs[0].id, naming: "field 'batch'")
             try await Self.hset(storage, "job:\(batch.jobs[1].id)", "deps", "\(JobID()),zzz")
             await Self.expectJobRefused(storage, batch.jobs[1].id, naming: "field 'deps'")
+            // A listed batch or member that is no id: the listing is refused, naming it.
+            for (key, member) in [("batches", "not-a-batch"), ("batch:\(batch.id):jobs", "not-a-job")] {
+                _ = try await storage.command(
+                    [Array("ZADD".utf8), Array("\(storage.prefix):\(key)".utf8), Array("0".utf8), Array(member.utf8)], "corrupting")
+            }
+            do {
+                _ = try await storage.batches(after: nil, limit: 10)
+                Issue.record("a listing with a batch id that is no id was read")
+            } catch let error as SpoolError {
+                #expect(error.code == .storageUnavailable && error.message.contains("not-a-batch"), "\(error)")
+            }
+            do {
+                _ = try await storage.jobs(inBatch: batch.id, after: nil, limit: 10)
+                Issue.record("a listing with a member that is no id was read")
+            } catch let error as SpoolError {
+                #expect(error.code == .storageUnavailable && error.message.contains("not-a-job"), "\(error)")
+            }
         }
     }
 
