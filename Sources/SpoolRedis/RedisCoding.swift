@@ -239,7 +239,13 @@ enum RedisCoding {
         }
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(cells.count / claimWidth)
+        // The jobs of one claim mostly share a batch (or none): its id is parsed once.
+        var lastBatch: (bytes: [UInt8], id: BatchID?) = ([], nil)
         for start in stride(from: 0, to: cells.count, by: claimWidth) {
+            let batchBytes = cells[start + 11].bytes ?? []
+            if batchBytes != lastBatch.bytes {
+                lastBatch = (batchBytes, batchBytes.isEmpty ? nil : BatchID(String(decoding: batchBytes, as: UTF8.self)))
+            }
             guard let id = cells[start].string.flatMap({ JobID($0) }) else {
                 throw corrupt("a claimed job without a valid id: \(String(describing: cells[start]).prefix(80))")
             }
@@ -253,7 +259,7 @@ enum RedisCoding {
                     maxAttempts: StoredValue.maxAttempts(number(cells[start + 6]) ?? 1),
                     createdAt: date(millis: number(cells[start + 7]) ?? 0), runAt: date(millis: number(cells[start + 8]) ?? 0),
                     timeout: timeout, metadata: decodeMetadata(cells[start + 10].bytes),
-                    batch: text(cells[start + 11]).flatMap { $0.isEmpty ? nil : BatchID($0) }
+                    batch: lastBatch.id
                 ))
         }
         return claimed
