@@ -31,7 +31,7 @@ enum RedisScript: String, CaseIterable, Sendable {
     case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register, lead, resign
     case batch, cancelBatch
 
-    /// The full source: the shared prelude, then the script's body.
+    /// The full source: the shared preludes (jobs, then workflows), then the script's body.
     var source: String { Self.prelude + Self.workflowPrelude + body }
 
     static let prelude = #"""
