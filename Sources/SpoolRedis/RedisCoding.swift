@@ -199,17 +199,38 @@ enum RedisCoding {
             errors: decodeErrors(fields["errors"] ?? []), uniqueKey: text("ukey"),
             timeout: try int("timeout").map { StoredValue.timeout(nanos: $0) }, result: fields["result"],
             progress: decodeProgress(fields["progress"]),
-            expiredLeases: StoredValue.count(try int("expired") ?? 0), metadata: decodeMetadata(fields["meta"])
+            expiredLeases: StoredValue.count(try int("expired") ?? 0), metadata: decodeMetadata(fields["meta"]),
+            batch: try batch(text("batch"), job: id), dependencies: try dependencies(text("deps"), job: id),
+            dependencyFailure: text("onfail").flatMap(DependencyFailure.init(rawValue:)) ?? .cancel
         )
     }
 
+    /// A job's stored batch; nil when none.
+    /// - Throws: ``SpoolError`` `storageUnavailable` naming the field when it is not an id.
+    static func batch(_ text: String?, job: JobID) throws -> BatchID? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let batch = BatchID(text) else { throw corrupt("field 'batch' is not a batch id: '\(text.prefix(40))'", job: job) }
+        return batch
+    }
+
+    /// A job's stored dependencies (ids, comma-separated); empty when none.
+    /// - Throws: ``SpoolError`` `storageUnavailable` naming the field when one is not an id.
+    static func dependencies(_ text: String?, job: JobID) throws -> [JobID] {
+        guard let text, !text.isEmpty else { return [] }
+        return try text.split(separator: ",").prefix(JobInput.maximumDependencies).map { part in
+            guard let id = JobID(String(part)) else { throw corrupt("field 'deps' holds '\(part.prefix(40))', not a job id", job: job) }
+            return id
+        }
+    }
+
     /// The cells per job of a claim reply: id, queue, kind, payload, priority, attempt, max
-    /// attempts, created, run-at, timeout (ns, or empty), metadata.
-    static let claimWidth = 11
+    /// attempts, created, run-at, timeout (ns, or empty), metadata, batch (or empty).
+    static let claimWidth = 12
 
     /// The jobs of a claim reply (``claimWidth`` cells per job). A cell that is missing or not
     /// a number reads as the default (priority 0, attempt 1, max attempts 1, times 1970, no
-    /// timeout), and numbers saturate: one bad field must not lose the whole claimed batch.
+    /// timeout, no batch), and numbers saturate: one bad field must not lose the whole claimed
+    /// batch.
     /// - Throws: ``SpoolError`` `storageUnavailable` for a reply of the wrong shape or a job
     ///   without a valid id.
     static func claimed(_ reply: RESPValue) throws -> [ClaimedJob] {
@@ -218,7 +239,13 @@ enum RedisCoding {
         }
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(cells.count / claimWidth)
+        // The jobs of one claim mostly share a batch (or none): its id is parsed once.
+        var lastBatch: (bytes: [UInt8], id: BatchID?) = ([], nil)
         for start in stride(from: 0, to: cells.count, by: claimWidth) {
+            let batchBytes = cells[start + 11].bytes ?? []
+            if batchBytes != lastBatch.bytes {
+                lastBatch = (batchBytes, batchBytes.isEmpty ? nil : BatchID(String(decoding: batchBytes, as: UTF8.self)))
+            }
             guard let id = cells[start].string.flatMap({ JobID($0) }) else {
                 throw corrupt("a claimed job without a valid id: \(String(describing: cells[start]).prefix(80))")
             }
@@ -231,7 +258,8 @@ enum RedisCoding {
                     attempt: StoredValue.attempt(number(cells[start + 5]) ?? 1),
                     maxAttempts: StoredValue.maxAttempts(number(cells[start + 6]) ?? 1),
                     createdAt: date(millis: number(cells[start + 7]) ?? 0), runAt: date(millis: number(cells[start + 8]) ?? 0),
-                    timeout: timeout, metadata: decodeMetadata(cells[start + 10].bytes)
+                    timeout: timeout, metadata: decodeMetadata(cells[start + 10].bytes),
+                    batch: lastBatch.id
                 ))
         }
         return claimed

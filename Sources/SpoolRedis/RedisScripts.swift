@@ -25,11 +25,14 @@
 /// - `P:leader:DUTY` string: the holder of a cluster-wide duty, with a time-to-live.
 /// - `P:listeners` sorted set of waiting processes by expiry (server time), and
 ///   `P:wake:LISTENER` marker lists they block on (BLPOP).
+/// - Batches and dependencies: see ``RedisScript/workflowPrelude`` (a `pending` job is in no
+///   queue set; it is counted under `pending:QUEUE`).
 enum RedisScript: String, CaseIterable, Sendable {
     case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register, lead, resign
+    case batch, cancelBatch
 
-    /// The full source: the shared prelude, then the script's body.
-    var source: String { Self.prelude + body }
+    /// The full source: the shared preludes (jobs, then workflows), then the script's body.
+    var source: String { Self.prelude + Self.workflowPrelude + body }
 
     static let prelude = #"""
         local P = ARGV[1]
@@ -55,9 +58,10 @@ enum RedisScript: String, CaseIterable, Sendable {
           local v = redis.call('HINCRBY', CNT, s .. ':' .. q, d)
           if v == 0 then redis.call('HDEL', CNT, s .. ':' .. q) end
         end
-        local function live(s) return s == 'scheduled' or s == 'available' or s == 'running' end
+        local function live(s) return s == 'pending' or s == 'scheduled' or s == 'available' or s == 'running' end
         local function detach(id, q, s, runat)
-          if s == 'scheduled' then redis.call('ZREM', schedk(q), id)
+          if s == 'pending' then return
+          elseif s == 'scheduled' then redis.call('ZREM', schedk(q), id)
           elseif s == 'available' then redis.call('ZREM', readyk(q), rmember(runat, id))
           elseif s == 'running' then redis.call('ZREM', RUN, id)
           else redis.call('ZREM', FIN, id) end
@@ -147,55 +151,15 @@ enum RedisScript: String, CaseIterable, Sendable {
 
     var body: String {
         switch self {
-        case .enqueue:
-            // ARGV: P, now, n, then per job: id, queue, kind, payload, prio, max, runat,
-            // created, hasu, ukey, timeout ('' for none), meta.
-            return #"""
-                local now, n, F = tonumber(ARGV[2]), tonumber(ARGV[3]), 12
-                local seen = {}
-                for i = 0, n - 1 do
-                  local id = ARGV[4 + i * F]
-                  if seen[id] then return redis.error_reply('DUPLICATE the batch holds job id ' .. id .. ' twice') end
-                  seen[id] = true
-                  if redis.call('EXISTS', jobkey(id)) == 1 then return redis.error_reply('DUPLICATE job id ' .. id .. ' already exists') end
-                end
-                local out = {}
-                for i = 0, n - 1 do
-                  local b = 4 + i * F
-                  local id, q, kind, payload, prio, max = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-                  local runat, created, hasu, ukey, timeout, meta = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
-                  local holder, hstate = nil, nil
-                  if hasu == '1' then
-                    local h = redis.call('HGET', UNI, ukey)
-                    if h then
-                      local st = redis.call('HGET', jobkey(h), 'state')
-                      if live(st) then holder, hstate = h, st end
-                    end
-                  end
-                  if holder then
-                    table.insert(out, holder); table.insert(out, hstate); table.insert(out, 1)
-                  else
-                    local st = 'available'
-                    if tonumber(runat) > now then st = 'scheduled' end
-                    local k = jobkey(id)
-                    redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', st,
-                      'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta)
-                    if hasu == '1' then
-                      redis.call('HSET', k, 'ukey', ukey)
-                      redis.call('HSET', UNI, ukey, id)
-                    end
-                    if timeout ~= '' then redis.call('HSET', k, 'timeout', timeout) end
-                    if st == 'scheduled' then redis.call('ZADD', schedk(q), runat, id)
-                    else redis.call('ZADD', readyk(q), pscore(prio), rmember(runat, id)) end
-                    count(q, st, 1)
-                    redis.call('SADD', QS, q)
-                    redis.call('ZADD', IDS, '0', id)
-                    table.insert(out, id); table.insert(out, st); table.insert(out, 0)
-                  end
-                end
-                wake()
-                return out
-                """#
+        case .enqueue: return Self.enqueueBody
+        case .finish: return Self.finishBody
+        case .rescue: return Self.rescueBody
+        case .retry: return Self.retryBody
+        case .cancel: return Self.cancelBody
+        case .delete: return Self.deleteBody
+        case .prune: return Self.pruneBody
+        case .batch: return Self.batchReadBody
+        case .cancelBatch: return Self.cancelBatchBody
         case .claim:
             // ARGV: P, now, lease until, worker, total, demands, then per demand: queue, limit.
             return #"""
@@ -228,14 +192,14 @@ enum RedisScript: String, CaseIterable, Sendable {
                       for i = 1, #ms do
                         local id = string.sub(ms[i], 16)
                         local k = prefix .. id
-                        local f = redis.call('HMGET', k, 'attempt', 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta')
+                        local f = redis.call('HMGET', k, 'attempt', 'kind', 'payload', 'prio', 'max', 'created', 'runat', 'timeout', 'meta', 'batch')
                         local attempt = (tonumber(f[1]) or 0) + 1
                         redis.call('HSET', k, 'attempt', attempt, 'state', 'running', 'owner', worker, 'lease', untilms, 'attempted', nowtext)
                         leases[2 * i - 1] = untilms; leases[2 * i] = id
                         out[o + 1] = id; out[o + 2] = q; out[o + 3] = f[2] or ''; out[o + 4] = f[3] or ''
                         out[o + 5] = f[4] or '0'; out[o + 6] = attempt; out[o + 7] = f[5] or '1'; out[o + 8] = f[6] or '0'
-                        out[o + 9] = f[7] or '0'; out[o + 10] = f[8] or ''; out[o + 11] = f[9] or ''
-                        o = o + 11
+                        out[o + 9] = f[7] or '0'; out[o + 10] = f[8] or ''; out[o + 11] = f[9] or ''; out[o + 12] = f[10] or ''
+                        o = o + 12
                       end
                       zaddall(RUN, leases)
                       count(q, 'available', -#ms); count(q, 'running', #ms)
@@ -247,70 +211,6 @@ enum RedisScript: String, CaseIterable, Sendable {
                   end
                 end
                 return out
-                """#
-        case .finish:
-            // ARGV: P, worker, n, then per outcome: id, outcome, at, runat, error json or '',
-            // hasresult, result.
-            return #"""
-                local worker, n, F = ARGV[2], tonumber(ARGV[3]), 7
-                local lost, wakeup = {}, false
-                local done, finished, moves, queues = {}, {}, {}, {}
-                local nd, nf, prefix = 0, 0, P .. ':job:'
-                for i = 0, n - 1 do
-                  local b = 4 + i * F
-                  local id, outcome, at, runat, err, hasres, res = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-                  local k = prefix .. id
-                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat', 'ukey')
-                  if f[1] ~= 'running' or f[2] ~= worker then
-                    lost[#lost + 1] = id
-                  else
-                    local q = f[3]
-                    queues[q] = true
-                    nd = nd + 1; done[nd] = id
-                    -- 'owner' and 'lease' stay: they count only while the state is running, and
-                    -- the next claim overwrites them (one command less per job).
-                    local to = outcome
-                    if outcome == 'retry' then to = 'scheduled'
-                    elseif outcome == 'snooze' then
-                      to = 'scheduled'
-                      unspend(k)
-                    elseif outcome == 'handback' then
-                      to = 'available'
-                      unspend(k)
-                    end
-                    if err ~= '' then adderr(k, cjson.decode(err)) end
-                    local byq = moves[q]
-                    if not byq then byq = {}; moves[q] = byq end
-                    byq[to] = (byq[to] or 0) + 1
-                    if to == 'scheduled' then
-                      redis.call('HSET', k, 'state', to, 'expired', '0', 'runat', runat)
-                      redis.call('ZADD', schedk(q), runat, id)
-                      wakeup = true
-                    elseif to == 'available' then
-                      redis.call('HSET', k, 'state', to, 'expired', '0')
-                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
-                      wakeup = true
-                    else
-                      if outcome == 'succeeded' and hasres == '1' then
-                        redis.call('HSET', k, 'state', to, 'expired', '0', 'finished', at, 'result', res)
-                      else
-                        redis.call('HSET', k, 'state', to, 'expired', '0', 'finished', at)
-                      end
-                      finished[nf + 1] = at; finished[nf + 2] = id; nf = nf + 2
-                      if f[6] and f[6] ~= '' and redis.call('HGET', UNI, f[6]) == id then redis.call('HDEL', UNI, f[6]) end
-                    end
-                  end
-                end
-                -- Set and counter updates once per batch, not once per job.
-                for i = 1, #done, 1000 do
-                  redis.call('ZREM', RUN, unpack(done, i, math.min(i + 999, #done)))
-                end
-                zaddall(FIN, finished)
-                for q, byq in pairs(moves) do
-                  for to, c in pairs(byq) do count(q, 'running', -c); count(q, to, c) end
-                end
-                if wakeup or capped(queues) then wake() end
-                return lost
                 """#
         case .heartbeat:
             // ARGV: P, worker, lease until, n, then per job: id, hasprogress, progress.
@@ -331,44 +231,6 @@ enum RedisScript: String, CaseIterable, Sendable {
                   end
                 end
                 return lost
-                """#
-        case .rescue:
-            // ARGV: P, now, poison after, batch limit.
-            return #"""
-                local now, poison, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-                local ids = redis.call('ZRANGEBYSCORE', RUN, '-inf', '(' .. fmt(now), 'LIMIT', 0, limit)
-                local rescued, poisoned = {}, {}
-                for i = 1, #ids do
-                  local id = ids[i]
-                  local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'owner', 'queue', 'prio', 'runat', 'attempt', 'expired')
-                  redis.call('ZREM', RUN, id)
-                  if f[1] == 'running' then
-                    local q = f[3]
-                    local expired = (tonumber(f[7]) or 0) + 1
-                    redis.call('HDEL', k, 'owner', 'lease')
-                    redis.call('HSET', k, 'expired', fmt(expired))
-                    count(q, 'running', -1)
-                    adderr(k, {attempt = tonumber(f[6]) or 0, at = now, reason = 'lease_expired',
-                      message = "the lease of worker '" .. (f[2] or '?') .. "' expired (worker crashed or hung)"})
-                    if expired > poison then
-                      adderr(k, {attempt = tonumber(f[6]) or 0, at = now, reason = 'poison',
-                        message = 'poison job: its lease expired ' .. expired .. ' times in a row'})
-                      redis.call('HSET', k, 'state', 'dead', 'finished', fmt(now))
-                      redis.call('ZADD', FIN, fmt(now), id)
-                      release(k, id)
-                      count(q, 'dead', 1)
-                      table.insert(poisoned, id)
-                    else
-                      redis.call('HSET', k, 'state', 'available')
-                      redis.call('ZADD', readyk(q), pscore(f[4]), rmember(f[5], id))
-                      count(q, 'available', 1)
-                      table.insert(rescued, id)
-                    end
-                  end
-                end
-                if #rescued > 0 or #poisoned > 0 then wake() end
-                return {rescued, poisoned}
                 """#
         case .ready:
             // ARGV: P, now, queues… → {1, ''} when work is claimable now, else {0, next due}.
@@ -427,98 +289,6 @@ enum RedisScript: String, CaseIterable, Sendable {
                 elseif not exhausted and last then cursor = last end
                 table.insert(out, 1, cursor)
                 return out
-                """#
-        case .retry:
-            // ARGV: P, now, ids…
-            return #"""
-                local now = ARGV[2]
-                local out = {}
-                for i = 3, #ARGV do
-                  local id = ARGV[i]
-                  local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'queue', 'prio', 'ukey')
-                  if f[1] == 'dead' or f[1] == 'cancelled' then
-                    local ok = true
-                    if f[4] then
-                      local h = redis.call('HGET', UNI, f[4])
-                      if h and h ~= id and live(redis.call('HGET', jobkey(h), 'state')) then ok = false end
-                    end
-                    if ok then
-                      local q = f[2]
-                      redis.call('ZREM', FIN, id)
-                      redis.call('HDEL', k, 'finished', 'owner', 'lease')
-                      redis.call('HSET', k, 'state', 'available', 'attempt', '0', 'runat', now, 'expired', '0')
-                      redis.call('ZADD', readyk(q), pscore(f[3]), rmember(now, id))
-                      count(q, f[1], -1); count(q, 'available', 1)
-                      if f[4] then redis.call('HSET', UNI, f[4], id) end
-                      table.insert(out, id)
-                    end
-                  end
-                end
-                if #out > 0 then wake() end
-                return out
-                """#
-        case .cancel:
-            // ARGV: P, now, ids…
-            return #"""
-                local now = ARGV[2]
-                local out = {}
-                for i = 3, #ARGV do
-                  local id = ARGV[i]
-                  local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'queue', 'runat', 'attempt')
-                  if live(f[1]) then
-                    local q = f[2]
-                    detach(id, q, f[1], f[3])
-                    redis.call('HDEL', k, 'owner', 'lease')
-                    redis.call('HSET', k, 'state', 'cancelled', 'finished', now)
-                    adderr(k, {attempt = tonumber(f[4]) or 0, at = tonumber(now), message = 'cancelled by request', reason = 'cancelled'})
-                    redis.call('ZADD', FIN, now, id)
-                    release(k, id)
-                    count(q, f[1], -1); count(q, 'cancelled', 1)
-                    table.insert(out, id)
-                  end
-                end
-                if #out > 0 then wake() end
-                return out
-                """#
-        case .delete:
-            // ARGV: P, ids…
-            return #"""
-                local out = {}
-                for i = 2, #ARGV do
-                  local id = ARGV[i]
-                  local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'queue', 'runat')
-                  if f[1] then
-                    detach(id, f[2], f[1], f[3])
-                    release(k, id)
-                    redis.call('DEL', k)
-                    redis.call('ZREM', IDS, id)
-                    count(f[2], f[1], -1)
-                    table.insert(out, id)
-                  end
-                end
-                if #out > 0 then wake() end
-                return out
-                """#
-        case .prune:
-            // ARGV: P, before, limit → how many were deleted.
-            return #"""
-                local ids = redis.call('ZRANGEBYSCORE', FIN, '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-                for i = 1, #ids do
-                  local id = ids[i]
-                  local k = jobkey(id)
-                  local f = redis.call('HMGET', k, 'state', 'queue')
-                  redis.call('ZREM', FIN, id)
-                  if f[1] then
-                    release(k, id)
-                    redis.call('DEL', k)
-                    redis.call('ZREM', IDS, id)
-                    count(f[2], f[1], -1)
-                  end
-                end
-                return #ids
                 """#
         case .register:
             // ARGV: P, listener, ttl ms: announces a waiting process until server time + ttl.

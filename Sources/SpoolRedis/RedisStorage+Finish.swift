@@ -10,7 +10,9 @@ extension RedisStorage {
     /// `running` with its lease held by `worker`; the others are returned and nothing is
     /// written for them. Snooze and hand-back give the attempt back; every outcome clears the
     /// lease and resets the count of expired leases; failures append to the error history
-    /// (newest ``JobAttemptError/historyLimit`` kept).
+    /// (newest ``JobAttemptError/historyLimit`` kept). In the same script, a job of a batch
+    /// that ends is counted in its batch (firing its callbacks at their milestones), and the
+    /// dependents of a job that ends are released or cancelled.
     public func finish(_ completions: [JobCompletion], worker: String) async throws -> LeaseReport {
         guard !completions.isEmpty else { return LeaseReport() }
         var arguments: [[UInt8]] = [RedisCoding.arg(worker), RedisCoding.arg(completions.count)]
@@ -38,8 +40,13 @@ extension RedisStorage {
             ]
         }
         let reply = try await perform(.finish, arguments, "finish of \(completions.count) job(s) by worker '\(worker)'")
-        if reschedules { workSignal.signal() }
-        return LeaseReport(lost: try ids(reply))
+        // The ids not written, then whether jobs became claimable (released dependents,
+        // callbacks) or a batch finished.
+        guard var cells = reply.elements, let released = cells.popLast() else {
+            throw RedisCoding.corrupt("a finish reply of the wrong shape")
+        }
+        if reschedules || released.int == 1 { workSignal.signal() }
+        return LeaseReport(lost: try ids(.array(cells)))
     }
 
     /// Extends the leases `worker` holds to `now + lease` and stores reported progress, in one
@@ -60,8 +67,9 @@ extension RedisStorage {
 
     /// Returns running jobs whose lease expired before `now` to `available`, keeping the
     /// attempt and recording a `lease_expired` error; a job whose lease has now expired more
-    /// than `poisonAfter` times in a row goes to `dead` with a `poison` error instead. One
-    /// script per 1000 expired leases (it loops until none is left, at most 1000 times).
+    /// than `poisonAfter` times in a row goes to `dead` with a `poison` error instead (counted
+    /// in its batch, its dependents settled, in the same script). One script per 1000 expired
+    /// leases (it loops until none is left, at most 1000 times).
     public func rescueExpired(now: Date, poisonAfter: Int) async throws -> RescueReport {
         var report = RescueReport()
         for _ in 0..<1000 {

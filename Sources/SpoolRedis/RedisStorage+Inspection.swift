@@ -71,7 +71,8 @@ extension RedisStorage {
 
     /// Makes dead or cancelled jobs available again with a fresh budget of attempts (attempt 0,
     /// run-at `now`), in one script. A job whose unique key another live job holds now is not
-    /// retried.
+    /// retried. A retried job of a batch counts out of its final state there (the batch runs
+    /// again; callbacks that fired do not fire again).
     /// - Returns: the ids that were retried, in the order given.
     public func retry(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
@@ -84,6 +85,9 @@ extension RedisStorage {
 
     /// Cancels jobs that have not finished, in one script, recording a `cancelled` error. A
     /// running job's lease is void at once: its worker's outcome and heartbeats are refused.
+    /// In the same script each cancelled job counts in its batch and cancels its pending
+    /// dependents in cascade (those that run anyway are released once all their dependencies
+    /// ended).
     /// - Returns: the ids that were cancelled, in the order given.
     public func cancel(_ ids: [JobID], now: Date) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
@@ -93,7 +97,9 @@ extension RedisStorage {
         return ids.filter { done.contains($0) }
     }
 
-    /// Deletes jobs in any state, in one script. A running job's worker loses its lease.
+    /// Deletes jobs in any state, in one script. A running job's worker loses its lease. An
+    /// unfinished job of a batch, or one that others depend on, counts as cancelled for its
+    /// batch and its dependents, in the same script.
     /// - Returns: the ids that existed and were deleted, in the order given.
     public func delete(_ ids: [JobID]) async throws -> [JobID] {
         guard !ids.isEmpty else { return [] }
@@ -102,7 +108,8 @@ extension RedisStorage {
     }
 
     /// Deletes at most `limit` finished jobs (succeeded, dead, cancelled) that finished before
-    /// `before`, oldest first, in one script (at most 10,000 per call).
+    /// `before`, oldest first, in one script (at most 10,000 per call), and as many batches that
+    /// first finished before then (with their callbacks and lists of jobs).
     /// - Returns: how many were deleted.
     public func prune(finishedBefore before: Date, limit: Int) async throws -> Int {
         guard limit > 0 else { return 0 }

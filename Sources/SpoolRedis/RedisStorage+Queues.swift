@@ -49,7 +49,9 @@ extension RedisStorage {
     /// only runs the script's wake-up.
     private func wakeEveryProcess(_ after: String) async throws {
         workSignal.signal()
-        _ = try await perform(.enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0)], "waking workers after \(after)")
+        _ = try await perform(
+            .enqueue, [RedisCoding.arg(Int64(0)), RedisCoding.arg(0), [], RedisCoding.arg(Int64(0)), RedisCoding.arg(0)],
+            "waking workers after \(after)")
     }
 
     /// The queues with limits.

@@ -61,6 +61,12 @@ extension RedisStorage {
         if let reply = error as? RedisReplyError, reply.code == "DUPLICATE" {
             return SpoolError(code: .invalidArgument, message: String(reply.message.dropFirst("DUPLICATE ".count)))
         }
+        // `UNPROCESSABLE JOBID MESSAGE` (`-` for no job): a workflow the store refuses.
+        if let reply = error as? RedisReplyError, reply.code == "UNPROCESSABLE" {
+            let rest = reply.message.dropFirst("UNPROCESSABLE ".count)
+            let job = rest.prefix { $0 != " " }
+            return SpoolError(code: .unprocessable, message: String(rest.dropFirst(job.count + 1)), job: JobID(String(job)))
+        }
         return SpoolError(code: .storageUnavailable, message: "Redis job store \(target): \(operation) failed: \(error)")
     }
 }

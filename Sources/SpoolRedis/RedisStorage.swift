@@ -31,6 +31,9 @@ import Synchronization
 ///   whatever its batch size: a claim, a batch of outcomes, an enqueue with its unique keys.
 /// - Outcomes and heartbeats are written only where the job is `running` and its lease owner is
 ///   the caller; the script reports the ids it did not write.
+/// - Batches and dependencies (``JobBatching``) are kept by the same scripts that move the jobs:
+///   a batch's counts and callbacks, and a job's dependents, change in the script of the
+///   outcome, cancel, delete, rescue or retry that causes it.
 /// - Durability is the server's: with `appendonly yes` and `appendfsync always` an enqueue that
 ///   returned survives a crash of the server; with `everysec` (Redis's default for AOF) up to a
 ///   second of changes can be lost; without persistence everything is lost with the server.

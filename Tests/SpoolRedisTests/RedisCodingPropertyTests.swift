@@ -147,6 +147,7 @@ struct RedisCodingPropertyTests {
             .bulkString(Array(Self.id.description.utf8)), .bulkString(Array("q".utf8)), .bulkString(Array("k".utf8)),
             .bulkString(Array("{}".utf8)), .bulkString(Array("0".utf8)), .integer(1), .bulkString(Array("5".utf8)),
             .bulkString(Array("1893456000000".utf8)), .bulkString(Array("1893456000000".utf8)), .bulkString([]), .bulkString([]),
+            .bulkString([]),
         ]
         var read = 0
         var refused = 0

@@ -48,16 +48,3 @@ public protocol JobBatching: Sendable {
     /// Waits until the batch has finished (every job final) and returns it; nil when unknown.
     func waitUntilBatchFinished(_ id: BatchID) async throws -> BatchRecord?
 }
-
-extension NewJob {
-    /// Refuses jobs with a batch or dependencies, for a driver that does not keep them yet.
-    /// - Throws: ``SpoolError`` `unprocessable` naming the field and the driver.
-    package static func refuseWorkflows(_ jobs: [NewJob], driver: String) throws {
-        guard let job = jobs.first(where: \.usesWorkflows) else { return }
-        let field = job.batch != nil ? "batch" : "depends_on"
-        throw SpoolError(
-            code: .unprocessable,
-            message: "\(field): the \(driver) driver does not keep batches or dependencies yet (the memory, SQLite and PostgreSQL drivers do)",
-            job: job.id)
-    }
-}

@@ -149,10 +149,6 @@ struct BenchCommand: AsyncParsableCommand {
         for workload in workloads ?? Workload.standard {
             if workload.needsDurableDriver && !durable {
                 Terminal.printError("\(workload.rawValue) (\(workload.summary)) does not apply to the \(driver.rawValue) driver; skipped")
-            } else if workload.needsWorkflows && !driver.keepsWorkflows {
-                Terminal.printError(
-                    "\(workload.rawValue) (\(workload.summary)): the \(driver.rawValue) driver does not keep batches and dependencies yet; skipped"
-                )
             } else {
                 selected.append(workload)
             }

@@ -38,9 +38,6 @@ enum Workload: String, CaseIterable, Sendable {
         }
     }
 
-    /// The workflow workloads (batches, dependencies) need a driver that keeps them.
-    var needsWorkflows: Bool { [.b1, .b2, .b3, .b4].contains(self) }
-
     /// W6 (kill a worker process) and W7 (a deep durable queue) only mean something for a
     /// durable driver.
     var needsDurableDriver: Bool { self == .w6 || self == .w7 }
@@ -55,9 +52,6 @@ enum BenchDriver: String, CaseIterable, Sendable {
 
     /// W3's job count: a million for memory, ten thousand for the durable drivers.
     var drainJobs: Int { self == .memory ? 1_000_000 : 10_000 }
-
-    /// Whether the driver keeps batches and dependencies yet (B1–B4 apply).
-    var keepsWorkflows: Bool { self == .memory || self == .sqlite || self == .postgres }
 }
 
 /// Why a benchmark could not run.
