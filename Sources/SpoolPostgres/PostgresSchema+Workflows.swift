@@ -156,6 +156,53 @@ extension PostgresSchema {
                 depended boolean;
             BEGIN
                 SELECT bool_or(batch_id IS NOT NULL), bool_or(has_dependents) INTO batched, depended FROM moved_new;
+                -- Dependencies first: the rows this statement moved are locked, the dependents next, their
+                -- batches (in the loop's own statements) and then this statement's batches last, the order
+                -- in which every statement locks (rows, then batches). The loop's statements run this
+                -- trigger again, one level deeper: there it only counts.
+                IF depended AND pg_trigger_depth() = 1 THEN
+                    -- Dependencies: the jobs with dependents that reached a final state, then those the
+                    -- loop cancels in turn (a queue, so a chain of any length cascades without recursion).
+                    SELECT array_agg(n.id), array_agg(n.state), array_agg(COALESCE(n.finished_at, 0)) INTO ended, ended_states, ended_at
+                    FROM moved_new n
+                    WHERE n.has_dependents AND n.state IN ('succeeded', 'dead', 'cancelled')
+                        AND NOT EXISTS (SELECT 1 FROM moved_old o WHERE o.id = n.id AND o.state IN ('succeeded', 'dead', 'cancelled'));
+                    WHILE i <= cardinality(ended) LOOP
+                        -- Release the dependents whose last dependency this was (or count it off).
+                        FOR q IN
+                            UPDATE {S}.jobs SET waiting_on = waiting_on - 1,
+                                state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at[i] THEN 'scheduled' ELSE 'available' END
+                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
+                                AND (ended_states[i] = 'succeeded' OR on_dependency_failure = 'run')
+                            RETURNING CASE WHEN state <> 'pending' THEN queue END
+                        LOOP
+                            IF q IS NOT NULL THEN
+                                PERFORM pg_notify('{C}', q);
+                            END IF;
+                        END LOOP;
+                        IF ended_states[i] <> 'succeeded' THEN
+                            FOR r IN
+                                UPDATE {S}.jobs SET state = 'cancelled', finished_at = ended_at[i], lease_owner = NULL, lease_expires_at = NULL,
+                                    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at[i],
+                                        'message', 'dependency ' || {S}.id_text(ended[i]) || ' ended ' || ended_states[i],
+                                        'reason', 'dependency_failed'))
+                                WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
+                                    AND on_dependency_failure <> 'run'
+                                RETURNING id, has_dependents, watched
+                            LOOP
+                                IF r.watched THEN
+                                    PERFORM pg_notify('{C}', chr(1) || r.id::text);
+                                END IF;
+                                IF r.has_dependents THEN
+                                    ended := ended || r.id;
+                                    ended_states := ended_states || 'cancelled'::text;
+                                    ended_at := ended_at || ended_at[i];
+                                END IF;
+                            END LOOP;
+                        END IF;
+                        i := i + 1;
+                    END LOOP;
+                END IF;
                 -- Batches: the moves into (+1) and out of (-1) each final state, per batch, in id order.
                 FOR m IN
                     SELECT batch_id, sum(s) AS s, sum(d) AS d, sum(c) AS c, max(at) AS at, bool_or(dead) AS dead FROM (
@@ -175,55 +222,6 @@ extension PostgresSchema {
                         PERFORM {S}.fire_callbacks(m.batch_id, ARRAY['dead'], COALESCE(m.at, 0));
                     END IF;
                     PERFORM {S}.settle_batch(m.batch_id);
-                END LOOP;
-                -- The statements of the loop below run this trigger again (one level deeper): there
-                -- it only counts.
-                IF depended IS NOT TRUE OR pg_trigger_depth() > 1 THEN
-                    RETURN NULL;
-                END IF;
-                -- Dependencies: the jobs with dependents that reached a final state, then those the
-                -- loop cancels in turn (a queue, so a chain of any length cascades without recursion).
-                SELECT array_agg(n.id), array_agg(n.state), array_agg(COALESCE(n.finished_at, 0)) INTO ended, ended_states, ended_at
-                FROM moved_new n
-                WHERE n.has_dependents AND n.state IN ('succeeded', 'dead', 'cancelled')
-                    AND NOT EXISTS (SELECT 1 FROM moved_old o WHERE o.id = n.id AND o.state IN ('succeeded', 'dead', 'cancelled'));
-                IF ended IS NULL THEN
-                    RETURN NULL;
-                END IF;
-                WHILE i <= cardinality(ended) LOOP
-                    -- Release the dependents whose last dependency this was (or count it off).
-                    FOR q IN
-                        UPDATE {S}.jobs SET waiting_on = waiting_on - 1,
-                            state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at[i] THEN 'scheduled' ELSE 'available' END
-                        WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
-                            AND (ended_states[i] = 'succeeded' OR on_dependency_failure = 'run')
-                        RETURNING CASE WHEN state <> 'pending' THEN queue END
-                    LOOP
-                        IF q IS NOT NULL THEN
-                            PERFORM pg_notify('{C}', q);
-                        END IF;
-                    END LOOP;
-                    IF ended_states[i] <> 'succeeded' THEN
-                        FOR r IN
-                            UPDATE {S}.jobs SET state = 'cancelled', finished_at = ended_at[i], lease_owner = NULL, lease_expires_at = NULL,
-                                errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at[i],
-                                    'message', 'dependency ' || {S}.id_text(ended[i]) || ' ended ' || ended_states[i],
-                                    'reason', 'dependency_failed'))
-                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
-                                AND on_dependency_failure <> 'run'
-                            RETURNING id, has_dependents, watched
-                        LOOP
-                            IF r.watched THEN
-                                PERFORM pg_notify('{C}', chr(1) || r.id::text);
-                            END IF;
-                            IF r.has_dependents THEN
-                                ended := ended || r.id;
-                                ended_states := ended_states || 'cancelled'::text;
-                                ended_at := ended_at || ended_at[i];
-                            END IF;
-                        END LOOP;
-                    END IF;
-                    i := i + 1;
                 END LOOP;
                 RETURN NULL;
             END $$
