@@ -54,9 +54,17 @@ enum RedisScript: String, CaseIterable, Sendable {
           if n > 1e15 then n = 1e15 elseif n < -1e15 then n = -1e15 end
           return fmt(n)
         end
+        -- Adds d to the count of jobs of queue q in state s. A stored count that HINCRBY refuses
+        -- (not an integer, or one that would overflow: a corrupt field) starts afresh rather
+        -- than failing the script halfway through its writes; the usual path costs nothing more.
         local function count(q, s, d)
-          local v = redis.call('HINCRBY', CNT, s .. ':' .. q, d)
-          if v == 0 then redis.call('HDEL', CNT, s .. ':' .. q) end
+          local f = s .. ':' .. q
+          local v = redis.pcall('HINCRBY', CNT, f, d)
+          if type(v) ~= 'number' then
+            v = math.max(0, d)
+            redis.call('HSET', CNT, f, fmt(v))
+          end
+          if v == 0 then redis.call('HDEL', CNT, f) end
         end
         local function live(s) return s == 'pending' or s == 'scheduled' or s == 'available' or s == 'running' end
         local function detach(id, q, s, runat)

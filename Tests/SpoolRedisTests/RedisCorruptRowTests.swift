@@ -97,6 +97,36 @@ struct RedisCorruptRowTests {
     }
 }
 
+extension RedisCorruptRowTests {
+    @Test("a corrupt count of jobs per queue and state starts afresh; claims and outcomes are stored whole")
+    func corruptCounts() async throws {
+        // HINCRBY of a count stored as "lots" (or one at the 64-bit limit) failed the claim and
+        // the finish halfway through their writes.
+        try await RedisTestServer.withStorage { storage in
+            let now = Date()
+            let jobs = (0..<2).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
+            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            for (field, value) in [("available:default", "lots"), ("running:default", "9223372036854775807")] {
+                _ = try await storage.command(
+                    [Array("HSET".utf8), Array("\(storage.prefix):counts".utf8), Array(field.utf8), Array(value.utf8)],
+                    "corrupting a count")
+            }
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 2)], worker: "w", lease: .seconds(30)), now: now)
+            #expect(Set(claimed.map(\.id)) == Set(jobs.map(\.id)), "both claimed")
+            let at = now.addingTimeInterval(1)
+            let lost = try await storage.finish(
+                claimed.map { JobCompletion(id: $0.id, outcome: .succeeded(result: nil), at: at) }, worker: "w"
+            )
+            .lost
+            #expect(lost.isEmpty)
+            for job in jobs { #expect(try await storage.job(job.id)?.state == .succeeded) }
+            let stats = try await storage.stats()
+            #expect(stats.count(.succeeded) == 2 && stats.count(.available) >= 0 && stats.count(.running) >= 0, "\(stats)")
+        }
+    }
+}
+
 extension Array {
     fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var results: [T] = []
