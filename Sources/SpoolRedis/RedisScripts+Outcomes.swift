@@ -19,7 +19,7 @@ extension RedisScript {
           if f[1] ~= 'running' or f[2] ~= worker then
             lost[#lost + 1] = id
           else
-            local q = f[3]
+            local q = f[3] or ''
             queues[q] = true
             nd = nd + 1; done[nd] = id
             -- 'owner' and 'lease' stay: they count only while the state is running, and

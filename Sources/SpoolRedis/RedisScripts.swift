@@ -39,8 +39,10 @@ enum RedisScript: String, CaseIterable, Sendable {
         local RUN, FIN, IDS, UNI, CNT = P .. ':running', P .. ':finished', P .. ':ids', P .. ':unique', P .. ':counts'
         local QS, PAUSED, LST = P .. ':queues', P .. ':paused', P .. ':listeners'
         local function jobkey(id) return P .. ':job:' .. id end
-        local function readyk(q) return P .. ':q:' .. q .. ':ready' end
-        local function schedk(q) return P .. ':q:' .. q .. ':sched' end
+        -- A job hash without a queue (a corrupt row) names the queue '' here, so no script
+        -- fails halfway through its writes on it; no worker claims from that queue.
+        local function readyk(q) return P .. ':q:' .. (q or '') .. ':ready' end
+        local function schedk(q) return P .. ':q:' .. (q or '') .. ':sched' end
         local function fmt(n) return string.format('%d', n) end
         local function rmember(runat, id)
           local t = tonumber(runat) or 0
@@ -58,6 +60,7 @@ enum RedisScript: String, CaseIterable, Sendable {
         -- (not an integer, or one that would overflow: a corrupt field) starts afresh rather
         -- than failing the script halfway through its writes; the usual path costs nothing more.
         local function count(q, s, d)
+          if not q or q == '' or not s then return end
           local f = s .. ':' .. q
           local v = redis.pcall('HINCRBY', CNT, f, d)
           if type(v) ~= 'number' then

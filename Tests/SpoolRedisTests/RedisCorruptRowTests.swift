@@ -127,6 +127,43 @@ extension RedisCorruptRowTests {
     }
 }
 
+extension RedisCorruptRowTests {
+    @Test("a job hash without a queue does not stop a finish, rescue, retry or delete halfway; the other jobs are stored whole")
+    func jobsWithoutAQueue() async throws {
+        // Each script concatenated the missing queue into a key, or indexed a table with it,
+        // after some of its writes, and Redis does not roll back.
+        try await RedisTestServer.withStorage { storage in
+            let now = Date()
+            let jobs = (0..<6).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
+            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            let claimed = try await storage.claim(
+                ClaimRequest(demands: [QueueDemand(queue: "default", limit: 6)], worker: "w", lease: .seconds(1)), now: now)
+            #expect(claimed.count == 6)
+            for job in jobs.prefix(4) {
+                _ = try await storage.command(
+                    [Array("HDEL".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array("queue".utf8)], "corrupting a job")
+            }
+            let at = now.addingTimeInterval(0.5)
+            let error = JobAttemptError(attempt: 1, at: at, message: "m")
+            let completions = [
+                JobCompletion(id: jobs[0].id, outcome: .succeeded(result: nil), at: at),
+                JobCompletion(id: jobs[1].id, outcome: .retry(at: at.addingTimeInterval(60), error: error), at: at),
+                JobCompletion(id: jobs[2].id, outcome: .dead(error: error), at: at),
+                JobCompletion(id: jobs[4].id, outcome: .succeeded(result: nil), at: at),
+            ]
+            _ = try await storage.finish(completions, worker: "w")
+            #expect(try await storage.job(jobs[4].id)?.state == .succeeded, "an intact job of the same finish is stored")
+            // jobs[3] (no queue) and jobs[5] (intact) are still running; their leases expire.
+            let rescue = try await storage.rescueExpired(now: now.addingTimeInterval(5), poisonAfter: 5)
+            #expect(rescue.rescued.contains(jobs[5].id), "\(rescue)")
+            #expect(try await storage.job(jobs[5].id)?.state == .available)
+            _ = try await storage.retry([jobs[2].id], now: now)
+            #expect(try await storage.delete(jobs.prefix(4).map(\.id)).count == 4)
+            for job in jobs.prefix(4) { #expect(try await storage.job(job.id) == nil) }
+        }
+    }
+}
+
 extension Array {
     fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var results: [T] = []
