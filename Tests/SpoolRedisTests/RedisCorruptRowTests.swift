@@ -68,8 +68,7 @@ struct RedisCorruptRowTests {
         // history, HINCRBY of an attempt stored as 1e+30), and Redis does not roll back.
         try await RedisTestServer.withStorage { storage in
             let now = Date()
-            let jobs = (0..<3).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
-            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            let jobs = try await Self.enqueueJobs(3, on: storage, now: now)
             for (job, (field, value)) in zip(jobs, [("errors", "{{{"), ("attempt", "1e30"), ("attempt", "1e30")]) {
                 _ = try await storage.command(
                     [Array("HSET".utf8), Array("\(storage.prefix):job:\(job.id)".utf8), Array(field.utf8), Array(value.utf8)],
@@ -104,8 +103,7 @@ extension RedisCorruptRowTests {
         // the finish halfway through their writes.
         try await RedisTestServer.withStorage { storage in
             let now = Date()
-            let jobs = (0..<2).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
-            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            let jobs = try await Self.enqueueJobs(2, on: storage, now: now)
             for (field, value) in [("available:default", "lots"), ("running:default", "9223372036854775807")] {
                 _ = try await storage.command(
                     [Array("HSET".utf8), Array("\(storage.prefix):counts".utf8), Array(field.utf8), Array(value.utf8)],
@@ -125,17 +123,14 @@ extension RedisCorruptRowTests {
             #expect(stats.count(.succeeded) == 2 && stats.count(.available) >= 0 && stats.count(.running) >= 0, "\(stats)")
         }
     }
-}
 
-extension RedisCorruptRowTests {
     @Test("a job hash without a queue does not stop a finish, rescue, retry or delete halfway; the other jobs are stored whole")
     func jobsWithoutAQueue() async throws {
         // Each script concatenated the missing queue into a key, or indexed a table with it,
         // after some of its writes, and Redis does not roll back.
         try await RedisTestServer.withStorage { storage in
             let now = Date()
-            let jobs = (0..<6).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
-            _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+            let jobs = try await Self.enqueueJobs(6, on: storage, now: now)
             let claimed = try await storage.claim(
                 ClaimRequest(demands: [QueueDemand(queue: "default", limit: 6)], worker: "w", lease: .seconds(1)), now: now)
             #expect(claimed.count == 6)
@@ -161,6 +156,15 @@ extension RedisCorruptRowTests {
             #expect(try await storage.delete(jobs.prefix(4).map(\.id)).count == 4)
             for job in jobs.prefix(4) { #expect(try await storage.job(job.id) == nil) }
         }
+    }
+}
+
+extension RedisCorruptRowTests {
+    /// `count` jobs of kind `k` in the default queue, due `now`, stored on `storage`.
+    static func enqueueJobs(_ count: Int, on storage: RedisStorage, now: Date) async throws -> [NewJob] {
+        let jobs = (0..<count).map { _ in NewJob(kind: "k", payload: JobPayload(bytes: Array("{}".utf8)), runAt: now, createdAt: now) }
+        _ = try await storage.enqueue(jobs, whenFull: .fail, now: now)
+        return jobs
     }
 }
 
