@@ -29,11 +29,7 @@ extension PostgresStorage {
         let keys = Array(Set(jobs.compactMap(\.uniqueKey)))
         if !keys.isEmpty {
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT unique_key, id, state FROM \(s)jobs
-                        WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(PostgresSchema.liveStates)) FOR UPDATE
-                        """, binds: binds { $0.append(PostgresArray(.texts(keys))) }))
+                PostgresQuery(unsafeSQL: "\(sql.holders) FOR UPDATE", binds: binds { $0.append(PostgresArray(.texts(keys))) }))
             var holders: [String: (JobID, JobState)] = [:]
             for row in rows {
                 let (key, uuid, state) = try row.decode((String, UUID, String).self)
@@ -108,9 +104,6 @@ extension PostgresStorage {
 
     private func insertBatch(_ batch: NewBatch, total: Int, on connection: CheckedConnection) async throws {
         let s = sql.prefix
-        if let other = batch.jobs.first(where: { $0.batch != nil && $0.batch != batch.id }) {
-            throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
-        }
         let inserted = try await connection.query(
             PostgresQuery(
                 unsafeSQL: "INSERT INTO \(s)batches (id, created_at, total) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING id",

@@ -83,34 +83,23 @@ struct WorkflowInsert: Sendable {
             guard !job.dependencies.isEmpty else { continue }
             let resolvedDependencies = Array(Set(job.dependencies.map(resolved))).sorted()
             dependencies[index] = resolvedDependencies
-            var failed: (JobID, JobState)?
-            var unfinished = 0
+            var standing = DependencyStanding(failure: job.dependencyFailure)
             for dependency in resolvedDependencies {
-                let state: JobState
                 if let other = position[dependency], stored[other] {
                     hasDependents[other] = true
-                    state = states[other]
+                    standing.count(dependency, states[other])
                 } else {
-                    state = outside[dependency] ?? .pending
-                }
-                switch state {
-                case .succeeded: continue
-                case .dead, .cancelled:
-                    if job.dependencyFailure == .cancel, failed == nil { failed = (dependency, state) }
-                case .pending, .scheduled, .available, .running:
-                    unfinished += 1
+                    standing.count(dependency, outside[dependency] ?? .pending)
                 }
             }
-            if let (dependency, ended) = failed {
+            if let (dependency, ended) = standing.failed {
                 states[index] = .cancelled
                 finishedAt[index] = now
-                let error = JobAttemptError(
-                    attempt: 0, at: date, message: "dependency \(dependency) ended \(ended.rawValue)", reason: "dependency_failed")
-                errors[index] = try PostgresCoding.encodeErrors([error])
-            } else if unfinished > 0 {
+                errors[index] = try PostgresCoding.encodeErrors([.dependencyFailed(dependency, ended: ended, attempt: 0, at: date)])
+            } else if standing.unfinished > 0 {
                 states[index] = .pending
             }
-            waiting[index] = failed == nil ? unfinished : 0
+            waiting[index] = standing.failed == nil ? standing.unfinished : 0
         }
     }
 

@@ -19,9 +19,6 @@ import Spool
 extension RedisStorage: JobBatching {
     public func enqueueBatch(_ batch: NewBatch, whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         var batch = try batch.validated()
-        if let other = batch.jobs.first(where: { $0.batch != nil && $0.batch != batch.id }) {
-            throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
-        }
         for index in batch.jobs.indices { batch.jobs[index].batch = batch.id }
         return try await store(batch.jobs, batch: batch, now: now)
     }

@@ -89,9 +89,6 @@ extension SQLiteStorage {
         if try Row.fetchOne(db, sql: "SELECT 1 FROM spool_batches WHERE id = ?", arguments: [blob]) != nil {
             throw SpoolError(code: .unprocessable, message: "batch: a batch with id \(batch.id) already exists")
         }
-        if let other = batch.jobs.first(where: { $0.batch != nil && $0.batch != batch.id }) {
-            throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
-        }
         // The total counts every job of the call from the start, so the batch cannot finish
         // while they are being stored.
         try db.execute(
@@ -170,9 +167,7 @@ extension SQLiteStorage {
             }
             try storePlain()
             let dependencies = Array(Set(job.dependencies.map { alias[$0] ?? $0 })).sorted()
-            // Where the dependencies stand: the first that failed, and how many have not ended.
-            var failed: (JobID, JobState)?
-            var waiting = 0
+            var standing = DependencyStanding(failure: job.dependencyFailure)
             for dependency in dependencies {
                 guard
                     let text = try String.fetchOne(
@@ -180,16 +175,10 @@ extension SQLiteStorage {
                 else {
                     throw SpoolError(code: .unprocessable, message: "depends_on: no job has id \(dependency)", job: job.id)
                 }
-                let ended = try SQLiteCoding.state(text)
-                switch ended {
-                case .succeeded: continue
-                case .dead, .cancelled:
-                    if job.dependencyFailure == .cancel, failed == nil { failed = (dependency, ended) }
-                case .pending, .scheduled, .available, .running:
-                    waiting += 1
-                }
+                standing.count(dependency, try SQLiteCoding.state(text))
             }
-            let state: JobState = dependencies.isEmpty || (waiting == 0 && failed == nil) ? row.state : .pending
+            let waiting = standing.unfinished
+            let state: JobState = dependencies.isEmpty || (waiting == 0 && standing.failed == nil) ? row.state : .pending
             let arguments: [(any DatabaseValueConvertible)?] = [
                 SQLiteCoding.blob(job.id), job.queue, job.kind, row.payload.isEmpty ? nil : Data(row.payload), job.priority,
                 state.rawValue, job.maxAttempts, row.runAt, row.createdAt, job.uniqueKey, row.timeout, row.metadata,
@@ -220,9 +209,10 @@ extension SQLiteStorage {
                 try db.cachedStatement(sql: markDependedOnSQL).execute(arguments: [other])
             }
             var stored = state
-            if let (dependency, ended) = failed {
-                let message = "dependency \(dependency) ended \(ended.rawValue)"
-                try cancelPending(job.id, row: nil, message: message, reason: "dependency_failed", at: now, db, anyState: true)
+            if let (dependency, ended) = standing.failed {
+                try cancelPending(
+                    job.id, row: nil, error: { .dependencyFailed(dependency, ended: ended, attempt: $0, at: now) }, at: now, db,
+                    anyState: true)
                 stored = .cancelled
             }
             results[index] = EnqueueResult(id: job.id, state: stored, existing: false)

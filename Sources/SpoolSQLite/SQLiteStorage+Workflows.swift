@@ -78,7 +78,9 @@ extension SQLiteStorage: JobBatching {
             for row in try Row.fetchAll(db.cachedStatement(sql: Self.unfinishedMembersSQL), arguments: [blob]) {
                 let member = try SQLiteCoding.id(row.decode(atIndex: 0))
                 try Self.cancelPending(
-                    member, row: row, message: "cancelled with its batch", reason: "cancelled", at: now, db, anyState: true)
+                    member, row: row,
+                    error: { JobAttemptError(attempt: $0, at: now, message: "cancelled with its batch", reason: "cancelled") },
+                    at: now, db, anyState: true)
                 cancelled.append(member)
             }
             return (cancelled, try Self.settleDependents(db))
@@ -199,9 +201,10 @@ extension SQLiteStorage: JobBatching {
                 guard ended != .succeeded else { continue }
                 for row in try Row.fetchAll(db.cachedStatement(sql: failedDependentsSQL), arguments: [blob]) {
                     let dependent = try SQLiteCoding.id(row.decode(atIndex: 0))
+                    let date = SQLiteCoding.date(micros: at)
                     try cancelPending(
-                        dependent, row: row, message: "dependency \(id) ended \(ended.rawValue)", reason: "dependency_failed",
-                        at: SQLiteCoding.date(micros: at), db, anyState: false)
+                        dependent, row: row, error: { .dependencyFailed(id, ended: ended, attempt: $0, at: date) }, at: date, db,
+                        anyState: false)
                     settled.cancelled.append(dependent)
                 }
             }
@@ -214,18 +217,18 @@ extension SQLiteStorage: JobBatching {
         WHERE id = ?3 AND (?4 OR state = 'pending') AND NOT \(SQLiteSchema.finishedCondition)
         """
 
-    /// Cancels one unfinished job (only a pending one unless `anyState`), recording an error
-    /// with `message` and `reason`; `row` holds its (id, attempt, errors) when already read.
+    /// Cancels one unfinished job at `at` (only a pending one unless `anyState`), recording the
+    /// error `error` makes for its attempt; `row` holds its (id, attempt, errors) when already
+    /// read.
     static func cancelPending(
-        _ id: JobID, row: Row?, message: String, reason: String, at: Date, _ db: Database, anyState: Bool
+        _ id: JobID, row: Row?, error: (_ attempt: Int) -> JobAttemptError, at: Date, _ db: Database, anyState: Bool
     ) throws {
         let blob = SQLiteCoding.blob(id)
         guard let row = try row ?? Row.fetchOne(db, sql: "SELECT id, attempt, errors FROM spool_jobs WHERE id = ?", arguments: [blob])
         else { return }
         let columns = StoredColumns(row: row, id: id)
         let attempt = StoredValue.attempt(try columns.integer(1, "attempt"))
-        let error = JobAttemptError(attempt: attempt, at: at, message: message, reason: reason)
-        let errors = try SQLiteCoding.appending([error], to: columns.optionalText(2, "errors"))
+        let errors = try SQLiteCoding.appending([error(attempt)], to: columns.optionalText(2, "errors"))
         try db.cachedStatement(sql: cancelOneSQL).execute(arguments: [SQLiteCoding.micros(at), errors, blob, anyState])
     }
 }

@@ -69,4 +69,20 @@ struct JobInputTests {
         let negative = QueueAllowance(limits: rate, running: -2, startsInWindow: [(now, -5)])
         #expect(negative.jobs == 3, "a negative running count counts as none: \(negative.jobs)")
     }
+
+    @Test("a batch that holds a job of another batch is refused, naming the job, and nothing is stored")
+    func batchOfAnotherBatchsJob() async throws {
+        let storage = MemoryStorage()
+        let now = Date()
+        var stray = NewJob(queue: "default", kind: "k", payload: JobPayload(bytes: []), runAt: now, createdAt: now)
+        stray.batch = BatchID()
+        let batch = NewBatch(
+            jobs: [NewJob(queue: "default", kind: "k", payload: JobPayload(bytes: []), runAt: now, createdAt: now), stray], createdAt: now)
+        let error = await #expect(throws: SpoolError.self) { _ = try await storage.enqueueBatch(batch, whenFull: .fail, now: now) }
+        #expect(error?.code == .unprocessable && error?.job == stray.id, "\(String(describing: error))")
+        #expect(error?.message == "batch: job \(stray.id) belongs to another batch")
+        let stats = try await storage.stats()
+        let stored = try await storage.batch(batch.id)
+        #expect(stats.count(.available) == 0 && stored == nil)
+    }
 }

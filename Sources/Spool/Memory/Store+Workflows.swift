@@ -122,9 +122,6 @@ extension Store {
         }
         if let new {
             if batches[new.id] != nil { throw SpoolError(code: .unprocessable, message: "batch: a batch with id \(new.id) already exists") }
-            if let other = jobs.first(where: { $0.batch != nil && $0.batch != new.id }) {
-                throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
-            }
         }
         for job in jobs {
             guard let id = job.batch, new?.id != id else { continue }
@@ -202,20 +199,14 @@ extension Store {
             }
             return EnqueueResult(id: job.id, state: job.state, existing: false)
         }
-        var failed: (JobID, JobState)?
+        var standing = DependencyStanding(failure: new.dependencyFailure)
         for id in workflow.dependencies {
             guard let dependency = lookup(id) else { continue }
-            switch dependency.state {
-            case .succeeded:
-                continue
-            case .dead, .cancelled:
-                if new.dependencyFailure == .cancel, failed == nil { failed = (id, dependency.state) }
-            case .pending, .scheduled, .available, .running:
-                dependency.extras().ownWorkflow().dependents.append(job)
-                workflow.waitingOn += 1
-            }
+            standing.count(id, dependency.state)
+            if !dependency.state.isFinished { dependency.extras().ownWorkflow().dependents.append(job) }
         }
-        if let (id, state) = failed {
+        workflow.waitingOn += standing.unfinished
+        if let (id, state) = standing.failed {
             cancelForDependency(job, dependency: id, ended: state, now: now)
         } else if workflow.waitingOn == 0 {
             release(job, now: now)
@@ -231,9 +222,7 @@ extension Store {
 
     private mutating func cancelForDependency(_ job: MemoryJob, dependency: JobID, ended: JobState, now: Date) {
         job.recordError(
-            JobAttemptError(
-                attempt: Int(job.attempt), at: now, message: "dependency \(dependency) ended \(ended.rawValue)", reason: "dependency_failed"
-            ))
+            .dependencyFailed(dependency, ended: ended, attempt: Int(job.attempt), at: now))
         move(job, to: .cancelled, at: now)
     }
 

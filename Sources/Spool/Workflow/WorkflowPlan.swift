@@ -55,11 +55,46 @@ package enum WorkflowPlan {
     }
 }
 
+/// Where a job's dependencies stand when it is stored: the first that ended `dead` or
+/// `cancelled` (unless the job runs anyway, then that one counts as ended) and how many have
+/// not ended. A job with a failed dependency is stored cancelled
+/// (``JobAttemptError/dependencyFailed(_:ended:attempt:at:)``); one with unfinished ones,
+/// `pending`.
+package struct DependencyStanding {
+    /// The first dependency that failed, when the job does not run anyway.
+    package private(set) var failed: (id: JobID, state: JobState)?
+    /// The dependencies that have not ended.
+    package private(set) var unfinished = 0
+    let failure: DependencyFailure
+
+    package init(failure: DependencyFailure) { self.failure = failure }
+
+    /// Counts dependency `id`, now in `state`.
+    package mutating func count(_ id: JobID, _ state: JobState) {
+        switch state {
+        case .succeeded: return
+        case .dead, .cancelled:
+            if failure == .cancel, failed == nil { failed = (id, state) }
+        case .pending, .scheduled, .available, .running:
+            unfinished += 1
+        }
+    }
+}
+
+extension JobAttemptError {
+    /// The error of a job cancelled because `dependency` ended `ended` (`dead` or
+    /// `cancelled`): reason `dependency_failed`, a message that names the dependency.
+    package static func dependencyFailed(_ dependency: JobID, ended: JobState, attempt: Int, at: Date) -> JobAttemptError {
+        JobAttemptError(attempt: attempt, at: at, message: "dependency \(dependency) ended \(ended.rawValue)", reason: "dependency_failed")
+    }
+}
+
 extension NewBatch {
     /// The batch with its jobs' names in Unicode NFC, once every rule holds: at least one job,
-    /// each job and callback valid (``NewJob/validated()``), no id twice.
+    /// each job and callback valid (``NewJob/validated()``), no id twice, no job of another
+    /// batch.
     /// - Throws: ``SpoolError`` `invalidArgument` naming the field (`jobs`, or `on_<event>` for
-    ///   a callback).
+    ///   a callback); `unprocessable` for a job that names another batch.
     package func validated() throws -> NewBatch {
         guard !jobs.isEmpty else { throw SpoolError.invalid("jobs: a batch needs at least one job") }
         var batch = self
@@ -72,6 +107,9 @@ extension NewBatch {
             } catch let error as SpoolError {
                 throw SpoolError(code: error.code, message: "on_\(event.rawValue): \(error.message)", job: error.job)
             }
+        }
+        if let other = batch.jobs.first(where: { $0.batch != nil && $0.batch != id }) {
+            throw SpoolError(code: .unprocessable, message: "batch: job \(other.id) belongs to another batch", job: other.id)
         }
         var ids = Set<JobID>(minimumCapacity: batch.jobs.count)
         for job in batch.jobs where !ids.insert(job.id).inserted {
