@@ -128,7 +128,7 @@ enum PostgresCoding: JobColumnCoding {
         j.timeout_us, j.metadata::text, j.batch_id
         """
 
-    static func claimed(_ cells: PostgresRandomAccessRow) throws -> ClaimedJob {
+    static func claimed(_ cells: [PostgresCell]) throws -> ClaimedJob {
         let timeout = try cells[9].decode(Int64?.self)
         return ClaimedJob(
             id: id(try cells[0].decode(UUID.self)),

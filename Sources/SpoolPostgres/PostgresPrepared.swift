@@ -22,6 +22,18 @@ extension PostgresHotStatement {
     static var prepared: String { text(.onSearchPath) }
 }
 
+/// A hot statement that writes, with a procedure that runs it and commits (see
+/// ``PostgresRoutine``), named as the statement.
+protocol PostgresCommittedStatement: PostgresHotStatement {
+    static var routine: PostgresRoutine { get }
+}
+
+/// The `CALL` of a statement's procedure, as a hot statement of its own.
+enum RoutineCall<Statement: PostgresCommittedStatement>: PostgresHotStatement {
+    static var name: String { "call_\(Statement.name)" }
+    static func text(_ statements: PostgresStatements) -> String { Statement.routine.call(statements) }
+}
+
 /// A hot statement with its bindings, as PostgresNIO's prepared statement: prepared on a
 /// connection the first time that connection runs it, then executed by name.
 struct Prepared<Statement: PostgresHotStatement>: PostgresPreparedStatement {
@@ -72,21 +84,24 @@ enum HotSQL {
         static let name = "spool_claim_v3"
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
-    enum FastClaim: PostgresHotStatement {
+    enum FastClaim: PostgresCommittedStatement {
         static let name = "spool_fast_claim_v3"
+        static var routine: PostgresRoutine { .fastClaim }
         static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
     }
     enum RecordStarts: PostgresHotStatement {
         static let name = "spool_record_starts_v1"
         static func text(_ statements: PostgresStatements) -> String { statements.recordStarts }
     }
-    enum Finish: PostgresHotStatement {
+    enum Finish: PostgresCommittedStatement {
         static let name = "spool_finish_v3"
+        static var routine: PostgresRoutine { .finish }
         static func text(_ statements: PostgresStatements) -> String { statements.finish }
     }
     /// The finish of a batch of successes only.
-    enum FinishSucceeded: PostgresHotStatement {
+    enum FinishSucceeded: PostgresCommittedStatement {
         static let name = "spool_finish_succeeded_v4"
+        static var routine: PostgresRoutine { .finishSucceeded }
         static func text(_ statements: PostgresStatements) -> String { statements.finishSucceeded }
     }
     enum Heartbeat: PostgresHotStatement {

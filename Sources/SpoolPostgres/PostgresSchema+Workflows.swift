@@ -142,8 +142,34 @@ extension PostgresSchema {
                 PERFORM pg_notify('{C}', chr(1) || b::text);
             END $$
             """,
+            jobsMoved(
+                create: "CREATE FUNCTION",
+                dependents: "state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])"),
             """
-            CREATE FUNCTION {S}.jobs_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE TRIGGER jobs_moved AFTER UPDATE ON {S}.jobs REFERENCING OLD TABLE AS moved_old NEW TABLE AS moved_new
+            FOR EACH STATEMENT EXECUTE FUNCTION {S}.jobs_moved()
+            """,
+            // A deleted dependent's dependencies go with it.
+            """
+            CREATE FUNCTION {S}.jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM {S}.dependencies WHERE job_id = OLD.id;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER jobs_deleted AFTER DELETE ON {S}.jobs FOR EACH ROW WHEN (OLD.waiting_on IS NOT NULL)
+            EXECUTE FUNCTION {S}.jobs_deleted()
+            """,
+        ])
+
+    /// The statement-level trigger function over the jobs an `UPDATE` moved (see
+    /// ``workflows``), created with `create` (`CREATE FUNCTION` or `CREATE OR REPLACE
+    /// FUNCTION`); `dependents` picks the pending dependents of `ended[i]` (a migration's text
+    /// never changes, so each version passes its own).
+    static func jobsMoved(create: String, dependents: String) -> String {
+        return """
+            \(create) {S}.jobs_moved() RETURNS trigger LANGUAGE plpgsql AS $$
             DECLARE
                 m record;
                 r record;
@@ -172,7 +198,7 @@ extension PostgresSchema {
                         FOR q IN
                             UPDATE {S}.jobs SET waiting_on = waiting_on - 1,
                                 state = CASE WHEN waiting_on > 1 THEN 'pending' WHEN run_at > ended_at[i] THEN 'scheduled' ELSE 'available' END
-                            WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
+                            WHERE \(dependents)
                                 AND (ended_states[i] = 'succeeded' OR on_dependency_failure = 'run')
                             RETURNING CASE WHEN state <> 'pending' THEN queue END
                         LOOP
@@ -186,7 +212,7 @@ extension PostgresSchema {
                                     errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', ended_at[i],
                                         'message', 'dependency ' || {S}.id_text(ended[i]) || ' ended ' || ended_states[i],
                                         'reason', 'dependency_failed'))
-                                WHERE state = 'pending' AND id IN (SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])
+                                WHERE \(dependents)
                                     AND on_dependency_failure <> 'run'
                                 RETURNING id, has_dependents, watched
                             LOOP
@@ -225,22 +251,20 @@ extension PostgresSchema {
                 END LOOP;
                 RETURN NULL;
             END $$
-            """,
             """
-            CREATE TRIGGER jobs_moved AFTER UPDATE ON {S}.jobs REFERENCING OLD TABLE AS moved_old NEW TABLE AS moved_new
-            FOR EACH STATEMENT EXECUTE FUNCTION {S}.jobs_moved()
-            """,
-            // A deleted dependent's dependencies go with it.
-            """
-            CREATE FUNCTION {S}.jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                DELETE FROM {S}.dependencies WHERE job_id = OLD.id;
-                RETURN NULL;
-            END $$
-            """,
-            """
-            CREATE TRIGGER jobs_deleted AFTER DELETE ON {S}.jobs FOR EACH ROW WHEN (OLD.waiting_on IS NOT NULL)
-            EXECUTE FUNCTION {S}.jobs_deleted()
-            """,
+    }
+
+    /// Version 7: a dependency's release and cancel find the dependents by the dependencies
+    /// index and then by primary key. Version 6's `state = 'pending' AND id IN (…)` let the
+    /// planner, whose statistics of a job table that turns over are nearly always wrong, read
+    /// every pending job through `jobs_state` instead: a step of a 1,000-job chain took 0.7 ms
+    /// of the server's time, a release with 100,000 jobs pending far more. The state test is
+    /// written so that no index on `state` can serve it.
+    static let dependentsByIndex = Migration(
+        version: 7, name: "workflows: dependents found by the dependencies index",
+        statements: [
+            jobsMoved(
+                create: "CREATE OR REPLACE FUNCTION",
+                dependents: "id = ANY (ARRAY(SELECT job_id FROM {S}.dependencies WHERE depends_on = ended[i])) AND state || '' = 'pending'")
         ])
 }

@@ -137,6 +137,7 @@ enum PostgresSchema {
                 "ALTER TABLE {S}.jobs ADD COLUMN watched boolean NOT NULL DEFAULT false"
             ]),
         workflows,
+        dependentsByIndex,
     ]
 
     /// The newest schema version this build knows.
@@ -228,6 +229,8 @@ enum PostgresSchema {
                     ))
                 applied.append("\(migration.version): \(migration.name)")
             }
+            // This build's procedures (not a migration: their text follows the statements').
+            _ = try await PostgresRoutine.install(connection, schema: schema)
             return PostgresMigrationReport(from: current, to: max(current, latestVersion), applied: applied)
         }
     }

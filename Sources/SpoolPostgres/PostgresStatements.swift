@@ -17,9 +17,12 @@ struct PostgresStatements: Sendable {
     let enqueue: String
     let holders: String
     let claim: String
-    let fastClaim: String
-    let finish: String
-    let finishSucceeded: String
+    let fastClaimParts: PostgresSplitStatement
+    let finishParts: PostgresSplitStatement
+    let finishSucceededParts: PostgresSplitStatement
+    var fastClaim: String { fastClaimParts.text }
+    var finish: String { finishParts.text }
+    var finishSucceeded: String { finishSucceededParts.text }
     let enqueueKeyless: String
     let heartbeat: String
     let rescue: String
@@ -157,60 +160,65 @@ struct PostgresStatements: Sendable {
         // own commit), and when a demanded queue has limits it claims nothing and says so
         // (the last column), leaving the claim to the transaction above. The LEFT JOIN gives
         // one row even when nothing was claimed.
-        fastClaim = """
-            WITH limited AS (
-                SELECT EXISTS (
-                    SELECT 1 FROM \(s)queues p WHERE p.name = ANY($1::text[]) AND NOT p.paused
-                    AND (p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL)
-                ) AS found, set_config('synchronous_commit', 'off', true) AS sync
-            ), demand AS (
-                SELECT d.queue, d.lim, d.ord FROM limited, unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
-                WHERE NOT limited.found AND NOT EXISTS (SELECT 1 FROM \(s)queues p WHERE p.name = d.queue AND p.paused)
-            ), \(picked), claimed AS (
-                \(take)
-            )
-            SELECT claimed.*, limited.found FROM limited LEFT JOIN claimed ON true
-            """
+        fastClaimParts = PostgresSplitStatement(
+            ctes: """
+                    limited AS (
+                    SELECT EXISTS (
+                        SELECT 1 FROM \(s)queues p WHERE p.name = ANY($1::text[]) AND NOT p.paused
+                        AND (p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL)
+                    ) AS found, set_config('synchronous_commit', 'off', true) AS sync
+                ), demand AS (
+                    SELECT d.queue, d.lim, d.ord FROM limited, unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
+                    WHERE NOT limited.found AND NOT EXISTS (SELECT 1 FROM \(s)queues p WHERE p.name = d.queue AND p.paused)
+                ), \(picked), claimed AS (
+                    \(take)
+                )
+                """,
+            select: "SELECT claimed.*, limited.found FROM limited LEFT JOIN claimed ON true")
         let appendedError = """
             j.errors || jsonb_build_array(CASE WHEN o.own_attempt THEN jsonb_set(o.error::jsonb, '{attempt}', to_jsonb(j.attempt)) ELSE o.error::jsonb END)
             """
-        finish = """
-            WITH done AS (
-            UPDATE \(jobs) j SET
-                state = o.state,
-                attempt = j.attempt + o.delta,
-                run_at = CASE WHEN o.set_run_at THEN o.run_at ELSE j.run_at END,
-                finished_at = CASE WHEN o.finished THEN o.at END,
-                result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
-                errors = CASE WHEN o.has_error THEN \(PostgresCoding.capped(appendedError)) ELSE j.errors END,
-                lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
-            FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int8[], $5::bool[], $6::bool[], $7::int8[], $8::bytea[],
-                        $9::bool[], $10::text[], $11::bool[], $12::bool[])
-                AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
-            WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
-            RETURNING j.id, j.state, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
-            ), \(Self.notifyWatched(channel: "$14", finished: "state IN (\(PostgresSchema.finishedStates))"))
-            SELECT done.id, done.state, done.queue, done.workflow FROM done, notified
-            """
+        finishParts = PostgresSplitStatement(
+            ctes: """
+                done AS (
+                UPDATE \(jobs) j SET
+                    state = o.state,
+                    attempt = j.attempt + o.delta,
+                    run_at = CASE WHEN o.set_run_at THEN o.run_at ELSE j.run_at END,
+                    finished_at = CASE WHEN o.finished THEN o.at END,
+                    result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
+                    errors = CASE WHEN o.has_error THEN \(PostgresCoding.capped(appendedError)) ELSE j.errors END,
+                    lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+                FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int8[], $5::bool[], $6::bool[], $7::int8[], $8::bytea[],
+                            $9::bool[], $10::text[], $11::bool[], $12::bool[])
+                    AS o(id, state, delta, run_at, set_run_at, finished, at, result, has_result, error, has_error, own_attempt)
+                WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $13
+                RETURNING j.id, j.state, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
+                ), \(Self.notifyWatched(channel: "$14", finished: "state IN (\(PostgresSchema.finishedStates))"))
+                """,
+            select: "SELECT done.id, done.state, done.queue, done.workflow FROM done, notified")
         // The same for a batch of successes only, nearly every batch: four columns of input
         // instead of twelve, no per-row choices, and one row back instead of one per job: the
         // queues of the finished jobs, and the jobs not finished (their lease was gone), which
         // is nearly always none.
-        finishSucceeded = """
-            WITH done AS (
-                UPDATE \(jobs) j SET
-                    state = 'succeeded', finished_at = o.at,
-                    result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
-                    lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
-                FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bool[]) AS o(id, at, result, has_result)
-                WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $5
-                RETURNING j.id, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
-            ), \(Self.notifyWatched(channel: "$6", finished: "true"))
-            SELECT ARRAY(SELECT DISTINCT queue FROM done),
-                   ARRAY(SELECT i.id FROM unnest($1::uuid[]) AS i(id) WHERE i.id NOT IN (SELECT id FROM done)),
-                   EXISTS (SELECT 1 FROM done WHERE workflow)
-            FROM notified
-            """
+        finishSucceededParts = PostgresSplitStatement(
+            ctes: """
+                done AS (
+                    UPDATE \(jobs) j SET
+                        state = 'succeeded', finished_at = o.at,
+                        result = CASE WHEN o.has_result THEN o.result ELSE j.result END,
+                        lease_owner = NULL, lease_expires_at = NULL, expired_leases = 0
+                    FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bool[]) AS o(id, at, result, has_result)
+                    WHERE j.id = o.id AND j.state = 'running' AND j.lease_owner = $5
+                    RETURNING j.id, j.queue, j.watched, j.has_dependents OR j.batch_id IS NOT NULL AS workflow
+                ), \(Self.notifyWatched(channel: "$6", finished: "true"))
+                """,
+            select: """
+                SELECT ARRAY(SELECT DISTINCT queue FROM done),
+                       ARRAY(SELECT i.id FROM unnest($1::uuid[]) AS i(id) WHERE i.id NOT IN (SELECT id FROM done)),
+                       EXISTS (SELECT 1 FROM done WHERE workflow)
+                FROM notified
+                """)
         heartbeat = """
             UPDATE \(jobs) j SET lease_expires_at = $1, progress = CASE WHEN b.has THEN b.progress::jsonb ELSE j.progress END
             FROM unnest($2::uuid[], $3::text[], $4::bool[]) AS b(id, progress, has)

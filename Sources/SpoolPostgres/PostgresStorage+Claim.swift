@@ -35,7 +35,7 @@ extension PostgresStorage {
         guard !queues.isEmpty else { return [] }
         let nowMicros = PostgresCoding.micros(now)
         let expiry = nowMicros + PostgresCoding.micros(request.lease)
-        let rows: [PostgresRow]
+        let rows: [[PostgresCell]]
         if configuration.preparedStatements,
             let fast = try await fastClaimRows(
                 queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
@@ -47,8 +47,7 @@ extension PostgresStorage {
         }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
-        for row in rows {
-            let cells = row.makeRandomAccess()
+        for cells in rows {
             claimed.append((try cells[12].decode(Int64.self), try PostgresCoding.claimed(cells)))
         }
         // RETURNING gives rows in no particular order: put them in claim order.
@@ -79,7 +78,7 @@ extension PostgresStorage {
     /// Cost: two extra round trips, far less than the flush saved.
     private func claimRows(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
-    ) async throws -> [PostgresRow] {
+    ) async throws -> [[PostgresCell]] {
         let (rows, locked) = try await performing("claim for worker '\(worker)'") {
             try await withTransaction { connection -> ([PostgresRow], [String]) in
                 let settings = try await self.run(HotSQL.ClaimLocks.self, binds { $0.append(queues) }, on: connection)
@@ -122,7 +121,7 @@ extension PostgresStorage {
             known.subtract(queues)
             known.formUnion(locked)
         }
-        return rows
+        return rows.map { Array($0) }
     }
 
     /// $1–$6 of both claim statements.
@@ -143,10 +142,10 @@ extension PostgresStorage {
     /// queue has limits: then nothing was claimed and ``claimRows`` must do it.
     private func fastClaimRows(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
-    ) async throws -> [PostgresRow]? {
+    ) async throws -> [[PostgresCell]]? {
         let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
-        let rows = try await committedRows(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
-        guard let first = rows.first?.makeRandomAccess() else { return [] }
+        let rows = try await committedCells(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
+        guard let first = rows.first else { return [] }
         if try first[13].decode(Bool.self) { return nil }
         limitedQueues.withLock { known in known.subtract(queues) }
         // Nothing claimed: the one row is all NULL but the flag.

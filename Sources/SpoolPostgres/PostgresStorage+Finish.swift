@@ -21,10 +21,12 @@ extension PostgresStorage {
         let batch = try FinishBatch(completions)
         let operation = "finish of \(completions.count) job(s) by worker '\(worker)'"
         if batch.succeededOnly {
-            let row = try await committedRows(
+            let row = try await committedCells(
                 HotSQL.FinishSucceeded.self, batch.succeededBindings(worker: worker, channel: channel), operation
             ).first
-            let (queues, lost, workflow) = try row?.decode(([String], [UUID], Bool).self) ?? ([], batch.ids, false)
+            let (queues, lost, workflow) =
+                try row.map { (try $0[0].decode([String].self), try $0[1].decode([UUID].self), try $0[2].decode(Bool.self)) }
+                ?? ([], batch.ids, false)
             // A job with dependents (or of a batch) may have released work: this process's
             // workers look at once, ahead of the notification.
             if workflow || !limitedQueues.withLock({ $0.isDisjoint(with: queues) }) { workSignal.signal() }
@@ -32,14 +34,16 @@ extension PostgresStorage {
             finishWatch.notify(lostIDs.isEmpty ? completions.map(\.id) : completions.map(\.id).filter { !lostIDs.contains($0) })
             return LeaseReport(lost: lostIDs)
         }
-        let rows = try await committedRows(HotSQL.Finish.self, batch.bindings(worker: worker, channel: channel), operation)
+        let rows = try await committedCells(HotSQL.Finish.self, batch.bindings(worker: worker, channel: channel), operation)
         var written = Set<JobID>(minimumCapacity: rows.count)
         var finished: [JobID] = []
         var madeAvailable: [String] = []
         var queues = Set<String>()
         var workflow = false
         for row in rows {
-            let (uuid, state, queue, moved) = try row.decode((UUID, String, String, Bool).self)
+            let (uuid, state, queue, moved) = (
+                try row[0].decode(UUID.self), try row[1].decode(String.self), try row[2].decode(String.self), try row[3].decode(Bool.self)
+            )
             let id = PostgresCoding.id(uuid)
             workflow = workflow || moved
             written.insert(id)

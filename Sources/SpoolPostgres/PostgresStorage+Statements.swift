@@ -87,6 +87,24 @@ extension PostgresStorage {
         }
     }
 
+    /// Runs one hot statement that writes and returns once it is committed, and gives its rows
+    /// as cells: as its procedure's `CALL` (one round trip, see ``PostgresRoutine``) when the
+    /// schema has this build's procedures, else in a transaction of its own (three).
+    func committedCells<Statement: PostgresCommittedStatement>(
+        _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
+    ) async throws -> [[PostgresCell]] {
+        guard routines.withLock({ $0 }) else {
+            return try await committedRows(statement, bindings, operation()).map { Array($0) }
+        }
+        let rows = try await rows(RoutineCall<Statement>.self, bindings, operation())
+        guard let row = rows.first else { return [] }
+        do {
+            return Statement.routine.rows ? try PostgresRoutine.columns(of: row) : [Array(row)]
+        } catch {
+            throw SpoolError.postgres(error, target: target, operation: operation())
+        }
+    }
+
     /// Runs one hot statement on a pooled connection (prepared, see ``run(_:_:on:prepare:)``)
     /// and collects its rows. Outside a transaction: for reads, and writes whose loss is
     /// harmless (a heartbeat); the others take ``committedRows(_:_:_:)``.

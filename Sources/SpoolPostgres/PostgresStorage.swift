@@ -70,6 +70,8 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Queues this process claims from that had limits at its last claim: a finish of one of
     /// their jobs wakes local waiters (a slot of a max-running limit may be free).
     let limitedQueues = Mutex<Set<String>>([])
+    /// Whether the schema has this build's procedures (see ``PostgresRoutine``); known at start.
+    let routines = Mutex(false)
 
     /// What ``run()`` did to the schema at start with ``Configuration/migrateOnStart`` (nil
     /// before it is ready, or when it only checked the version).
@@ -178,6 +180,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                     if configuration.migrateOnStart {
                         let report = try await PostgresSchema.migrate(connection, schema: configuration.schema, now: Date())
                         startMigration.withLock { $0 = report }
+                        routines.withLock { $0 = true }
                         if !report.applied.isEmpty {
                             logger.info("migrated the job store", metadata: ["spool.migration": "\(report)"])
                         }
@@ -189,6 +192,13 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                         if version < PostgresSchema.latestVersion {
                             throw PostgresSchema.tooOld(schema: configuration.schema, version: version)
                         }
+                        let missing = try await PostgresRoutine.missing(connection, schema: configuration.schema)
+                        if !missing.isEmpty {
+                            logger.notice(
+                                "the job store lacks this build's procedures; claims and outcomes take three round trips instead of one until `spool migrate` runs",
+                                metadata: ["spool.missing": "\(missing)"])
+                        }
+                        routines.withLock { $0 = missing.isEmpty }
                     }
                 }
                 return
@@ -228,7 +238,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     public func migrate() async throws -> PostgresMigrationReport {
         do {
             return try await withConnection { connection in
-                try await PostgresSchema.migrate(connection, schema: configuration.schema, now: Date())
+                let report = try await PostgresSchema.migrate(connection, schema: configuration.schema, now: Date())
+                routines.withLock { $0 = true }
+                return report
             }
         } catch {
             throw SpoolError.postgres(error, target: target, operation: "migrating the schema")
