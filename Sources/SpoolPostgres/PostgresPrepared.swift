@@ -85,7 +85,7 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.claim }
     }
     enum FastClaim: PostgresCommittedStatement {
-        static let name = "spool_fast_claim_v3"
+        static let name = "spool_fast_claim_v4"
         static var routine: PostgresRoutine { .fastClaim }
         static func text(_ statements: PostgresStatements) -> String { statements.fastClaim }
     }

@@ -158,23 +158,36 @@ struct PostgresStatements: Sendable {
         // sequential scans off for the session; see `PostgresStorage.init`): it commits without
         // waiting for the WAL flush (`set_config` with is_local lasts until this statement's
         // own commit), and when a demanded queue has limits it claims nothing and says so
-        // (the last column), leaving the claim to the transaction above. The LEFT JOIN gives
-        // one row even when nothing was claimed.
+        // (column 14), leaving the claim to the transaction above. Two more columns tell the
+        // wait that may follow (see `PostgresStorage.waitForWork`) what the claim saw: the
+        // earliest run-at of a scheduled job still to come (as `ready`'s), and how many due
+        // jobs the demanded queues held as the statement began (each counted up to its limit
+        // and one more), claimed or not: more than were claimed means some were left (locked
+        // by another transaction, or over a limit). The LEFT JOIN gives one row even when
+        // nothing was claimed.
         fastClaimParts = PostgresSplitStatement(
             ctes: """
                     limited AS (
                     SELECT EXISTS (
                         SELECT 1 FROM \(s)queues p WHERE p.name = ANY($1::text[]) AND NOT p.paused
                         AND (p.max_running IS NOT NULL OR p.rate_limit IS NOT NULL)
-                    ) AS found, set_config('synchronous_commit', 'off', true) AS sync
+                    ) AS found, set_config('synchronous_commit', 'off', true) AS sync,
+                    (SELECT MIN(run_at) FROM \(jobs) WHERE state = 'scheduled' AND run_at > $3) AS next_due
                 ), demand AS (
                     SELECT d.queue, d.lim, d.ord FROM limited, unnest($1::text[], $2::int8[]) WITH ORDINALITY AS d(queue, lim, ord)
                     WHERE NOT limited.found AND NOT EXISTS (SELECT 1 FROM \(s)queues p WHERE p.name = d.queue AND p.paused)
                 ), \(picked), claimed AS (
                     \(take)
+                ), due AS (
+                    SELECT count(*) AS n FROM demand CROSS JOIN LATERAL (
+                        SELECT 1 FROM \(jobs) j
+                        WHERE j.queue = demand.queue AND j.state IN ('available', 'scheduled')
+                          AND (j.state = 'available' OR j.run_at <= $3)
+                        LIMIT demand.lim + 1
+                    ) v
                 )
                 """,
-            select: "SELECT claimed.*, limited.found FROM limited LEFT JOIN claimed ON true")
+            select: "SELECT claimed.*, limited.found, limited.next_due, due.n FROM limited CROSS JOIN due LEFT JOIN claimed ON true")
         let appendedError = """
             j.errors || jsonb_build_array(CASE WHEN o.own_attempt THEN jsonb_set(o.error::jsonb, '{attempt}', to_jsonb(j.attempt)) ELSE o.error::jsonb END)
             """

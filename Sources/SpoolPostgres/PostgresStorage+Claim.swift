@@ -36,14 +36,26 @@ extension PostgresStorage {
         let nowMicros = PostgresCoding.micros(now)
         let expiry = nowMicros + PostgresCoding.micros(request.lease)
         let rows: [[PostgresCell]]
+        // Taken before the claim reads: a job it cannot see commits later and signals later.
+        let ticket = workSignal.ticket()
+        var seen: (nextDue: Int64?, due: Int64)?
         if configuration.preparedStatements,
             let fast = try await fastClaimRows(
                 queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
         {
-            rows = fast
+            rows = fast.rows
+            seen = (fast.nextDue, fast.due)
         } else {
             rows = try await claimRows(
                 queues: queues, limits: limits, now: nowMicros, total: Int64(total), worker: request.worker, expiry: expiry)
+        }
+        // For the wait that may follow (see `waitForWork`): whether this claim took every due
+        // job of `queues` it could see (none was locked by another transaction or left over a
+        // limit), which only the one-statement claim knows.
+        let exhausted = seen.flatMap { seen in rows.count < total && Int64(rows.count) == seen.due ? seen.nextDue : nil as Int64?? }
+        shortClaims.withLock { records in
+            if records.count >= ShortClaim.remembered { records.removeAll() }
+            records[ShortClaim.key(queues)] = exhausted.map { ShortClaim(ticket: ticket, nextDue: $0.map(PostgresCoding.date(micros:))) }
         }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
@@ -138,17 +150,20 @@ extension PostgresStorage {
         }
     }
 
-    /// The claimed rows, in one round trip (prepared statements only), or nil when a demanded
-    /// queue has limits: then nothing was claimed and ``claimRows`` must do it.
+    /// The claimed rows, the earliest run-at of a scheduled job after `now` and the count of
+    /// due jobs the statement saw (see ``PostgresStatements/fastClaim``), in one round trip
+    /// (prepared statements only), or nil when a demanded queue has limits: then nothing was
+    /// claimed and ``claimRows`` must do it.
     private func fastClaimRows(
         queues: [String], limits: [Int64], now: Int64, total: Int64, worker: String, expiry: Int64
-    ) async throws -> [[PostgresCell]]? {
+    ) async throws -> (rows: [[PostgresCell]], nextDue: Int64?, due: Int64)? {
         let bindings = Self.claimBindings(queues: queues, limits: limits, now: now, total: total, worker: worker, expiry: expiry)
         let rows = try await committedCells(HotSQL.FastClaim.self, bindings, "claim for worker '\(worker)'")
-        guard let first = rows.first else { return [] }
+        guard let first = rows.first else { return ([], nil, .max) }
         if try first[13].decode(Bool.self) { return nil }
+        let (nextDue, due) = (try first[14].decode(Int64?.self), try first[15].decode(Int64.self))
         limitedQueues.withLock { known in known.subtract(queues) }
-        // Nothing claimed: the one row is all NULL but the flag.
-        return first[0].bytes == nil ? [] : rows
+        // Nothing claimed: the one row is all NULL but the last columns.
+        return (first[0].bytes == nil ? [] : rows, nextDue, due)
     }
 }

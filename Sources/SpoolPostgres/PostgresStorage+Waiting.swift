@@ -16,11 +16,23 @@ extension PostgresStorage {
     /// scheduled run-at, and ``Configuration/pollInterval`` from now, or until a notification
     /// (an enqueue, hand-back, retry, rescue or resume in any process) or a local change wakes
     /// it. Cost: one indexed read per call.
+    ///
+    /// After a claim of `queues` that took every due job it saw (the usual reason a worker
+    /// waits: fewer jobs than free slots) it does not read, and costs nothing: that claim saw
+    /// every job committed before it read, a job committed since has signalled (this process)
+    /// or notified (others) since the claim began, and the claim brought the next scheduled
+    /// run-at. After a claim that saw due jobs it did not take (locked by another transaction,
+    /// they may come back without a signal) it reads.
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
-        let ticket = workSignal.ticket()
         let now = clock.now
-        let nowMicros = PostgresCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))
+        if let claim = shortClaims.withLock({ $0[ShortClaim.key(queues)] }) {
+            if let nextDue = claim.nextDue { until = min(until, nextDue) }
+            await workSignal.wait(claim.ticket, until: until, clock: clock)
+            return
+        }
+        let ticket = workSignal.ticket()
+        let nowMicros = PostgresCoding.micros(now)
         do {
             let rows = try await rows(
                 HotSQL.Ready.self,
@@ -41,6 +53,20 @@ extension PostgresStorage {
         }
         await workSignal.wait(ticket, until: until, clock: clock)
     }
+}
+
+/// A claim that took every due job of its queues it saw, for the wait that follows it.
+struct ShortClaim: Sendable {
+    /// The work signal's ticket from before the claim read.
+    let ticket: UInt64
+    /// The earliest run-at of a scheduled job after the claim's time, in any queue.
+    let nextDue: Date?
+
+    /// How many sets of queues are remembered (a worker's demands vary with its free slots).
+    static let remembered = 64
+
+    /// The key of a set of queues, whatever their order and repetitions.
+    static func key(_ queues: [String]) -> String { Set(queues).sorted().joined(separator: "\u{0}") }
 }
 
 extension PostgresStorage: JobFinishObserving {

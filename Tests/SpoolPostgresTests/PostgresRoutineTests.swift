@@ -129,4 +129,36 @@ struct PostgresRoutineTests {
             #expect(read < 10, "the finish and the release read \(read) rows of jobs")
         }
     }
+
+    /// A claim skips a row another transaction holds (SKIP LOCKED). Such a row comes back
+    /// without a signal when that transaction ends, so the wait after that claim must look
+    /// (it finds the job) rather than trust the claim and sleep until the next poll.
+    @Test("a wait after a claim that skipped a locked job finds the job, without a signal or a poll")
+    func waitAfterSkippedJob() async throws {
+        let url = try PostgresTestServer.requireURL()
+        let schema = PostgresTestServer.schemaName("skip")
+        let storage = try PostgresStorage(
+            url: url, configuration: PostgresTestServer.configuration(schema: schema, pollInterval: .seconds(60)))
+        try await PostgresTestServer.running(storage) { storage in
+            let now = Date()
+            let job = Self.job(now: now)
+            _ = try await storage.enqueue([job], whenFull: .fail, now: now)
+            let request = ClaimRequest(demands: [QueueDemand(queue: "default", limit: 4)], worker: "w", lease: .seconds(30), limit: 4)
+            let claimed = try await PostgresTestServer.withConnection(url: url) { connection in
+                let run = { (sql: String) in _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).collect() }
+                try await run("BEGIN")
+                try await run("SELECT 1 FROM \"\(schema)\".jobs WHERE id = '\(PostgresCoding.uuid(job.id))' FOR UPDATE")
+                let claimed = try await storage.claim(request, now: now)
+                try await run("COMMIT")
+                return claimed
+            }
+            #expect(claimed.isEmpty, "the locked job was skipped")
+            let waited = try await ContinuousClock().measure {
+                await storage.waitForWork(queues: ["default"], deadline: Date().addingTimeInterval(30), clock: SystemClock())
+            }
+            #expect(waited < .seconds(15), "waited \(waited) for a job that was due all along")
+            #expect(try await storage.claim(request, now: now).map(\.id) == [job.id])
+        }
+        try await PostgresTestServer.dropSchema(schema, url: url)
+    }
 }
