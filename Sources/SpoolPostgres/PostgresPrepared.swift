@@ -58,13 +58,15 @@ enum HotSQL {
         static func text(_ statements: PostgresStatements) -> String { statements.enqueue }
     }
     /// The enqueue of jobs without unique keys.
-    enum KeylessEnqueue: PostgresHotStatement {
+    enum KeylessEnqueue: PostgresCommittedStatement {
         static let name = "spool_enqueue_keyless_v1"
+        static var routine: PostgresRoutine { .keylessEnqueue }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueueKeyless }
     }
     /// The same without `pg_notify`.
-    enum QuietKeylessEnqueue: PostgresHotStatement {
+    enum QuietKeylessEnqueue: PostgresCommittedStatement {
         static let name = "spool_enqueue_keyless_quiet_v1"
+        static var routine: PostgresRoutine { .quietKeylessEnqueue }
         static var prepared: String { text(.onSearchPathQuiet) }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueueKeyless }
     }

@@ -95,8 +95,21 @@ extension PostgresRoutine {
         name: HotSQL.FinishSucceeded.name, parameters: ["uuid[]", "int8[]", "bytea[]", "bool[]", "text", "text"],
         columns: ["text[]", "uuid[]", "bool"], rows: false, statement: { $0.finishSucceededParts })
 
+    /// The enqueue of jobs without unique keys (``PostgresStatements/enqueueKeyless``), $14 the
+    /// channel to notify.
+    static let keylessEnqueue = PostgresRoutine(
+        name: HotSQL.KeylessEnqueue.name, parameters: keylessEnqueueParameters + ["text"], columns: ["int8"], rows: false,
+        statement: { $0.keylessEnqueueParts })
+    /// The same without notifications.
+    static let quietKeylessEnqueue = PostgresRoutine(
+        name: HotSQL.QuietKeylessEnqueue.name, parameters: keylessEnqueueParameters, columns: ["int8"], rows: false,
+        statement: { $0.quietKeylessEnqueueParts })
+    private static let keylessEnqueueParameters = [
+        "uuid[]", "text[]", "text[]", "bytea[]", "int8[]", "text[]", "int8[]", "int8[]", "int8[]", "int8[]", "bool[]", "text[]", "bool[]",
+    ]
+
     /// Every procedure this build calls.
-    static let all: [PostgresRoutine] = [fastClaim, finish, finishSucceeded]
+    static let all: [PostgresRoutine] = [fastClaim, finish, finishSucceeded, keylessEnqueue, quietKeylessEnqueue]
 
     /// The rows of a call of a routine that returns rows: `row`'s columns are arrays of equal
     /// length (NULL when the statement returned no row), read as the statement's rows.

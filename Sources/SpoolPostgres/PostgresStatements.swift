@@ -24,6 +24,10 @@ struct PostgresStatements: Sendable {
     var finish: String { finishParts.text }
     var finishSucceeded: String { finishSucceededParts.text }
     let enqueueKeyless: String
+    /// The enqueue of jobs without unique keys, with and without notifications, split for
+    /// their procedures (``PostgresRoutine``).
+    let keylessEnqueueParts: PostgresSplitStatement
+    let quietKeylessEnqueueParts: PostgresSplitStatement
     let heartbeat: String
     let rescue: String
     let ready: String
@@ -106,13 +110,12 @@ struct PostgresStatements: Sendable {
                 AS t(id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
                      timeout_us, has_timeout, metadata, has_metadata)
             """
-        enqueueKeyless =
-            notifications
-            ? """
-            WITH ins AS (\(keylessInsert))
-            SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues
-            """
-            : keylessInsert
+        keylessEnqueueParts = PostgresSplitStatement(
+            ctes: "ins AS (\(keylessInsert))",
+            select: "SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues")
+        // As a procedure's statement (which must return a row): the insert runs though nothing reads it.
+        quietKeylessEnqueueParts = PostgresSplitStatement(ctes: "ins AS (\(keylessInsert))", select: "SELECT 0::int8")
+        enqueueKeyless = notifications ? keylessEnqueueParts.text : keylessInsert
         holders =
             "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"
         // Shared by both claims, over a CTE `demand` (queue, lim, ord) of the queues to claim

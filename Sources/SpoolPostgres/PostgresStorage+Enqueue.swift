@@ -27,6 +27,15 @@ extension PostgresStorage {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
+            if let bodies, !insert.hasUniqueKeys, routines.withLock({ $0 }) {
+                // One round trip that returns once committed (see `PostgresRoutine`).
+                _ =
+                    configuration.notifications
+                    ? try await called(HotSQL.KeylessEnqueue.self, insert.bindings(bodies, channel: channel, keys: false))
+                    : try await called(HotSQL.QuietKeylessEnqueue.self, insert.bindings(bodies, channel: nil, keys: false))
+                workSignal.signal()
+                return insert.storedResults
+            }
             // In a transaction even for one statement: see `committedRows` (and the holders of
             // unique keys are read in the same transaction as the insert).
             results = try await withTransaction { connection in

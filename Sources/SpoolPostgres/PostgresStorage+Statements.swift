@@ -96,13 +96,18 @@ extension PostgresStorage {
         guard routines.withLock({ $0 }) else {
             return try await committedRows(statement, bindings, operation()).map { Array($0) }
         }
-        let rows = try await rows(RoutineCall<Statement>.self, bindings, operation())
+        return try await performing(operation()) { try await called(statement, bindings) }
+    }
+
+    /// Runs a hot write as its procedure's `CALL` on a pooled connection (one round trip; the
+    /// schema must have this build's procedures) and gives its rows as cells. Throws the
+    /// driver's errors as they are, for a caller that reads them (``performing(_:_:)`` wraps).
+    func called<Statement: PostgresCommittedStatement>(
+        _ statement: Statement.Type, _ bindings: PostgresBindings
+    ) async throws -> [[PostgresCell]] {
+        let rows = try await withConnection { connection in try await self.run(RoutineCall<Statement>.self, bindings, on: connection) }
         guard let row = rows.first else { return [] }
-        do {
-            return Statement.routine.rows ? try PostgresRoutine.columns(of: row) : [Array(row)]
-        } catch {
-            throw SpoolError.postgres(error, target: target, operation: operation())
-        }
+        return Statement.routine.rows ? try PostgresRoutine.columns(of: row) : [Array(row)]
     }
 
     /// Runs one hot statement on a pooled connection (prepared, see ``run(_:_:on:prepare:)``)
