@@ -347,6 +347,41 @@ enum SQLiteSchema {
                     DELETE FROM spool_dependencies WHERE job_id = OLD.id;
                 END;
                 """),
+        // The count of a batch's jobs no longer runs on_dead's three statements for every job
+        // (each a seek that finds nothing unless the job went dead): they move to a trigger of
+        // their own, which runs only for a job that goes dead.
+        Migration(
+            version: 6, name: "workflows: on_dead in a trigger of its own",
+            sql: """
+                DROP TRIGGER spool_jobs_batch_count;
+                CREATE TRIGGER spool_jobs_batch_dead AFTER UPDATE OF state ON spool_jobs
+                WHEN NEW.batch_id IS NOT NULL AND NEW.state = 'dead' AND OLD.state <> 'dead'
+                BEGIN
+                    INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata)
+                    SELECT c.id, c.queue, c.kind, c.payload, c.priority,
+                        CASE WHEN c.run_at > COALESCE(NEW.finished_at, c.run_at) THEN 'scheduled' ELSE 'available' END,
+                        c.max_attempts, MAX(c.run_at, COALESCE(NEW.finished_at, c.run_at)), c.created_at, c.timeout_us, c.metadata
+                    FROM spool_batch_callbacks c
+                    WHERE c.batch_id = NEW.batch_id AND c.event = 'dead' AND c.fired = 0
+                        AND NOT EXISTS (SELECT 1 FROM spool_jobs WHERE id = c.id);
+                    INSERT INTO spool_workflow_events (job_id, state, at)
+                    SELECT NEW.batch_id, 'fired', COALESCE(NEW.finished_at, 0) FROM spool_batch_callbacks
+                    WHERE batch_id = NEW.batch_id AND event = 'dead' AND fired = 0;
+                    UPDATE spool_batch_callbacks SET fired = 1 WHERE batch_id = NEW.batch_id AND event = 'dead' AND fired = 0;
+                END;
+                CREATE TRIGGER spool_jobs_batch_count AFTER UPDATE OF state ON spool_jobs
+                WHEN NEW.batch_id IS NOT NULL AND OLD.state <> NEW.state
+                    AND (NEW.state = 'succeeded' OR NEW.state = 'dead' OR NEW.state = 'cancelled'
+                        OR OLD.state = 'succeeded' OR OLD.state = 'dead' OR OLD.state = 'cancelled')
+                BEGIN
+                    UPDATE spool_batches SET
+                        succeeded = succeeded + (NEW.state = 'succeeded') - (OLD.state = 'succeeded'),
+                        dead = dead + (NEW.state = 'dead') - (OLD.state = 'dead'),
+                        cancelled = cancelled + (NEW.state = 'cancelled') - (OLD.state = 'cancelled'),
+                        last_at = COALESCE(NEW.finished_at, last_at)
+                    WHERE id = NEW.batch_id;
+                END;
+                """),
     ]
 
     /// The newest schema version this build knows.
