@@ -6,7 +6,7 @@ import PostgresNIO
 ///
 /// Why: PostgresNIO reports a statement done at its `CommandComplete`, before the commit of a
 /// statement outside a transaction (see ``PostgresStorage/committedRows(_:_:_:)``), so the
-/// claim and the outcome flush each ran as `BEGIN`, the statement, `COMMIT`. A procedure may
+/// claim, the outcome flush and the enqueue each ran as `BEGIN`, the statement, `COMMIT`. A procedure may
 /// commit inside (`COMMIT` in PL/pgSQL, allowed when `CALL` runs outside a transaction block,
 /// as on the pool's connections), and `CALL` answers only when its body is done: the reply
 /// arrives after the commit, and a commit that fails fails the `CALL`. Measured against the
@@ -37,6 +37,9 @@ struct PostgresRoutine: Sendable {
     let statement: @Sendable (PostgresStatements) -> PostgresSplitStatement
 
     /// The `CREATE OR REPLACE PROCEDURE` in the schema of `statements` (qualified).
+    ///
+    /// ``PostgresRoutine/install(_:schema:)`` creates only the names a schema lacks: a change
+    /// to this text, or to a statement's, must come with new statement names.
     func definition(_ statements: PostgresStatements) -> String {
         let results = columns.indices.map { "spool_r\($0 + 1)" }
         let declared =
