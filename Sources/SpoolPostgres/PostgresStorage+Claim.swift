@@ -52,10 +52,13 @@ extension PostgresStorage {
         // For the wait that may follow (see `waitForWork`): whether this claim took every due
         // job of `queues` it could see (none was locked by another transaction or left over a
         // limit), which only the one-statement claim knows.
-        let exhausted = seen.flatMap { seen in rows.count < total && Int64(rows.count) == seen.due ? seen.nextDue : nil as Int64?? }
-        shortClaims.withLock { records in
-            if records.count >= ShortClaim.remembered { records.removeAll() }
-            records[ShortClaim.key(queues)] = exhausted.map { ShortClaim(ticket: ticket, nextDue: $0.map(PostgresCoding.date(micros:))) }
+        var exhaustive: ExhaustiveClaim?
+        if let seen, rows.count < total, Int64(rows.count) == seen.due {
+            exhaustive = ExhaustiveClaim(ticket: ticket, nextDue: seen.nextDue.map(PostgresCoding.date(micros:)))
+        }
+        exhaustiveClaims.withLock { records in
+            if records.count >= ExhaustiveClaim.remembered { records.removeAll() }
+            records[ExhaustiveClaim.key(queues)] = exhaustive
         }
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)

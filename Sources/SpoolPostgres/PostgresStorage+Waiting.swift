@@ -26,7 +26,7 @@ extension PostgresStorage {
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
-        if let claim = shortClaims.withLock({ $0[ShortClaim.key(queues)] }) {
+        if let claim = exhaustiveClaims.withLock({ $0[ExhaustiveClaim.key(queues)] }) {
             if let nextDue = claim.nextDue { until = min(until, nextDue) }
             await workSignal.wait(claim.ticket, until: until, clock: clock)
             return
@@ -56,7 +56,7 @@ extension PostgresStorage {
 }
 
 /// A claim that took every due job of its queues it saw, for the wait that follows it.
-struct ShortClaim: Sendable {
+struct ExhaustiveClaim: Sendable {
     /// The work signal's ticket from before the claim read.
     let ticket: UInt64
     /// The earliest run-at of a scheduled job after the claim's time, in any queue.

@@ -70,8 +70,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// Queues this process claims from that had limits at its last claim: a finish of one of
     /// their jobs wakes local waiters (a slot of a max-running limit may be free).
     let limitedQueues = Mutex<Set<String>>([])
-    /// The last claim of each set of queues, for ``waitForWork(queues:deadline:clock:)``.
-    let shortClaims = Mutex<[String: ShortClaim]>([:])
+    /// The last claim of each set of queues, when it took every due job it saw (else no entry),
+    /// for ``waitForWork(queues:deadline:clock:)``.
+    let exhaustiveClaims = Mutex<[String: ExhaustiveClaim]>([:])
     /// Whether the schema has this build's procedures (see ``PostgresRoutine``); known at start.
     let routines = Mutex(false)
 
