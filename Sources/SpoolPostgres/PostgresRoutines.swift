@@ -187,13 +187,12 @@ extension PostgresRoutine {
     }
 
     /// Creates this build's procedures that `schema` lacks (in the caller's transaction, under
-    /// the migration lock). Returns their names.
-    static func install(_ connection: CheckedConnection, schema: String) async throws -> [String] {
+    /// the migration lock).
+    static func install(_ connection: CheckedConnection, schema: String) async throws {
         let missing = try await missing(connection, schema: schema)
         let statements = PostgresStatements(schema: schema, notifications: true)
         for routine in all where missing.contains(routine.name) {
             _ = try await connection.query(PostgresQuery(unsafeSQL: routine.definition(statements)))
         }
-        return missing
     }
 }

@@ -230,7 +230,7 @@ enum PostgresSchema {
                 applied.append("\(migration.version): \(migration.name)")
             }
             // This build's procedures (not a migration: their text follows the statements').
-            _ = try await PostgresRoutine.install(connection, schema: schema)
+            try await PostgresRoutine.install(connection, schema: schema)
             return PostgresMigrationReport(from: current, to: max(current, latestVersion), applied: applied)
         }
     }

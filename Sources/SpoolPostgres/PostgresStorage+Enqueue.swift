@@ -27,23 +27,23 @@ extension PostgresStorage {
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
         do {
-            if let bodies, !insert.hasUniqueKeys, routines.withLock({ $0 }) {
+            if let bodies, !insert.hasUniqueKeys, hasRoutines {
                 // One round trip that returns once committed (see `PostgresRoutine`).
+                let bindings = insert.bindings(bodies, channel: configuration.notifications ? channel : nil, keys: false)
                 _ =
                     configuration.notifications
-                    ? try await called(HotSQL.KeylessEnqueue.self, insert.bindings(bodies, channel: channel, keys: false))
-                    : try await called(HotSQL.QuietKeylessEnqueue.self, insert.bindings(bodies, channel: nil, keys: false))
-                workSignal.signal()
-                return insert.storedResults
-            }
-            // In a transaction even for one statement: see `committedRows` (and the holders of
-            // unique keys are read in the same transaction as the insert).
-            results = try await withTransaction { connection in
-                guard let bodies else {
-                    try await self.copy(insert, on: connection)
-                    return insert.storedResults
+                    ? try await called(HotSQL.KeylessEnqueue.self, bindings) : try await called(HotSQL.QuietKeylessEnqueue.self, bindings)
+                results = insert.storedResults
+            } else {
+                // In a transaction even for one statement: see `committedRows` (and the holders of
+                // unique keys are read in the same transaction as the insert).
+                results = try await withTransaction { connection in
+                    guard let bodies else {
+                        try await self.copy(insert, on: connection)
+                        return insert.storedResults
+                    }
+                    return try await self.insert(insert, bodies, on: connection, prepare: self.configuration.preparedStatements)
                 }
-                return try await self.insert(insert, bodies, on: connection, prepare: self.configuration.preparedStatements)
             }
         } catch {
             throw insert.mapError(error, target: target)

@@ -93,7 +93,7 @@ extension PostgresStorage {
     func committedCells<Statement: PostgresCommittedStatement>(
         _ statement: Statement.Type, _ bindings: PostgresBindings, _ operation: @autoclosure () -> String
     ) async throws -> [[PostgresCell]] {
-        guard routines.withLock({ $0 }) else {
+        guard hasRoutines else {
             return try await committedRows(statement, bindings, operation()).map { Array($0) }
         }
         return try await performing(operation()) { try await called(statement, bindings) }

@@ -74,7 +74,9 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// for ``waitForWork(queues:deadline:clock:)``.
     let exhaustiveClaims = Mutex<[String: ExhaustiveClaim]>([:])
     /// Whether the schema has this build's procedures (see ``PostgresRoutine``); known at start.
-    let routines = Mutex(false)
+    let routines = Atomic<Bool>(false)
+    /// ``routines``, as every hot write reads it.
+    var hasRoutines: Bool { routines.load(ordering: .relaxed) }
 
     /// What ``run()`` did to the schema at start with ``Configuration/migrateOnStart`` (nil
     /// before it is ready, or when it only checked the version).
@@ -183,7 +185,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                     if configuration.migrateOnStart {
                         let report = try await PostgresSchema.migrate(connection, schema: configuration.schema, now: Date())
                         startMigration.withLock { $0 = report }
-                        routines.withLock { $0 = true }
+                        routines.store(true, ordering: .relaxed)
                         if !report.applied.isEmpty {
                             logger.info("migrated the job store", metadata: ["spool.migration": "\(report)"])
                         }
@@ -198,10 +200,10 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
                         let missing = try await PostgresRoutine.missing(connection, schema: configuration.schema)
                         if !missing.isEmpty {
                             logger.notice(
-                                "the job store lacks this build's procedures; claims and outcomes take three round trips instead of one until `spool migrate` runs",
+                                "the job store lacks this build's procedures; claims, outcomes and enqueues take three round trips instead of one until `spool migrate` runs",
                                 metadata: ["spool.missing": "\(missing)"])
                         }
-                        routines.withLock { $0 = missing.isEmpty }
+                        routines.store(missing.isEmpty, ordering: .relaxed)
                     }
                 }
                 return
@@ -242,7 +244,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
         do {
             return try await withConnection { connection in
                 let report = try await PostgresSchema.migrate(connection, schema: configuration.schema, now: Date())
-                routines.withLock { $0 = true }
+                routines.store(true, ordering: .relaxed)
                 return report
             }
         } catch {

@@ -19,6 +19,21 @@ struct PostgresRoutineTests {
         return job
     }
 
+    /// Runs `sql` on a test connection; an error names the statement.
+    @discardableResult
+    static func sql(_ sql: String, on connection: PostgresConnection) async throws -> [PostgresRow] {
+        do {
+            return try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+        } catch {
+            throw SpoolError(code: .storageUnavailable, message: "\(sql): \(String(reflecting: error))")
+        }
+    }
+
+    /// Drops this build's procedures from `schema`, as a schema migrated by an older build lacks them.
+    static func dropProcedures(in schema: String, on connection: PostgresConnection) async throws {
+        for routine in PostgresRoutine.all { try await sql("DROP PROCEDURE \"\(schema)\".\(routine.name)", on: connection) }
+    }
+
     /// Enqueues a job, claims it and stores a success and a failure: the round trip every
     /// worker makes, through whichever path `storage` takes.
     static func roundTrip(_ storage: PostgresStorage) async throws {
@@ -49,15 +64,11 @@ struct PostgresRoutineTests {
         let schema = PostgresTestServer.schemaName("routines")
         let migrated = try PostgresStorage(url: url, configuration: PostgresTestServer.configuration(schema: schema))
         try await PostgresTestServer.running(migrated) { storage in
-            #expect(storage.routines.withLock { $0 })
+            #expect(storage.hasRoutines)
             try await Self.roundTrip(storage)
         }
         let names = PostgresRoutine.all.map(\.name)
-        try await PostgresTestServer.withConnection(url: url) { connection in
-            for name in names {
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP PROCEDURE \"\(schema)\".\(name)"), logger: Self.logger)
-            }
-        }
+        try await PostgresTestServer.withConnection(url: url) { connection in try await Self.dropProcedures(in: schema, on: connection) }
         // A schema at the current version without the procedures (migrated by an older build):
         // a storage that may not migrate takes the transactions, for prepared statements and not.
         for prepared in [true, false] {
@@ -65,10 +76,10 @@ struct PostgresRoutineTests {
                 url: url,
                 configuration: PostgresTestServer.configuration(schema: schema, preparedStatements: prepared, migrateOnStart: false))
             try await PostgresTestServer.running(stale) { storage in
-                #expect(!storage.routines.withLock { $0 })
+                #expect(!storage.hasRoutines)
                 try await Self.roundTrip(storage)
                 try await storage.migrate()
-                #expect(storage.routines.withLock { $0 }, "migrate() creates them and the storage uses them from then on")
+                #expect(storage.hasRoutines, "migrate() creates them and the storage uses them from then on")
                 try await Self.roundTrip(storage)
             }
             try await PostgresTestServer.withConnection(url: url) { connection in
@@ -81,9 +92,7 @@ struct PostgresRoutineTests {
                         }), logger: Self.logger
                 ).collect()
                 #expect(try rows.first?.decode(Int.self) == names.count)
-                for name in names {
-                    try await connection.query(PostgresQuery(unsafeSQL: "DROP PROCEDURE \"\(schema)\".\(name)"), logger: Self.logger)
-                }
+                try await Self.dropProcedures(in: schema, on: connection)
             }
         }
         try await PostgresTestServer.dropSchema(schema, url: url)
@@ -102,27 +111,20 @@ struct PostgresRoutineTests {
                 [Self.job(blocker), Self.job(first), Self.job(second, dependencies: [first])] + waiting, whenFull: .fail, now: Date())
             let schema = storage.configuration.schema
             let (read, state) = try await PostgresTestServer.withConnection(url: url) { connection in
-                let run = { (sql: String) in
-                    do {
-                        return try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).collect()
-                    } catch {
-                        throw SpoolError(code: .storageUnavailable, message: "\(sql): \(String(reflecting: error))")
-                    }
-                }
-                _ = try await run("BEGIN")
+                try await Self.sql("BEGIN", on: connection)
                 // The finish below finds its job by primary key (as the driver's does); a table
                 // without statistics would be read whole otherwise.
-                _ = try await run("SET LOCAL enable_seqscan = off")
+                try await Self.sql("SET LOCAL enable_seqscan = off", on: connection)
                 // As a finish would: the trigger releases `second` in this transaction.
-                _ = try await run(
-                    "UPDATE \"\(schema)\".jobs SET state = 'succeeded', finished_at = \(PostgresCoding.micros(Date())) WHERE id = '\(PostgresCoding.uuid(first))'"
-                )
-                let rows = try await run(
+                try await Self.sql(
+                    "UPDATE \"\(schema)\".jobs SET state = 'succeeded', finished_at = \(PostgresCoding.micros(Date())) WHERE id = '\(PostgresCoding.uuid(first))'",
+                    on: connection)
+                let rows = try await Self.sql(
                     """
                     SELECT (SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables WHERE schemaname = '\(schema)' AND relname = 'jobs'),
                            (SELECT state FROM "\(schema)".jobs WHERE id = '\(PostgresCoding.uuid(second))')
-                    """)
-                _ = try await run("COMMIT")
+                    """, on: connection)
+                try await Self.sql("COMMIT", on: connection)
                 return try rows[0].decode((Int64, String).self)
             }
             #expect(state == "available")
@@ -136,20 +138,18 @@ struct PostgresRoutineTests {
     @Test("a wait after a claim that skipped a locked job finds the job, without a signal or a poll")
     func waitAfterSkippedJob() async throws {
         let url = try PostgresTestServer.requireURL()
-        let schema = PostgresTestServer.schemaName("skip")
-        let storage = try PostgresStorage(
-            url: url, configuration: PostgresTestServer.configuration(schema: schema, pollInterval: .seconds(60)))
-        try await PostgresTestServer.running(storage) { storage in
+        try await PostgresTestServer.withStorage(pollInterval: .seconds(60)) { storage in
+            let schema = storage.configuration.schema
             let now = Date()
             let job = Self.job(now: now)
             _ = try await storage.enqueue([job], whenFull: .fail, now: now)
             let request = ClaimRequest(demands: [QueueDemand(queue: "default", limit: 4)], worker: "w", lease: .seconds(30), limit: 4)
             let claimed = try await PostgresTestServer.withConnection(url: url) { connection in
-                let run = { (sql: String) in _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).collect() }
-                try await run("BEGIN")
-                try await run("SELECT 1 FROM \"\(schema)\".jobs WHERE id = '\(PostgresCoding.uuid(job.id))' FOR UPDATE")
+                try await Self.sql("BEGIN", on: connection)
+                try await Self.sql(
+                    "SELECT 1 FROM \"\(schema)\".jobs WHERE id = '\(PostgresCoding.uuid(job.id))' FOR UPDATE", on: connection)
                 let claimed = try await storage.claim(request, now: now)
-                try await run("COMMIT")
+                try await Self.sql("COMMIT", on: connection)
                 return claimed
             }
             #expect(claimed.isEmpty, "the locked job was skipped")
@@ -159,6 +159,5 @@ struct PostgresRoutineTests {
             #expect(waited < .seconds(15), "waited \(waited) for a job that was due all along")
             #expect(try await storage.claim(request, now: now).map(\.id) == [job.id])
         }
-        try await PostgresTestServer.dropSchema(schema, url: url)
     }
 }

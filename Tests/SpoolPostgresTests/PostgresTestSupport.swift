@@ -48,7 +48,7 @@ enum PostgresTestServer {
     /// (a failed test leaves its schema for inspection).
     static func withStorage<T: Sendable>(
         schema: String = schemaName(), poolSize: Int = 4, notifications: Bool = true, preparedStatements: Bool = true,
-        maintenance: PostgresStorage.Configuration.Maintenance? = nil,
+        pollInterval: Duration = .milliseconds(200), maintenance: PostgresStorage.Configuration.Maintenance? = nil,
         _ body: @Sendable (PostgresStorage) async throws -> T
     ) async throws -> T {
         let url = try requireURL()
@@ -56,7 +56,7 @@ enum PostgresTestServer {
             url: url,
             configuration: configuration(
                 schema: schema, poolSize: poolSize, notifications: notifications, preparedStatements: preparedStatements,
-                maintenance: maintenance
+                pollInterval: pollInterval, maintenance: maintenance
             )
         )
         return try await running(storage) { storage in
