@@ -64,7 +64,7 @@ extension Worker {
             case .claim(let limit, let demands, let weighted):
                 let request = ClaimRequest(demands: demands, worker: configuration.workerID, lease: configuration.lease, limit: limit)
                 do {
-                    var jobs = try await storage.claim(request, now: clock.now)
+                    var jobs = try await claim(request)
                     failureDelay = 0.05
                     core.push(jobs, at: clock.now)
                     var claimed = demands
@@ -73,9 +73,8 @@ extension Worker {
                     if weighted, jobs.count < limit,
                         case .claim(let rest, let greedy, _) = core.claimDecision(queues: configuration.queues, weighted: false)
                     {
-                        let stolen = try await storage.claim(
-                            ClaimRequest(demands: greedy, worker: configuration.workerID, lease: configuration.lease, limit: rest),
-                            now: clock.now
+                        let stolen = try await claim(
+                            ClaimRequest(demands: greedy, worker: configuration.workerID, lease: configuration.lease, limit: rest)
                         )
                         core.push(stolen, at: clock.now)
                         jobs += stolen
@@ -92,6 +91,7 @@ extension Worker {
                         // first.
                         let slotTicket = jobs.isEmpty && queues.count < names.count ? ticket : nil
                         await untilStopping { await self.waitForWork(in: queues, orSlotAfter: slotTicket) }
+                        configuration.claimProbe?.record(.woke)
                     }
                 } catch {
                     logger.error(
@@ -109,7 +109,15 @@ extension Worker {
         }
     }
 
-    /// Runs `body` until it returns or the worker stops running, whichever is first.
+    /// Claims, telling the probe (if any) when the claim left and what it brought.
+    private func claim(_ request: ClaimRequest) async throws -> [ClaimedJob] {
+        guard let probe = configuration.claimProbe else { return try await storage.claim(request, now: clock.now) }
+        probe.record(.claiming)
+        let jobs = try await storage.claim(request, now: clock.now)
+        probe.record(.claimed(jobs.map(\.id)))
+        return jobs
+    }
+
     /// Waits until `queues` may have due work (or the idle wait passes) and, given a ticket of
     /// the slots signal, until a slot frees after it, whichever comes first.
     private func waitForWork(in queues: [String], orSlotAfter slotTicket: UInt64?) async {
@@ -126,6 +134,7 @@ extension Worker {
         }
     }
 
+    /// Runs `body` until it returns or the worker stops running, whichever is first.
     private func untilStopping(_ body: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await body() }

@@ -73,6 +73,8 @@ public struct WorkerConfiguration: Sendable {
     public var idleWait: Duration
     /// This worker's name, the owner of its leases. Default host, process id and a random tag.
     public var workerID: String
+    /// Told what the claimer does (`spool bench --stages`); nil: nothing is told.
+    package var claimProbe: ClaimProbe?
 
     /// The most slots a worker has: larger concurrencies are lowered to it (each slot is a task
     /// and a slot in the worker's tables, made up front).

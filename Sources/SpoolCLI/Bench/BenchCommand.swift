@@ -77,6 +77,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Runs per workload; the median is reported.", valueName: "r"))
     var runs: Int = 3
 
+    @Flag(
+        help: ArgumentHelp(
+            "W4 and L0-L2: also break each job's wait into stages (enqueue call, until the claimer woke, claim round trip, hand-off to the handler), p50/p90/p99 each."
+        ))
+    var stages = false
+
     @Flag(help: "Print one JSON object on standard output instead of lines and a table.")
     var json = false
 
@@ -160,6 +166,7 @@ struct BenchCommand: AsyncParsableCommand {
         runner.sqlitePath = sqlitePath
         runner.serverURL = serverURL
         runner.backlog = backlog
+        runner.stages = stages
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let printLine: @Sendable (String) -> Void = json ? Terminal.printError : Terminal.printOutput
 
@@ -193,6 +200,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             let result = WorkloadResult(workload: workload, figures: combined, concurrency: concurrency, runs: runs)
             printLine(result.line)
+            for line in result.stageLines { printLine(line) }
             results.append(result)
         }
 

@@ -21,6 +21,8 @@ struct Figures: Sendable {
     /// This workload's rate against another's in the same report (W7 and B2 against W3, B1
     /// against W2).
     var ratio: (base: Workload, value: Double)?
+    /// W4 with `--stages`: where the jobs' wait went, stage by stage.
+    var stages: [StageFigure]?
 
     init(jobs: Int) {
         self.jobs = jobs
@@ -43,6 +45,7 @@ struct Figures: Sendable {
         combined.finished = runs.compactMap(\.finished).min()
         combined.lost = runs.compactMap(\.lost).max()
         combined.twice = runs.compactMap(\.twice).max()
+        combined.stages = StageFigure.combine(runs.map { $0.stages ?? [] })
         return combined
     }
 
@@ -99,6 +102,16 @@ struct WorkloadResult: Sendable {
         return parts.joined(separator: "  ") + "  (" + notes.joined(separator: ", ") + ")"
     }
 
+    /// With `--stages`: one indented line per stage of the jobs' wait.
+    var stageLines: [String] {
+        let width = (figures.stages ?? []).map(\.name.count).max() ?? 0
+        return (figures.stages ?? []).map { stage in
+            let name = stage.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            return "    \(name)  p50 \(Format.fixed(stage.p50Milliseconds, 3)) ms  p90 \(Format.fixed(stage.p90Milliseconds, 3)) ms  "
+                + "p99 \(Format.fixed(stage.p99Milliseconds, 3)) ms"
+        }
+    }
+
     /// The JSON row: only the fields that apply, rounded to meaningful precision.
     var row: JSONRow {
         let f = figures
@@ -114,7 +127,14 @@ struct WorkloadResult: Sendable {
             bytesPerJob: f.bytesPerJob.map { Int($0.rounded()) },
             finished: f.finished, lost: f.lost, twice: f.twice,
             ratioToW2: f.ratio.flatMap { $0.base == .w2 ? round($0.value, 3) : nil },
-            ratioToW3: f.ratio.flatMap { $0.base == .w3 ? round($0.value, 3) : nil }
+            ratioToW3: f.ratio.flatMap { $0.base == .w3 ? round($0.value, 3) : nil },
+            stages: f.stages.map { stages in
+                stages.map {
+                    JSONStage(
+                        name: $0.name, p50Milliseconds: round($0.p50Milliseconds, 3), p90Milliseconds: round($0.p90Milliseconds, 3),
+                        p99Milliseconds: round($0.p99Milliseconds, 3))
+                }
+            }
         )
     }
 
@@ -140,6 +160,7 @@ struct JSONRow: Encodable {
     var twice: Int?
     var ratioToW2: Double?
     var ratioToW3: Double?
+    var stages: [JSONStage]?
 
     enum CodingKeys: String, CodingKey {
         case id, jobs
@@ -154,6 +175,22 @@ struct JSONRow: Encodable {
         case finished, lost, twice
         case ratioToW2 = "ratio_to_w2"
         case ratioToW3 = "ratio_to_w3"
+        case stages
+    }
+}
+
+/// One stage of W4's wait in `--json` (`--stages`).
+struct JSONStage: Encodable {
+    var name: String
+    var p50Milliseconds: Double
+    var p90Milliseconds: Double
+    var p99Milliseconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case p50Milliseconds = "p50_ms"
+        case p90Milliseconds = "p90_ms"
+        case p99Milliseconds = "p99_ms"
     }
 }
 

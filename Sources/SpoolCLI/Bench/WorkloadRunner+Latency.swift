@@ -13,11 +13,13 @@ extension WorkloadRunner {
     /// wait behind the CPU queue's claims, which is not what a lane is about.
     func latency(jobs: Int, concurrency: Int, label: String, workload: Workload = .w4) async throws -> Figures {
         let latencies = LatencyRecorder(jobs: jobs)
+        let stageRecorder = stages ? StageRecorder() : nil
         let tracker = CompletionTracker(target: jobs)
         let registry = JobRegistry()
         registry.register(LatencyJob.self) { job, _ in
             let started = monotonicNanos()
             latencies.record(job.index, nanoseconds: started &- job.enqueuedNanos)
+            stageRecorder?.started(job.index, at: started)
             tracker.jobFinished()
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -46,20 +48,23 @@ extension WorkloadRunner {
             _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
                 try await withWorker(
                     storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                    timeout: .seconds(60) + interval * jobs, workload: workload, alongside: cpuWorker
+                    timeout: .seconds(60) + interval * jobs, workload: workload, alongside: cpuWorker, probe: stageRecorder?.probe
                 ) {
                     // Deadline-based: job k is due at start + k × interval, however late the
                     // previous enqueue returned, so the rate does not drift.
                     let start = ContinuousClock.now
                     for index in 0..<jobs {
                         try await Task.sleep(until: start + interval * index, tolerance: .zero, clock: .continuous)
-                        _ = try await client.enqueue(LatencyJob(index: index, enqueuedNanos: monotonicNanos()))
+                        let enqueued = monotonicNanos()
+                        let handle = try await client.enqueue(LatencyJob(index: index, enqueuedNanos: enqueued))
+                        stageRecorder?.enqueued(index, id: handle.id, start: enqueued)
                     }
                 }
             }
             let sorted = latencies.sortedMilliseconds()
             var figures = Figures(jobs: jobs)
             figures.setLatencies(sorted)
+            figures.stages = stageRecorder?.figures()
             return figures
         }
     }

@@ -20,6 +20,8 @@ struct WorkloadRunner: Sendable {
     var serverURL: String? = nil
     /// W7's jobs already waiting in the queue before W3 runs.
     var backlog = 1_000_000
+    /// W4 and L0-L2: time each job's wait in stages (`--stages`).
+    var stages = false
 
     /// Jobs per bulk enqueue call (W2, and the pre-enqueue of W3 and W5).
     static let batchSize = 1_000
@@ -106,16 +108,14 @@ struct WorkloadRunner: Sendable {
     ///   then cancelled), or what the producer or worker threw.
     func withWorker(
         storage: any JobStorage, registry: JobRegistry, concurrency: Int, queues: [WorkerQueue] = ["default"], tracker: CompletionTracker,
-        timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [],
+        timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [], probe: ClaimProbe? = nil,
         producer: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> (started: ContinuousClock.Instant, done: ContinuousClock.Instant) {
+        var configuration = WorkerConfiguration(queues: queues, concurrency: concurrency)
+        configuration.claimProbe = probe
         let pool =
-            (0..<workers).map { _ in
-                Worker(
-                    storage: storage, registry: registry, configuration: WorkerConfiguration(queues: queues, concurrency: concurrency),
-                    logger: logger
-                )
-            } + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
+            (0..<workers).map { _ in Worker(storage: storage, registry: registry, configuration: configuration, logger: logger) }
+            + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
         return try await withThrowingTaskGroup(of: Void.self) { workers in
             let started = ContinuousClock.now
             for worker in pool { workers.addTask { try await worker.run() } }
