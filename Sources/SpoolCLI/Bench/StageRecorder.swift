@@ -44,27 +44,28 @@ final class StageRecorder: Sendable {
         var enqueued: [Int: (start: UInt64, returned: UInt64, id: JobID)] = [:]
         var started: [Int: UInt64] = [:]
         var claims: [JobID: Claim] = [:]
-        var lastWoke: UInt64?
-        var lastSent: UInt64 = 0
+        /// Per claimer (a worker's), when it last woke and last sent a claim.
+        var lastWoke: [Int: UInt64] = [:]
+        var lastSent: [Int: UInt64] = [:]
     }
 
     private let state = Mutex(State())
 
-    /// The probe for the latency worker's configuration.
-    var probe: ClaimProbe {
+    /// The probe for the configuration of worker `claimer` (each worker's claimer its own, so
+    /// that with `--workers` the claims are told apart).
+    func probe(claimer: Int) -> ClaimProbe {
         ClaimProbe { event in
             let now = monotonicNanos()
             self.state.withLock { state in
                 switch event {
                 case .woke:
-                    state.lastWoke = now
+                    state.lastWoke[claimer] = now
                 case .claiming:
-                    state.lastSent = now
+                    state.lastSent[claimer] = now
                 case .claimed(let ids):
-                    for id in ids where state.claims[id] == nil {
-                        state.claims[id] = Claim(woke: state.lastWoke, sent: state.lastSent, returned: now)
-                    }
-                    state.lastWoke = nil
+                    let claim = Claim(woke: state.lastWoke[claimer], sent: state.lastSent[claimer] ?? now, returned: now)
+                    for id in ids where state.claims[id] == nil { state.claims[id] = claim }
+                    state.lastWoke[claimer] = nil
                 }
             }
         }

@@ -48,7 +48,7 @@ extension WorkloadRunner {
             _ = try await progress.track("\(label) run", total: jobs, count: { tracker.finished }) {
                 try await withWorker(
                     storage: storage, registry: registry, concurrency: concurrency, tracker: tracker,
-                    timeout: .seconds(60) + interval * jobs, workload: workload, alongside: cpuWorker, probe: stageRecorder?.probe
+                    timeout: .seconds(60) + interval * jobs, workload: workload, alongside: cpuWorker, stages: stageRecorder
                 ) {
                     // Deadline-based: job k is due at start + k × interval, however late the
                     // previous enqueue returned, so the rate does not drift.

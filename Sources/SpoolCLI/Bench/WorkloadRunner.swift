@@ -108,13 +108,15 @@ struct WorkloadRunner: Sendable {
     ///   then cancelled), or what the producer or worker threw.
     func withWorker(
         storage: any JobStorage, registry: JobRegistry, concurrency: Int, queues: [WorkerQueue] = ["default"], tracker: CompletionTracker,
-        timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [], probe: ClaimProbe? = nil,
+        timeout: Duration, workload: Workload, alongside: [WorkerConfiguration] = [], stages: StageRecorder? = nil,
         producer: @escaping @Sendable () async throws -> Void = {}
     ) async throws -> (started: ContinuousClock.Instant, done: ContinuousClock.Instant) {
-        var configuration = WorkerConfiguration(queues: queues, concurrency: concurrency)
-        configuration.claimProbe = probe
         let pool =
-            (0..<workers).map { _ in Worker(storage: storage, registry: registry, configuration: configuration, logger: logger) }
+            (0..<workers).map { index in
+                var configuration = WorkerConfiguration(queues: queues, concurrency: concurrency)
+                configuration.claimProbe = stages?.probe(claimer: index)
+                return Worker(storage: storage, registry: registry, configuration: configuration, logger: logger)
+            }
             + alongside.map { Worker(storage: storage, registry: registry, configuration: $0, logger: logger) }
         return try await withThrowingTaskGroup(of: Void.self) { workers in
             let started = ContinuousClock.now
