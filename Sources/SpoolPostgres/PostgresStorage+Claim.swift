@@ -56,10 +56,7 @@ extension PostgresStorage {
         if let seen, rows.count < total, Int64(rows.count) == seen.due {
             exhaustive = ExhaustiveClaim(ticket: ticket, nextDue: seen.nextDue.map(PostgresCoding.date(micros:)))
         }
-        exhaustiveClaims.withLock { records in
-            if records.count >= ExhaustiveClaim.remembered { records.removeAll() }
-            records[ExhaustiveClaim.key(queues)] = exhaustive
-        }
+        exhaustiveClaims.record(queues, exhaustive)
         var claimed: [(order: Int64, job: ClaimedJob)] = []
         claimed.reserveCapacity(rows.count)
         for cells in rows {

@@ -26,7 +26,7 @@ extension PostgresStorage {
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
-        if let claim = exhaustiveClaims.withLock({ $0[ExhaustiveClaim.key(queues)] }) {
+        if let claim = exhaustiveClaims.last(queues) {
             if let nextDue = claim.nextDue { until = min(until, nextDue) }
             await workSignal.wait(claim.ticket, until: until, clock: clock)
             return
@@ -53,20 +53,6 @@ extension PostgresStorage {
         }
         await workSignal.wait(ticket, until: until, clock: clock)
     }
-}
-
-/// A claim that took every due job of its queues it saw, for the wait that follows it.
-struct ExhaustiveClaim: Sendable {
-    /// The work signal's ticket from before the claim read.
-    let ticket: UInt64
-    /// The earliest run-at of a scheduled job after the claim's time, in any queue.
-    let nextDue: Date?
-
-    /// How many sets of queues are remembered (a worker's demands vary with its free slots).
-    static let remembered = 64
-
-    /// The key of a set of queues, whatever their order and repetitions.
-    static func key(_ queues: [String]) -> String { Set(queues).sorted().joined(separator: "\u{0}") }
 }
 
 extension PostgresStorage: JobFinishObserving {

@@ -72,7 +72,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     let limitedQueues = Mutex<Set<String>>([])
     /// The last claim of each set of queues, when it took every due job it saw (else no entry),
     /// for ``waitForWork(queues:deadline:clock:)``.
-    let exhaustiveClaims = Mutex<[String: ExhaustiveClaim]>([:])
+    let exhaustiveClaims = ExhaustiveClaims()
     /// Whether the schema has this build's procedures (see ``PostgresRoutine``); known at start.
     let routines = Atomic<Bool>(false)
     /// ``routines``, as every hot write reads it.

@@ -227,16 +227,19 @@ enum RedisCoding {
     /// attempts, created, run-at, timeout (ns, or empty), metadata, batch (or empty).
     static let claimWidth = 12
 
-    /// The jobs of a claim reply (``claimWidth`` cells per job). A cell that is missing or not
+    /// The jobs of a claim reply (``claimWidth`` cells per job), then whether the claim took
+    /// every due job it saw and the earliest scheduled run-at of its queues (the last two
+    /// cells; see ``RedisScript/claim``). A cell that is missing or not
     /// a number reads as the default (priority 0, attempt 1, max attempts 1, times 1970, no
     /// timeout, no batch), and numbers saturate: one bad field must not lose the whole claimed
     /// batch.
     /// - Throws: ``SpoolError`` `storageUnavailable` for a reply of the wrong shape or a job
     ///   without a valid id.
-    static func claimed(_ reply: RESPValue) throws -> [ClaimedJob] {
-        guard let cells = reply.elements, cells.count % claimWidth == 0 else {
-            throw corrupt("a claim reply of the wrong shape (not a multiple of \(claimWidth) cells)")
+    static func claimed(_ reply: RESPValue) throws -> (jobs: [ClaimedJob], exhaustive: Bool, nextDue: Date?) {
+        guard let all = reply.elements, all.count >= 2, (all.count - 2) % claimWidth == 0 else {
+            throw corrupt("a claim reply of the wrong shape (not \(claimWidth) cells per job and two more)")
         }
+        let cells = all.dropLast(2)
         var claimed: [ClaimedJob] = []
         claimed.reserveCapacity(cells.count / claimWidth)
         // The jobs of one claim mostly share a batch (or none): its id is parsed once.
@@ -262,7 +265,7 @@ enum RedisCoding {
                     batch: lastBatch.id
                 ))
         }
-        return claimed
+        return (claimed, number(all[all.count - 2]) == 1, number(all[all.count - 1]).map { date(millis: $0) })
     }
 
     static func corrupt(_ message: String) -> SpoolError {

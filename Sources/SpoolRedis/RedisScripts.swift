@@ -173,17 +173,22 @@ enum RedisScript: String, CaseIterable, Sendable {
         case .cancelBatch: return Self.cancelBatchBody
         case .claim:
             // ARGV: P, now, lease until, worker, total, demands, then per demand: queue, limit.
+            // Returns 12 cells per job, then two: 1 when the claim took every due job of the
+            // demanded queues (none left over a demand's limit or a queue's limits, none left
+            // to promote), else 0; and the earliest run-at of their scheduled jobs ('' for none).
             return #"""
                 local now, untilms, worker, left, nd = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
                 local out = {}
+                local exhaustive, nextdue = true, nil
                 for d = 0, nd - 1 do
-                  if left <= 0 then break end
+                  if left <= 0 then exhaustive = false; break end
                   local q = ARGV[7 + 2 * d]
                   local lim = math.min(tonumber(ARGV[8 + 2 * d]), left)
                   local allowed, rated = allowance(q, now, true)
-                  if allowed then lim = math.min(lim, allowed) end
+                  if allowed then lim = math.min(lim, allowed); exhaustive = false end
                   if lim > 0 and redis.call('SISMEMBER', PAUSED, q) == 0 then
                     local due = redis.call('ZRANGEBYSCORE', schedk(q), '-inf', fmt(now), 'LIMIT', 0, 1000)
+                    if #due == 1000 then exhaustive = false end
                     for i = 1, #due do
                       local id = due[i]
                       local k = jobkey(id)
@@ -219,8 +224,13 @@ enum RedisScript: String, CaseIterable, Sendable {
                       end
                     end
                     left = left - #ms
+                    if #ms == lim then exhaustive = false end
+                    local s = redis.call('ZRANGE', schedk(q), 0, 0, 'WITHSCORES')
+                    if #s > 0 and (nextdue == nil or tonumber(s[2]) < nextdue) then nextdue = tonumber(s[2]) end
                   end
                 end
+                out[#out + 1] = exhaustive and 1 or 0
+                out[#out + 1] = nextdue and fmt(nextdue) or ''
                 return out
                 """#
         case .heartbeat:

@@ -26,7 +26,13 @@ extension RedisStorage {
             RedisCoding.arg(request.worker), RedisCoding.arg(total), RedisCoding.arg(demands.count),
         ]
         for demand in demands { arguments += [RedisCoding.arg(demand.queue), RedisCoding.arg(min(demand.limit, total))] }
+        // Taken before the claim runs: a job it cannot see arrives later and signals later.
+        let ticket = workSignal.ticket()
         let reply = try await perform(.claim, arguments, "claim for worker '\(request.worker)'")
-        return try RedisCoding.claimed(reply)
+        let claim = try RedisCoding.claimed(reply)
+        // For the wait that may follow (see `waitForWork`).
+        let exhaustive = claim.exhaustive && claim.jobs.count < total
+        exhaustiveClaims.record(demands.map(\.queue), exhaustive ? ExhaustiveClaim(ticket: ticket, nextDue: claim.nextDue) : nil)
+        return claim.jobs
     }
 }

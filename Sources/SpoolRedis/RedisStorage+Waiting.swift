@@ -15,10 +15,22 @@ extension RedisStorage {
     /// scheduled run-at and ``Configuration/pollInterval`` from now, or until a wake-up (an
     /// enqueue, hand-back, retry, rescue or resume in any process) arrives. Cost: one script
     /// reading two keys per queue.
+    ///
+    /// After a claim of `queues` that took every due job it saw (the usual reason a worker
+    /// waits: fewer jobs than free slots) it runs no script: whatever became claimable since
+    /// that claim ran has signalled since (a change in this process at once, another process's
+    /// through the wake-up list), and the claim brought the next scheduled run-at. After a
+    /// claim that left jobs (over a demand's or a queue's limit, or more due jobs than it
+    /// promotes at once) it asks the server.
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
-        let ticket = workSignal.ticket()
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
+        if let claim = exhaustiveClaims.last(queues) {
+            if let nextDue = claim.nextDue { until = min(until, nextDue) }
+            await workSignal.wait(claim.ticket, until: until, clock: clock)
+            return
+        }
+        let ticket = workSignal.ticket()
         do {
             let reply = try await perform(.ready, [RedisCoding.arg(now)] + queues.map { RedisCoding.arg($0) }, "checking for work")
             if let parts = reply.elements, parts.count == 2 {

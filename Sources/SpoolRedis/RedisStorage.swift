@@ -67,6 +67,9 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     let target: String
     let scripts = Mutex<[RedisScript: String]>([:])
     let workSignal = WakeSignal()
+    /// The last claim of each set of queues, when it took every due job it saw, for
+    /// ``waitForWork(queues:deadline:clock:)``.
+    let exhaustiveClaims = ExhaustiveClaims()
     let readiness = StorageReadiness(store: "Redis job store")
     /// This process's name in the listener set.
     private let listener: String
@@ -220,8 +223,15 @@ public final class RedisStorage: JobStorage, Service, Sendable {
                 defer { connection.close() }
                 try await withTaskCancellationHandler {
                     workSignal.signal()
+                    // Registered for 10 s, renewed after 3 s: with a 2 s BLPOP the entry never
+                    // lapses while this loop runs, and a wake-up costs no script.
+                    var registered: ContinuousClock.Instant?
                     while !Task.isCancelled {
-                        _ = try await evaluate(.register, [RedisCoding.arg(listener), ttl], on: connection)
+                        let now = ContinuousClock.now
+                        if registered.map({ now - $0 >= .seconds(3) }) ?? true {
+                            _ = try await evaluate(.register, [RedisCoding.arg(listener), ttl], on: connection)
+                            registered = now
+                        }
                         let reply = try checked(try await connection.send([Array("BLPOP".utf8), wakeKey, Array("2".utf8)]))
                         if !reply.isNull { workSignal.signal() }
                         delay = .milliseconds(100)

@@ -154,6 +154,10 @@ struct RedisCodingPropertyTests {
         for round in 0..<30_000 {
             var cells: [RESPValue] = []
             for _ in 0..<Int(random.next() % 4) { cells += valid }
+            // The trailer: exhaustive or not, and the next scheduled run-at or none.
+            cells += [
+                .integer(Int64(random.next() % 2)), random.next() % 2 == 0 ? .bulkString([]) : .bulkString(Array("1700000000000".utf8)),
+            ]
             for _ in 0..<Int(random.next() % 4) where !cells.isEmpty {
                 let index = Int(random.next() % UInt64(cells.count))
                 switch random.next() % 3 {
@@ -166,7 +170,7 @@ struct RedisCodingPropertyTests {
             let reply: RESPValue =
                 round % 97 == 0 ? RESPDecoderPropertyTests.value(&random) : (round % 2 == 0 ? .array(cells) : .set(cells))
             do {
-                for job in try RedisCoding.claimed(reply) {
+                for job in try RedisCoding.claimed(reply).jobs {
                     #expect(
                         Self.checkRanges(
                             priority: job.priority, attempt: job.attempt, maxAttempts: job.maxAttempts, dates: [job.createdAt, job.runAt],

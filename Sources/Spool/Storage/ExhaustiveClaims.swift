@@ -1,0 +1,49 @@
+import Foundation
+import Synchronization
+
+/// A claim that took every due job of its queues it saw, for the wait that follows it: a
+/// server driver's ``JobStorage/waitForWork(queues:deadline:clock:)`` need not ask the server
+/// whether there is work then. Every job that became claimable since the claim read has bumped
+/// the driver's ``WakeSignal`` since (a local change at once, another process's through the
+/// driver's wake-ups), so waiting on the signal from a ticket taken before the claim, until the
+/// next scheduled run-at the claim saw, misses nothing.
+package struct ExhaustiveClaim: Sendable {
+    /// The work signal's ticket from before the claim read.
+    package let ticket: UInt64
+    /// The earliest run-at of a scheduled job after the claim's time, in the claimed queues (or
+    /// in any queue: earlier is safe).
+    package let nextDue: Date?
+
+    package init(ticket: UInt64, nextDue: Date?) {
+        self.ticket = ticket
+        self.nextDue = nextDue
+    }
+}
+
+/// The last claim of each set of queues, exhaustive or not (see ``ExhaustiveClaim``), as one
+/// storage's claims record them and its waits read them.
+package final class ExhaustiveClaims: Sendable {
+    /// How many sets of queues are remembered (a worker's demands vary with its free slots).
+    package static let remembered = 64
+
+    private let records = Mutex<[String: ExhaustiveClaim]>([:])
+
+    package init() {}
+
+    /// Records the latest claim of `queues`: `claim` when it took every due job it saw, nil
+    /// when it did not (the wait must then ask the server).
+    package func record(_ queues: [String], _ claim: ExhaustiveClaim?) {
+        records.withLock { records in
+            if records.count >= Self.remembered { records.removeAll() }
+            records[Self.key(queues)] = claim
+        }
+    }
+
+    /// The latest claim of `queues`, when it was exhaustive.
+    package func last(_ queues: [String]) -> ExhaustiveClaim? {
+        records.withLock { $0[Self.key(queues)] }
+    }
+
+    /// The key of a set of queues, whatever their order and repetitions.
+    static func key(_ queues: [String]) -> String { Set(queues).sorted().joined(separator: "\u{0}") }
+}
