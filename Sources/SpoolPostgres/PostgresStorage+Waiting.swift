@@ -26,11 +26,7 @@ extension PostgresStorage {
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
-        if let claim = exhaustiveClaims.last(queues) {
-            if let nextDue = claim.nextDue { until = min(until, nextDue) }
-            await workSignal.wait(claim.ticket, until: until, clock: clock)
-            return
-        }
+        if await exhaustiveClaims.wait(after: queues, on: workSignal, until: until, clock: clock) { return }
         let ticket = workSignal.ticket()
         let nowMicros = PostgresCoding.micros(now)
         do {

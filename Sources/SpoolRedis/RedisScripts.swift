@@ -225,8 +225,11 @@ enum RedisScript: String, CaseIterable, Sendable {
                     end
                     left = left - #ms
                     if #ms == lim then exhaustive = false end
-                    local s = redis.call('ZRANGE', schedk(q), 0, 0, 'WITHSCORES')
-                    if #s > 0 and (nextdue == nil or tonumber(s[2]) < nextdue) then nextdue = tonumber(s[2]) end
+                    -- The next run-at matters only to the wait after an exhaustive claim.
+                    if exhaustive then
+                      local s = redis.call('ZRANGE', schedk(q), 0, 0, 'WITHSCORES')
+                      if #s > 0 and (nextdue == nil or tonumber(s[2]) < nextdue) then nextdue = tonumber(s[2]) end
+                    end
                   end
                 end
                 out[#out + 1] = exhaustive and 1 or 0

@@ -24,7 +24,7 @@ package struct ExhaustiveClaim: Sendable {
 /// storage's claims record them and its waits read them.
 package final class ExhaustiveClaims: Sendable {
     /// How many sets of queues are remembered (a worker's demands vary with its free slots).
-    package static let remembered = 64
+    static let remembered = 64
 
     private let records = Mutex<[String: ExhaustiveClaim]>([:])
 
@@ -39,9 +39,14 @@ package final class ExhaustiveClaims: Sendable {
         }
     }
 
-    /// The latest claim of `queues`, when it was exhaustive.
-    package func last(_ queues: [String]) -> ExhaustiveClaim? {
-        records.withLock { $0[Self.key(queues)] }
+    /// The wait after an exhaustive claim of `queues`: sleeps on `signal` from the ticket the
+    /// claim took until `until` or the next run-at the claim saw, whichever is first, and
+    /// returns true. Returns false at once when the last claim of `queues` was not exhaustive
+    /// (the driver must then ask its server).
+    package func wait(after queues: [String], on signal: WakeSignal, until: Date, clock: any JobClock) async -> Bool {
+        guard let claim = records.withLock({ $0[Self.key(queues)] }) else { return false }
+        await signal.wait(claim.ticket, until: claim.nextDue.map { min(until, $0) } ?? until, clock: clock)
+        return true
     }
 
     /// The key of a set of queues, whatever their order and repetitions.

@@ -9,6 +9,8 @@ struct StageFigure: Sendable, Equatable {
     static let names = ["until the claimer woke", "claimer woke → claim sent", "claim (round trip)", "claim → handler start"]
     /// Beside them (overlapping the first): how long the producer's `enqueue` call took.
     static let enqueueCall = "enqueue call (producer)"
+    /// Every figure reported, in order.
+    static let reported = [enqueueCall] + names
 
     let name: String
     let p50Milliseconds: Double
@@ -19,7 +21,7 @@ struct StageFigure: Sendable, Equatable {
     /// left out of its median).
     static func combine(_ runs: [[StageFigure]]) -> [StageFigure]? {
         guard runs.contains(where: { !$0.isEmpty }) else { return nil }
-        return ([enqueueCall] + names).compactMap { name in
+        return reported.compactMap { name in
             let rows = runs.compactMap { $0.first { $0.name == name } }
             guard !rows.isEmpty else { return nil }
             return StageFigure(
@@ -100,7 +102,7 @@ final class StageRecorder: Sendable {
                 spans[0].append(Double(enqueue.returned &- enqueue.start) / 1e6)
                 for stage in 0..<StageFigure.names.count { spans[stage + 1].append(Double(path[stage + 1] - path[stage]) / 1e6) }
             }
-            return zip([StageFigure.enqueueCall] + StageFigure.names, spans).compactMap { name, values in
+            return zip(StageFigure.reported, spans).compactMap { name, values in
                 let sorted = values.sorted()
                 guard let p50 = Figures.percentile(50, ofSorted: sorted), let p90 = Figures.percentile(90, ofSorted: sorted),
                     let p99 = Figures.percentile(99, ofSorted: sorted)
