@@ -34,39 +34,47 @@ extension SQLiteStorage {
     /// back in line: see `write(_:synced:_:)`); index reads proportional to the jobs returned
     /// (plus the jobs that became due).
     public func claim(_ request: ClaimRequest, now: Date) async throws -> [ClaimedJob] {
+        guard request.limit > 0, request.demands.contains(where: { $0.limit > 0 }) else { return [] }
+        let nowMicros = SQLiteCoding.micros(now)
+        return try await write("claim for worker '\(request.worker)'", synced: false) { db in
+            try Self.claim(request, now: nowMicros, db)
+        }
+    }
+
+    /// The claim's work inside a write transaction (see ``claim(_:now:)``); also run by an enqueue
+    /// for a waiting worker of this process.
+    static func claim(_ request: ClaimRequest, now nowMicros: Int64, _ db: Database) throws -> [ClaimedJob] {
         let demands = request.demands.filter { $0.limit > 0 }
         guard request.limit > 0, !demands.isEmpty else { return [] }
-        let nowMicros = SQLiteCoding.micros(now)
-        let expiry = nowMicros + SQLiteCoding.micros(request.lease)
+        let (sum, overflow) = nowMicros.addingReportingOverflow(SQLiteCoding.micros(request.lease))
+        let expiry = overflow ? Int64.max : sum
         let worker = request.worker
         let total = request.limit
-        return try await write("claim for worker '\(worker)'", synced: false) { db in
-            try db.cachedStatement(sql: Self.promoteSQL).execute(arguments: [nowMicros])
-            let settings = try Self.queueSettings(db)
-            let statement = try db.cachedStatement(sql: Self.claimSQL)
-            var claimed: [ClaimedJob] = []
-            for demand in demands where claimed.count < total && !settings.paused.contains(demand.queue) {
-                var limit = min(demand.limit, total - claimed.count)
-                let limits = settings.limits[demand.queue]
-                if let limits {
-                    limit = min(limit, try Self.allowance(limits, queue: demand.queue, now: nowMicros, db).jobs)
-                    if limit == 0 { continue }
-                }
-                let rows = try Row.fetchCursor(statement, arguments: [nowMicros, worker, expiry, demand.queue, limit])
-                var batch: [ClaimedJob] = []
-                batch.reserveCapacity(limit)
-                let columns = RawColumns(statement: statement.sqliteStatement)
-                while try rows.next() != nil {
-                    batch.append(try SQLiteCoding.claimed(columns))
-                }
-                // RETURNING gives rows in no particular order: put them in claim order.
-                claimed += batch.sorted(by: Self.claimOrder)
-                if limits?.rate != nil, !batch.isEmpty {
-                    try db.cachedStatement(sql: Self.recordStartsSQL).execute(arguments: [demand.queue, nowMicros, batch.count])
-                }
+        try db.cachedStatement(sql: Self.promoteSQL).execute(arguments: [nowMicros])
+        let settings = try Self.queueSettings(db)
+        let statement = try db.cachedStatement(sql: Self.claimSQL)
+        var claimed: [ClaimedJob] = []
+        for demand in demands where claimed.count < total && !settings.paused.contains(demand.queue) {
+            var limit = min(demand.limit, total - claimed.count)
+            let limits = settings.limits[demand.queue]
+            if let limits {
+                limit = min(limit, try Self.allowance(limits, queue: demand.queue, now: nowMicros, db).jobs)
+                if limit == 0 { continue }
             }
-            return claimed
+            let rows = try Row.fetchCursor(statement, arguments: [nowMicros, worker, expiry, demand.queue, limit])
+            var batch: [ClaimedJob] = []
+            batch.reserveCapacity(limit)
+            let columns = RawColumns(statement: statement.sqliteStatement)
+            while try rows.next() != nil {
+                batch.append(try SQLiteCoding.claimed(columns))
+            }
+            // RETURNING gives rows in no particular order: put them in claim order.
+            claimed += batch.sorted(by: Self.claimOrder)
+            if limits?.rate != nil, !batch.isEmpty {
+                try db.cachedStatement(sql: Self.recordStartsSQL).execute(arguments: [demand.queue, nowMicros, batch.count])
+            }
         }
+        return claimed
     }
 
     /// Paused queues and queue limits: the whole (small) `spool_queues` table.

@@ -6,14 +6,30 @@ extension SQLiteStorage {
     /// Settings of the SQLite driver. Every field has a working default.
     public struct Configuration: Sendable {
         /// How hard a commit works to be on disk (SQLite's `synchronous` setting).
-        public struct Durability: Sendable, Hashable, CustomStringConvertible {
+        public struct Durability: Sendable, Hashable, LosslessStringConvertible {
             let pragma: String
+
+            /// The durability named `full`, `normal` or `extra` (any case); nil for another name.
+            public init?(_ name: String) {
+                switch name.lowercased() {
+                case "full": self = .full
+                case "normal": self = .normal
+                case "extra": self = .extra
+                default: return nil
+                }
+            }
+
+            private init(pragma: String) {
+                self.pragma = pragma
+            }
 
             /// Every commit syncs the WAL: a committed job survives a power loss. The default.
             /// Costs one `fsync` per transaction (about 1–5 ms on common disks).
             public static let full = Durability(pragma: "FULL")
-            /// The WAL is synced only at checkpoints: a commit survives a crash of the process
-            /// but the last commits may be lost on a power loss or an OS crash. Faster.
+            /// No commit waits for the disk: a checkpoint syncs them within
+            /// ``Configuration/syncInterval`` (like Redis's `appendfsync everysec`). A commit
+            /// survives a crash of any process, but the commits of the last `syncInterval` may be
+            /// lost on a power loss or an OS crash. Saves an `fsync` per enqueue.
             public static let normal = Durability(pragma: "NORMAL")
             /// Like `full`, and also syncs the folder after the WAL is reset.
             public static let extra = Durability(pragma: "EXTRA")

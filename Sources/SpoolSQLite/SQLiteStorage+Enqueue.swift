@@ -8,7 +8,7 @@ extension SQLiteStorage {
     // MARK: Enqueue
 
     /// A new job's column values, prepared (payload encoded) before the transaction.
-    private struct InsertRow: Sendable {
+    struct InsertRow: Sendable {
         let id: JobID
         let queue: String
         let kind: String
@@ -21,6 +21,8 @@ extension SQLiteStorage {
         let uniqueKey: String?
         let timeout: Int64?
         let metadata: String?
+        /// The metadata itself, for a job handed straight to a waiting worker.
+        let metadataValues: [String: String]
     }
 
     /// Stores the jobs in one transaction: all of them or (on an error) none.
@@ -45,14 +47,25 @@ extension SQLiteStorage {
                 priority: job.priority, state: runAt > nowMicros ? .scheduled : .available,
                 maxAttempts: job.maxAttempts, runAt: runAt, createdAt: SQLiteCoding.micros(job.createdAt),
                 uniqueKey: job.uniqueKey, timeout: job.timeout.map(SQLiteCoding.micros),
-                metadata: try SQLiteCoding.encodeMetadata(job.metadata)
+                metadata: try SQLiteCoding.encodeMetadata(job.metadata), metadataValues: job.metadata
             )
         }
-        let results = try await write("enqueue of \(jobs.count) job(s)") { db in
-            try Self.insert(rows, db)
+        // Waiting workers of this process get the new jobs claimed for them in this
+        // transaction; every waiter is woken once it commits (before this call returns).
+        let handOff = HandOff(claimWaiters)
+        let workSignal = self.workSignal
+        return try await write(
+            "enqueue of \(jobs.count) job(s)",
+            settled: { committed in
+                if handOff.settle(committed: committed) { workSignal.signal() }
+            }
+        ) { db in
+            let waiters = handOff.take(for: rows)
+            let leases = waiters.isEmpty ? [:] : try Self.leases(for: rows, to: waiters, now: nowMicros, db)
+            let results = try Self.insert(rows, leased: leases, db)
+            handOff.complete(rows, leases: leases, stored: results.contains { !$0.existing }, now: nowMicros, db)
+            return results
         }
-        if results.contains(where: { !$0.existing }) { workSignal.signal() }
-        return results
     }
 
     private static let insertSQL = """
@@ -84,21 +97,28 @@ extension SQLiteStorage {
         SELECT id, state FROM spool_jobs INDEXED BY spool_jobs_unique_key WHERE unique_key = ? AND \(SQLiteSchema.liveCondition)
         """
 
-    private static func insert(_ rows: [InsertRow], _ db: Database) throws -> [EnqueueResult] {
+    /// Inserts `rows`; those in `leased` (by index) as running under their lease.
+    private static func insert(_ rows: [InsertRow], leased: [Int: Lease], _ db: Database) throws -> [EnqueueResult] {
         var results: [EnqueueResult] = []
         results.reserveCapacity(rows.count)
         // Runs of jobs without a unique key go in multi-row statements (in order, chunks of
         // `insertChunkSize`, then halves: few distinct statements to cache); a job with a unique key
-        // is inserted on its own, so its result can name the holder of the key.
+        // is inserted on its own, so its result can name the holder of the key, and so is a job
+        // that goes straight to a waiting worker.
         var start = 0
         while start < rows.count {
+            if let lease = leased[start] {
+                results.append(try insertLeased(rows[start], lease, db))
+                start += 1
+                continue
+            }
             if rows[start].uniqueKey != nil {
                 results.append(try insertOne(rows[start], db))
                 start += 1
                 continue
             }
             var end = start
-            while end < rows.count, end - start < insertChunkSize, rows[end].uniqueKey == nil { end += 1 }
+            while end < rows.count, end - start < insertChunkSize, rows[end].uniqueKey == nil, leased[end] == nil { end += 1 }
             var size = insertChunkSize
             while start < end {
                 while size > end - start { size /= 2 }
@@ -148,6 +168,38 @@ extension SQLiteStorage {
         if uniqueKey { try binder.bind(row.uniqueKey) }
         try binder.bind(row.timeout)
         try binder.bind(row.metadata)
+    }
+
+    private static let leasedInsertSQL = """
+        INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata,
+            attempt, attempted_at, lease_owner, lease_expires_at)
+        VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, 1, ?, ?, ?)
+        """
+
+    /// Inserts one job (without a unique key) as claimed by a waiting worker: running, its
+    /// first attempt, under `lease`, as a claim at the same time would have left it.
+    private static func insertLeased(_ row: InsertRow, _ lease: Lease, _ db: Database) throws -> EnqueueResult {
+        let insert = try db.cachedStatement(sql: Self.leasedInsertSQL)
+        var binder = insert.rawBinder(db)
+        try binder.bind(row.id)
+        try binder.bind(row.queue)
+        try binder.bind(row.kind)
+        try binder.bindBlobOrNull(row.payload)
+        try binder.bind(row.priority)
+        try binder.bind(row.maxAttempts)
+        try binder.bind(row.runAt)
+        try binder.bind(row.createdAt)
+        try binder.bind(row.timeout)
+        try binder.bind(row.metadata)
+        try binder.bind(lease.attemptedAt)
+        try binder.bind(lease.worker)
+        try binder.bind(lease.expiresAt)
+        do {
+            try insert.execute()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw SpoolError(code: .invalidArgument, message: "a job with id \(row.id) already exists", job: row.id)
+        }
+        return EnqueueResult(id: row.id, state: .running, existing: false)
     }
 
     /// Inserts one job; a unique key held by a live job stores nothing and names the holder.

@@ -23,13 +23,19 @@ extension SQLiteStorage {
     /// crash) only puts a job back to where it was before, so it runs again (at least once,
     /// as always). The checkpointer syncs such commits within ``Configuration/syncInterval``,
     /// and the next synced commit (an enqueue) syncs them too.
+    ///
+    /// `settled`, when given, runs on the writer's thread once the transaction committed
+    /// (`true`) or rolled back (`false`), before the caller resumes.
     func write<T: Sendable>(
-        _ operation: String, synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T
+        _ operation: String, synced: Bool = true, settled: (@Sendable (_ committed: Bool) -> Void)? = nil,
+        _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
         try checkOpen(operation)
         let path = self.path
         let busyTimeout = configuration.busyTimeout
         let relaxed = !synced && configuration.durability != .normal
+        // A commit that does not wait for the disk gets there within the sync interval.
+        let unsynced = relaxed || configuration.durability == .normal
         let logger = configuration.logger
         let checkpointer = self.checkpointer
         let restore = "PRAGMA synchronous = \(configuration.durability.pragma)"
@@ -51,11 +57,17 @@ extension SQLiteStorage {
                             }
                         }
                     }
-                    try db.inTransaction(.immediate) {
-                        value = try body(db)
-                        return .commit
+                    do {
+                        try db.inTransaction(.immediate) {
+                            value = try body(db)
+                            return .commit
+                        }
+                    } catch {
+                        settled?(false)
+                        throw error
                     }
-                    if relaxed { checkpointer.commitUnsynced() }
+                    settled?(true)
+                    if unsynced { checkpointer.commitUnsynced() }
                     continuation.resume(returning: value!)
                 } catch {
                     continuation.resume(throwing: SpoolError.sqlite(error, path: path, operation: operation, busyTimeout: busyTimeout))

@@ -35,7 +35,11 @@ extension SQLiteStorage {
     /// enqueues, retries, hands back, rescues or resumes something. Jobs enqueued by other
     /// processes are noticed at the next poll. Cost: one read of a few index entries per call.
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
-        let ticket = workSignal.ticket()
+        await waitForWork(queues: queues, deadline: deadline, clock: clock, ticket: workSignal.ticket())
+    }
+
+    /// ``waitForWork(queues:deadline:clock:)`` from a ticket of the work signal taken earlier.
+    func waitForWork(queues: [String], deadline: Date, clock: any JobClock, ticket: UInt64) async {
         let now = clock.now
         let nowMicros = SQLiteCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))

@@ -53,6 +53,8 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// Signalled when a job may have become claimable here (enqueue, retry, hand-back, rescue,
     /// resume, a retry or snooze that sets a new run-at).
     let workSignal = WakeSignal()
+    /// This process's workers waiting for work, to whom an enqueue hands its jobs.
+    let claimWaiters = ClaimWaiters()
     /// Wakes waiters of jobs that reach a final state or are deleted in this process.
     let finishWatch = FinishWatch()
     /// Wakes waiters of batches (by their ids' bits) after writes in this process that may

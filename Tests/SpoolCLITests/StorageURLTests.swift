@@ -87,6 +87,8 @@ struct StorageURLTests {
             ("./jobs.sqlite", "is not a storage URL: for an SQLite file write sqlite:./jobs.sqlite"),
             ("memory:extra", "takes nothing after the colon"),
             ("postgres:jobs", "postgres://USER:PASS@HOST:PORT/DB"),
+            ("sqlite:jobs.sqlite?durability=sometimes", "durability must be full, normal or extra, got 'sometimes'"),
+            ("sqlite:jobs.sqlite?colour=blue", "unknown option 'colour' in the SQLite URL (known: durability)"),
         ])
     func malformedURLs(url: String, message: String) async throws {
         try await withTemporaryFolder { folder in
@@ -96,6 +98,20 @@ struct StorageURLTests {
             let environment = try await spool(["stats"], in: folder, environment: ["SPOOL_DATABASE_URL": url])
             expectOneLineError(environment, containing: message)
             #expect(environment.stderr.contains("SPOOL_DATABASE_URL"))
+        }
+    }
+
+    @Test("sqlite:PATH?durability= chooses how hard commits work to be on disk; the option is not part of the file name")
+    func sqliteDurability() async throws {
+        try await withTemporaryFolder { folder in
+            for durability in ["normal", "FULL", "extra"] {
+                let run = try await spool(
+                    ["enqueue", "spool.noop", "--database", "sqlite:jobs.sqlite?durability=\(durability)"], in: folder)
+                #expect(run.status == 0, "\(run)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sqlite") } == ["jobs.sqlite"])
+            let stats = try await spool(["stats", "--json", "--database", "sqlite:jobs.sqlite"], in: folder)
+            #expect(try (stats.jsonObject()["total"] as? [String: Any])?["total"] as? Int == 3, "\(stats)")
         }
     }
 

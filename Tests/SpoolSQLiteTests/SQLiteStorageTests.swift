@@ -100,10 +100,13 @@ struct SQLiteStorageTests {
         }
     }
 
-    @Test("durability is configurable")
+    @Test("durability is configurable; with normal, an enqueue reaches the disk within the sync interval")
     func durabilityIsConfigurable() async throws {
-        let storage = try SQLiteStorage.temporary(configuration: .init(durability: .normal))
+        let storage = try SQLiteStorage.temporary(configuration: .init(durability: .normal, syncInterval: .milliseconds(20)))
         #expect(try storage.writerSynchronous() == 1)
+        _ = try await storage.enqueue([newJob()], whenFull: .fail, now: t0)
+        await waitForCheckpoints(storage, 1)
+        #expect(SQLiteStorage.Configuration.Durability("Normal") == .normal && SQLiteStorage.Configuration.Durability("off") == nil)
     }
 
     @Test("claims and heartbeats do not wait for the disk, and leave later commits durable")

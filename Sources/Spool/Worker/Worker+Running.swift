@@ -54,6 +54,8 @@ extension Worker {
     private func claimLoop() async {
         let names = configuration.queues.map(\.name)
         var failureDelay = 0.05
+        // A store that hands a waiting worker its jobs with the wake-up (SQLite, in-process).
+        let delivering = storage as? any ClaimDelivering
         while true {
             let ticket = core.slotsSignal.ticket()
             switch core.claimDecision(queues: configuration.queues) {
@@ -90,8 +92,7 @@ extension Worker {
                         // Wait for work in the claimed queues, or for a slot to free, whichever
                         // first.
                         let slotTicket = jobs.isEmpty && queues.count < names.count ? ticket : nil
-                        await untilStopping { await self.waitForWork(in: queues, orSlotAfter: slotTicket) }
-                        configuration.claimProbe?.record(.woke)
+                        await waitForWork(in: queues, orSlotAfter: slotTicket, delivering: delivering)
                     }
                 } catch {
                     logger.error(
@@ -120,7 +121,7 @@ extension Worker {
 
     /// Waits until `queues` may have due work (or the idle wait passes) and, given a ticket of
     /// the slots signal, until a slot frees after it, whichever comes first.
-    private func waitForWork(in queues: [String], orSlotAfter slotTicket: UInt64?) async {
+    func waitForWork(in queues: [String], orSlotAfter slotTicket: UInt64?) async {
         let deadline = clock.now.adding(configuration.idleWait)
         guard let slotTicket else {
             await storage.waitForWork(queues: queues, deadline: deadline, clock: clock)
@@ -135,7 +136,7 @@ extension Worker {
     }
 
     /// Runs `body` until it returns or the worker stops running, whichever is first.
-    private func untilStopping(_ body: @escaping @Sendable () async -> Void) async {
+    func untilStopping(_ body: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await body() }
             group.addTask { await self.core.waitUntilNotRunning() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Spool
+import SpoolSQLite
 
 /// `spool bench`: runs the standard workloads of docs/benchmarks.md against one driver and prints
 /// one line of figures per workload as it finishes, then a closing table (or, with `--json`,
@@ -111,6 +112,7 @@ struct BenchCommand: AsyncParsableCommand {
     mutating func run() async throws {
         LogSetup.bootstrap(level: .warning)
         var sqlitePath: String?
+        var sqliteDurability = SQLiteStorage.Configuration.Durability.full
         var serverURL: String?
         if driver == .postgres || driver == .redis {
             // The server to create throwaway schemas or namespaces in (never SPOOL_DATABASE_URL).
@@ -135,10 +137,11 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if driver == .sqlite, let database {
             do {
-                guard case .sqlite(let path) = try StorageURL(parsing: database) else {
+                guard case .sqlite(let path, let durability) = try StorageURL(parsing: database) else {
                     throw CLIError("--database must be an sqlite:PATH URL with --driver sqlite (got \(database))")
                 }
                 sqlitePath = path
+                sqliteDurability = durability
                 if FileManager.default.fileExists(atPath: path) {
                     throw CLIError(
                         "'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one"
@@ -164,6 +167,7 @@ struct BenchCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         var runner = WorkloadRunner(driver: driver, workers: workers, progress: ProgressLine(), logger: logger)
         runner.sqlitePath = sqlitePath
+        runner.sqliteDurability = sqliteDurability
         runner.serverURL = serverURL
         runner.backlog = backlog
         runner.stages = stages

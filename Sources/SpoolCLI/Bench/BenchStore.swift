@@ -26,7 +26,10 @@ final class BenchStore: Sendable {
     /// A store of `driver` holding at least `capacity` waiting jobs; SQLite files go to
     /// `sqlitePath`, or a new file in the temporary folder when it is nil; PostgreSQL schemas and
     /// Redis namespaces go to the server at `serverURL` (required for those drivers).
-    init(driver: BenchDriver, capacity: Int, sqlitePath: String?, serverURL: String?, logger: Logger) throws {
+    init(
+        driver: BenchDriver, capacity: Int, sqlitePath: String?, durability: SQLiteStorage.Configuration.Durability = .full,
+        serverURL: String?, logger: Logger
+    ) throws {
         let scratch = "spool_bench_\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
         switch driver {
         case .memory:
@@ -42,7 +45,7 @@ final class BenchStore: Sendable {
                     "'\(path)' exists: spool bench writes throwaway jobs to a new file and deletes it after each run, so it never uses an existing one"
                 )
             }
-            let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(logger: logger))
+            let sqlite = try SQLiteStorage(path: path, configuration: SQLiteStorage.Configuration(durability: durability, logger: logger))
             storage = sqlite
             (url, self.path, self.sqlite, service) = ("sqlite:\(path)", path, sqlite, nil)
         case .postgres:

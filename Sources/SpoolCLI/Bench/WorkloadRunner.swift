@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import Spool
+import SpoolSQLite
 
 /// Runs single runs of the workloads through the public API: ``SpoolClient`` to enqueue and a
 /// real ``Worker`` (stopped with ``Worker/beginShutdown()``) to run jobs. Every run gets a fresh
@@ -15,6 +16,8 @@ struct WorkloadRunner: Sendable {
     let logger: Logger
     /// Where SQLite runs put their file (`--database sqlite:PATH`); nil for the temporary folder.
     var sqlitePath: String? = nil
+    /// How hard the SQLite store's commits work to be on disk (`--database sqlite:PATH?durability=`).
+    var sqliteDurability = SQLiteStorage.Configuration.Durability.full
     /// The server of postgres and redis runs (`--database postgres://…` or `redis://…`); each
     /// run uses a new schema or namespace there and drops it afterwards.
     var serverURL: String? = nil
@@ -88,7 +91,8 @@ struct WorkloadRunner: Sendable {
     /// Runs `body` with a fresh store for one run, running (PostgreSQL's pool), then disposes
     /// of it.
     func withStore<T>(capacity: Int, _ body: (BenchStore) async throws -> T) async throws -> T {
-        let store = try BenchStore(driver: driver, capacity: capacity, sqlitePath: sqlitePath, serverURL: serverURL, logger: logger)
+        let store = try BenchStore(
+            driver: driver, capacity: capacity, sqlitePath: sqlitePath, durability: sqliteDurability, serverURL: serverURL, logger: logger)
         return try await store.use(body)
     }
 

@@ -44,7 +44,7 @@ struct MigrateCommand: AsyncParsableCommand {
                 }
                 guard let report else { throw CLIError("the PostgreSQL store started without reporting its migration") }
                 (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)
-            case .sqlite(let path):
+            case .sqlite(let path, _):
                 try StorageURL.checkSQLitePath(path, mayCreate: true)
                 let report = try SQLiteStorage.migrate(path: path)
                 (from, to, applied, summary) = (report.from, report.to, report.applied, report.description)

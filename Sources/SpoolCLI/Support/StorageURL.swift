@@ -13,9 +13,10 @@ import SpoolSQLite
 /// The one place the CLI turns a `--database` flag or `SPOOL_DATABASE_URL` into a store: parsing
 /// here, resolution in ``resolve(flag:environment:)``, opening in ``open(_:)``.
 enum StorageURL: Equatable, Sendable, CustomStringConvertible {
-    /// An SQLite file. `sqlite:PATH`; `sqlite://PATH` and `sqlite:///ABSOLUTE` are read the same
-    /// way, and a leading `~/` is the home folder.
-    case sqlite(path: String)
+    /// An SQLite file. `sqlite:PATH[?durability=full|normal|extra]`; `sqlite://PATH` and
+    /// `sqlite:///ABSOLUTE` are read the same way, and a leading `~/` is the home folder. A `?`
+    /// starts the options, as in SQLite's own URI file names.
+    case sqlite(path: String, durability: SQLiteStorage.Configuration.Durability = .full)
     /// A store inside this process, gone when it exits.
     case memory
     /// A PostgreSQL server: `postgres://USER:PASS@HOST:PORT/DB`, with the driver's query options
@@ -43,13 +44,18 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
         switch scheme {
         case "sqlite":
             var path = rest.hasPrefix("//") ? String(rest.dropFirst(2)) : rest
+            var durability = SQLiteStorage.Configuration.Durability.full
+            if let question = path.firstIndex(of: "?") {
+                durability = try Self.sqliteOptions(String(path[path.index(after: question)...]))
+                path = String(path[..<question])
+            }
             if path == "~" || path.hasPrefix("~/") {
                 path = FileManager.default.homeDirectoryForCurrentUser.path + path.dropFirst()
             }
             guard !path.isEmpty else {
                 throw CLIError("the storage URL 'sqlite:' names no file: write sqlite:PATH, e.g. sqlite:spool.sqlite")
             }
-            self = .sqlite(path: path)
+            self = .sqlite(path: path, durability: durability)
         case "memory":
             guard rest.isEmpty || rest == "//" else {
                 throw CLIError("the storage URL 'memory:' takes nothing after the colon (got '\(text)')")
@@ -69,6 +75,24 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
                 "unknown storage URL scheme '\(scheme):': expected sqlite:PATH, memory:, postgres://USER:PASS@HOST:PORT/DB or redis://HOST:PORT"
             )
         }
+    }
+
+    /// The options of an SQLite URL (after its `?`): `durability=full|normal|extra`.
+    private static func sqliteOptions(_ query: String) throws -> SQLiteStorage.Configuration.Durability {
+        var durability = SQLiteStorage.Configuration.Durability.full
+        for item in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            guard name == "durability" else {
+                throw CLIError("unknown option '\(name.prefix(64))' in the SQLite URL (known: durability)")
+            }
+            guard let chosen = SQLiteStorage.Configuration.Durability(value) else {
+                throw CLIError("durability must be full, normal or extra, got '\(value.prefix(64))'")
+            }
+            durability = chosen
+        }
+        return durability
     }
 
     /// The store to use: `flag` when given, else `SPOOL_DATABASE_URL` when set and not empty,
@@ -96,7 +120,7 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
     /// The URL as it can be shown: passwords of server URLs are masked.
     var description: String {
         switch self {
-        case .sqlite(let path): return "sqlite:\(path)"
+        case .sqlite(let path, let durability): return "sqlite:\(path)" + (durability == .full ? "" : "?durability=\(durability)")
         case .memory: return "memory:"
         case .postgres(let url), .redis(let url): return Self.maskingPassword(url)
         }
@@ -182,9 +206,10 @@ enum StorageURL: Equatable, Sendable, CustomStringConvertible {
             let configuration = PostgresStorage.Configuration(migrateOnStart: access == .create, maintenance: maintenance, logger: logger)
             let storage = try CLIError.rewording { try PostgresStorage(url: url, configuration: configuration) }
             return OpenedStorage(url: self, storage: storage, service: storage, postgres: storage)
-        case .sqlite(let path):
+        case .sqlite(let path, let durability):
             try Self.checkSQLitePath(path, mayCreate: access == .create)
-            let configuration = SQLiteStorage.Configuration(readers: 2, migrateOnOpen: access == .create, logger: logger)
+            let configuration = SQLiteStorage.Configuration(
+                durability: durability, readers: 2, migrateOnOpen: access == .create, logger: logger)
             let storage = try SQLiteStorage(path: path, configuration: configuration)
             return OpenedStorage(url: self, storage: storage, sqlite: storage)
         }

@@ -1,0 +1,285 @@
+// SQLiteStorage: handing an enqueue's jobs to a worker of this process that waits for work.
+
+import Foundation
+import GRDB
+import Spool
+import Synchronization
+
+/// The workers of this process that wait for work, each with the claim it would make, so that
+/// an enqueue can claim its jobs for one of them in its own transaction and pass them on with
+/// the wake-up (``SQLiteStorage/waitForWork(claiming:deadline:clock:)``).
+///
+/// A waiter is `waiting` (registered), then `taken` by an enqueue whose transaction is in flight,
+/// then `delivered` the jobs that transaction claimed for it (none when it rolled back). Its
+/// withdrawal after the wait returns what was delivered, waiting for a delivery in flight:
+/// jobs claimed for a waiter always reach it.
+final class ClaimWaiters: Sendable {
+    struct Waiter: Sendable {
+        let id: UInt64
+        let request: ClaimRequest
+    }
+
+    private enum Status {
+        case waiting(ClaimRequest)
+        case taken(CheckedContinuation<[ClaimedJob], Never>?)
+        case delivered([ClaimedJob])
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var waiters: [UInt64: Status] = [:]
+        /// How many are `waiting`: an enqueue with none takes nothing (and sorts nothing).
+        var waiting = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// How many waiters are registered and not taken (for tests).
+    var waitingCount: Int { state.withLock { $0.waiting } }
+
+    /// Registers a waiter with the claim it would make; enqueues may take it from now on.
+    func register(_ request: ClaimRequest) -> UInt64 {
+        state.withLock { state in
+            state.next += 1
+            state.waiters[state.next] = .waiting(request)
+            state.waiting += 1
+            return state.next
+        }
+    }
+
+    /// Takes waiters (oldest first) that wait in one of the queues of `available` (jobs that
+    /// just became claimable there), until their free slots cover those jobs. Each taken waiter
+    /// must then get exactly one ``deliver(_:to:)``.
+    func take(for available: [String: Int]) -> [Waiter] {
+        state.withLock { state in
+            guard state.waiting > 0, !available.isEmpty else { return [] }
+            var left = available
+            var taken: [Waiter] = []
+            for id in state.waiters.keys.sorted() {
+                guard case .waiting(let request) = state.waiters[id] else { continue }
+                guard request.demands.contains(where: { (left[$0.queue] ?? 0) > 0 }) else { continue }
+                state.waiters[id] = .taken(nil)
+                state.waiting -= 1
+                taken.append(Waiter(id: id, request: request))
+                var slots = request.limit
+                for demand in request.demands where slots > 0 {
+                    let jobs = left[demand.queue] ?? 0
+                    let share = min(jobs, demand.limit, slots)
+                    left[demand.queue] = jobs - share
+                    slots -= share
+                }
+                if !left.values.contains(where: { $0 > 0 }) { break }
+            }
+            return taken
+        }
+    }
+
+    /// Hands a taken waiter the jobs claimed for it (none when the claim or its transaction
+    /// failed).
+    func deliver(_ jobs: [ClaimedJob], to id: UInt64) {
+        let parked: CheckedContinuation<[ClaimedJob], Never>? = state.withLock { state in
+            guard case .taken(let continuation) = state.waiters[id] else { return nil }
+            if let continuation {
+                state.waiters[id] = nil
+                return continuation
+            }
+            state.waiters[id] = .delivered(jobs)
+            return nil
+        }
+        parked?.resume(returning: jobs)
+    }
+
+    /// Ends a wait: returns the jobs delivered to the waiter, waiting for a delivery in flight,
+    /// or nothing if no enqueue took it.
+    func withdraw(_ id: UInt64) async -> [ClaimedJob] {
+        enum Found {
+            case jobs([ClaimedJob])
+            case inFlight
+        }
+        let found: Found = state.withLock { state in
+            switch state.waiters[id] {
+            case .waiting:
+                state.waiters[id] = nil
+                state.waiting -= 1
+                return .jobs([])
+            case .delivered(let jobs):
+                state.waiters[id] = nil
+                return .jobs(jobs)
+            case .taken, nil:
+                return .inFlight
+            }
+        }
+        guard case .inFlight = found else {
+            if case .jobs(let jobs) = found { return jobs }
+            return []
+        }
+        // The enqueue's transaction is on the writer's thread now; it delivers when it ends,
+        // cancelled or not.
+        return await withCheckedContinuation { continuation in
+            let now: [ClaimedJob]? = state.withLock { state in
+                switch state.waiters[id] {
+                case .delivered(let jobs):
+                    state.waiters[id] = nil
+                    return jobs
+                case .taken:
+                    state.waiters[id] = .taken(continuation)
+                    return nil
+                case .waiting, nil:
+                    state.waiters[id] = nil
+                    return []
+                }
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+}
+
+/// The jobs one enqueue claims for this process's waiting workers, delivered once its
+/// transaction ends.
+final class HandOff: Sendable {
+    private struct Claims {
+        /// Every waiter taken, with the jobs claimed for it so far.
+        var delivering: [(waiter: ClaimWaiters.Waiter, jobs: [ClaimedJob])] = []
+        var stored = false
+    }
+
+    private let claims = Mutex(Claims())
+    private let waiters: ClaimWaiters
+
+    init(_ waiters: ClaimWaiters) {
+        self.waiters = waiters
+    }
+
+    /// In the enqueue's transaction, before its inserts: takes the waiters for the jobs of
+    /// `rows` that are due now. Each one taken gets a delivery when the transaction ends.
+    func take(for rows: [SQLiteStorage.InsertRow]) -> [ClaimWaiters.Waiter] {
+        var available: [String: Int] = [:]
+        for row in rows where row.state == .available { available[row.queue, default: 0] += 1 }
+        let taken = waiters.take(for: available)
+        if !taken.isEmpty { claims.withLock { $0.delivering = taken.map { ($0, []) } } }
+        return taken
+    }
+
+    /// In the enqueue's transaction, after its inserts: the jobs inserted under a waiter's
+    /// lease become its delivery. A taken waiter that got none of them claims in the
+    /// transaction instead (a job of the enqueue that could not go to it directly, such as one
+    /// with a unique key, may be due now), in a savepoint, so that a failed claim costs that
+    /// waiter its delivery and nothing else. `stored`: the enqueue stored a job (rather than
+    /// finding every one's unique key held).
+    func complete(
+        _ rows: [SQLiteStorage.InsertRow], leases: [Int: SQLiteStorage.Lease], stored: Bool, now: Int64, _ db: Database
+    ) {
+        var delivering = claims.withLock { $0.delivering }
+        for index in leases.keys.sorted() {
+            guard let lease = leases[index], let slot = delivering.firstIndex(where: { $0.waiter.id == lease.waiter }) else { continue }
+            delivering[slot].jobs.append(SQLiteStorage.claimed(rows[index], lease))
+        }
+        for slot in delivering.indices where delivering[slot].jobs.isEmpty {
+            do {
+                try db.inSavepoint {
+                    delivering[slot].jobs = try SQLiteStorage.claim(delivering[slot].waiter.request, now: now, db)
+                    return .commit
+                }
+            } catch {
+                delivering[slot].jobs = []
+            }
+        }
+        claims.withLock {
+            $0.delivering = delivering
+            $0.stored = stored
+        }
+    }
+
+    /// After the transaction: delivers the claimed jobs when it committed, none when it rolled
+    /// back. Returns whether waiters should be woken: the enqueue committed and stored a job, or
+    /// a waiter was taken (it must wake to take its delivery, or to wait again).
+    func settle(committed: Bool) -> Bool {
+        let claims = claims.withLock { $0 }
+        for (waiter, jobs) in claims.delivering {
+            waiters.deliver(committed ? jobs : [], to: waiter.id)
+        }
+        return (committed && claims.stored) || !claims.delivering.isEmpty
+    }
+}
+
+extension SQLiteStorage {
+    /// A new job's lease when it goes straight to a waiting worker.
+    struct Lease: Sendable {
+        let waiter: UInt64
+        let worker: String
+        let attemptedAt: Int64
+        let expiresAt: Int64
+    }
+
+    /// Whether queue `?1` holds a job a claim at `?2` would take before a new one: an available
+    /// job, or a scheduled one that is due. Two index probes.
+    private static let claimableSQL = """
+        SELECT EXISTS (SELECT 1 FROM spool_jobs INDEXED BY spool_jobs_claim WHERE state = 'available' AND queue = ?1)
+            OR EXISTS (SELECT 1 FROM spool_jobs INDEXED BY spool_jobs_due WHERE state = 'scheduled' AND run_at <= ?2 AND queue = ?1)
+        """
+
+    /// Which of `rows` go straight to `waiters`, by index: jobs due now, without a unique key,
+    /// in a queue that is not paused, has no ``QueueLimits``, and holds no job a claim would
+    /// take first, up to each waiter's free slots in the queue, in claim order (priority, run-at,
+    /// id). Exactly what a claim by those waiters right after the insert would return.
+    static func leases(for rows: [InsertRow], to waiters: [ClaimWaiters.Waiter], now: Int64, _ db: Database) throws -> [Int: Lease] {
+        var byQueue: [String: [Int]] = [:]
+        var order: [String] = []
+        for (index, row) in rows.enumerated() where row.state == .available && row.uniqueKey == nil {
+            if byQueue[row.queue] == nil { order.append(row.queue) }
+            byQueue[row.queue, default: []].append(index)
+        }
+        guard !byQueue.isEmpty else { return [:] }
+        let settings = try queueSettings(db)
+        var room = waiters.map { waiter in
+            (waiter: waiter, total: waiter.request.limit, queues: Dictionary(waiter.request.demands.map { ($0.queue, $0.limit) }) { $1 })
+        }
+        var leases: [Int: Lease] = [:]
+        for queue in order where !settings.paused.contains(queue) && settings.limits[queue] == nil {
+            guard let indexes = byQueue[queue],
+                try Bool.fetchOne(db.cachedStatement(sql: claimableSQL), arguments: [queue, now]) == false
+            else { continue }
+            let sorted = indexes.sorted { lhs, rhs in
+                let (a, b) = (rows[lhs], rows[rhs])
+                if a.priority != b.priority { return a.priority > b.priority }
+                if a.runAt != b.runAt { return a.runAt < b.runAt }
+                return a.id < b.id
+            }
+            var next = 0
+            for slot in room.indices where next < sorted.count {
+                let count = min(room[slot].total, room[slot].queues[queue] ?? 0, sorted.count - next)
+                guard count > 0 else { continue }
+                let waiter = room[slot].waiter
+                let (sum, overflow) = now.addingReportingOverflow(SQLiteCoding.micros(waiter.request.lease))
+                let lease = Lease(waiter: waiter.id, worker: waiter.request.worker, attemptedAt: now, expiresAt: overflow ? .max : sum)
+                for index in sorted[next..<(next + count)] { leases[index] = lease }
+                next += count
+                room[slot].total -= count
+                room[slot].queues[queue] = (room[slot].queues[queue] ?? 0) - count
+            }
+        }
+        return leases
+    }
+
+    /// The job `row` becomes when inserted under `lease`, as a claim would return it.
+    static func claimed(_ row: InsertRow, _ lease: Lease) -> ClaimedJob {
+        ClaimedJob(
+            id: row.id, queue: row.queue, kind: row.kind, payload: JobPayload(bytes: row.payload), priority: row.priority,
+            attempt: 1, maxAttempts: row.maxAttempts, createdAt: SQLiteCoding.date(micros: row.createdAt),
+            runAt: SQLiteCoding.date(micros: row.runAt), timeout: row.timeout.map { SQLiteCoding.duration(micros: $0) },
+            metadata: row.metadataValues
+        )
+    }
+}
+
+extension SQLiteStorage: ClaimDelivering {
+    /// Waits like ``waitForWork(queues:deadline:clock:)`` on the queues of `request`, and
+    /// meanwhile lets this process's enqueues claim their jobs for `request` in their own
+    /// transaction: the jobs then come with the wake-up, without a claim of their own.
+    package func waitForWork(claiming request: ClaimRequest, deadline: Date, clock: any JobClock) async -> [ClaimedJob] {
+        let ticket = workSignal.ticket()
+        let waiter = claimWaiters.register(request)
+        await waitForWork(queues: request.demands.map(\.queue), deadline: deadline, clock: clock, ticket: ticket)
+        return await claimWaiters.withdraw(waiter)
+    }
+}
