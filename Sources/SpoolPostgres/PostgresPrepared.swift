@@ -70,6 +70,12 @@ enum HotSQL {
         static var prepared: String { text(.onSearchPathQuiet) }
         static func text(_ statements: PostgresStatements) -> String { statements.enqueueKeyless }
     }
+    /// The enqueue of one job that a waiting worker of this process may take at once.
+    enum HandOffEnqueue: PostgresCommittedStatement {
+        static let name = "spool_enqueue_handoff_v1"
+        static var routine: PostgresRoutine { .handOffEnqueue }
+        static func text(_ statements: PostgresStatements) -> String { statements.handOffEnqueueParts.text }
+    }
     enum Holders: PostgresHotStatement {
         static let name = "spool_holders_v1"
         static func text(_ statements: PostgresStatements) -> String { statements.holders }

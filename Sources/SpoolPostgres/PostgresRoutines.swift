@@ -111,8 +111,13 @@ extension PostgresRoutine {
         "uuid[]", "text[]", "text[]", "bytea[]", "int8[]", "text[]", "int8[]", "int8[]", "int8[]", "int8[]", "bool[]", "text[]", "bool[]",
     ]
 
+    /// The enqueue of one job for a waiting worker (``PostgresStatements/handOffEnqueueParts``).
+    static let handOffEnqueue = PostgresRoutine(
+        name: HotSQL.HandOffEnqueue.name, parameters: keylessEnqueueParameters + ["text", "bool", "int8", "text", "int8"],
+        columns: ["text", "int8"], rows: false, statement: { $0.handOffEnqueueParts })
+
     /// Every procedure this build calls.
-    static let all: [PostgresRoutine] = [fastClaim, finish, finishSucceeded, keylessEnqueue, quietKeylessEnqueue]
+    static let all: [PostgresRoutine] = [fastClaim, finish, finishSucceeded, keylessEnqueue, quietKeylessEnqueue, handOffEnqueue]
 
     /// The rows of a call of a routine that returns rows: `row`'s columns are arrays of equal
     /// length (NULL when the statement returned no row), read as the statement's rows.

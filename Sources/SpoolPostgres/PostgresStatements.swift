@@ -28,6 +28,9 @@ struct PostgresStatements: Sendable {
     /// their procedures (``PostgresRoutine``).
     let keylessEnqueueParts: PostgresSplitStatement
     let quietKeylessEnqueueParts: PostgresSplitStatement
+    /// The enqueue of one due job without a unique key while a worker of this process waits
+    /// (see ``PostgresStorage/waitForWork(claiming:deadline:clock:)``), split for its procedure.
+    let handOffEnqueueParts: PostgresSplitStatement
     let heartbeat: String
     let rescue: String
     let ready: String
@@ -115,6 +118,39 @@ struct PostgresStatements: Sendable {
             select: "SELECT count(pg_notify($14, q)) FROM (SELECT DISTINCT unnest($2::text[]) AS q) AS queues")
         // As a procedure's statement (which must return a row): the insert runs though nothing reads it.
         quietKeylessEnqueueParts = PostgresSplitStatement(ctes: "ins AS (\(keylessInsert))", select: "SELECT 0::int8")
+        // The keyless enqueue's $1-$13 (one job), then $14 the channel, $15 whether to notify,
+        // $16 now, $17 the waiting worker, $18 its lease's expiry. The job goes to the worker,
+        // running under that lease, when a claim right after the insert would return it: its
+        // queue is not paused, has no limits, and holds no due job. Otherwise it is stored as
+        // usual and its queue notified. Returns the stored state.
+        handOffEnqueueParts = PostgresSplitStatement(
+            ctes: """
+                direct AS (
+                    SELECT NOT EXISTS (
+                               SELECT 1 FROM \(s)queues q WHERE q.name = ($2::text[])[1]
+                                 AND (q.paused OR q.max_running IS NOT NULL OR q.rate_limit IS NOT NULL))
+                       AND NOT EXISTS (
+                               SELECT 1 FROM \(jobs) j WHERE j.queue = ($2::text[])[1] AND j.state IN ('available', 'scheduled')
+                                 AND (j.state = 'available' OR j.run_at <= $16::int8)) AS ok
+                ), ins AS (
+                    INSERT INTO \(jobs) (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata,
+                                         attempt, attempted_at, lease_owner, lease_expires_at)
+                    SELECT id, queue, kind, payload, priority, CASE WHEN direct.ok THEN 'running' ELSE state END, max_attempts, run_at,
+                           created_at, CASE WHEN has_timeout THEN timeout_us END, CASE WHEN has_metadata THEN metadata::jsonb END,
+                           CASE WHEN direct.ok THEN 1 ELSE 0 END, CASE WHEN direct.ok THEN $16::int8 END,
+                           CASE WHEN direct.ok THEN $17::text END, CASE WHEN direct.ok THEN $18::int8 END
+                    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[], $7::int8[],
+                                $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::text[], $13::bool[])
+                        AS t(id, queue, kind, payload, priority, state, max_attempts, run_at, created_at,
+                             timeout_us, has_timeout, metadata, has_metadata)
+                    CROSS JOIN direct
+                    RETURNING state, queue
+                )
+                """,
+            select: """
+                SELECT (SELECT state FROM ins LIMIT 1),
+                       (SELECT count(pg_notify($14::text, queue)) FROM ins WHERE state <> 'running' AND $15::bool)
+                """)
         enqueueKeyless = notifications ? keylessEnqueueParts.text : keylessInsert
         holders =
             "SELECT unique_key, id, state FROM \(jobs) WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL AND state IN (\(live))"

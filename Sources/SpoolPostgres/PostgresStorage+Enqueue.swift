@@ -26,6 +26,7 @@ extension PostgresStorage {
         let bodies = copies ? nil : try insert.bodies()
         try await readiness.wait(timeout: configuration.startTimeout, target: target)
         let results: [EnqueueResult]
+        if let bodies, let handed = try await handOff(jobs, insert, bodies, now: now) { return handed }
         do {
             if let bodies, !insert.hasUniqueKeys, hasRoutines {
                 // One round trip that returns once committed (see `PostgresRoutine`).
