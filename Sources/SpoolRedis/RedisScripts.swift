@@ -29,7 +29,7 @@
 ///   queue set; it is counted under `pending:QUEUE`).
 enum RedisScript: String, CaseIterable, Sendable {
     case enqueue, claim, finish, heartbeat, rescue, ready, list, retry, cancel, delete, prune, register, lead, resign
-    case batch, cancelBatch
+    case batch, cancelBatch, handOff
 
     /// The full source: the shared preludes (jobs, then workflows), then the script's body.
     var source: String { Self.prelude + Self.workflowPrelude + body }
@@ -171,6 +171,40 @@ enum RedisScript: String, CaseIterable, Sendable {
         case .prune: return Self.pruneBody
         case .batch: return Self.batchReadBody
         case .cancelBatch: return Self.cancelBatchBody
+        case .handOff:
+            // ARGV: P, now, lease until, worker, then one job: id, queue, kind, payload, prio,
+            // max, runat, created, timeout ('' for none), meta. The enqueue of one due job
+            // without a unique key, batch or dependencies while a worker of the caller's process
+            // waits: stored running under that worker's lease when a claim right after would
+            // return it (the queue is not paused, has no limits, and holds no due job), else
+            // stored available and announced. Returns the state stored.
+            return #"""
+                local now, untilms, worker = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+                local id, q, kind, payload, prio, max = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+                local runat, created, timeout, meta = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
+                local k = jobkey(id)
+                if redis.call('EXISTS', k) == 1 then return redis.error_reply('DUPLICATE job id ' .. id .. ' already exists') end
+                local direct = redis.call('SISMEMBER', PAUSED, q) == 0 and redis.call('HEXISTS', LIM, q) == 0
+                  and redis.call('ZCARD', readyk(q)) == 0
+                  and #redis.call('ZRANGEBYSCORE', schedk(q), '-inf', fmt(now), 'LIMIT', 0, 1) == 0
+                if direct then
+                  redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', 'running',
+                    'attempt', '1', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta,
+                    'owner', worker, 'lease', untilms, 'attempted', fmt(now))
+                  redis.call('ZADD', RUN, untilms, id)
+                else
+                  redis.call('HSET', k, 'id', id, 'queue', q, 'kind', kind, 'payload', payload, 'prio', prio, 'state', 'available',
+                    'attempt', '0', 'max', max, 'runat', runat, 'created', created, 'expired', '0', 'meta', meta)
+                  redis.call('ZADD', readyk(q), pscore(prio), rmember(runat, id))
+                end
+                if timeout ~= '' then redis.call('HSET', k, 'timeout', timeout) end
+                local st = direct and 'running' or 'available'
+                count(q, st, 1)
+                redis.call('SADD', QS, q)
+                redis.call('ZADD', IDS, '0', id)
+                if not direct then wake() end
+                return st
+                """#
         case .claim:
             // ARGV: P, now, lease until, worker, total, demands, then per demand: queue, limit.
             // Returns 12 cells per job, then two: 1 when the claim took every due job of the

@@ -26,6 +26,7 @@ extension RedisStorage {
     ///   `storageUnavailable`; nothing of the batch is stored.
     public func enqueue(_ jobs: [NewJob], whenFull: WhenFull, now: Date) async throws -> [EnqueueResult] {
         guard !jobs.isEmpty else { return [] }
+        if let handed = try await handOff(jobs, now: now) { return handed }
         return try await store(jobs, batch: nil, now: now)
     }
 

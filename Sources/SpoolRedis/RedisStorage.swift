@@ -70,6 +70,8 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     /// The last claim of each set of queues, when it took every due job it saw, for
     /// ``waitForWork(queues:deadline:clock:)``.
     let exhaustiveClaims = ExhaustiveClaims()
+    /// This process's workers waiting for work, to whom an enqueue may hand its job.
+    let claimWaiters = ClaimWaiters()
     let readiness = StorageReadiness(store: "Redis job store")
     /// This process's name in the listener set.
     private let listener: String
