@@ -74,7 +74,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     /// for ``waitForWork(queues:deadline:clock:)``.
     let exhaustiveClaims = ExhaustiveClaims()
     /// This process's workers waiting for work, to whom an enqueue may hand its job.
-    let claimWaiters = ClaimWaiters()
+    package let claimWaiters = ClaimWaiters()
     /// Whether the schema has this build's procedures (see ``PostgresRoutine``); known at start.
     let routines = Atomic<Bool>(false)
     /// ``routines``, as every hot write reads it.

@@ -71,7 +71,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     /// ``waitForWork(queues:deadline:clock:)``.
     let exhaustiveClaims = ExhaustiveClaims()
     /// This process's workers waiting for work, to whom an enqueue may hand its job.
-    let claimWaiters = ClaimWaiters()
+    package let claimWaiters = ClaimWaiters()
     let readiness = StorageReadiness(store: "Redis job store")
     /// This process's name in the listener set.
     private let listener: String

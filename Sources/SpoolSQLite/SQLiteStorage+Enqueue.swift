@@ -154,14 +154,15 @@ extension SQLiteStorage {
     }
 
     /// Binds one job's columns in the order of the insert statements; `uniqueKey` for the
-    /// single-row statement (the multi-row one is for jobs without a key and has no such column).
-    private static func bindColumns(_ row: InsertRow, uniqueKey: Bool, _ binder: inout RawBinder) throws {
+    /// single-row statement (the multi-row one is for jobs without a key and has no such column);
+    /// `state` in place of the row's own (a job handed to a waiting worker is `running`).
+    private static func bindColumns(_ row: InsertRow, uniqueKey: Bool, state: JobState? = nil, _ binder: inout RawBinder) throws {
         try binder.bind(row.id)
         try binder.bind(row.queue)
         try binder.bind(row.kind)
         try binder.bindBlobOrNull(row.payload)
         try binder.bind(row.priority)
-        try binder.bind(row.state.rawValue)
+        try binder.bind((state ?? row.state).rawValue)
         try binder.bind(row.maxAttempts)
         try binder.bind(row.runAt)
         try binder.bind(row.createdAt)
@@ -173,7 +174,7 @@ extension SQLiteStorage {
     private static let leasedInsertSQL = """
         INSERT INTO spool_jobs (id, queue, kind, payload, priority, state, max_attempts, run_at, created_at, timeout_us, metadata,
             attempt, attempted_at, lease_owner, lease_expires_at)
-        VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, 1, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
         """
 
     /// Inserts one job (without a unique key) as claimed by a waiting worker: running, its
@@ -181,25 +182,21 @@ extension SQLiteStorage {
     private static func insertLeased(_ row: InsertRow, _ lease: Lease, _ db: Database) throws -> EnqueueResult {
         let insert = try db.cachedStatement(sql: Self.leasedInsertSQL)
         var binder = insert.rawBinder(db)
-        try binder.bind(row.id)
-        try binder.bind(row.queue)
-        try binder.bind(row.kind)
-        try binder.bindBlobOrNull(row.payload)
-        try binder.bind(row.priority)
-        try binder.bind(row.maxAttempts)
-        try binder.bind(row.runAt)
-        try binder.bind(row.createdAt)
-        try binder.bind(row.timeout)
-        try binder.bind(row.metadata)
+        try bindColumns(row, uniqueKey: false, state: .running, &binder)
         try binder.bind(lease.attemptedAt)
         try binder.bind(lease.worker)
         try binder.bind(lease.expiresAt)
+        try execute(insert, row)
+        return EnqueueResult(id: row.id, state: .running, existing: false)
+    }
+
+    /// Runs a single-row insert; an id that exists is `invalidArgument` naming it.
+    private static func execute(_ insert: Statement, _ row: InsertRow) throws {
         do {
             try insert.execute()
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw SpoolError(code: .invalidArgument, message: "a job with id \(row.id) already exists", job: row.id)
         }
-        return EnqueueResult(id: row.id, state: .running, existing: false)
     }
 
     /// Inserts one job; a unique key held by a live job stores nothing and names the holder.
@@ -207,11 +204,7 @@ extension SQLiteStorage {
         let insert = try db.cachedStatement(sql: Self.insertSQL)
         var binder = insert.rawBinder(db)
         try bindColumns(row, uniqueKey: true, &binder)
-        do {
-            try insert.execute()
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw SpoolError(code: .invalidArgument, message: "a job with id \(row.id) already exists", job: row.id)
-        }
+        try execute(insert, row)
         if db.changesCount > 0 {
             return EnqueueResult(id: row.id, state: row.state, existing: false)
         }

@@ -54,7 +54,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     /// resume, a retry or snooze that sets a new run-at).
     let workSignal = WakeSignal()
     /// This process's workers waiting for work, to whom an enqueue hands its jobs.
-    let claimWaiters = ClaimWaiters()
+    package let claimWaiters = ClaimWaiters()
     /// Wakes waiters of jobs that reach a final state or are deleted in this process.
     let finishWatch = FinishWatch()
     /// Wakes waiters of batches (by their ids' bits) after writes in this process that may

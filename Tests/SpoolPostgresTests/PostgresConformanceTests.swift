@@ -13,6 +13,14 @@ struct PostgresConformanceTests {
         }
     }
 
+    /// The hand-over of an enqueued job to a waiting worker of the same process.
+    @Test(arguments: DeliveryConformance.cases)
+    func delivery(_ test: ConformanceCase) async throws {
+        try await PostgresTestServer.withStorage { storage in
+            try await test.run { storage }
+        }
+    }
+
     /// Every case again as a user behind a transaction-mode pooler runs it: no LISTEN/NOTIFY
     /// and no prepared statements (every statement schema-qualified and unnamed).
     @Test("conformance behind a pooler (notifications and prepared statements off)", arguments: StorageConformance.cases)

@@ -12,4 +12,12 @@ struct RedisConformanceTests {
             try await test.run { storage }
         }
     }
+
+    /// The hand-over of an enqueued job to a waiting worker of the same process.
+    @Test(arguments: DeliveryConformance.cases)
+    func delivery(_ test: ConformanceCase) async throws {
+        try await RedisTestServer.withStorage { storage in
+            try await test.run { storage }
+        }
+    }
 }

@@ -11,4 +11,10 @@ struct SQLiteConformanceTests {
     func conformance(_ test: ConformanceCase) async throws {
         try await test.run { try await SQLiteStorage.openTemporary() }
     }
+
+    /// The hand-over of an enqueued job to a waiting worker of the same process.
+    @Test(arguments: DeliveryConformance.cases)
+    func delivery(_ test: ConformanceCase) async throws {
+        try await test.run { try await SQLiteStorage.openTemporary() }
+    }
 }

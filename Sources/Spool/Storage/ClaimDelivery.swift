@@ -14,4 +14,8 @@ package protocol ClaimDelivering: JobLeasing {
     ///   claims as usual. Jobs claimed for the caller are returned even when the task was
     ///   cancelled meanwhile: they are the caller's to run or hand back.
     func waitForWork(claiming request: ClaimRequest, deadline: Date, clock: any JobClock) async -> [ClaimedJob]
+
+    /// The workers of this process waiting in ``waitForWork(claiming:deadline:clock:)``, which
+    /// the store's enqueues take and deliver to (the conformance suite registers its own).
+    var claimWaiters: ClaimWaiters { get }
 }
