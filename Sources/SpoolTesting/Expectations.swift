@@ -30,7 +30,7 @@ public enum Expectation {
     /// Calls `condition` until it returns true. `condition` should itself wait for an event (it
     /// is called again at once); gives up with ``ExpectationTimeout`` after `timeout`.
     public static func eventually(
-        timeout: Duration = .seconds(10), _ what: String, _ condition: @escaping @Sendable () async throws -> Bool
+        timeout: Duration = .seconds(30), _ what: String, _ condition: @escaping @Sendable () async throws -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -59,7 +59,7 @@ public enum Expectation {
     /// Anything the code under test can signal (a handler, a ``ManualClock`` sleeper, a
     /// ``WakeSignal``, a finish) is waited on with ``eventually(timeout:_:_:)`` instead.
     public static func poll(
-        every interval: Duration = .milliseconds(20), timeout: Duration = .seconds(10), _ what: String,
+        every interval: Duration = .milliseconds(20), timeout: Duration = .seconds(30), _ what: String,
         _ condition: @escaping @Sendable () async throws -> Bool
     ) async throws {
         try await eventually(timeout: timeout, what) {
@@ -96,7 +96,7 @@ public final class EventRecorder<Event: Sendable>: Sendable {
 
     /// Waits until at least `count` events arrived; returns all of them.
     @discardableResult
-    public func waitForCount(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [Event] {
+    public func waitForCount(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [Event] {
         try await Expectation.eventually(timeout: timeout, "\(count) events") {
             let ticket = self.signal.ticket()
             if self.count >= count { return true }
@@ -109,7 +109,7 @@ public final class EventRecorder<Event: Sendable>: Sendable {
     /// Waits until `predicate` holds for the events; returns them.
     @discardableResult
     public func waitUntil(
-        timeout: Duration = .seconds(10), _ what: String, _ predicate: @escaping @Sendable ([Event]) -> Bool
+        timeout: Duration = .seconds(30), _ what: String, _ predicate: @escaping @Sendable ([Event]) -> Bool
     ) async throws -> [Event] {
         try await Expectation.eventually(timeout: timeout, what) {
             let ticket = self.signal.ticket()

@@ -81,7 +81,7 @@ public final class ManualClock: JobClock {
 
     /// Suspends until at least `count` tasks sleep on this clock (so an advance will reach them).
     /// - Throws: ``ExpectationTimeout`` if it does not happen within `timeout` of real time.
-    public func waitForSleepers(atLeast count: Int, timeout: Duration = .seconds(10)) async throws {
+    public func waitForSleepers(atLeast count: Int, timeout: Duration = .seconds(30)) async throws {
         try await Expectation.eventually(timeout: timeout, "\(count) sleepers on the manual clock") {
             let ticket = self.sleepersChanged.ticket()
             if self.sleeperCount >= count { return true }
