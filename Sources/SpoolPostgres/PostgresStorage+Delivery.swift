@@ -34,6 +34,8 @@ extension PostgresStorage: ClaimDelivering {
         bindings.append(nowMicros)
         bindings.append(waiter.request.worker)
         bindings.append(overflow ? Int64.max : sum)
+        // Taken before the statement reads the queue: see `ExhaustiveClaims.renew`.
+        let ticket = workSignal.ticket()
         let state: JobState
         do {
             let cells = try await called(HotSQL.HandOffEnqueue.self, bindings)
@@ -55,6 +57,11 @@ extension PostgresStorage: ClaimDelivering {
             ]
         }
         workSignal.signal()
+        // The worker's next wait need not ask the server, as after a claim that found nothing:
+        // unless something else was signalled since the ticket (then it asks).
+        if state == .running, waiter.request.demands.map(\.queue) == [queue], workSignal.ticket() == ticket &+ 1 {
+            exhaustiveClaims.renew(queue, ticket: ticket &+ 1)
+        }
         return [EnqueueResult(id: insert.ids[0], state: state, existing: false)]
     }
 }

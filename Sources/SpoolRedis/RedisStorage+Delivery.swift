@@ -36,6 +36,8 @@ extension RedisStorage: ClaimDelivering {
             RedisCoding.arg(job.maxAttempts), RedisCoding.arg(job.runAt), RedisCoding.arg(job.createdAt),
             timeout.map(RedisCoding.arg) ?? [], try RedisCoding.encodeMetadata(job.metadata),
         ]
+        // Taken before the script reads the queue: see `ExhaustiveClaims.renew`.
+        let ticket = workSignal.ticket()
         let reply = try await perform(.handOff, arguments, "enqueue of 1 job(s)")
         guard let state = reply.string.flatMap(JobState.init(rawValue:)), state == .running || state == .available else {
             throw RedisCoding.corrupt("an enqueue reply without a state")
@@ -50,6 +52,11 @@ extension RedisStorage: ClaimDelivering {
             ]
         }
         workSignal.signal()
+        // The worker's next wait need not ask the server, as after a claim that found nothing:
+        // unless something else was signalled since the ticket (then it asks).
+        if state == .running, waiter.request.demands.map(\.queue) == [job.queue], workSignal.ticket() == ticket &+ 1 {
+            exhaustiveClaims.renew(job.queue, ticket: ticket &+ 1)
+        }
         return [EnqueueResult(id: job.id, state: state, existing: false)]
     }
 }

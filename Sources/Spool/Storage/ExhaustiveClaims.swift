@@ -39,6 +39,19 @@ package final class ExhaustiveClaims: Sendable {
         }
     }
 
+    /// After a job of `queue` was handed to a worker waiting in that queue alone (see
+    /// ``ClaimDelivering``): the queue held no other due job when the hand-over read it, so the
+    /// last exhaustive claim of `[queue]` holds again from `ticket`, a ticket from before that
+    /// read (or after the hand-over's own signal, when nothing else was signalled between), with
+    /// the run-at it saw. Nothing changes when that claim was not exhaustive.
+    package func renew(_ queue: String, ticket: UInt64) {
+        records.withLock { records in
+            let key = Self.key([queue])
+            guard let claim = records[key] else { return }
+            records[key] = ExhaustiveClaim(ticket: ticket, nextDue: claim.nextDue)
+        }
+    }
+
     /// The wait after an exhaustive claim of `queues`: sleeps on `signal` from the ticket the
     /// claim took until `until` or the next run-at the claim saw, whichever is first, and
     /// returns true. Returns false at once when the last claim of `queues` was not exhaustive
