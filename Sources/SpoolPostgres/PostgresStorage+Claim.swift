@@ -34,7 +34,7 @@ extension PostgresStorage {
         }
         guard !queues.isEmpty else { return [] }
         let nowMicros = PostgresCoding.micros(now)
-        let expiry = nowMicros + PostgresCoding.micros(request.lease)
+        let expiry = PostgresCoding.expiry(from: nowMicros, lease: request.lease)
         let rows: [[PostgresCell]]
         // Taken before the claim reads: a job it cannot see commits later and signals later.
         let ticket = workSignal.ticket()

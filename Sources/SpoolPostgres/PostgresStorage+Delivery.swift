@@ -5,15 +5,6 @@ import PostgresNIO
 import Spool
 
 extension PostgresStorage: ClaimDelivering {
-    /// Waits like ``waitForWork(queues:deadline:clock:)`` on the queues of `request`, and
-    /// meanwhile lets an enqueue of this process store its job as claimed for `request` (when a
-    /// claim right after it would return it) and hand it over with the wake-up.
-    package func waitForWork(claiming request: ClaimRequest, deadline: Date, clock: any JobClock) async -> [ClaimedJob] {
-        let waiter = claimWaiters.register(request)
-        await waitForWork(queues: request.demands.map(\.queue), deadline: deadline, clock: clock)
-        return await claimWaiters.withdraw(waiter)
-    }
-
     /// Enqueues one due job without a unique key for a worker of this process that waits in
     /// its queue, in one round trip that commits: the job is stored running under the worker's
     /// lease when its queue is not paused, has no limits and holds no due job (what a claim
@@ -28,13 +19,12 @@ extension PostgresStorage: ClaimDelivering {
         // Delivered whatever happens: the jobs on success, nothing on a failure.
         defer { claimWaiters.deliver(delivered, to: waiter.id) }
         let nowMicros = PostgresCoding.micros(now)
-        let (sum, overflow) = nowMicros.addingReportingOverflow(PostgresCoding.micros(waiter.request.lease))
         var bindings = insert.bindings(bodies, channel: channel, keys: false)
         bindings.append(configuration.notifications)
         bindings.append(nowMicros)
         bindings.append(waiter.request.worker)
-        bindings.append(overflow ? Int64.max : sum)
-        // Taken before the statement reads the queue: see `ExhaustiveClaims.renew`.
+        bindings.append(PostgresCoding.expiry(from: nowMicros, lease: waiter.request.lease))
+        // Taken before the statement reads the queue: see `ExhaustiveClaims.renew(_:for:since:on:)`.
         let ticket = workSignal.ticket()
         let state: JobState
         do {
@@ -57,11 +47,7 @@ extension PostgresStorage: ClaimDelivering {
             ]
         }
         workSignal.signal()
-        // The worker's next wait need not ask the server, as after a claim that found nothing:
-        // unless something else was signalled since the ticket (then it asks).
-        if state == .running, waiter.request.demands.map(\.queue) == [queue], workSignal.ticket() == ticket &+ 1 {
-            exhaustiveClaims.renew(queue, ticket: ticket &+ 1)
-        }
+        if state == .running { exhaustiveClaims.renew(queue, for: waiter.request, since: ticket, on: workSignal) }
         return [EnqueueResult(id: insert.ids[0], state: state, existing: false)]
     }
 }

@@ -24,10 +24,14 @@ extension PostgresStorage {
     /// run-at. After a claim that saw due jobs it did not take (locked by another transaction,
     /// they may come back without a signal) it reads.
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
+        await waitForWork(queues: queues, deadline: deadline, clock: clock, ticket: workSignal.ticket())
+    }
+
+    /// ``waitForWork(queues:deadline:clock:)`` from a ticket of the work signal taken earlier.
+    package func waitForWork(queues: [String], deadline: Date, clock: any JobClock, ticket: UInt64) async {
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
         if await exhaustiveClaims.wait(after: queues, on: workSignal, until: until, clock: clock) { return }
-        let ticket = workSignal.ticket()
         let nowMicros = PostgresCoding.micros(now)
         do {
             let rows = try await rows(

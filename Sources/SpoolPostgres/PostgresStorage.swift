@@ -60,7 +60,7 @@ public final class PostgresStorage: JobStorage, Service, Sendable {
     let sql: PostgresStatements
     /// The LISTEN/NOTIFY channel: `spool_<schema>`.
     let channel: String
-    let workSignal = WakeSignal()
+    package let workSignal = WakeSignal()
     /// The waiters of particular jobs (``waitUntilFinished(_:)``), woken by this process's
     /// finishes and by other processes' finish notifications.
     let finishWatch = FinishWatch()

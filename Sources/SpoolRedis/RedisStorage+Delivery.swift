@@ -4,15 +4,6 @@ import Foundation
 import Spool
 
 extension RedisStorage: ClaimDelivering {
-    /// Waits like ``waitForWork(queues:deadline:clock:)`` on the queues of `request`, and
-    /// meanwhile lets an enqueue of this process store its job as claimed for `request` (when a
-    /// claim right after it would return it) and hand it over with the wake-up.
-    package func waitForWork(claiming request: ClaimRequest, deadline: Date, clock: any JobClock) async -> [ClaimedJob] {
-        let waiter = claimWaiters.register(request)
-        await waitForWork(queues: request.demands.map(\.queue), deadline: deadline, clock: clock)
-        return await claimWaiters.withdraw(waiter)
-    }
-
     /// Enqueues one due job without a unique key, batch or dependencies for a worker of this
     /// process that waits in its queue, in one script: the job is stored running under the
     /// worker's lease when its queue is not paused, has no limits and holds no due job (what a
@@ -36,7 +27,7 @@ extension RedisStorage: ClaimDelivering {
             RedisCoding.arg(job.maxAttempts), RedisCoding.arg(job.runAt), RedisCoding.arg(job.createdAt),
             timeout.map(RedisCoding.arg) ?? [], try RedisCoding.encodeMetadata(job.metadata),
         ]
-        // Taken before the script reads the queue: see `ExhaustiveClaims.renew`.
+        // Taken before the script reads the queue: see `ExhaustiveClaims.renew(_:for:since:on:)`.
         let ticket = workSignal.ticket()
         let reply = try await perform(.handOff, arguments, "enqueue of 1 job(s)")
         guard let state = reply.string.flatMap(JobState.init(rawValue:)), state == .running || state == .available else {
@@ -52,11 +43,7 @@ extension RedisStorage: ClaimDelivering {
             ]
         }
         workSignal.signal()
-        // The worker's next wait need not ask the server, as after a claim that found nothing:
-        // unless something else was signalled since the ticket (then it asks).
-        if state == .running, waiter.request.demands.map(\.queue) == [job.queue], workSignal.ticket() == ticket &+ 1 {
-            exhaustiveClaims.renew(job.queue, ticket: ticket &+ 1)
-        }
+        if state == .running { exhaustiveClaims.renew(job.queue, for: waiter.request, since: ticket, on: workSignal) }
         return [EnqueueResult(id: job.id, state: state, existing: false)]
     }
 }

@@ -23,10 +23,14 @@ extension RedisStorage {
     /// claim that left jobs (over a demand's or a queue's limit, or more due jobs than it
     /// promotes at once) it asks the server.
     public func waitForWork(queues: [String], deadline: Date, clock: any JobClock) async {
+        await waitForWork(queues: queues, deadline: deadline, clock: clock, ticket: workSignal.ticket())
+    }
+
+    /// ``waitForWork(queues:deadline:clock:)`` from a ticket of the work signal taken earlier.
+    package func waitForWork(queues: [String], deadline: Date, clock: any JobClock, ticket: UInt64) async {
         let now = clock.now
         var until = min(deadline, now.adding(configuration.pollInterval))
         if await exhaustiveClaims.wait(after: queues, on: workSignal, until: until, clock: clock) { return }
-        let ticket = workSignal.ticket()
         do {
             let reply = try await perform(.ready, [RedisCoding.arg(now)] + queues.map { RedisCoding.arg($0) }, "checking for work")
             if let parts = reply.elements, parts.count == 2 {

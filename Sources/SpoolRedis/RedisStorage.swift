@@ -66,7 +66,7 @@ public final class RedisStorage: JobStorage, Service, Sendable {
     /// `host:port/db (namespace n)`, for messages; never the password.
     let target: String
     let scripts = Mutex<[RedisScript: String]>([:])
-    let workSignal = WakeSignal()
+    package let workSignal = WakeSignal()
     /// The last claim of each set of queues, when it took every due job it saw, for
     /// ``waitForWork(queues:deadline:clock:)``.
     let exhaustiveClaims = ExhaustiveClaims()

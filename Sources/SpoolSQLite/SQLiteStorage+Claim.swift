@@ -46,8 +46,7 @@ extension SQLiteStorage {
     static func claim(_ request: ClaimRequest, now nowMicros: Int64, _ db: Database) throws -> [ClaimedJob] {
         let demands = request.demands.filter { $0.limit > 0 }
         guard request.limit > 0, !demands.isEmpty else { return [] }
-        let (sum, overflow) = nowMicros.addingReportingOverflow(SQLiteCoding.micros(request.lease))
-        let expiry = overflow ? Int64.max : sum
+        let expiry = SQLiteCoding.expiry(from: nowMicros, lease: request.lease)
         let worker = request.worker
         let total = request.limit
         try db.cachedStatement(sql: Self.promoteSQL).execute(arguments: [nowMicros])

@@ -121,8 +121,9 @@ extension SQLiteStorage {
                 let count = min(room[slot].total, room[slot].queues[queue] ?? 0, sorted.count - next)
                 guard count > 0 else { continue }
                 let waiter = room[slot].waiter
-                let (sum, overflow) = now.addingReportingOverflow(SQLiteCoding.micros(waiter.request.lease))
-                let lease = Lease(waiter: waiter.id, worker: waiter.request.worker, attemptedAt: now, expiresAt: overflow ? .max : sum)
+                let lease = Lease(
+                    waiter: waiter.id, worker: waiter.request.worker, attemptedAt: now,
+                    expiresAt: SQLiteCoding.expiry(from: now, lease: waiter.request.lease))
                 for index in sorted[next..<(next + count)] { leases[index] = lease }
                 next += count
                 room[slot].total -= count
@@ -143,14 +144,5 @@ extension SQLiteStorage {
     }
 }
 
-extension SQLiteStorage: ClaimDelivering {
-    /// Waits like ``waitForWork(queues:deadline:clock:)`` on the queues of `request`, and
-    /// meanwhile lets this process's enqueues claim their jobs for `request` in their own
-    /// transaction: the jobs then come with the wake-up, without a claim of their own.
-    package func waitForWork(claiming request: ClaimRequest, deadline: Date, clock: any JobClock) async -> [ClaimedJob] {
-        let ticket = workSignal.ticket()
-        let waiter = claimWaiters.register(request)
-        await waitForWork(queues: request.demands.map(\.queue), deadline: deadline, clock: clock, ticket: ticket)
-        return await claimWaiters.withdraw(waiter)
-    }
-}
+/// This process's enqueues claim their jobs for a waiting worker in their own transaction.
+extension SQLiteStorage: ClaimDelivering {}

@@ -39,7 +39,7 @@ extension SQLiteStorage {
     }
 
     /// ``waitForWork(queues:deadline:clock:)`` from a ticket of the work signal taken earlier.
-    func waitForWork(queues: [String], deadline: Date, clock: any JobClock, ticket: UInt64) async {
+    package func waitForWork(queues: [String], deadline: Date, clock: any JobClock, ticket: UInt64) async {
         let now = clock.now
         let nowMicros = SQLiteCoding.micros(now)
         var until = min(deadline, now.adding(configuration.pollInterval))

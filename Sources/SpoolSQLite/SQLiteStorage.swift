@@ -52,7 +52,7 @@ public final class SQLiteStorage: JobStorage, JobFinishObserving, Sendable {
     private let isTemporary: Bool
     /// Signalled when a job may have become claimable here (enqueue, retry, hand-back, rescue,
     /// resume, a retry or snooze that sets a new run-at).
-    let workSignal = WakeSignal()
+    package let workSignal = WakeSignal()
     /// This process's workers waiting for work, to whom an enqueue hands its jobs.
     package let claimWaiters = ClaimWaiters()
     /// Wakes waiters of jobs that reach a final state or are deleted in this process.

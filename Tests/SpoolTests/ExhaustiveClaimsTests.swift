@@ -12,13 +12,15 @@ struct ExhaustiveClaimsTests {
         let claims = ExhaustiveClaims()
         let signal = WakeSignal()
         let far = Date().addingTimeInterval(3600)
+        let request = ClaimRequest(demands: [QueueDemand(queue: "q", limit: 1)], worker: "w", lease: .seconds(30))
         // Nothing recorded: nothing to renew, and the wait must ask the server.
-        claims.renew("q", ticket: signal.ticket())
+        claims.renew("q", for: request, since: signal.ticket() &- 1, on: signal)
         #expect(await claims.wait(after: ["q"], on: signal, until: far, clock: SystemClock()) == false)
-        claims.record(["q"], ExhaustiveClaim(ticket: signal.ticket(), nextDue: nil))
+        let beforeHandOver = signal.ticket()
+        claims.record(["q"], ExhaustiveClaim(ticket: beforeHandOver, nextDue: nil))
         signal.signal()  // the hand-over's own wake-up: the claim's ticket is spent, the wait returns at once
         #expect(await claims.wait(after: ["q"], on: signal, until: far, clock: SystemClock()))
-        claims.renew("q", ticket: signal.ticket())
+        claims.renew("q", for: request, since: beforeHandOver, on: signal)
         // Renewed, the wait parks until the next signal.
         let waiting = Task { await claims.wait(after: ["q"], on: signal, until: far, clock: SystemClock()) }
         while !signal.hasWaiters { await Task.yield() }

@@ -90,40 +90,21 @@ package final class ClaimWaiters: Sendable {
     /// Ends a wait: returns the jobs delivered to the waiter, waiting for a delivery in flight,
     /// or nothing if no enqueue took it.
     package func withdraw(_ id: UInt64) async -> [ClaimedJob] {
-        enum Found {
-            case jobs([ClaimedJob])
-            case inFlight
-        }
-        let found: Found = state.withLock { state in
-            switch state.waiters[id] {
-            case .waiting:
-                state.waiters[id] = nil
-                state.waiting -= 1
-                return .jobs([])
-            case .delivered(let jobs):
-                state.waiters[id] = nil
-                return .jobs(jobs)
-            case .taken, nil:
-                return .inFlight
-            }
-        }
-        guard case .inFlight = found else {
-            if case .jobs(let jobs) = found { return jobs }
-            return []
-        }
-        // The enqueue's transaction is on the writer's thread now; it delivers when it ends,
-        // cancelled or not.
-        return await withCheckedContinuation { continuation in
+        // A taken waiter's delivery comes when the enqueue's transaction ends, cancelled or not.
+        await withCheckedContinuation { continuation in
             let now: [ClaimedJob]? = state.withLock { state in
                 switch state.waiters[id] {
+                case .waiting:
+                    state.waiters[id] = nil
+                    state.waiting -= 1
+                    return []
                 case .delivered(let jobs):
                     state.waiters[id] = nil
                     return jobs
                 case .taken:
                     state.waiters[id] = .taken(continuation)
                     return nil
-                case .waiting, nil:
-                    state.waiters[id] = nil
+                case nil:
                     return []
                 }
             }

@@ -39,16 +39,19 @@ package final class ExhaustiveClaims: Sendable {
         }
     }
 
-    /// After a job of `queue` was handed to a worker waiting in that queue alone (see
-    /// ``ClaimDelivering``): the queue held no other due job when the hand-over read it, so the
-    /// last exhaustive claim of `[queue]` holds again from `ticket`, a ticket from before that
-    /// read (or after the hand-over's own signal, when nothing else was signalled between), with
-    /// the run-at it saw. Nothing changes when that claim was not exhaustive.
-    package func renew(_ queue: String, ticket: UInt64) {
+    /// After a job of `queue` was handed to a worker waiting for `request` (see
+    /// ``ClaimDelivering``), and `signal` signalled once to wake it: the queue held no other due
+    /// job when the hand-over read it, so when the worker waits in `queue` alone and nothing else
+    /// was signalled since `ticket` (taken before that read), the last exhaustive claim of
+    /// `[queue]` holds again, from the ticket after the hand-over's own signal, with the run-at
+    /// it saw. The worker's next wait then asks the server nothing. Otherwise, or when that claim
+    /// was not exhaustive, nothing changes.
+    package func renew(_ queue: String, for request: ClaimRequest, since ticket: UInt64, on signal: WakeSignal) {
+        guard request.demands.count == 1, request.demands.first?.queue == queue, signal.ticket() == ticket &+ 1 else { return }
         records.withLock { records in
             let key = Self.key([queue])
             guard let claim = records[key] else { return }
-            records[key] = ExhaustiveClaim(ticket: ticket, nextDue: claim.nextDue)
+            records[key] = ExhaustiveClaim(ticket: ticket &+ 1, nextDue: claim.nextDue)
         }
     }
 

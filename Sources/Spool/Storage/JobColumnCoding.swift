@@ -38,6 +38,13 @@ extension JobColumnCoding {
         return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
     }
 
+    /// A lease's expiry: `lease` after `now` (microseconds), saturating at the ends of `Int64`.
+    package static func expiry(from now: Int64, lease: Duration) -> Int64 {
+        let lease = micros(lease)
+        let (sum, overflow) = now.addingReportingOverflow(lease)
+        return overflow ? (lease > 0 ? .max : .min) : sum
+    }
+
     /// A stored timeout, clamped to 1 µs ... ``JobInput/maximumDuration``.
     package static func duration(micros: Int64) -> Duration {
         StoredValue.timeout(micros: micros)
